@@ -1,0 +1,236 @@
+"""`ra audit`: verify the log, sign and export checkpoints, prove, list events."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ra.cli.common import (
+    HomeOption,
+    JsonOption,
+    UsageError,
+    emit_json,
+    open_store,
+    parse_since,
+    say,
+    warn,
+)
+from ra.errors import RaError
+from ra.events import Checkpoint, verify_log
+from ra.events.proofs import (
+    ProofDocument,
+    consistency_document,
+    inclusion_document,
+    verify_document,
+)
+
+app = typer.Typer(
+    help="Check and export the tamper-evident log.",
+    no_args_is_help=True,
+)
+
+
+class TamperedError(RaError):
+    """`ra audit verify` found the log altered."""
+
+    exit_code = 1
+
+
+@app.command()
+def verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint", "-c",
+            help="A checkpoint file kept elsewhere to check the log against (repeatable).",
+        ),
+    ] = None,
+    json_out: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Recompute every event's hash and the Merkle root; check every checkpoint.
+
+    Exit 0 with a one-line summary when the log is intact; exit 1 with the
+    first bad position and what is wrong when it is not.
+    """
+    external = [Checkpoint.load(path) for path in checkpoint or []]
+    with open_store(home) as store:
+        show = not quiet and not json_out and sys.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if show and total:
+                sys.stderr.write(f"\rverifying {done}/{total} events ({100 * done // total}%)")
+                sys.stderr.flush()
+
+        report = verify_log(store, external, progress=progress)
+        if show:
+            sys.stderr.write("\r\x1b[K")
+    if json_out:
+        first = report.first_problem
+        emit_json({
+            "ok": report.ok,
+            "size": report.size,
+            "root": report.root.hex(),
+            "checkpoints_checked": report.checkpoints_checked,
+            "external_checked": report.external_checked,
+            "first_bad_position": None if first is None else first.position,
+            "problems": [{"position": p.position, "what": p.what} for p in report.problems],
+        })
+        if not report.ok:
+            raise typer.Exit(TamperedError.exit_code)
+        return
+    if report.ok:
+        say(report.summary())
+        return
+    for problem in report.other_problems[:5]:
+        warn(f"  also: {problem}")
+    raise TamperedError(report.summary())
+
+
+@app.command("checkpoint")
+def checkpoint_cmd(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also write the signed checkpoint to this file."),
+    ] = None,
+    json_out: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Sign the log's current size and root; store it, and optionally save it to a file.
+
+    Keep the file somewhere the machine cannot rewrite: later, `ra audit
+    verify --checkpoint FILE` proves the log still holds everything it held.
+    """
+    with open_store(home) as store:
+        signed = store.checkpoint()
+    if out is not None:
+        _write_new(out, signed.to_file_bytes())
+    if json_out:
+        emit_json({**signed.statement(), "file": str(out) if out else None,
+                   "key_fingerprint": signed.key_fingerprint})
+        return
+    say(f"checkpoint: {signed.tree_size} events, root {signed.root.hex()}")
+    say(f"signed by key {signed.key_fingerprint} at {signed.time} (sync {signed.sync_mode})")
+    if out is not None:
+        say(f"written to {out}")
+
+
+@app.command()
+def prove(
+    seq: Annotated[int, typer.Argument(help="The event's seq (its leaf index).", min=0)],
+    size: Annotated[
+        int | None,
+        typer.Option("--size", help="Prove against the tree of this many events (default: all)."),
+    ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", "-c", help="Prove against this checkpoint's tree."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print an inclusion proof that event SEQ is in the log (JSON).
+
+    The proof carries the event itself, so `ra audit check-proof` can check
+    it anywhere, without the database.
+    """
+    checkpoint = Checkpoint.load(against) if against is not None else None
+    if checkpoint is not None:
+        size = checkpoint.tree_size
+    with open_store(home) as store:
+        doc = inclusion_document(store, seq, size=size, checkpoint=checkpoint)
+    verify_document(doc)
+    _output(doc, out)
+
+
+@app.command()
+def consistency(
+    old: Annotated[Path, typer.Option("--from", help="An earlier checkpoint file.")],
+    new_size: Annotated[
+        int | None, typer.Option("--size", help="Tree size to prove up to (default: all).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print a consistency proof: today's log extends the one in an old checkpoint."""
+    checkpoint = Checkpoint.load(old)
+    with open_store(home) as store:
+        doc = consistency_document(store, checkpoint, new_size=new_size)
+    verify_document(doc)
+    _output(doc, out)
+
+
+@app.command("check-proof")
+def check_proof(
+    proof: Annotated[Path, typer.Argument(help="A proof written by `ra audit prove` or `consistency`.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Check an inclusion or consistency proof offline: no database needed."""
+    try:
+        data = json.loads(proof.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read {proof}: {exc.strerror}") from None
+    except ValueError:
+        raise UsageError(f"{proof} is not a proof file (not JSON)") from None
+    doc = ProofDocument.from_json(data)
+    verify_document(doc)
+    if json_out:
+        emit_json({"ok": True, "kind": doc.kind, "tree_size": doc.tree_size})
+    else:
+        say(doc.describe())
+
+
+@app.command()
+def log(
+    stream: Annotated[str | None, typer.Option("--stream", "-s", help="Only this stream.")] = None,
+    type_: Annotated[
+        list[str] | None,
+        typer.Option("--type", "-t", help="Only this event type; `consent.*` for a family."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only events at or after this time (ISO 8601, or 1h, 2d)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1)] = None,
+    json_out: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """List events in order (`--json`: one JSON object a line)."""
+    moment = parse_since(since) if since else None
+    with open_store(home) as store:
+        for event in store.iter_events(stream=stream, types=type_, since=moment, limit=limit):
+            if json_out:
+                sys.stdout.write(event.body.decode("utf-8") + "\n")
+                continue
+            say(
+                f"{event.seq:>6}  {event.occurred_at.strftime('%Y-%m-%d %H:%M:%S')}  "
+                f"{event.type:<22} {event.outcome:<8} {event.stream}  "
+                f"{event.actor}  {_brief(event.payload)}"
+            )
+
+
+def _brief(payload: Any) -> str:
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _output(doc: ProofDocument, out: Path | None) -> None:
+    text = json.dumps(doc.to_json(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _write_new(out, text.encode("utf-8"))
+        say(f"{doc.describe()}; written to {out}")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+

@@ -1,0 +1,82 @@
+"""What every command shares: --home, --json, opening the log, printing."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ra.errors import RaError
+from ra.events import EventStore
+from ra.home import Home
+
+
+class UsageError(RaError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        envvar="RA_HOME",
+        help="Folder holding the log and keys (default: $RA_HOME or ~/.local/share/ra).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of text.")
+]
+
+
+def home_of(home: Path | None) -> Home:
+    return Home.at(home)
+
+
+def open_store(home: Path | None) -> EventStore:
+    return EventStore.open(home_of(home))
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def say(text: str = "") -> None:
+    typer.echo(text)
+
+
+def warn(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``1h``, ``2d``, ``1w``."""
+    match = _DURATION.match(text.lower())
+    if not match:
+        raise UsageError(f"{text!r} is not a duration like 30m, 1h or 2d")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (UTC if no zone is given) or a duration ago (``1h``)."""
+    now = now or datetime.now(UTC)
+    if _DURATION.match(text.lower()):
+        return now - parse_duration(text)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is neither a time (2026-11-25T10:00:00Z) nor a duration (1h)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,84 @@
+"""Canonical JSON: one byte string for one value.
+
+Events and checkpoints are hashed and signed as bytes, so each value must
+have exactly one encoding: keys sorted, no insignificant white space, UTF-8,
+no NaN. Floats are refused (their text form is not canonical across
+languages); use integers (micro-units) or strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ra.errors import RaError
+
+JSON = Any
+_MAX_DEPTH = 32
+
+
+class CanonicalJSONError(RaError, ValueError):
+    """A value cannot be stored in the log as canonical JSON."""
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def check(value: JSON, _depth: int = 0, _where: str = "payload") -> None:
+    """Refuse what canonical JSON cannot hold: floats, non-string keys, depth."""
+    if type(value) is dict and _depth == 0:
+        # Fast path: a flat object of scalars (most payloads) needs one pass.
+        for key, item in value.items():
+            if type(key) is not str or type(item) not in _SCALARS:
+                break
+        else:
+            return
+    if _depth > _MAX_DEPTH:
+        raise CanonicalJSONError(f"{_where} is nested more than {_MAX_DEPTH} levels deep")
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        raise CanonicalJSONError(f"{_where} holds a float; use an integer or a string")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalJSONError(f"{_where} has a non-string key {key!r}")
+            check(item, _depth + 1, f"{_where}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check(item, _depth + 1, f"{_where}[{index}]")
+        return
+    raise CanonicalJSONError(f"{_where} holds a {type(value).__name__}, which JSON cannot hold")
+
+
+_encoder = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+# The C encoder behind `_encoder`, called directly: the same output without
+# two layers of Python wrappers (it is on the append path).
+_c_encode = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _encoder.default, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+        None, ":", ",", True, False, False,
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
+
+
+def dumps(value: JSON) -> str:
+    """The canonical text of `value` (call `check` first for untrusted input)."""
+    if _c_encode is not None and type(value) is dict:
+        return "".join(_c_encode(value, 0))
+    return _encoder.encode(value)
+
+
+def encode(value: JSON) -> bytes:
+    """The canonical UTF-8 bytes of `value`."""
+    return dumps(value).encode("utf-8")
+
+
+def loads(data: str | bytes) -> JSON:
+    return json.loads(data)

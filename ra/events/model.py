@@ -1,0 +1,233 @@
+"""What an event is.
+
+An event is a fact that has happened, named in the past tense with a dotted
+type (``invitation.created``, ``consent.granted``). Every stored event carries
+the fields an audit record needs (PCI DSS 10.2.2): who (`actor`), what
+(`type`, `payload`), when (`occurred_at`, UTC, microseconds), the outcome
+(`success`, `failure`, `denied`), where from (`origin`), and which resource
+(`stream`, e.g. ``session:<id>``).
+
+`NewEvent` is what a caller asks to append; `RecordedEvent` is what the
+store holds, with its global `seq` (gapless, commit order, also the Merkle
+leaf index), its `stream_version` and the exact canonical bytes (`body`)
+that the Merkle tree hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ra.events import canonical
+from ra.errors import RaError
+
+Outcome = Literal["success", "failure", "denied"]
+OUTCOMES: frozenset[str] = frozenset({"success", "failure", "denied"})
+
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_KNOWN_GOOD_TYPES: set[str] = set()
+_STREAM_RE = re.compile(r"^[a-z][a-z0-9_-]*:[A-Za-z0-9._:@/-]{1,200}$")
+
+
+class EventError(RaError, ValueError):
+    """An event is malformed and was not appended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it: a kind (``person``, ``helper``, ``system``, ``operator``) and an id."""
+
+    kind: str
+    id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Actor:
+        return cls(kind=str(data["kind"]), id=str(data["id"]))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+SYSTEM = Actor("system", "ra")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event a caller wants appended; the store adds seq, ids and time."""
+
+    type: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    actor: Actor = SYSTEM
+    outcome: Outcome = "success"
+    origin: str | None = None
+    schema_version: int = 1
+
+    def validate(self) -> None:
+        if self.type not in _KNOWN_GOOD_TYPES:
+            if not _TYPE_RE.match(self.type):
+                raise EventError(f"event type {self.type!r} is not a dotted lower-case name")
+            _KNOWN_GOOD_TYPES.add(self.type)
+        if self.outcome not in OUTCOMES:
+            raise EventError(f"outcome {self.outcome!r} is not one of {sorted(OUTCOMES)}")
+        if not self.actor.kind or not self.actor.id:
+            raise EventError("an event needs an actor with a kind and an id")
+        if not isinstance(self.schema_version, int) or self.schema_version < 1:
+            raise EventError("schema_version must be a positive integer")
+        canonical.check(dict(self.payload))
+
+
+def validate_stream(stream: str) -> None:
+    if not _STREAM_RE.match(stream):
+        raise EventError(f"stream {stream!r} is not of the form kind:id (e.g. session:1234)")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the log holds it."""
+
+    seq: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    actor: Actor
+    origin: str
+    outcome: str
+    payload: Mapping[str, Any]
+    body: bytes
+
+    @classmethod
+    def from_body(cls, body: bytes | str) -> RecordedEvent:
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        data = canonical.loads(raw)
+        return cls(
+            seq=data["seq"],
+            event_id=data["event_id"],
+            stream=data["stream"],
+            stream_version=data["stream_version"],
+            type=data["type"],
+            schema_version=data["schema_version"],
+            occurred_at=parse_time(data["occurred_at"]),
+            actor=Actor.from_json(data["actor"]),
+            origin=data["origin"],
+            outcome=data["outcome"],
+            payload=data["payload"],
+            body=raw,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as a JSON object (what `ra audit log --json` prints)."""
+        data: dict[str, Any] = canonical.loads(self.body)
+        return data
+
+
+def envelope(
+    event: NewEvent,
+    *,
+    seq: int,
+    event_id: str,
+    stream: str,
+    stream_version: int,
+    occurred_at: datetime,
+    origin: str,
+) -> dict[str, Any]:
+    """The full JSON object that is stored and hashed for one event."""
+    return {
+        "actor": event.actor.to_json(),
+        "event_id": event_id,
+        "occurred_at": format_time(occurred_at),
+        "origin": event.origin or origin,
+        "outcome": event.outcome,
+        "payload": dict(event.payload),
+        "schema_version": event.schema_version,
+        "seq": seq,
+        "stream": stream,
+        "stream_version": stream_version,
+        "type": event.type,
+    }
+
+
+_json_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def encode_envelope(
+    event: NewEvent,
+    *,
+    seq: int,
+    event_id: str,
+    stream: str,
+    stream_version: int,
+    occurred_at: str,
+    origin: str,
+) -> str:
+    """The canonical text of `envelope(...)`, built without sorting every time.
+
+    The keys are written in their sorted order by hand; only the payload goes
+    through the canonical encoder. `tests/test_store.py` checks that the two
+    agree byte for byte.
+    """
+    actor = event.actor
+    return (
+        f'{{"actor":{{"id":{_json_str(actor.id)},"kind":{_json_str(actor.kind)}}},'
+        f'"event_id":"{event_id}","occurred_at":"{occurred_at}",'
+        f'"origin":{_json_str(event.origin or origin)},"outcome":"{event.outcome}",'
+        f'"payload":{canonical.dumps(event.payload)},'
+        f'"schema_version":{event.schema_version},"seq":{seq},'
+        f'"stream":{_json_str(stream)},"stream_version":{stream_version},'
+        f'"type":"{event.type}"}}'
+    )
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microseconds, ``Z``: ``2026-11-25T13:12:14.123456Z``."""
+    if moment.tzinfo is None:
+        raise EventError("times must be timezone-aware (UTC)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_last_v7 = [0]
+_MASK_62 = (1 << 62) - 1
+
+
+def uuid7s(count: int, now_ms: int | None = None) -> list[str]:
+    """`count` UUIDv7s (RFC 9562): 48-bit Unix milliseconds, version, randomness.
+
+    The first of a batch is random; the rest count up from it (RFC 9562
+    method 3, monotonic random), and within one process values strictly
+    increase even when the clock stands still or steps back.
+    """
+    ms = (int(time.time() * 1000) if now_ms is None else now_ms) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    first = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (_MASK_62 >> 1))
+    if first <= _last_v7[0]:
+        first = _last_v7[0] + 1
+    _last_v7[0] = first + count - 1
+    out = []
+    for value in range(first, first + count):
+        h = f"{value:032x}"
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """One UUIDv7; see `uuid7s`."""
+    return uuid7s(1, now_ms)[0]

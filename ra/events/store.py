@@ -1,0 +1,457 @@
+"""The append-only event store on SQLite.
+
+Theory of operation
+-------------------
+One table, ``events``, holds one row per event: its global ``seq`` (gapless,
+in commit order, and the event's leaf index in the Merkle tree), its ``body``
+(the canonical JSON of the whole event, the only copy of its content) and its
+``leaf`` hash, SHA-256(0x00 || body). Every other column (stream, type,
+time, actor, ...) is a *generated* column computed by SQLite from the body,
+so what is queried can never drift from what is hashed.
+
+An append runs in ``BEGIN IMMEDIATE``: it takes the write lock, checks the
+stream's version against the version the caller expects (a conflict fails the
+whole append), numbers the events after the last ``seq``, extends the Merkle
+tree's frontier (O(log n) hashes per event, kept in ``tree_state``) and
+commits the batch as one transaction. Triggers refuse UPDATE and DELETE on
+``events`` and ``checkpoints``; verification (`ra.events.verify`) assumes an
+attacker may drop them and does not rely on them.
+
+The database runs in WAL mode with ``synchronous=FULL`` by default: an
+append that returned is on disk. ``NORMAL`` may be chosen; the mode in force
+is written into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import socket
+from hashlib import sha256
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlite_utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ra.events import canonical
+from ra.events.checkpoint import Checkpoint, load_or_create_key, public_bytes
+from ra.events.errors import AppendError, ConcurrencyError, LogStateError, StoreError
+from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError
+from ra.events.model import (
+    NewEvent,
+    RecordedEvent,
+    encode_envelope,
+    format_time,
+    utc_now,
+    uuid7,
+    uuid7s,
+    validate_stream,
+)
+from ra.home import Home
+
+SyncMode = Literal["FULL", "NORMAL"]
+SCHEMA_VERSION = 1
+_SYNC_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def _generated(name: str, path: str, kind: str = "TEXT") -> str:
+    return f"{name} {kind} GENERATED ALWAYS AS (json_extract(body, '$.{path}')) VIRTUAL"
+
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    leaf BLOB NOT NULL,
+    {_generated("event_id", "event_id")},
+    {_generated("stream", "stream")},
+    {_generated("stream_version", "stream_version", "INTEGER")},
+    {_generated("type", "type")},
+    {_generated("schema_version", "schema_version", "INTEGER")},
+    {_generated("occurred_at", "occurred_at")},
+    {_generated("actor_kind", "actor.kind")},
+    {_generated("actor_id", "actor.id")},
+    {_generated("origin", "origin")},
+    {_generated("outcome", "outcome")}
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, stream_version);
+CREATE TABLE IF NOT EXISTS tree_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    frontier BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
+    statement TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_refuse_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_refuse_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: DELETE refused'); END;
+"""
+
+TRIGGERS = (
+    "events_refuse_update",
+    "events_refuse_delete",
+    "checkpoints_refuse_update",
+    "checkpoints_refuse_delete",
+)
+
+
+class EventStore:
+    """The log: append events, read them back, sign checkpoints."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sync: SyncMode = "FULL",
+        key_path: Path | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        origin: str | None = None,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if sync not in ("FULL", "NORMAL"):
+            raise StoreError(f"sync mode must be FULL or NORMAL, not {sync!r}")
+        self.path = Path(path)
+        self._clock = clock
+        self._key_path = key_path
+        self._key: Ed25519PrivateKey | None = None
+        self.origin = origin or socket.gethostname()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout, isolation_level=None
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={sync}")
+            self._create_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the event log {self.path}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the event log {self.path}: {exc.strerror}") from None
+        self.db = sqlite_utils.Database(self.conn)
+        self.log_id: str = self._meta("log_id")
+
+    @classmethod
+    def open(cls, home: Home, *, sync: SyncMode = "FULL", **kwargs: object) -> EventStore:
+        """The log of an RA_HOME (created on first use)."""
+        home.ensure()
+        return cls(home.database, sync=sync, key_path=home.log_key, **kwargs)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(SCHEMA):
+                self.conn.execute(statement)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO tree_state (id, size, frontier) VALUES (1, 0, x'')"
+            )
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)", (uuid7(),)
+            )
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)",
+                (format_time(self._clock()),),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        version = self._meta("schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path} is log schema {version}; this ra reads schema {SCHEMA_VERSION}"
+            )
+
+    def _meta(self, key: str) -> str:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise LogStateError(f"the log has no {key!r} record")
+        return str(row[0])
+
+    @property
+    def sync_mode(self) -> str:
+        value = self.conn.execute("PRAGMA synchronous").fetchone()[0]
+        return _SYNC_NAMES.get(int(value), str(value))
+
+    @property
+    def log_origin(self) -> str:
+        """The name checkpoints give this log."""
+        return f"ra-log/{self.log_id}"
+
+    # -- append ---------------------------------------------------------
+
+    def append(
+        self,
+        stream: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent],
+        *,
+        now: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Append `events` to `stream` as one transaction, or nothing at all.
+
+        `expected_version` is the stream's version the caller decided on (0
+        for a new stream); if another writer moved it first, nothing is
+        appended and `ConcurrencyError` says so. ``None`` skips that check.
+        """
+        validate_stream(stream)
+        for event in events:
+            event.validate()
+        if not events:
+            return []
+        moment = now or self._clock()
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise AppendError(f"the event log is busy or unwritable: {exc}") from None
+        try:
+            row = conn.execute(
+                "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
+            ).fetchone()
+            current = int(row[0] or 0)
+            if expected_version is not None and current != expected_version:
+                raise ConcurrencyError(stream, expected_version, current)
+            frontier = self._load_frontier()
+            size = frontier.size
+            rows: list[tuple[int, str, bytes]] = []
+            recorded: list[bytes] = []
+            when = format_time(moment)
+            ids = uuid7s(len(events))
+            for offset, event in enumerate(events):
+                text = encode_envelope(
+                    event,
+                    seq=size + offset,
+                    event_id=ids[offset],
+                    stream=stream,
+                    stream_version=current + 1 + offset,
+                    occurred_at=when,
+                    origin=self.origin,
+                )
+                body = text.encode("utf-8")
+                leaf = sha256(b"\x00" + body).digest()
+                frontier.append(leaf)
+                rows.append((size + offset, text, leaf))
+                recorded.append(body)
+            conn.executemany("INSERT INTO events (seq, body, leaf) VALUES (?, ?, ?)", rows)
+            conn.execute(
+                "UPDATE tree_state SET size = ?, frontier = ? WHERE id = 1",
+                (frontier.size, frontier.to_bytes()),
+            )
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise AppendError(f"the event log refused the append: {exc}") from None
+            raise
+        return [
+            RecordedEvent(
+                seq=size + offset,
+                event_id=ids[offset],
+                stream=stream,
+                stream_version=current + 1 + offset,
+                type=event.type,
+                schema_version=event.schema_version,
+                occurred_at=moment,
+                actor=event.actor,
+                origin=event.origin or self.origin,
+                outcome=event.outcome,
+                payload=event.payload,
+                body=body,
+            )
+            for offset, (event, body) in enumerate(zip(events, recorded, strict=True))
+        ]
+
+    def _load_frontier(self) -> Frontier:
+        row = self.conn.execute(
+            "SELECT size, frontier, (SELECT max(seq) FROM events) FROM tree_state WHERE id = 1"
+        ).fetchone()
+        size, blob, last = int(row[0]), bytes(row[1]), row[2]
+        if (last is None and size != 0) or (last is not None and int(last) + 1 != size):
+            raise LogStateError(
+                f"the log's tree state covers {size} events but the last event is "
+                f"seq {last}: the log was altered; run `ra audit verify`"
+            )
+        try:
+            return Frontier.from_bytes(size, blob)
+        except MerkleError:
+            raise LogStateError(
+                "the log's tree state is damaged; run `ra audit verify`"
+            ) from None
+
+    # -- read -----------------------------------------------------------
+
+    def size(self) -> int:
+        row = self.conn.execute("SELECT size FROM tree_state WHERE id = 1").fetchone()
+        return int(row[0])
+
+    def root(self) -> bytes:
+        """The Merkle root of the whole log as recorded at the last append."""
+        frontier = self._load_frontier()
+        return frontier.root() if frontier.size else EMPTY_ROOT
+
+    def stream_version(self, stream: str) -> int:
+        row = self.conn.execute(
+            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def read_stream(self, stream: str, after_version: int = 0) -> list[RecordedEvent]:
+        rows = self.conn.execute(
+            "SELECT body FROM events WHERE stream = ? AND stream_version > ? "
+            "ORDER BY stream_version",
+            (stream, after_version),
+        )
+        return [RecordedEvent.from_body(body) for (body,) in rows]
+
+    def iter_events(
+        self,
+        *,
+        stream: str | None = None,
+        stream_prefix: str | None = None,
+        types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        after_seq: int = -1,
+        limit: int | None = None,
+        batch: int = 2000,
+    ) -> Iterator[RecordedEvent]:
+        """Events in seq order, filtered; read in batches (memory stays flat)."""
+        where = ["seq > ?"]
+        params: list[object] = [after_seq]
+        if stream is not None:
+            where.append("stream = ?")
+            params.append(stream)
+        if stream_prefix is not None:
+            where.append("substr(stream, 1, ?) = ?")
+            params += [len(stream_prefix), stream_prefix]
+        if types:
+            patterns = [t for t in types if t.endswith(".*")]
+            exact = [t for t in types if not t.endswith(".*")]
+            ors = []
+            if exact:
+                ors.append(f"type IN ({', '.join('?' * len(exact))})")
+                params += exact
+            for pattern in patterns:
+                ors.append("substr(type, 1, ?) = ?")
+                params += [len(pattern) - 1, pattern[:-1]]
+            where.append("(" + " OR ".join(ors) + ")")
+        if since is not None:
+            where.append("occurred_at >= ?")
+            params.append(format_time(since))
+        sql = f"SELECT body FROM events WHERE {' AND '.join(where)} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cursor = self.conn.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(batch)
+            if not rows:
+                return
+            for (body,) in rows:
+                yield RecordedEvent.from_body(body)
+
+    def event(self, seq: int) -> RecordedEvent | None:
+        row = self.conn.execute("SELECT body FROM events WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else RecordedEvent.from_body(row[0])
+
+    def leaf_hashes(self, size: int | None = None) -> list[bytes]:
+        """The stored leaf hashes of the first `size` events (all by default)."""
+        sql = "SELECT leaf FROM events ORDER BY seq"
+        params: tuple[int, ...] = ()
+        if size is not None:
+            sql = "SELECT leaf FROM events WHERE seq < ? ORDER BY seq"
+            params = (size,)
+        return [bytes(leaf) for (leaf,) in self.conn.execute(sql, params)]
+
+    # -- checkpoints ------------------------------------------------------
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            if self._key_path is None:
+                raise StoreError("this log has no signing key configured")
+            self._key = load_or_create_key(self._key_path)
+        return self._key
+
+    def checkpoint(self, *, now: datetime | None = None) -> Checkpoint:
+        """Sign the current tree head and store the checkpoint in the log."""
+        key = self.signing_key
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            frontier = self._load_frontier()
+            unsigned = Checkpoint(
+                origin=self.log_origin,
+                tree_size=frontier.size,
+                root=frontier.root() if frontier.size else EMPTY_ROOT,
+                time=format_time(now or self._clock()),
+                sync_mode=self.sync_mode,
+                public_key=public_bytes(key),
+            )
+            signed = unsigned.sign(key)
+            conn.execute(
+                "INSERT INTO checkpoints (statement, signature) VALUES (?, ?)",
+                (canonical.dumps(signed.statement()), signed.signature),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return signed
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self.conn.execute("SELECT statement, signature FROM checkpoints ORDER BY id")
+        return [
+            Checkpoint.from_statement(canonical.loads(text), bytes(sig)) for text, sig in rows
+        ]
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        row = self.conn.execute(
+            "SELECT statement, signature FROM checkpoints ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else Checkpoint.from_statement(
+            canonical.loads(row[0]), bytes(row[1])
+        )
+
+    def missing_triggers(self) -> list[str]:
+        present = {trigger.name for trigger in self.db.triggers}
+        return [name for name in TRIGGERS if name not in present]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split the schema into statements (triggers contain inner semicolons)."""
+    buffer = ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
