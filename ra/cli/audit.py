@@ -167,7 +167,9 @@ def consistency(
 
 @app.command("check-proof")
 def check_proof(
-    proof: Annotated[Path, typer.Argument(help="A proof written by `ra audit prove` or `consistency`.")],
+    proof: Annotated[
+        Path, typer.Argument(help="A proof written by `ra audit prove` or `consistency`.")
+    ],
     json_out: JsonOption = False,
 ) -> None:
     """Check an inclusion or consistency proof offline: no database needed."""

@@ -60,7 +60,7 @@ _encoder = json.JSONEncoder(
 # two layers of Python wrappers (it is on the append path).
 _c_encode = (
     json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _encoder.default, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+        None, _encoder.default, json.encoder.encode_basestring,
         None, ":", ",", True, False, False,
     )
     if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]

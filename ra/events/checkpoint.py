@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from ra.events import canonical
 from ra.errors import RaError
+from ra.events import canonical
 
 FORMAT = "ra-checkpoint"
 VERSION = 1

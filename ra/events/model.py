@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ra.events import canonical
 from ra.errors import RaError
+from ra.events import canonical
 
 Outcome = Literal["success", "failure", "denied"]
 OUTCOMES: frozenset[str] = frozenset({"success", "failure", "denied"})
@@ -82,7 +82,10 @@ class NewEvent:
             raise EventError("an event needs an actor with a kind and an id")
         if not isinstance(self.schema_version, int) or self.schema_version < 1:
             raise EventError("schema_version must be a positive integer")
-        canonical.check(dict(self.payload))
+        try:
+            canonical.check(dict(self.payload))
+        except canonical.CanonicalJSONError as exc:
+            raise EventError(f"event {self.type}: {exc}") from None
 
 
 def validate_stream(stream: str) -> None:
@@ -158,7 +161,7 @@ def envelope(
     }
 
 
-_json_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_json_str = json.encoder.encode_basestring
 
 
 def encode_envelope(

@@ -25,12 +25,12 @@ is written into every checkpoint.
 from __future__ import annotations
 
 import socket
-from hashlib import sha256
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from hashlib import sha256
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -40,6 +40,7 @@ from ra.events.checkpoint import Checkpoint, load_or_create_key, public_bytes
 from ra.events.errors import AppendError, ConcurrencyError, LogStateError, StoreError
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError
 from ra.events.model import (
+    EventError,
     NewEvent,
     RecordedEvent,
     encode_envelope,
@@ -164,7 +165,14 @@ class EventStore:
     def _create_schema(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            existing = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+            ).fetchone()
             for statement in _statements(SCHEMA):
+                # The triggers are made with the table, never again: a log whose
+                # triggers were dropped keeps that evidence for `verify`.
+                if existing and statement.startswith("CREATE TRIGGER"):
+                    continue
                 self.conn.execute(statement)
             self.conn.execute(
                 "INSERT OR IGNORE INTO tree_state (id, size, frontier) VALUES (1, 0, x'')"
@@ -256,7 +264,12 @@ class EventStore:
                     occurred_at=when,
                     origin=self.origin,
                 )
-                body = text.encode("utf-8")
+                try:
+                    body = text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise EventError(
+                        f"event {event.type} holds text that is not valid Unicode"
+                    ) from None
                 leaf = sha256(b"\x00" + body).digest()
                 frontier.append(leaf)
                 rows.append((size + offset, text, leaf))

@@ -1,0 +1,205 @@
+"""The event store: appends, versions, atomic batches, append-only, queries, keys."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ra.events import (
+    Actor,
+    Checkpoint,
+    CheckpointError,
+    ConcurrencyError,
+    EventError,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    merkle,
+)
+from ra.events import canonical
+from ra.events.model import encode_envelope, envelope, format_time, uuid7s
+from ra.home import Home
+
+from support import HELPER, PERSON, fill
+
+
+def test_appends_number_events_gaplessly_and_version_streams(store: EventStore) -> None:
+    first = store.append("invitation:a", 0, [NewEvent("invitation.created", {"x": 1}, PERSON)])
+    batch = store.append("session:b", 0, [
+        NewEvent("session.connected", {}, HELPER),
+        NewEvent("consent.requested", {"scope": "view"}, HELPER),
+    ])
+    more = store.append("invitation:a", 1, [NewEvent("invitation.sent", {"channel": "file"})])
+    assert [e.seq for e in first + batch + more] == [0, 1, 2, 3]
+    assert [e.stream_version for e in batch] == [1, 2]
+    assert more[0].stream_version == 2
+    assert store.size() == 4
+    assert store.stream_version("invitation:a") == 2
+    assert store.stream_version("session:none") == 0
+    read = store.read_stream("invitation:a")
+    assert [e.type for e in read] == ["invitation.created", "invitation.sent"]
+    assert read[0] == first[0]
+
+
+def test_an_event_has_every_audit_field(store: EventStore) -> None:
+    moment = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+    [event] = store.append("session:x", 0, [
+        NewEvent("consent.denied", {"reason": "timed out"}, PERSON, outcome="denied",
+                 origin="192.0.2.7")
+    ], now=moment)
+    data = event.to_json()
+    assert set(data) == {"seq", "event_id", "stream", "stream_version", "type",
+                         "schema_version", "occurred_at", "actor", "origin", "outcome",
+                         "payload"}
+    assert data["occurred_at"] == "2026-11-25T10:00:00.123456Z"
+    assert data["actor"] == {"kind": "person", "id": "alice"}
+    assert data["origin"] == "192.0.2.7"
+    assert data["outcome"] == "denied"
+    assert data["event_id"][14] == "7"  # UUIDv7
+    assert RecordedEvent.from_body(event.body) == event
+
+
+def test_a_stale_expected_version_appends_nothing(store: EventStore) -> None:
+    store.append("session:s", 0, [NewEvent("session.connected")])
+    with pytest.raises(ConcurrencyError, match="at version 1, not 0"):
+        store.append("session:s", 0, [NewEvent("session.connected"), NewEvent("chat.message")])
+    assert store.size() == 1
+    assert store.stream_version("session:s") == 1
+
+
+def test_a_batch_with_one_bad_event_appends_nothing(store: EventStore) -> None:
+    with pytest.raises(EventError):
+        store.append("session:s", 0, [
+            NewEvent("session.connected"),
+            NewEvent("chat.message", {"ratio": 0.5}),  # floats are not canonical
+        ])
+    with pytest.raises(EventError):
+        store.append("session:s", 0, [NewEvent("Not A Type")])
+    with pytest.raises(EventError):
+        store.append("no-colon", 0, [NewEvent("chat.message")])
+    assert store.size() == 0
+
+
+def test_events_cannot_be_updated_or_deleted(store: EventStore) -> None:
+    fill(store, 1, 2)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.conn.execute("UPDATE events SET body = body || ' ' WHERE seq = 0")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.conn.execute("DELETE FROM events WHERE seq = 1")
+    store.checkpoint()
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.conn.execute("DELETE FROM checkpoints")
+    assert store.size() == 2 and len(store.checkpoints()) == 1
+
+
+def test_query_columns_are_derived_from_the_hashed_body(store: EventStore) -> None:
+    store.append("session:q", 0, [NewEvent("chat.message", {"text": "hi"}, HELPER)])
+    row = store.conn.execute(
+        "SELECT stream, stream_version, type, actor_kind, actor_id, outcome FROM events"
+    ).fetchone()
+    assert row == ("session:q", 1, "chat.message", "helper", "bob", "success")
+    with pytest.raises(sqlite3.OperationalError):
+        store.conn.execute("UPDATE events SET stream = 'session:other'")
+
+
+def test_database_is_wal_with_full_sync_and_checkpoints_record_it(home: Home) -> None:
+    with EventStore.open(home) as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.checkpoint().sync_mode == "FULL"
+    with EventStore.open(home, sync="NORMAL") as store:
+        assert store.checkpoint().sync_mode == "NORMAL"
+
+
+def test_the_root_is_the_rfc6962_root_of_the_stored_bodies(store: EventStore) -> None:
+    fill(store)
+    bodies = [e.body for e in store.iter_events()]
+    assert store.root() == merkle.root([merkle.leaf_hash(b) for b in bodies])
+    assert store.leaf_hashes() == [merkle.leaf_hash(b) for b in bodies]
+
+
+def test_iter_events_filters(store: EventStore) -> None:
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    store.append("invitation:i", 0, [NewEvent("invitation.created")], now=old)
+    store.append("session:s", 0, [NewEvent("consent.granted"), NewEvent("consent.denied"),
+                                  NewEvent("control.granted")])
+    assert [e.type for e in store.iter_events(types=["consent.*"])] == [
+        "consent.granted", "consent.denied"]
+    assert [e.type for e in store.iter_events(types=["control.granted", "invitation.created"])] \
+        == ["invitation.created", "control.granted"]
+    assert [e.seq for e in store.iter_events(stream="session:s", limit=2)] == [1, 2]
+    assert [e.seq for e in store.iter_events(since=old + timedelta(days=1))] == [1, 2, 3]
+    assert [e.seq for e in store.iter_events(stream_prefix="invitation:")] == [0]
+
+
+def test_signing_key_is_created_once_with_mode_0600(home: Home) -> None:
+    with EventStore.open(home) as store:
+        first = store.checkpoint()
+    mode = stat.S_IMODE(home.log_key.stat().st_mode)
+    assert mode == 0o600
+    with EventStore.open(home) as store:
+        second = store.checkpoint()
+    assert first.public_key == second.public_key
+    assert first.signature_holds() and second.signature_holds()
+
+
+def test_checkpoint_file_round_trips_and_an_edit_breaks_its_signature(store: EventStore) -> None:
+    fill(store)
+    signed = store.checkpoint()
+    data = signed.to_file_bytes()
+    again = Checkpoint.from_file_bytes(data)
+    assert again == signed and again.signature_holds()
+    edited = data.replace(b'"tree_size":12', b'"tree_size":11')
+    assert edited != data
+    assert not Checkpoint.from_file_bytes(edited).signature_holds()
+    for bad in (b"", b"{", b"[]", b'{"format":"other"}', b"\xff" * 10, b"x" * 100_000):
+        with pytest.raises(CheckpointError):
+            Checkpoint.from_file_bytes(bad)
+
+
+def test_uuid7s_are_unique_and_increasing() -> None:
+    ids = uuid7s(500) + uuid7s(500, now_ms=0)  # the clock stepping back keeps order
+    assert len(set(ids)) == 1000
+    assert ids == sorted(ids)
+    assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
+
+
+json_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63)
+    | st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200)
+@given(
+    payload=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    actor_id=st.text(min_size=1, max_size=20),
+    origin=st.text(max_size=20),
+)
+def test_the_fast_envelope_encoder_is_canonical_json(
+    payload: dict[str, object], actor_id: str, origin: str
+) -> None:
+    event = NewEvent("chat.message", payload, Actor("helper", actor_id), origin=origin or None)
+    moment = datetime(2026, 11, 25, tzinfo=UTC)
+    fields = dict(seq=7, event_id="01a212da-9e56-7600-8811-65a50f6f1be2",
+                  stream="session:x", stream_version=3, origin="host")
+    fast = encode_envelope(event, occurred_at=format_time(moment), **fields)  # type: ignore[arg-type]
+    slow = canonical.dumps(envelope(event, occurred_at=moment, **fields))  # type: ignore[arg-type]
+    assert fast == slow
+
+
+def test_text_that_is_not_unicode_is_refused_and_nothing_appended(store: EventStore) -> None:
+    with pytest.raises(EventError, match="not valid Unicode"):
+        store.append("session:u", 0, [NewEvent("chat.message"),
+                                      NewEvent("chat.message", {"text": "bad \udc80"})])
+    assert store.size() == 0
