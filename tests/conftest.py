@@ -31,8 +31,13 @@ def store(home: Home) -> Iterator[EventStore]:
 def ra(home: Home) -> RunRa:
     """Run `python -m ra ARGS...` in a subprocess with --home set by RA_HOME."""
 
-    def run(*args: str, input: str | None = None, check: bool = False,
-            env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str,
+        input: str | None = None,
+        check: bool = False,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "RA_HOME": str(home.root), "RA_LOG_FORMAT": "json"}
         full_env.update(env or {})
         result = subprocess.run(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import HELPER, PERSON, fill
 
 from ra.events import (
     Actor,
@@ -19,13 +20,11 @@ from ra.events import (
     EventStore,
     NewEvent,
     RecordedEvent,
+    canonical,
     merkle,
 )
-from ra.events import canonical
 from ra.events.model import encode_envelope, envelope, format_time, uuid7s
 from ra.home import Home
-
-from support import HELPER, PERSON, fill
 
 
 def test_appends_number_events_gaplessly_and_version_streams(store: EventStore) -> None:
@@ -203,3 +202,53 @@ def test_text_that_is_not_unicode_is_refused_and_nothing_appended(store: EventSt
         store.append("session:u", 0, [NewEvent("chat.message"),
                                       NewEvent("chat.message", {"text": "bad \udc80"})])
     assert store.size() == 0
+
+
+def test_projections_rebuild_state_from_the_log_alone(store: EventStore) -> None:
+    from ra.events.projections import StreamSummary, rebuild
+
+    fill(store, streams=3, per_stream=4)
+    store.append("invitation:i", 0, [NewEvent("invitation.created")])
+    summary = StreamSummary()
+    assert rebuild(store, [summary]) == 13
+    assert set(summary.streams) == {"session:s0", "session:s1", "session:s2", "invitation:i"}
+    assert summary.streams["session:s1"].version == 4
+    assert summary.streams["session:s1"].last_type == "control.released"
+    only = StreamSummary(types=frozenset({"invitation.created"}))
+    assert rebuild(store, [only]) == 1
+    assert list(only.streams) == ["invitation:i"]
+
+
+def test_every_stored_event_matches_the_published_schema(store: EventStore) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema_path = Path(__file__).parents[1] / "audit" / "schema" / "event.schema.json"
+    schema = json.loads(schema_path.read_text())
+    fill(store)
+    store.append("session:z", 0, [NewEvent("consent.denied", {"reason": "timed out"},
+                                           PERSON, outcome="denied")])
+    for event in store.iter_events():
+        jsonschema.validate(event.to_json(), schema)
+    broken = dict(store.event(0).to_json())  # type: ignore[union-attr]
+    broken["outcome"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_the_compliance_reports_run_on_a_real_log(store: EventStore) -> None:
+    from pathlib import Path
+
+    fill(store)
+    store.append("invitation:i", 0, [NewEvent("auth.failed", {"attempt": 1}, HELPER,
+                                              outcome="failure", origin="127.0.0.1")])
+    reports = sorted((Path(__file__).parents[1] / "audit" / "reports").glob("*.sql"))
+    assert len(reports) >= 3
+    results = {p.stem: store.conn.execute(p.read_text()).fetchall() for p in reports}
+    grants = results["consent_and_control_grants"]
+    assert [row[3] for row in grants][:3] == ["consent.granted", "control.granted",
+                                              "control.released"]
+    assert len(results["session_timeline"]) == 3
+    assert results["failed_authentications"][0][:3] == ("invitation:i", "127.0.0.1", 1)

@@ -1,0 +1,21 @@
+-- Consent and control grants: every decision a person made about being
+-- viewed or controlled, and every release of control, in order.
+-- Run against an ra database (RA_HOME/ra.db), read-only:
+--   sqlite3 -readonly -header -csv ~/.local/share/ra/ra.db < consent_and_control_grants.sql
+SELECT
+    seq,
+    occurred_at,
+    stream                                   AS session,
+    type                                     AS decision,
+    outcome,
+    actor_kind || ':' || actor_id            AS decided_by,
+    origin,
+    json_extract(body, '$.payload.scope')    AS scope,
+    json_extract(body, '$.payload.reason')   AS reason,
+    json_extract(body, '$.payload.via')      AS via
+FROM events
+WHERE type IN (
+    'consent.requested', 'consent.granted', 'consent.denied',
+    'control.requested', 'control.granted', 'control.denied', 'control.released'
+)
+ORDER BY seq;

@@ -1,0 +1,18 @@
+-- One line per session: who, when it started and ended, whether view and
+-- control were granted, and how it ended.
+--   sqlite3 -readonly -header -csv ~/.local/share/ra/ra.db < session_timeline.sql
+SELECT
+    stream                                                        AS session,
+    min(occurred_at)                                              AS started_at,
+    max(occurred_at)                                              AS last_event_at,
+    count(*)                                                      AS events,
+    sum(type = 'consent.granted')                                 AS view_grants,
+    sum(type = 'control.granted')                                 AS control_grants,
+    sum(type = 'control.released')                                AS control_releases,
+    sum(type = 'input.rejected')                                  AS inputs_rejected,
+    max(CASE WHEN type = 'session.disconnected'
+             THEN json_extract(body, '$.payload.reason') END)     AS ended_because
+FROM events
+WHERE stream LIKE 'session:%'
+GROUP BY stream
+ORDER BY started_at;
