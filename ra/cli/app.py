@@ -8,8 +8,9 @@ import click
 import typer
 
 from ra import __version__
-from ra.cli import audit, demo
+from ra.cli import audit, demo, invite
 from ra.errors import RaError
+from ra.invitations import InvitationError
 from ra.logs import configure_logging
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(invite.app, name="invite")
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
@@ -54,6 +56,9 @@ def run(argv: list[str] | None = None) -> int:
     except RaError as exc:
         typer.echo(f"ra: {exc}", err=True)
         return exc.exit_code
+    except InvitationError as exc:
+        typer.echo(f"ra: {exc}", err=True)
+        return 2
     except click.exceptions.Abort:
         typer.echo("ra: interrupted", err=True)
         return 130

@@ -1,0 +1,36 @@
+"""``python -m bench [store|profile] [options]``: see `bench/__init__.py`."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    suite = args.pop(0) if args and not args[0].startswith("-") else "all"
+    if suite in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    if suite == "all":
+        # Every benchmark suite (there is one so far); options go to each.
+        from bench import store
+
+        return store.main(args)
+    if suite == "store":
+        from bench import store
+
+        return store.main(args)
+    if suite == "profile":
+        from bench import hotpaths
+
+        return hotpaths.main(args)
+    if suite == "worker":  # internal: one measurement in a fresh process
+        from bench import store
+
+        return store.worker_main(args)
+    print(f"bench: unknown suite {suite!r} (use: store, profile)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""`ra invite`: create, send, list, show, expire, revoke, delete, resend, inspect."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ra.cli.common import (
+    HomeOption,
+    JsonOption,
+    UsageError,
+    emit_json,
+    home_of,
+    parse_duration,
+    say,
+    warn,
+)
+from ra.events import EventStore
+from ra.events.model import format_time
+from ra.invitations import (
+    FILE_SUFFIX,
+    InvitationError,
+    InvitationExpiredError,
+    check_strength,
+    format_fingerprint,
+    from_code,
+    generate_password,
+    key_fingerprint,
+    parse_invitation,
+    send_invitation_email,
+    to_code,
+)
+from ra.invitations.service import DEFAULT_PORT, Invitations, InvitationView
+from ra.logs import register_secret
+
+app = typer.Typer(help="Invite a helper, and manage your invitations.", no_args_is_help=True)
+
+DEFAULT_FILE = Path("RAInvitation" + FILE_SUFFIX)
+
+
+class InvitationInputError(UsageError):
+    """Bad invitation input, said in one line."""
+
+
+@contextmanager
+def _service(home: Path | None) -> Iterator[Invitations]:
+    h = home_of(home)
+    with EventStore.open(h) as store:
+        size = store.size()
+        try:
+            yield Invitations(store, h)
+        finally:
+            if store.size() != size:
+                store.checkpoint()  # every command leaves its events under a signed root
+
+
+def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
+    if password_stdin and generate:
+        raise UsageError("give either --password-stdin or --generate-password, not both")
+    if generate:
+        return generate_password(), True
+    if password_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise UsageError("no password on standard input")
+        return password, False
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask for a password: use --password-stdin or --generate-password"
+        )
+    while True:
+        password = typer.prompt("Password for this invitation", hide_input=True)
+        try:
+            check_strength(password)
+        except InvitationError as exc:
+            warn(f"  {exc}")
+            continue
+        again = typer.prompt("Repeat the password", hide_input=True)
+        if again == password:
+            return password, False
+        warn("  the two passwords differ; try again")
+
+
+def _local_addresses() -> list[str]:
+    found: list[str] = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            address = str(info[4][0])
+            if address not in found and not address.startswith("127."):
+                found.append(address)
+    except OSError:
+        pass
+    return [*found, "127.0.0.1"]
+
+
+def _smtp_target(smtp: str | None) -> tuple[str, int]:
+    if not smtp:
+        raise UsageError("--email needs --smtp HOST:PORT (the mail server to send through)")
+    host, _, port = smtp.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--smtp {smtp!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: str | None,
+                starttls: bool, smtp_user: str | None, smtp_password_env: str | None,
+                sender: str | None, cafile: Path | None) -> InvitationView:
+    host, port = _smtp_target(smtp)
+    secret = None
+    if smtp_user and not smtp_password_env:
+        raise UsageError("--smtp-user needs --smtp-password-env VAR (the variable holding it)")
+    if smtp_password_env:
+        secret = os.environ.get(smtp_password_env)
+        if secret is None:
+            raise UsageError(f"the environment variable {smtp_password_env} is not set")
+        register_secret(secret)
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    assert view.expires_at is not None
+    send_invitation_email(
+        file_bytes=service.file_bytes(view), to=to,
+        sender=sender or f"{view.name} <ra@{socket.gethostname()}>",
+        name=view.name, message=view.message, expires_at=view.expires_at,
+        smtp_host=host, smtp_port=port, starttls=starttls, username=smtp_user,
+        password=secret, ssl_context=context,
+    )
+    return service.record_sent(view, "email", to)
+
+
+def _save(service: Invitations, view: InvitationView, path: Path) -> InvitationView:
+    data = service.file_bytes(view)
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    return service.record_sent(view, "file", str(path.resolve()))
+
+
+SaveOption = Annotated[
+    Path | None, typer.Option("--save", help=f"Write the invitation file here ({DEFAULT_FILE}).")
+]
+EmailOption = Annotated[str | None, typer.Option("--email", help="Mail the invitation to TO.")]
+SmtpOption = Annotated[
+    str | None, typer.Option("--smtp", help="Mail server HOST:PORT.", envvar="RA_SMTP")
+]
+StartTlsOption = Annotated[bool, typer.Option("--starttls", help="Encrypt with STARTTLS.")]
+SmtpUserOption = Annotated[str | None, typer.Option("--smtp-user", help="Mail server login.")]
+SmtpPasswordEnvOption = Annotated[
+    str | None,
+    typer.Option("--smtp-password-env", help="Name of the variable holding the mail password."),
+]
+FromOption = Annotated[str | None, typer.Option("--from", help="Sender address.")]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option("--smtp-cafile", help="Trust this CA certificate for STARTTLS."),
+]
+CodeOption = Annotated[
+    bool, typer.Option("--code", help="Also print the invitation as one line to paste in chat.")
+]
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Option("--name", help="Your name, as the helper will see it.")],
+    message: Annotated[
+        str, typer.Option("--message", help="What you need help with.")
+    ] = "",
+    expires: Annotated[
+        str, typer.Option("--expires", help="How long it stays valid (1h; at most 24h).")
+    ] = "1h",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    generate_pw: Annotated[
+        bool,
+        typer.Option("--generate-password", help="Make a strong password and show it once."),
+    ] = False,
+    save: SaveOption = None,
+    email: EmailOption = None,
+    smtp: SmtpOption = None,
+    starttls: StartTlsOption = False,
+    smtp_user: SmtpUserOption = None,
+    smtp_password_env: SmtpPasswordEnvOption = None,
+    sender: FromOption = None,
+    smtp_cafile: CaFileOption = None,
+    code: CodeOption = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="Address the helper should connect to (repeatable)."),
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", help="Port `ra ask` will listen on.", min=1, max=65535)
+    ] = DEFAULT_PORT,
+    json_out: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Create an invitation for a helper; save it as a file, email it, or print it as a code.
+
+    The password is never taken on the command line: it is asked twice, read
+    from standard input, or generated. Tell it to your helper another way (by
+    phone, in person): it is in no file, mail or log.
+    """
+    lifetime = parse_duration(expires)
+    password, generated = _read_password(password_stdin, generate_pw)
+    register_secret(password)
+    if save is None and email is None and not code:
+        save = DEFAULT_FILE
+    if email is not None:
+        _smtp_target(smtp)  # refuse a bad --smtp before anything is created
+    with _service(home) as service:
+        created = service.create(
+            name=name, message=message, password=password, expires_in=lifetime,
+            addresses=host or _local_addresses(), port=port,
+        )
+        view = created.view
+        if save is not None:
+            view = _save(service, view, save)
+        if email is not None:
+            view = _send_email(service, view, to=email, smtp=smtp, starttls=starttls,
+                               smtp_user=smtp_user, smtp_password_env=smtp_password_env,
+                               sender=sender, cafile=smtp_cafile)
+        if code:
+            view = service.record_sent(view, "code", "printed")
+    line = to_code(created.file_bytes) if code else None
+    if generated:
+        # Shown once, on the terminal only; never in --json output or a log.
+        warn(f"Password (shown once, tell your helper by phone or in person): {password}")
+    if json_out:
+        emit_json({"id": view.id, "file": None if save is None else str(save.resolve()),
+                   "expires_at": format_time(view.expires_at) if view.expires_at else None,
+                   "status": view.status.value, "email": email, "code": line,
+                   "key_fingerprint": view.key_fingerprint})
+        return
+    say(f"Invitation {view.id} created; it expires at {_local(view.expires_at)}.")
+    if save is not None:
+        say(f"Saved as {save}: send this file to your helper.")
+    if email is not None:
+        say(f"Mailed to {email}.")
+    if line is not None:
+        say("Paste this line to your helper:")
+        say(line)
+    say(f"Your key fingerprint: {format_fingerprint(view.key_fingerprint)}")
+    say("Then run `ra ask` to wait for your helper.")
+
+
+@app.command("list")
+def list_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="Include ended invitations.")] = False,
+    json_out: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Your invitations, with their status and time left."""
+    with _service(home) as service:
+        views = service.list(include_ended=all_)
+        now = service.clock()
+    if json_out:
+        for view in views:
+            emit_json(view.to_json(now))
+        return
+    if not views:
+        say("No open invitations." if not all_ else "No invitations.")
+        return
+    say(f"{'ID':<10}{'STATUS':<10}{'TIME LEFT':<11}{'NAME':<20}MESSAGE")
+    for view in views:
+        left = view.time_left(now)
+        minutes = int(left.total_seconds() // 60)
+        left_text = f"{minutes // 60}h{minutes % 60:02d}m" if not view.ended else "-"
+        say(f"{view.id[:8]:<10}{view.status.value:<10}{left_text:<11}{view.name[:19]:<20}"
+            f"{view.message[:40]}")
+
+
+@app.command()
+def show(
+    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    json_out: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """An invitation's status and its whole history from the log."""
+    with _service(home) as service:
+        view = service.get(invitation)
+        now = service.clock()
+    if json_out:
+        emit_json({**view.to_json(now), "history": [
+            {"seq": e.seq, "type": e.type, "occurred_at": format_time(e.occurred_at),
+             "actor": str(e.actor), "origin": e.origin, "outcome": e.outcome,
+             "payload": {k: v for k, v in e.payload.items() if k != "file"}}
+            for e in view.history
+        ]})
+        return
+    say(f"Invitation {view.id}")
+    say(f"  from     {view.name}")
+    say(f"  message  {view.message}")
+    say(f"  status   {view.status.value}")
+    say(f"  expires  {_local(view.expires_at)}")
+    say(f"  key      {format_fingerprint(view.key_fingerprint)}")
+    say("  history:")
+    for event in view.history:
+        details = {k: v for k, v in event.payload.items()
+                   if k not in ("file", "name", "message", "tls_fingerprint", "key_fingerprint")}
+        say(f"    {event.seq:>5}  {_local(event.occurred_at)}  {event.type:<20} "
+            f"{event.outcome:<8} {event.actor}  {_brief(details)}")
+
+
+def _end(invitation: str, home: Path | None, action: str) -> None:
+    with _service(home) as service:
+        view = service.get(invitation)
+        if action == "expire":
+            view = service.expire(view)
+        elif action == "revoke":
+            view = service.revoke(view)
+        else:
+            view = service.delete(view)
+    say(f"Invitation {view.id[:8]} is now {view.status.value}; it can no longer be used.")
+
+
+@app.command()
+def expire(
+    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    home: HomeOption = None,
+) -> None:
+    """Expire an invitation now (final: a later connection with it is refused)."""
+    _end(invitation, home, "expire")
+
+
+@app.command()
+def revoke(
+    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    home: HomeOption = None,
+) -> None:
+    """Revoke an invitation (final), e.g. when it was sent to the wrong person."""
+    _end(invitation, home, "revoke")
+
+
+@app.command()
+def delete(
+    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    home: HomeOption = None,
+) -> None:
+    """Delete an invitation (final). Its history stays in the log."""
+    _end(invitation, home, "delete")
+
+
+@app.command()
+def resend(
+    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    save: SaveOption = None,
+    email: EmailOption = None,
+    smtp: SmtpOption = None,
+    starttls: StartTlsOption = False,
+    smtp_user: SmtpUserOption = None,
+    smtp_password_env: SmtpPasswordEnvOption = None,
+    sender: FromOption = None,
+    smtp_cafile: CaFileOption = None,
+    code: CodeOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Send the same invitation again, as a file, by email or as a code."""
+    if save is None and email is None and not code:
+        raise UsageError("say how to resend: --save FILE, --email TO or --code")
+    with _service(home) as service:
+        view = service.get(invitation)
+        if save is not None:
+            view = _save(service, view, save)
+        if email is not None:
+            view = _send_email(service, view, to=email, smtp=smtp, starttls=starttls,
+                               smtp_user=smtp_user, smtp_password_env=smtp_password_env,
+                               sender=sender, cafile=smtp_cafile)
+        if code:
+            view = service.record_sent(view, "code", "printed")
+            say(to_code(service.file_bytes(view)))
+    say(f"Invitation {view.id[:8]} sent again ({len(view.sent)} deliveries so far).")
+
+
+@app.command()
+def inspect(
+    source: Annotated[
+        str, typer.Argument(help="An invitation file, or a code line starting with ra1:.")
+    ],
+    json_out: JsonOption = False,
+) -> None:
+    """For the helper: who sent an invitation, their message, expiry, and whether it is genuine.
+
+    Exits non-zero when the signature does not hold or the invitation has
+    expired. Confirm the key fingerprint with the person (by phone) before
+    you connect.
+    """
+    data = _read_invitation_source(source)
+    now = datetime.now(UTC)
+    invitation = parse_invitation(data, check_expiry=False)  # signature and format
+    expired = now >= invitation.expires_at
+    fingerprint = key_fingerprint(invitation.signing_key)
+    if json_out:
+        emit_json({
+            "id": invitation.invitation_id, "name": invitation.name,
+            "message": invitation.message,
+            "created_at": format_time(invitation.created_at),
+            "expires_at": format_time(invitation.expires_at), "expired": expired,
+            "signature": "valid", "key_fingerprint": fingerprint,
+            "tls_fingerprint": invitation.tls_fingerprint,
+            "addresses": list(invitation.addresses), "port": invitation.port,
+        })
+    else:
+        say(f"Invitation {invitation.invitation_id}")
+        say(f"  from       {invitation.name}")
+        say(f"  message    {invitation.message}")
+        say(f"  expires    {_local(invitation.expires_at)}" + ("  (EXPIRED)" if expired else ""))
+        say(f"  connect to {', '.join(invitation.addresses)} port {invitation.port}")
+        say(f"  signed by  {format_fingerprint(fingerprint)}  (signature valid)")
+        say("Confirm this fingerprint with the person before you connect.")
+    if expired:
+        raise InvitationExpiredError(invitation.expires_at)
+
+
+def _read_invitation_source(source: str) -> bytes:
+    text = source.strip()
+    if text.startswith("ra1:"):
+        return from_code(text)
+    path = Path(source)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(1024 * 1024)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if data.lstrip().startswith(b"ra1:"):
+        return from_code(data.decode("ascii", "replace"))
+    return data
+
+
+def _local(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _brief(payload: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(payload.items()))

@@ -1,0 +1,87 @@
+"""The sharer's identity in one RA_HOME: an Ed25519 key and a TLS certificate.
+
+- ``keys/identity.key``: Ed25519, signs invitation files, so a helper can
+  check that the person really sent the invitation (its fingerprint is what
+  they compare by phone).
+- ``keys/tls.key`` and ``keys/tls.crt``: the self-signed certificate the
+  person's side presents on the live connection (ECDSA P-256). Its SHA-256
+  fingerprint goes into every invitation, and the helper pins it.
+
+Both are created on first use, mode 0600, and kept for later invitations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
+
+from ra.events.checkpoint import load_or_create_key
+from ra.home import Home
+
+
+@dataclass(frozen=True)
+class Identity:
+    signing_key: Ed25519PrivateKey
+    tls_cert_path: Path
+    tls_key_path: Path
+    tls_fingerprint: str
+
+    @property
+    def signing_public(self) -> bytes:
+        return self.signing_key.public_key().public_bytes_raw()
+
+
+def load_identity(home: Home) -> Identity:
+    home.ensure()
+    signing = load_or_create_key(home.keys_dir / "identity.key")
+    cert_path = home.keys_dir / "tls.crt"
+    key_path = home.keys_dir / "tls.key"
+    if not cert_path.exists() or not key_path.exists():
+        _create_tls(cert_path, key_path)
+    der = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    return Identity(signing, cert_path, key_path, hashlib.sha256(der).hexdigest())
+
+
+def _create_tls(cert_path: Path, key_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ra {socket.gethostname()}")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(key_path, key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

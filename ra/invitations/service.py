@@ -1,0 +1,442 @@
+"""Invitations as the log sees them: create, send, list, expire, revoke, delete.
+
+Every change is judged by `InvitationMachine`, then appended as an event to
+the invitation's own stream (``invitation:<id>``), then acted on (a file
+written, a mail sent, a key destroyed). State is rebuilt by folding the
+stream's events with the machine's own table; no machine is built to replay.
+
+Expiry is enforced from the log and the clock wherever an invitation is used:
+the first use after `expires_at` records ``invitation.expired``. Wrong
+passwords are ``auth.failed`` events; each origin backs off (1, 2, 4, 8 s),
+and the fifth failure locks the invitation.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ra.errors import RaError
+from ra.events import Actor, EventStore, NewEvent, RecordedEvent
+from ra.events.model import SYSTEM, format_time, parse_time, utc_now
+from ra.home import Home
+from ra.identity import load_identity
+from ra.invitations.file import (
+    format_fingerprint,
+    key_fingerprint,
+    new_invitation,
+    parse_invitation,
+    sign_invitation,
+)
+from ra.invitations.keystore import Keystore, derive_pake_secret
+from ra.invitations.password import check_strength
+from ra.statemachines.base import IllegalMove
+from ra.statemachines.invitation import (
+    ENDED,
+    TRANSITIONS,
+    InvitationMachine,
+    InvitationState,
+)
+
+DEFAULT_EXPIRY = timedelta(hours=1)
+DEFAULT_MAX_EXPIRY = timedelta(hours=24)
+DEFAULT_PORT = 5960
+MAX_FAILURES = 5
+BACKOFF_CAP_S = 60
+
+EVENT_OF = {
+    "send": "invitation.sent",
+    "open": "invitation.opened",
+    "accept": "invitation.accepted",
+    "fail_auth": "auth.failed",
+    "lock": "invitation.locked",
+    "expire": "invitation.expired",
+    "revoke": "invitation.revoked",
+    "delete": "invitation.deleted",
+}
+TRIGGER_OF = {event: trigger for trigger, event in EVENT_OF.items()}
+
+
+class InvitationNotFound(RaError):
+    exit_code = 2
+
+
+class InvitationEnded(RaError):
+    """The invitation can no longer be used (expired, revoked, deleted or locked)."""
+
+    exit_code = 2
+
+
+class TooManyAttempts(RaError):
+    """Wrong passwords from this origin came too fast; wait and try again."""
+
+    exit_code = 2
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            f"too many wrong passwords; try again in {max(1, round(retry_after))} s"
+        )
+        self.retry_after = retry_after
+
+
+class PolicyError(RaError):
+    exit_code = 2
+
+
+def _next_state(state: InvitationState, trigger: str) -> InvitationState:
+    """Where `trigger` takes `state`, read from the machine's table (for folding)."""
+    for row in TRANSITIONS:
+        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+        if row["trigger"] == trigger and state in sources:
+            return state if row["dest"] is None else row["dest"]
+    return state  # the log holds it, so it happened; folding never refuses
+
+
+@dataclass
+class InvitationView:
+    """One invitation, folded from its stream."""
+
+    id: str
+    status: InvitationState = InvitationState.CREATED
+    version: int = 0
+    name: str = ""
+    message: str = ""
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    file_text: str = ""
+    key_fingerprint: str = ""
+    tls_fingerprint: str = ""
+    addresses: list[str] = field(default_factory=list)
+    port: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failures: int = 0
+    failures_by_origin: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    history: list[RecordedEvent] = field(default_factory=list)
+
+    @property
+    def stream(self) -> str:
+        return f"invitation:{self.id}"
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    def time_left(self, now: datetime) -> timedelta:
+        if self.expires_at is None or self.ended:
+            return timedelta(0)
+        return max(timedelta(0), self.expires_at - now)
+
+    def apply(self, event: RecordedEvent) -> None:
+        self.version = event.stream_version
+        self.history.append(event)
+        payload = event.payload
+        if event.type == "invitation.created":
+            self.name = str(payload["name"])
+            self.message = str(payload["message"])
+            self.created_at = parse_time(str(payload["created_at"]))
+            self.expires_at = parse_time(str(payload["expires_at"]))
+            self.file_text = str(payload["file"])
+            self.key_fingerprint = str(payload["key_fingerprint"])
+            self.tls_fingerprint = str(payload["tls_fingerprint"])
+            self.addresses = list(payload["addresses"])
+            self.port = int(payload["port"])
+            return
+        trigger = TRIGGER_OF.get(event.type)
+        if trigger is None:
+            return
+        self.status = _next_state(self.status, trigger)
+        if trigger == "send":
+            self.sent.append(dict(payload))
+        elif trigger == "fail_auth":
+            self.failures += 1
+            count, _ = self.failures_by_origin.get(event.origin, (0, event.occurred_at))
+            self.failures_by_origin[event.origin] = (count + 1, event.occurred_at)
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "name": self.name,
+            "message": self.message,
+            "created_at": None if self.created_at is None else format_time(self.created_at),
+            "expires_at": None if self.expires_at is None else format_time(self.expires_at),
+            "seconds_left": int(self.time_left(now).total_seconds()),
+            "sent": self.sent,
+            "failed_attempts": self.failures,
+            "key_fingerprint": self.key_fingerprint,
+            "tls_fingerprint": self.tls_fingerprint,
+            "addresses": self.addresses,
+            "port": self.port,
+        }
+
+
+def local_person() -> Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return Actor("person", user or "unknown")
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_expiry: timedelta = DEFAULT_MAX_EXPIRY
+
+    @classmethod
+    def load(cls, home: Home) -> Policy:
+        """``RA_HOME/config.toml``: ``[invitations] max_expiry = "8h"``."""
+        from ra.cli.common import parse_duration  # the one duration syntax
+
+        path = home.root / "config.toml"
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"cannot read {path}: {exc}") from None
+        value = data.get("invitations", {}).get("max_expiry")
+        return cls() if value is None else cls(max_expiry=parse_duration(str(value)))
+
+
+@dataclass(frozen=True)
+class Created:
+    view: InvitationView
+    file_bytes: bytes
+
+
+class Invitations:
+    """The invitations of one RA_HOME, driven by its log."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        home: Home,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        policy: Policy | None = None,
+    ) -> None:
+        self.store = store
+        self.home = home
+        self.clock = clock
+        self.policy = policy or Policy.load(home)
+        self.keystore = Keystore(home)
+
+    # -- create and send --------------------------------------------------
+
+    def create(
+        self,
+        *,
+        name: str,
+        message: str,
+        password: str,
+        expires_in: timedelta = DEFAULT_EXPIRY,
+        addresses: Sequence[str] = ("127.0.0.1",),
+        port: int = DEFAULT_PORT,
+        actor: Actor | None = None,
+    ) -> Created:
+        if expires_in <= timedelta(0):
+            raise PolicyError("the expiry must be in the future")
+        if expires_in > self.policy.max_expiry:
+            raise PolicyError(
+                f"an invitation may last at most {_human(self.policy.max_expiry)} "
+                f"(asked for {_human(expires_in)}); shorter is safer"
+            )
+        check_strength(password)
+        now = self.clock()
+        identity = load_identity(self.home)
+        invitation = new_invitation(
+            name=name, message=message, expires_at=now + expires_in, addresses=addresses,
+            port=port, tls_fingerprint=identity.tls_fingerprint,
+            signing_key=identity.signing_public, now=now,
+        )
+        file_bytes = sign_invitation(invitation, identity.signing_key)
+        inv_id = invitation.invitation_id
+        self.keystore.put(inv_id, derive_pake_secret(password, invitation.pake))
+        payload = {
+            "name": invitation.name,
+            "message": invitation.message,
+            "created_at": format_time(invitation.created_at),
+            "expires_at": format_time(invitation.expires_at),
+            "addresses": list(invitation.addresses),
+            "port": invitation.port,
+            "tls_fingerprint": invitation.tls_fingerprint,
+            "key_fingerprint": key_fingerprint(invitation.signing_key),
+            "file": file_bytes.decode("utf-8"),
+        }
+        try:
+            self.store.append(f"invitation:{inv_id}", 0, [
+                NewEvent("invitation.created", payload, actor or local_person())
+            ], now=now)
+        except BaseException:
+            self.keystore.destroy(inv_id)
+            raise
+        return Created(self.get(inv_id), file_bytes)
+
+    def record_sent(self, view: InvitationView, channel: str, to: str,
+                    actor: Actor | None = None) -> InvitationView:
+        return self._move(view, "send", {"channel": channel, "to": to}, actor)
+
+    # -- read ---------------------------------------------------------------
+
+    def fold(self, inv_id: str) -> InvitationView:
+        view = InvitationView(inv_id)
+        for event in self.store.read_stream(f"invitation:{inv_id}"):
+            view.apply(event)
+        if view.version == 0:
+            raise InvitationNotFound(f"no invitation {inv_id} in this log")
+        return view
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """A full invitation id from an id or a unique prefix of one."""
+        wanted = id_or_prefix.strip().lower()
+        if len(wanted) < 4:
+            raise InvitationNotFound("give at least 4 characters of the invitation id")
+        matches = [
+            event.stream.split(":", 1)[1]
+            for event in self.store.iter_events(
+                stream_prefix=f"invitation:{wanted}", types=["invitation.created"]
+            )
+        ]
+        if not matches:
+            raise InvitationNotFound(f"no invitation {id_or_prefix} in this log")
+        if len(matches) > 1:
+            raise InvitationNotFound(
+                f"{id_or_prefix} matches {len(matches)} invitations; give more of the id"
+            )
+        return matches[0]
+
+    def get(self, id_or_prefix: str) -> InvitationView:
+        """The invitation, with expiry enforced (recorded on first use after it)."""
+        return self._enforce_expiry(self.fold(self.resolve(id_or_prefix)))
+
+    def list(self, *, include_ended: bool = False) -> list[InvitationView]:
+        ids = [
+            event.stream.split(":", 1)[1]
+            for event in self.store.iter_events(types=["invitation.created"])
+        ]
+        views = [self._enforce_expiry(self.fold(inv_id)) for inv_id in ids]
+        return [v for v in views if include_ended or not v.ended]
+
+    def file_bytes(self, view: InvitationView) -> bytes:
+        return view.file_text.encode("utf-8")
+
+    # -- end ----------------------------------------------------------------
+
+    def expire(self, view: InvitationView, actor: Actor | None = None) -> InvitationView:
+        return self._move(view, "expire", {"reason": "by person"}, actor)
+
+    def revoke(self, view: InvitationView, reason: str = "revoked",
+               actor: Actor | None = None) -> InvitationView:
+        return self._move(view, "revoke", {"reason": reason}, actor)
+
+    def delete(self, view: InvitationView, actor: Actor | None = None) -> InvitationView:
+        return self._move(view, "delete", {}, actor)
+
+    # -- use by a connecting helper ------------------------------------------
+
+    def check_usable(self, inv_id: str, origin: str) -> InvitationView:
+        """Refuse an ended invitation, or an origin that must still wait."""
+        view = self._enforce_expiry(self.fold(inv_id))
+        if view.ended:
+            raise InvitationEnded(f"invitation {inv_id[:8]} has {_ended_words(view.status)}")
+        count, last = view.failures_by_origin.get(origin, (0, None))
+        if count and last is not None:
+            wait = min(2 ** (count - 1), BACKOFF_CAP_S)
+            elapsed = (self.clock() - last).total_seconds()
+            if elapsed < wait:
+                raise TooManyAttempts(wait - elapsed)
+        return view
+
+    def pake_secret(self, inv_id: str) -> bytes:
+        return self.keystore.get(inv_id)
+
+    def record_open(self, view: InvitationView, origin: str, actor: Actor) -> InvitationView:
+        return self._move(view, "open", {"origin": origin}, actor, origin=origin)
+
+    def record_accept(self, view: InvitationView, origin: str, session_id: str,
+                      actor: Actor) -> InvitationView:
+        return self._move(view, "accept", {"origin": origin, "session_id": session_id},
+                          actor, origin=origin)
+
+    def record_auth_failure(self, view: InvitationView, origin: str,
+                            actor: Actor) -> InvitationView:
+        """An `auth.failed` event; the fifth failure also locks the invitation."""
+        attempt = view.failures + 1
+        events = [NewEvent("auth.failed", {"attempt": attempt, "origin": origin}, actor,
+                           outcome="failure", origin=origin)]
+        machine = InvitationMachine(view.status, view.id[:8])
+        machine.fire("fail_auth")
+        if attempt >= MAX_FAILURES:
+            machine.fire("lock")
+            events.append(NewEvent("invitation.locked", {"failures": attempt}, SYSTEM,
+                                   outcome="denied", origin=origin))
+        self.store.append(view.stream, view.version, events, now=self.clock())
+        if attempt >= MAX_FAILURES:
+            self.keystore.destroy(view.id)
+        return self.fold(view.id)
+
+    # -- the one way state changes ---------------------------------------------
+
+    def _move(self, view: InvitationView, trigger: str, payload: dict[str, Any],
+              actor: Actor | None, *, origin: str | None = None) -> InvitationView:
+        machine = InvitationMachine(view.status, view.id[:8])
+        if not machine.may_trigger(trigger):
+            raise IllegalMove(_refusal(trigger, view))
+        machine.fire(trigger)
+        self.store.append(view.stream, view.version, [
+            NewEvent(EVENT_OF[trigger], payload, actor or local_person(),
+                     outcome="success", origin=origin)
+        ], now=self.clock())
+        if machine.state in ENDED:
+            self.keystore.destroy(view.id)
+        return self.fold(view.id)
+
+    def _enforce_expiry(self, view: InvitationView) -> InvitationView:
+        if view.ended or view.expires_at is None or self.clock() < view.expires_at:
+            return view
+        return self._move(view, "expire", {"reason": "time"}, SYSTEM)
+
+
+def _ended_words(state: InvitationState) -> str:
+    return {
+        InvitationState.EXPIRED: "expired",
+        InvitationState.REVOKED: "been revoked",
+        InvitationState.DELETED: "been deleted",
+        InvitationState.LOCKED: "been locked after too many wrong passwords",
+    }.get(state, state.value)
+
+
+def _refusal(trigger: str, view: InvitationView) -> str:
+    verb = {"send": "resend", "expire": "expire", "delete": "delete", "revoke": "revoke",
+            "open": "open", "accept": "accept", "lock": "lock"}.get(trigger, trigger)
+    return (f"cannot {verb} invitation {view.id[:8]}: it has {_ended_words(view.status)}"
+            if view.ended else f"cannot {verb} invitation {view.id[:8]}: it is "
+            f"{view.status.value}")
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+__all__ = [
+    "Created",
+    "InvitationEnded",
+    "InvitationNotFound",
+    "InvitationView",
+    "Invitations",
+    "Policy",
+    "PolicyError",
+    "TooManyAttempts",
+    "format_fingerprint",
+    "parse_invitation",
+]

@@ -1,0 +1,11 @@
+"""One small `transitions` machine per concern; each decides whether a move may happen.
+
+Machines decide live moves. Replaying the log never builds a machine per
+row: projections fold events into state, and a machine is built at that state
+only when a new move has to be judged.
+"""
+
+from ra.statemachines.base import IllegalMove
+from ra.statemachines.invitation import InvitationMachine, InvitationState
+
+__all__ = ["IllegalMove", "InvitationMachine", "InvitationState"]

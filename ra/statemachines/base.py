@@ -1,0 +1,72 @@
+"""What every machine shares: a typed error for an illegal move, and a diagram."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from ra.errors import RaError
+
+
+class IllegalMove(RaError):
+    """The move is not allowed from the current state; nothing was recorded."""
+
+    exit_code = 2
+
+
+class TableMachine(Machine):
+    """A `transitions` Machine built from a table, with no back doors.
+
+    `auto_transitions=False` (no ``to_<state>()``), `queued=True`, and invalid
+    triggers raise (never ``ignore_invalid_triggers``). `fire` turns the
+    library's error into `IllegalMove` with a sentence for people.
+    """
+
+    STATES: type[Enum]
+    TRANSITIONS: list[dict[str, Any]]
+    NAME = "object"
+
+    def __init__(self, initial: Enum, label: str = "") -> None:
+        self.label = label
+        super().__init__(
+            states=self.STATES,
+            transitions=self.TRANSITIONS,
+            initial=initial,
+            auto_transitions=False,
+            queued=True,
+            send_event=False,
+        )
+
+    def fire(self, trigger: str, why: str = "") -> None:
+        if not self.may_trigger(trigger):
+            raise IllegalMove(why or self.refusal(trigger))
+        try:
+            self.trigger(trigger)
+        except MachineError as exc:  # pragma: no cover - may_trigger said yes
+            raise IllegalMove(str(exc)) from None
+
+    def may_trigger(self, trigger: str) -> bool:
+        checker = getattr(self, f"may_{trigger}", None)
+        return bool(checker()) if checker is not None else False
+
+    def refusal(self, trigger: str) -> str:
+        state = self.state.value if isinstance(self.state, Enum) else self.state
+        name = f"{self.NAME} {self.label}".strip()
+        return f"cannot {trigger.replace('_', ' ')} {name}: it is {state}"
+
+    @classmethod
+    def diagram(cls) -> str:
+        """The machine as a Mermaid state diagram, generated from its table."""
+        lines = ["stateDiagram-v2"]
+        for row in cls.TRANSITIONS:
+            sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+            for source in sources:
+                src = source.value if isinstance(source, Enum) else source
+                dest = row["dest"]
+                if dest in (None, "="):
+                    dest = src
+                dst = dest.value if isinstance(dest, Enum) else dest
+                lines.append(f"    {src} --> {dst}: {row['trigger']}")
+        return "\n".join(lines)

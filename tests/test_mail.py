@@ -1,0 +1,388 @@
+"""Sending the invitation by email, against a real local SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ra.invitations import (
+    MEDIA_TYPE,
+    MailError,
+    generate_password,
+    new_invitation,
+    parse_invitation,
+    send_invitation_email,
+    sign_invitation,
+)
+
+NOW = datetime(2030, 6, 1, 8, 0, 0, 123456, tzinfo=UTC)
+EXPIRES = NOW + timedelta(hours=3)
+KEY = Ed25519PrivateKey.generate()
+INVITATION = new_invitation(
+    name="Zoë Ångström",
+    message="My printer says it is offline.\nCan you have a look?",
+    expires_at=EXPIRES,
+    addresses=["192.168.1.20"],
+    port=47900,
+    tls_fingerprint="ab" * 32,
+    signing_key=KEY.public_key(),
+    now=NOW,
+)
+FILE = sign_invitation(INVITATION, KEY)
+INVITATION_PASSWORD = generate_password()
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler that keeps every envelope it is given."""
+
+    envelopes: list[Envelope] = field(default_factory=list)
+    refuse_recipients: bool = False
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.refuse_recipients:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+@dataclass
+class Authenticator:
+    """aiosmtpd authenticator that accepts one user and records every attempt."""
+
+    username: str
+    password: str
+    attempts: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.attempts.append((mechanism, data.login, data.password))
+        ok = data.login == self.username.encode() and data.password == self.password.encode()
+        return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def serve(handler: Recorder, **options: Any) -> Iterator[Controller]:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def plain_server(recorder: Recorder) -> Iterator[Controller]:
+    with serve(recorder) as controller:
+        yield controller
+
+
+@dataclass
+class Certificate:
+    cert_path: Path
+    key_path: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_path, self.key_path)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert_path))
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Certificate:
+    """A self-signed certificate for 127.0.0.1 and localhost."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ra test mail server")])
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = tmp_path / "server.pem"
+    key_path = tmp_path / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Certificate(cert_path, key_path)
+
+
+def send(controller: Controller, **options: Any) -> str:
+    arguments: dict[str, Any] = {
+        "file_bytes": FILE,
+        "to": "helper@example.org",
+        "sender": "zoe@example.net",
+        "name": INVITATION.name,
+        "message": INVITATION.message,
+        "expires_at": INVITATION.expires_at,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": controller.port,
+        "timeout": 10,
+    }
+    arguments.update(options)
+    return send_invitation_email(**arguments)
+
+
+def received(recorder: Recorder) -> tuple[bytes, EmailMessage]:
+    assert len(recorder.envelopes) == 1
+    raw = recorder.envelopes[0].original_content or recorder.envelopes[0].content
+    assert isinstance(raw, bytes)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return raw, parsed
+
+
+def check_invitation_mail(raw: bytes, mail: EmailMessage, message_id: str) -> None:
+    assert str(mail["Message-ID"]).strip() == message_id  # may be folded
+    assert mail["Subject"] == "Remote Assistance invitation from Zoë Ångström"
+    assert mail["To"] == "helper@example.org"
+    assert mail["From"] == "zoe@example.net"
+
+    body_part = mail.get_body(preferencelist=("plain",))
+    assert body_part is not None
+    body = " ".join(body_part.get_content().split())
+    assert "Zoë Ångström" in body
+    assert "My printer says it is offline. Can you have a look?" in body
+    assert "expires on 2030-06-01 at 11:00 UTC" in body
+    assert "ra invite inspect RAInvitation.rainv" in body
+    assert "ra connect RAInvitation.rainv" in body
+    assert "phone" in body and "never sent by email" in body
+
+    attachments = list(mail.iter_attachments())
+    assert len(attachments) == 1
+    attachment = attachments[0]
+    assert attachment.get_content_type() == MEDIA_TYPE
+    assert attachment.get_filename() == "RAInvitation.rainv"
+    payload = attachment.get_payload(decode=True)
+    assert payload == FILE
+    assert parse_invitation(payload, now=NOW) == INVITATION
+
+    for secret in (INVITATION_PASSWORD, INVITATION_PASSWORD.replace("-", "")):
+        assert secret.encode() not in raw
+        assert secret not in body
+
+
+def test_invitation_arrives_with_attachment_and_instructions(
+    plain_server: Controller, recorder: Recorder
+) -> None:
+    message_id = send(plain_server)
+    assert message_id.startswith("<") and message_id.endswith("@example.net>")
+    raw, mail = received(recorder)
+    envelope = recorder.envelopes[0]
+    assert envelope.mail_from == "zoe@example.net"
+    assert envelope.rcpt_tos == ["helper@example.org"]
+    check_invitation_mail(raw, mail, message_id)
+
+
+def test_custom_attachment_name_is_used_in_instructions(
+    plain_server: Controller, recorder: Recorder
+) -> None:
+    send(plain_server, filename="../../Help for Sam.rainv")
+    _, mail = received(recorder)
+    (attachment,) = mail.iter_attachments()
+    assert attachment.get_filename() == "_.._Help for Sam.rainv"
+    body_part = mail.get_body(preferencelist=("plain",))
+    assert body_part is not None
+    assert "ra connect _.._Help for Sam.rainv" in body_part.get_content()
+
+
+def test_starttls_with_login(recorder: Recorder, certificate: Certificate) -> None:
+    smtp_password = "s3cret-Mail-Pw"
+    authenticator = Authenticator(username="zoe", password=smtp_password)
+    with serve(
+        recorder,
+        tls_context=certificate.server_context(),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+        auth_required=True,
+    ) as controller:
+        message_id = send(
+            controller,
+            starttls=True,
+            ssl_context=certificate.client_context(),
+            username="zoe",
+            password=smtp_password,
+        )
+    assert [(login, password) for _, login, password in authenticator.attempts] == [
+        (b"zoe", smtp_password.encode())
+    ]
+    raw, mail = received(recorder)
+    check_invitation_mail(raw, mail, message_id)
+    assert smtp_password.encode() not in raw
+    assert smtp_password not in mail.as_string()
+
+
+def test_wrong_login_is_a_clear_error(recorder: Recorder, certificate: Certificate) -> None:
+    authenticator = Authenticator(username="zoe", password="right-password")
+    with serve(
+        recorder,
+        tls_context=certificate.server_context(),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    ) as controller:
+        with pytest.raises(MailError) as caught:
+            send(
+                controller,
+                starttls=True,
+                ssl_context=certificate.client_context(),
+                username="zoe",
+                password="wrong-password",
+            )
+    text = str(caught.value)
+    assert text.startswith("the server refused the login")
+    assert "wrong-password" not in text and "\n" not in text
+    assert recorder.envelopes == []
+
+
+def test_untrusted_certificate_stops_before_anything_is_sent(
+    recorder: Recorder, certificate: Certificate, tmp_path: Path
+) -> None:
+    with serve(
+        recorder, tls_context=certificate.server_context(), require_starttls=True
+    ) as controller:
+        with pytest.raises(MailError) as caught:
+            send(
+                controller,
+                starttls=True,
+                ssl_context=ssl.create_default_context(),
+                username="zoe",
+                password="never-leaves",
+            )
+    assert str(caught.value).startswith("STARTTLS failed: the server's certificate")
+    assert recorder.envelopes == []
+
+
+def test_starttls_missing_on_server(plain_server: Controller, recorder: Recorder) -> None:
+    with pytest.raises(MailError) as caught:
+        send(plain_server, starttls=True)
+    assert str(caught.value) == "STARTTLS failed: the server does not offer STARTTLS"
+    assert recorder.envelopes == []
+
+
+def test_login_without_starttls_is_refused(plain_server: Controller, recorder: Recorder) -> None:
+    with pytest.raises(MailError) as caught:
+        send(plain_server, username="zoe", password="plain-text-pw")
+    assert "unencrypted" in str(caught.value)
+    assert "plain-text-pw" not in str(caught.value)
+    assert recorder.envelopes == []
+
+
+def test_refused_recipient(recorder: Recorder) -> None:
+    recorder.refuse_recipients = True
+    with serve(recorder) as controller:
+        with pytest.raises(MailError) as caught:
+            send(controller)
+    assert str(caught.value) == "the server refused the recipient helper@example.org"
+
+
+def test_closed_port_is_a_clear_error() -> None:
+    port = free_port()
+    with pytest.raises(MailError) as caught:
+        send_invitation_email(
+            file_bytes=FILE,
+            to="helper@example.org",
+            sender="zoe@example.net",
+            name=INVITATION.name,
+            message=INVITATION.message,
+            expires_at=INVITATION.expires_at,
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            timeout=5,
+        )
+    assert str(caught.value) == (
+        f"could not reach the mail server at 127.0.0.1:{port}: connection refused"
+    )
+
+
+@pytest.mark.parametrize(
+    ("to", "sender"),
+    [("helper@example.org\r\nBcc: x@evil", "zoe@example.net"), ("nobody", "zoe@example.net")],
+)
+def test_bad_addresses_are_refused_before_connecting(to: str, sender: str) -> None:
+    with pytest.raises(MailError) as caught:
+        send_invitation_email(
+            file_bytes=FILE,
+            to=to,
+            sender=sender,
+            name="Zoë",
+            message="",
+            expires_at=EXPIRES,
+            smtp_host="127.0.0.1",
+            smtp_port=free_port(),
+        )
+    assert str(caught.value).startswith("the recipient address is not valid")
+
+
+def test_name_with_line_breaks_cannot_inject_headers(
+    plain_server: Controller, recorder: Recorder
+) -> None:
+    send(plain_server, name="Zoë\r\nBcc: someone@evil.example")
+    _, mail = received(recorder)
+    assert mail["Bcc"] is None
+    assert mail["Subject"] == "Remote Assistance invitation from Zoë Bcc: someone@evil.example"
