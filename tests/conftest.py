@@ -37,12 +37,14 @@ def ra(home: Home) -> RunRa:
         check: bool = False,
         env: dict[str, str] | None = None,
         timeout: float = 60,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "RA_HOME": str(home.root), "RA_LOG_FORMAT": "json"}
         full_env.update(env or {})
         result = subprocess.run(
             [sys.executable, "-m", "ra", *args],
             input=input, capture_output=True, text=True, env=full_env, timeout=timeout,
+            cwd=cwd,
         )
         if check and result.returncode != 0:
             raise AssertionError(

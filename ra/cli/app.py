@@ -10,7 +10,6 @@ import typer
 from ra import __version__
 from ra.cli import audit, demo, invite
 from ra.errors import RaError
-from ra.invitations import InvitationError
 from ra.logs import configure_logging
 
 app = typer.Typer(
@@ -56,9 +55,6 @@ def run(argv: list[str] | None = None) -> int:
     except RaError as exc:
         typer.echo(f"ra: {exc}", err=True)
         return exc.exit_code
-    except InvitationError as exc:
-        typer.echo(f"ra: {exc}", err=True)
-        return 2
     except click.exceptions.Abort:
         typer.echo("ra: interrupted", err=True)
         return 130

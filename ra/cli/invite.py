@@ -116,6 +116,7 @@ def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: st
                 starttls: bool, smtp_user: str | None, smtp_password_env: str | None,
                 sender: str | None, cafile: Path | None) -> InvitationView:
     host, port = _smtp_target(smtp)
+    service.ensure_can(view, "send")
     secret = None
     if smtp_user and not smtp_password_env:
         raise UsageError("--smtp-user needs --smtp-password-env VAR (the variable holding it)")
@@ -138,6 +139,7 @@ def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: st
 
 def _save(service: Invitations, view: InvitationView, path: Path) -> InvitationView:
     data = service.file_bytes(view)
+    service.ensure_can(view, "send")
     try:
         path.write_bytes(data)
     except OSError as exc:

@@ -15,6 +15,8 @@ from ra.errors import RaError
 class InvitationError(RaError):
     """Base class: an invitation file or code could not be used."""
 
+    exit_code = 2
+
 
 class InvitationFormatError(InvitationError):
     """The data is damaged, incomplete, or not an ra invitation at all."""
@@ -85,6 +87,8 @@ class InvitationReadError(InvitationError):
 
 class WeakPasswordError(RaError):
     """A password was refused; ``reason`` says why, without repeating the password."""
+
+    exit_code = 2
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"password refused: {reason}")

@@ -277,6 +277,11 @@ class Invitations:
             raise
         return Created(self.get(inv_id), file_bytes)
 
+    def ensure_can(self, view: InvitationView, trigger: str) -> None:
+        """Raise `IllegalMove` now if `trigger` is not allowed (before acting on it)."""
+        if not InvitationMachine(view.status, view.id[:8]).may_trigger(trigger):
+            raise IllegalMove(_refusal(trigger, view))
+
     def record_sent(self, view: InvitationView, channel: str, to: str,
                     actor: Actor | None = None) -> InvitationView:
         return self._move(view, "send", {"channel": channel, "to": to}, actor)
