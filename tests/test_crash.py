@@ -211,8 +211,9 @@ def test_sigkill_during_checkpoint_loop(tmp_path: Path) -> None:
         code, lines, err = child.finish()
         assert code == -signal.SIGKILL, f"{context}: exit {code}, stderr {err}"
         assert err == "", f"{context}: {err}"
+        assert lines[0] == "ready", f"{context}: {lines[:3]}"
+        assert all(line.startswith("ckpt ") for line in lines[1:]), f"{context}: {lines}"
         acked = [int(line.split()[1]) for line in lines[1:]]
-        assert all(line.startswith("ckpt ") for line in lines[1:]), context
 
         with _open(tmp_path) as store:
             report = verify_log(store)

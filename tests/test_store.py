@@ -252,3 +252,20 @@ def test_the_compliance_reports_run_on_a_real_log(store: EventStore) -> None:
                                               "control.released"]
     assert len(results["session_timeline"]) == 3
     assert results["failed_authentications"][0][:3] == ("invitation:i", "127.0.0.1", 1)
+
+
+def test_readers_open_while_a_writer_holds_the_lock(home: Home) -> None:
+    from ra.events import StoreError
+
+    with EventStore.open(home) as store:
+        fill(store, 1, 2)
+    writer = sqlite3.connect(home.database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with EventStore(home.database, key_path=home.log_key, busy_timeout=0.2) as reader:
+            assert reader.size() == 2  # opening an existing log takes no write lock
+            with pytest.raises(StoreError, match="busy"):
+                reader.checkpoint()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -163,6 +163,20 @@ class EventStore:
     # -- schema ---------------------------------------------------------
 
     def _create_schema(self) -> None:
+        ready = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone() and self.conn.execute(
+            "SELECT 1 FROM meta WHERE key = 'log_id'"
+        ).fetchone()
+        if not ready:
+            self._create_tables()  # only a new log takes the write lock to open
+        version = self._meta("schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path} is log schema {version}; this ra reads schema {SCHEMA_VERSION}"
+            )
+
+    def _create_tables(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             existing = self.conn.execute(
@@ -192,11 +206,6 @@ class EventStore:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        version = self._meta("schema_version")
-        if version != str(SCHEMA_VERSION):
-            raise StoreError(
-                f"{self.path} is log schema {version}; this ra reads schema {SCHEMA_VERSION}"
-            )
 
     def _meta(self, key: str) -> str:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -235,12 +244,13 @@ class EventStore:
             event.validate()
         if not events:
             return []
-        moment = now or self._clock()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise AppendError(f"the event log is busy or unwritable: {exc}") from None
+        # Time is read under the write lock, so occurred_at never goes back in seq order.
+        moment = now or self._clock()
         try:
             row = conn.execute(
                 "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
@@ -418,7 +428,10 @@ class EventStore:
         """Sign the current tree head and store the checkpoint in the log."""
         key = self.signing_key
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the event log is busy or unwritable: {exc}") from None
         try:
             frontier = self._load_frontier()
             unsigned = Checkpoint(
