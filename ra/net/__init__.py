@@ -1,0 +1,46 @@
+"""The network adapter: framing, TLS transport and the password handshake.
+
+See docs/protocol.md for the wire format. The helper calls `connect`, the
+person's side calls `serve`; both end up with an authenticated `Channel`.
+"""
+
+from ra.net.errors import (
+    AuthFailed,
+    ConfirmationFailed,
+    ConnectError,
+    ConnectionClosed,
+    FingerprintMismatch,
+    HandshakeTimeout,
+    NetError,
+    ProtocolError,
+    Refused,
+    WrongPassword,
+)
+from ra.net.framing import MAX_BODY, PROTOCOL_VERSION, Frame, FrameDecoder, Kind
+from ra.net.handshake import HelperHandshake, InvitationSecret, SharerHandshake
+from ra.net.transport import Channel, accept, connect, serve
+
+__all__ = [
+    "MAX_BODY",
+    "PROTOCOL_VERSION",
+    "AuthFailed",
+    "Channel",
+    "ConfirmationFailed",
+    "ConnectError",
+    "ConnectionClosed",
+    "FingerprintMismatch",
+    "Frame",
+    "FrameDecoder",
+    "HandshakeTimeout",
+    "HelperHandshake",
+    "InvitationSecret",
+    "Kind",
+    "NetError",
+    "ProtocolError",
+    "Refused",
+    "SharerHandshake",
+    "WrongPassword",
+    "accept",
+    "connect",
+    "serve",
+]

@@ -1,0 +1,82 @@
+"""Errors raised by the network layer.
+
+Each message is one line for the person reading a terminal (see ra.errors).
+None of them ever carries a password, a derived secret or a session key.
+"""
+
+from __future__ import annotations
+
+from ra.errors import RaError
+
+
+class NetError(RaError):
+    """Base class: the connection to the other computer could not be used."""
+
+
+class ProtocolError(NetError):
+    """The other side sent bytes that break the wire protocol (docs/protocol.md)."""
+
+
+class ConnectionClosed(NetError):
+    """The connection ended (cleanly, between two messages)."""
+
+    def __init__(self, text: str = "the connection was closed by the other computer") -> None:
+        super().__init__(text)
+
+
+class ConnectError(NetError):
+    """No address in the invitation could be reached."""
+
+
+class FingerprintMismatch(NetError):
+    """The helper reached a computer whose TLS certificate is not the pinned one."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"the computer at {address} is not the one that made this invitation "
+            "(certificate fingerprint mismatch)"
+        )
+        self.address = address
+
+
+class WrongPassword(NetError):
+    """Helper side: the person's computer did not accept the password."""
+
+    def __init__(self) -> None:
+        super().__init__("the password was not accepted")
+
+
+class Refused(NetError):
+    """Helper side: the person's computer refused before checking the password."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the other computer refused the connection: {reason}")
+        self.reason = reason
+
+
+class ConfirmationFailed(NetError):
+    """Helper side: the person's computer could not prove it holds the same key."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the other computer could not prove it knows the password; the connection was closed"
+        )
+
+
+class HandshakeTimeout(NetError):
+    """The other side stopped answering during the handshake."""
+
+    def __init__(self) -> None:
+        super().__init__("the other computer did not answer in time")
+
+
+class AuthFailed(NetError):
+    """Person's side: a helper from ``origin`` proved a wrong password.
+
+    The caller records ``auth.failed`` for it (see serve's on_auth_failed).
+    """
+
+    def __init__(self, invitation_id: str, origin: str) -> None:
+        super().__init__(f"a wrong password was tried for invitation {invitation_id} from {origin}")
+        self.invitation_id = invitation_id
+        self.origin = origin

@@ -1,0 +1,549 @@
+"""TCP + TLS 1.3 + the password handshake, and the Channel both sides get after it.
+
+The person's side runs `serve`: it presents its identity certificate, and for
+each helper that connects runs the handshake in ra.net.handshake, asking the
+caller's callbacks whether the invitation may be used and for its secret, and
+reporting wrong passwords and authenticated channels.
+
+The helper's side runs `connect`: it does not trust any CA; it pins the
+server certificate's SHA-256 fingerprint against the invitation before it
+sends a single handshake byte, then proves the password.
+
+After the handshake TLS protects every frame. The SPAKE2 key is used only to
+confirm the password and to derive a public ``session_id``; it is not used to
+encrypt frames again (see docs/protocol.md, "What the confirmation binds").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import ipaddress
+import socket
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypeVar, cast
+
+from ra.errors import RaError
+from ra.identity import Identity
+from ra.invitations.file import Invitation
+from ra.invitations.keystore import derive_pake_secret
+from ra.logs import get_logger, register_secret
+from ra.net.errors import (
+    AuthFailed,
+    ConnectError,
+    ConnectionClosed,
+    FingerprintMismatch,
+    HandshakeTimeout,
+    NetError,
+    ProtocolError,
+)
+from ra.net.framing import (
+    HANDSHAKE_ONLY,
+    MAX_BODY,
+    Frame,
+    FrameDecoder,
+    Kind,
+    encode_frame,
+    encode_message,
+)
+from ra.net.handshake import (
+    CODE_INTERNAL,
+    CODE_PROTOCOL,
+    CODE_REFUSED,
+    CODE_WRONG_PASSWORD,
+    HelperHandshake,
+    InvitationSecret,
+    SharerHandshake,
+    check_pin,
+    refuse_message,
+)
+
+T = TypeVar("T")
+
+READ_CHUNK = 64 * 1024
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 1.0
+
+SecretFor = Callable[[str], InvitationSecret | Awaitable[InvitationSecret]]
+"""(invitation_id) -> the invitation and its PAKE secret, or raise RaError."""
+Check = Callable[[str, str], None | Awaitable[None]]
+"""(invitation_id, origin) -> None, or raise RaError to refuse with its message."""
+OnAuthFailed = Callable[[str, str], None | Awaitable[None]]
+"""(invitation_id, origin): a wrong password was proven; record auth.failed."""
+OnAuthenticated = Callable[["Channel", str, str], Awaitable[None]]
+"""(channel, invitation_id, origin): runs the session; the channel closes after."""
+
+_log = get_logger("ra.net")
+
+
+async def _resolve(value: T | Awaitable[T]) -> T:
+    if inspect.isawaitable(value):
+        return cast(T, await value)
+    return value
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]:{port}"
+    except ValueError:
+        pass
+    return f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------
+# TLS.
+
+
+def server_tls_context(identity: Identity) -> ssl.SSLContext:
+    """TLS 1.3 only, presenting the person's self-signed identity certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(identity.tls_cert_path, identity.tls_key_path)
+    context.verify_mode = ssl.CERT_NONE  # helpers have no certificate; the PAKE proves them
+    context.num_tickets = 0  # no resumption: every connection is a full handshake
+    return context
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """TLS 1.3 only, no CA validation: the fingerprint pin replaces it."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _peer_certificate(writer: asyncio.StreamWriter) -> bytes | None:
+    ssl_object = writer.get_extra_info("ssl_object")
+    if not isinstance(ssl_object, ssl.SSLObject):
+        return None
+    return ssl_object.getpeercert(binary_form=True)
+
+
+# --------------------------------------------------------------------------
+# Frames over a stream.
+
+
+class FrameStream:
+    """A StreamReader/StreamWriter pair speaking frames (decoder plus a queue)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        limits: Mapping[Kind, int] = MAX_BODY,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.decoder = FrameDecoder(limits)
+        self._ready: deque[Frame] = deque()
+        self._write_lock = asyncio.Lock()
+        self.closed = False
+        self.broken = False
+
+    async def read_frame(self) -> Frame:
+        """The next frame; ConnectionClosed at a clean end, ProtocolError on bad bytes."""
+        while not self._ready:
+            if self.broken:
+                self.decoder.eof()  # raises the decoder's error again
+            if self.closed:
+                raise ConnectionClosed("the connection is closed")
+            try:
+                data = await self.reader.read(READ_CHUNK)
+            except (ConnectionError, ssl.SSLError, OSError):
+                self.abort()
+                raise ConnectionClosed("the connection was lost") from None
+            try:
+                if not data:
+                    self.decoder.eof()
+                    self.abort()
+                    raise ConnectionClosed()
+                self._ready.extend(self.decoder.feed(data))
+            except ProtocolError:
+                # Nothing more is read: the caller says why (send_and_abort) and drops
+                # the connection, so whatever the peer announced is never waited for.
+                self.broken = True
+                raise
+        return self._ready.popleft()
+
+    def send_and_abort(self, data: bytes) -> None:
+        """Hand ``data`` to the socket (best effort), then drop the connection."""
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self.writer.write(data)
+        self.abort()
+
+    async def write(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionClosed("the connection is closed")
+        async with self._write_lock:
+            try:
+                self.writer.write(data)
+                await self.writer.drain()
+            except (ConnectionError, ssl.SSLError, OSError):
+                self.abort()
+                raise ConnectionClosed("the connection was lost") from None
+
+    def abort(self) -> None:
+        """Close at once, without a TLS close_notify and without reading further."""
+        self.closed = True
+        with contextlib.suppress(Exception):  # already closed is fine
+            self.writer.transport.abort()
+
+    async def close(self) -> None:
+        if self.closed and self.writer.transport.is_closing():
+            return
+        self.closed = True
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), CLOSE_TIMEOUT)
+
+
+def _bye(reason: str) -> bytes:
+    body = reason.encode("utf-8")[: MAX_BODY[Kind.BYE]]
+    return encode_frame(Kind.BYE, body.decode("utf-8", errors="ignore").encode("utf-8"))
+
+
+class Channel:
+    """An authenticated connection: framed messages over pinned TLS.
+
+    ``recv`` returns every frame as it comes, a BYE included (the peer's
+    reason is ``frame.text``); after the peer is gone it raises
+    ConnectionClosed. A ProtocolError closes the connection before raising.
+    """
+
+    def __init__(
+        self,
+        stream: FrameStream,
+        *,
+        role: Literal["sharer", "helper"],
+        invitation_id: str,
+        peer: str,
+        session_id: str,
+    ) -> None:
+        self._stream = stream
+        self.role = role
+        self.invitation_id = invitation_id
+        self.peer = peer
+        self.session_id = session_id
+        """Public, the same on both sides: HMAC(K, label || T), truncated; not K."""
+
+    @property
+    def closed(self) -> bool:
+        return self._stream.closed
+
+    async def send_frame(self, kind: Kind, body: bytes = b"") -> None:
+        if kind is Kind.HANDSHAKE:
+            raise ProtocolError("handshake messages cannot be sent after the handshake")
+        await self._stream.write(encode_frame(kind, body))
+
+    async def send_json(self, message: Mapping[str, Any]) -> None:
+        await self._stream.write(encode_message(Kind.JSON, message))
+
+    async def recv(self) -> Frame:
+        """The next frame. A ProtocolError drops the connection (after a BYE naming it)."""
+        try:
+            frame = await self._stream.read_frame()
+            if frame.kind is Kind.HANDSHAKE:
+                raise ProtocolError("the other side sent a handshake message after the handshake")
+        except ProtocolError as error:
+            self._stream.send_and_abort(_bye(str(error)))
+            raise
+        return frame
+
+    def abort(self) -> None:
+        self._stream.abort()
+
+    async def close(self, reason: str = "") -> None:
+        """Say BYE (best effort) and close the connection."""
+        if not self._stream.closed:
+            with contextlib.suppress(NetError):
+                await self._stream.write(_bye(reason))
+        await self._stream.close()
+
+    async def __aenter__(self) -> Channel:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+# --------------------------------------------------------------------------
+# The person's side.
+
+
+async def _read_handshake(stream: FrameStream) -> dict[str, Any]:
+    frame = await stream.read_frame()
+    if frame.kind is not Kind.HANDSHAKE or frame.message is None:
+        raise ProtocolError(f"expected a handshake message, got {frame.kind.name}")
+    return frame.message
+
+
+async def _send_refusal(stream: FrameStream, code: str, reason: str) -> None:
+    with contextlib.suppress(NetError):
+        await stream.write(encode_message(Kind.HANDSHAKE, refuse_message(code, reason)))
+    await stream.close()
+
+
+def _origin(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"
+
+
+async def accept(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    tls_fingerprint: str,
+    secret_for: SecretFor,
+    check: Check,
+    on_auth_failed: OnAuthFailed,
+    decision_lock: asyncio.Lock | None = None,
+) -> Channel:
+    """Run the person's side of the handshake on a TLS connection.
+
+    Returns the authenticated Channel, or refuses and raises: AuthFailed after
+    ``on_auth_failed`` was called for a wrong password, the RaError from
+    ``check``/``secret_for`` (sent to the helper as the reason), or a NetError.
+    """
+    origin = _origin(writer)
+    stream = FrameStream(reader, writer, HANDSHAKE_ONLY)
+    handshake = SharerHandshake(tls_fingerprint)
+    lock = decision_lock if decision_lock is not None else asyncio.Lock()
+    try:
+        invitation_id = handshake.receive_hello(await _read_handshake(stream))
+        await _resolve(check(invitation_id, origin))
+        secret = await _resolve(secret_for(invitation_id))
+        await stream.write(encode_message(Kind.HANDSHAKE, handshake.respond(secret)))
+        confirm = await _read_handshake(stream)
+        async with lock:
+            # Check again: other connections may have locked the invitation meanwhile.
+            # This runs before the password is judged, so the answer reveals nothing.
+            await _resolve(check(invitation_id, origin))
+            if not handshake.receive_confirm(confirm):
+                await _resolve(on_auth_failed(invitation_id, origin))
+                failed = True
+            else:
+                failed = False
+        if failed:
+            await _send_refusal(stream, CODE_WRONG_PASSWORD, "the password was not accepted")
+            raise AuthFailed(invitation_id, origin)
+        await stream.write(encode_message(Kind.HANDSHAKE, handshake.accept()))
+    except (AuthFailed, ConnectionClosed):
+        stream.abort()
+        raise
+    except ProtocolError as error:
+        stream.send_and_abort(
+            encode_message(Kind.HANDSHAKE, refuse_message(CODE_PROTOCOL, str(error)))
+        )
+        raise
+    except NetError:
+        stream.abort()
+        raise
+    except Exception as error:
+        if isinstance(error, RaError):
+            await _send_refusal(stream, CODE_REFUSED, str(error))
+        else:
+            await _send_refusal(stream, CODE_INTERNAL, "the invitation could not be checked")
+        stream.abort()
+        raise
+    except BaseException:
+        stream.abort()
+        raise
+    stream.decoder.limits = MAX_BODY
+    session_id = handshake.session_id or ""
+    return Channel(
+        stream, role="sharer", invitation_id=invitation_id, peer=origin, session_id=session_id
+    )
+
+
+async def serve(
+    host: str | None,
+    port: int,
+    identity: Identity,
+    *,
+    secret_for: SecretFor,
+    check: Check,
+    on_auth_failed: OnAuthFailed,
+    on_authenticated: OnAuthenticated,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+) -> asyncio.Server:
+    """Listen for helpers; returns the started asyncio.Server (port 0: read its socket).
+
+    For each connection: TLS 1.3 with the identity certificate, then the
+    handshake (``accept``) within ``handshake_timeout`` seconds, then
+    ``on_authenticated(channel, invitation_id, origin)``; the channel is
+    closed when it returns. Failures are logged (never a secret) and end the
+    connection; they never stop the server.
+    """
+    context = server_tls_context(identity)
+    decision_lock = asyncio.Lock()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handle_connection(reader, writer)
+        except asyncio.CancelledError:
+            # The loop is shutting down. Nobody awaits this task (asyncio.start_server
+            # owns it), so end quietly rather than have asyncio report the cancellation.
+            writer.transport.abort()
+
+    async def handle_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        origin = _origin(writer)
+        try:
+            async with asyncio.timeout(handshake_timeout):
+                channel = await accept(
+                    reader,
+                    writer,
+                    tls_fingerprint=identity.tls_fingerprint,
+                    secret_for=secret_for,
+                    check=check,
+                    on_auth_failed=on_auth_failed,
+                    decision_lock=decision_lock,
+                )
+        except AuthFailed as error:
+            _log.warning("net.auth.failed", invitation_id=error.invitation_id, origin=origin)
+            return
+        except TimeoutError:
+            writer.transport.abort()
+            _log.info("net.handshake.timeout", origin=origin)
+            return
+        except Exception as error:
+            writer.transport.abort()
+            if isinstance(error, RaError):
+                _log.info("net.handshake.refused", origin=origin, reason=str(error))
+            else:
+                _log.error(
+                    "net.handshake.error", origin=origin, error_type=type(error).__name__
+                )
+            return
+        _log.info(
+            "net.authenticated",
+            invitation_id=channel.invitation_id,
+            origin=origin,
+            session_id=channel.session_id,
+        )
+        try:
+            await on_authenticated(channel, channel.invitation_id, origin)
+        except NetError as error:
+            _log.info("net.session.ended", origin=origin, reason=str(error))
+        except Exception as error:
+            _log.error("net.session.error", origin=origin, error_type=type(error).__name__)
+        finally:
+            await channel.close()
+
+    return await asyncio.start_server(
+        handle, host, port, ssl=context, ssl_handshake_timeout=handshake_timeout
+    )
+
+
+# --------------------------------------------------------------------------
+# The helper's side.
+
+
+async def _helper_handshake(
+    stream: FrameStream, invitation: Invitation, secret: bytes, address: str
+) -> Channel:
+    handshake = HelperHandshake(invitation, secret)
+    await stream.write(encode_message(Kind.HANDSHAKE, handshake.hello()))
+    while not handshake.done:
+        try:
+            message = await _read_handshake(stream)
+        except ConnectionClosed:
+            raise ConnectionClosed(
+                f"the computer at {address} closed the connection during the handshake"
+            ) from None
+        reply = handshake.receive(message)
+        if reply is not None:
+            await stream.write(encode_message(Kind.HANDSHAKE, reply))
+    return Channel(
+        stream,
+        role="helper",
+        invitation_id=invitation.invitation_id,
+        peer=address,
+        session_id=handshake.session_id or "",
+    )
+
+
+def _reason(error: BaseException, timeout: float) -> str:
+    """Why an address could not be reached, in words for the helper."""
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, ConnectionRefusedError):
+        return "the connection was refused (is ra waiting for a helper there?)"
+    if isinstance(error, socket.gaierror):
+        return "the name could not be found"
+    if isinstance(error, ssl.SSLError):
+        return "the secure connection (TLS 1.3) could not be set up"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(error) or type(error).__name__
+
+
+async def connect(
+    invitation: Invitation, password: str, *, timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+) -> Channel:
+    """Reach the person's computer, pin its certificate, prove the password.
+
+    Tries ``invitation.addresses`` in order (each within ``timeout`` seconds
+    for TCP and TLS); an address that cannot be reached, or that answers with
+    another certificate, moves on to the next. Once a pinned computer answers,
+    its verdict is final: WrongPassword, Refused(reason), HandshakeTimeout,
+    ProtocolError. If no address worked: FingerprintMismatch if any answered
+    with a wrong certificate, else ConnectError.
+    """
+    register_secret(password)
+    secret = await asyncio.to_thread(derive_pake_secret, password, invitation.pake)
+    context = client_tls_context()
+    mismatch: FingerprintMismatch | None = None
+    tried: list[str] = []
+    last_reason = ""
+    for host in invitation.addresses:
+        address = format_address(host, invitation.port)
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, invitation.port, ssl=context, ssl_handshake_timeout=timeout
+                )
+        except (OSError, TimeoutError) as error:
+            tried.append(address)
+            last_reason = _reason(error, timeout)
+            _log.info("net.connect.failed", address=address, reason=last_reason)
+            continue
+        stream = FrameStream(reader, writer, MAX_BODY)
+        try:
+            check_pin(invitation, _peer_certificate(writer), address)
+        except FingerprintMismatch as error:
+            stream.abort()
+            _log.warning("net.connect.fingerprint_mismatch", address=address)
+            mismatch = mismatch or error
+            continue
+        try:
+            async with asyncio.timeout(timeout):
+                channel = await _helper_handshake(stream, invitation, secret, address)
+        except TimeoutError:
+            stream.abort()
+            raise HandshakeTimeout() from None
+        except BaseException:
+            stream.abort()
+            raise
+        _log.info(
+            "net.connected",
+            address=address,
+            invitation_id=invitation.invitation_id,
+            session_id=channel.session_id,
+        )
+        return channel
+    if mismatch is not None:
+        raise mismatch
+    raise ConnectError(
+        f"could not reach the person's computer at {', '.join(tried)}: {last_reason}"
+    )
