@@ -6,12 +6,16 @@ SELECT
     min(occurred_at)                                              AS started_at,
     max(occurred_at)                                              AS last_event_at,
     count(*)                                                      AS events,
-    sum(type = 'consent.granted')                                 AS view_grants,
+    sum(type = 'consent.granted'
+        AND json_extract(body, '$.payload.scope') = 'view')       AS view_grants,
     sum(type = 'control.granted')                                 AS control_grants,
     sum(type = 'control.released')                                AS control_releases,
     sum(type = 'input.rejected')                                  AS inputs_rejected,
     max(CASE WHEN type = 'session.disconnected'
-             THEN json_extract(body, '$.payload.reason') END)     AS ended_because
+             THEN json_extract(body, '$.payload.reason')
+             WHEN type = 'consent.denied'
+              AND json_extract(body, '$.payload.scope') = 'view'
+             THEN 'view consent denied' END)                      AS ended_because
 FROM events
 WHERE stream LIKE 'session:%'
 GROUP BY stream

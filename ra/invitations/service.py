@@ -279,7 +279,7 @@ class Invitations:
 
     def ensure_can(self, view: InvitationView, trigger: str) -> None:
         """Raise `IllegalMove` now if `trigger` is not allowed (before acting on it)."""
-        if not InvitationMachine(view.status, view.id[:8]).may_trigger(trigger):
+        if not InvitationMachine(view.status, view.id[:8]).allows(trigger):
             raise IllegalMove(_refusal(trigger, view))
 
     def record_sent(self, view: InvitationView, channel: str, to: str,
@@ -390,7 +390,7 @@ class Invitations:
     def _move(self, view: InvitationView, trigger: str, payload: dict[str, Any],
               actor: Actor | None, *, origin: str | None = None) -> InvitationView:
         machine = InvitationMachine(view.status, view.id[:8])
-        if not machine.may_trigger(trigger):
+        if not machine.allows(trigger):
             raise IllegalMove(_refusal(trigger, view))
         machine.fire(trigger)
         self.store.append(view.stream, view.version, [

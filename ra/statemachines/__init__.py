@@ -7,5 +7,12 @@ only when a new move has to be judged.
 
 from ra.statemachines.base import IllegalMove
 from ra.statemachines.invitation import InvitationMachine, InvitationState
+from ra.statemachines.session import SessionMachine, SessionState
 
-__all__ = ["IllegalMove", "InvitationMachine", "InvitationState"]
+__all__ = [
+    "IllegalMove",
+    "InvitationMachine",
+    "InvitationState",
+    "SessionMachine",
+    "SessionState",
+]

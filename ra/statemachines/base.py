@@ -40,14 +40,14 @@ class TableMachine(Machine):
         )
 
     def fire(self, trigger: str, why: str = "") -> None:
-        if not self.may_trigger(trigger):
+        if not self.allows(trigger):
             raise IllegalMove(why or self.refusal(trigger))
         try:
             self.trigger(trigger)
-        except MachineError as exc:  # pragma: no cover - may_trigger said yes
+        except MachineError as exc:  # pragma: no cover - allows() said yes
             raise IllegalMove(str(exc)) from None
 
-    def may_trigger(self, trigger: str) -> bool:
+    def allows(self, trigger: str) -> bool:
         checker = getattr(self, f"may_{trigger}", None)
         return bool(checker()) if checker is not None else False
 

@@ -1,0 +1,566 @@
+"""The sans-IO engine of one session, for one side (the person's or the helper's).
+
+Theory of operation
+-------------------
+The engine never does I/O, never reads a clock and never sleeps. Its driver
+calls one input method per fact (a connection arrived, the peer sent a
+message, the person answered a prompt, Esc was pressed, time passed) with
+``now`` in monotonic seconds, and performs the outputs it gets back, in
+order. Each output is a small frozen imperative from `ra.engine.outputs`.
+
+Persist, then act: every state change is first a `Record` (an event for the
+session's stream), and the driver appends it before performing any output
+after it in the same list. So consent is in the log before `StartStreaming`,
+a control grant before `EnableInput`, a release before `DisableInput` and
+before anything else; and no `Inject` is ever emitted unless the log's state
+is ``controlling``.
+
+The person's side is the authority: it asks for consent, injects input and
+streams the screen. The helper's side asks and forwards; it records what the
+person's side tells it (a grant from the peer is recorded with the person as
+actor) and never injects or streams anything. Both sides keep the same state
+machine, so both logs replay to the same lifecycle.
+
+Recording an event fires the machine trigger `trigger_for` maps it to, so the
+engine's state is always `replay()` of what it recorded.
+
+Peers are not trusted. A message this version does not understand, or one the
+peer's role may not send, ends the session with reason ``error``. Input that
+arrives outside ``controlling``, a malformed input event and the Escape key
+are dropped and recorded as ``input.rejected`` (with the kind of input, never
+the key, which could spell a password). Driver mistakes (calling a person-only
+input on the helper's side, authenticating twice) raise `IllegalMove`. After
+``disconnected`` every input returns ``[]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ra.engine import messages as msg
+from ra.engine.messages import Role
+from ra.engine.outputs import (
+    Close,
+    DisableInput,
+    Dismiss,
+    EnableInput,
+    Inject,
+    Output,
+    Prompt,
+    PromptKind,
+    Record,
+    Send,
+    Show,
+    StartStreaming,
+    StopStreaming,
+)
+from ra.engine.replay import trigger_for
+from ra.events.model import SYSTEM, Actor, NewEvent, Outcome
+from ra.statemachines.base import IllegalMove
+from ra.statemachines.session import STREAMING, SessionMachine, SessionState
+
+S = SessionState
+
+CONSENT_TIMEOUT_S = 60
+PEER_TIMEOUT_S = 10.0
+HEARTBEAT_S = 2.0
+
+WARNING = "Only allow someone you contacted yourself."
+HELPER_RELEASE_VIA = frozenset({"esc", "button", "command"})
+
+
+def prompt_text(kind: PromptKind, helper: str, timeout_s: int = CONSENT_TIMEOUT_S) -> str:
+    """The question the person is asked: who asks, for what, and the warning."""
+    if kind == "view":
+        what = (
+            f"{helper} (the helper) asks to see your screen. If you allow it, {helper} "
+            "will see everything on your screen until the session ends. "
+            f"Allow {helper} to view your screen?"
+        )
+    else:
+        what = (
+            f"{helper} (the helper) asks to control your mouse and keyboard. If you allow "
+            f"it, {helper} can use your computer as if sitting at it; press Esc at any "
+            f"time to take control back. Allow {helper} to control your mouse and keyboard?"
+        )
+    return f"{what} {WARNING} (No answer within {timeout_s} s means no.)"
+
+
+class SessionEngine:
+    """One side of one session: inputs in, outputs out, no I/O.
+
+    `role` is ``"person"`` (the one who shares the screen) or ``"helper"``;
+    `me` is this side's name; the peer's name arrives with `connected`.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        me: str,
+        *,
+        consent_timeout_s: int = CONSENT_TIMEOUT_S,
+        peer_timeout_s: float = PEER_TIMEOUT_S,
+        heartbeat_s: float = HEARTBEAT_S,
+        label: str = "",
+    ) -> None:
+        if role not in ("person", "helper"):
+            raise ValueError(f"role must be 'person' or 'helper', not {role!r}")
+        self.role: Role = role
+        self.peer_role: Role = "helper" if role == "person" else "person"
+        self.me = me or "unknown"
+        self.peer = "unknown"
+        self.consent_timeout_s = consent_timeout_s
+        self.peer_timeout_s = peer_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self._machine = SessionMachine(label=label)
+        self._connected = False
+        self._prompt: tuple[PromptKind, float] | None = None
+        self._last_heard: float | None = None
+        self._next_heartbeat: float | None = None
+
+    # -- what a driver may ask ---------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        return self._machine.current
+
+    @property
+    def person(self) -> Actor:
+        return Actor("person", self.me if self.role == "person" else self.peer)
+
+    @property
+    def helper(self) -> Actor:
+        return Actor("helper", self.me if self.role == "helper" else self.peer)
+
+    @property
+    def open_prompt(self) -> PromptKind | None:
+        """The kind of the consent prompt the person is being asked, if any."""
+        return None if self._prompt is None else self._prompt[0]
+
+    def next_deadline(self) -> float | None:
+        """The latest `now` by which the driver should call `tick` (None: no need)."""
+        if self.state is S.DISCONNECTED:
+            return None
+        deadlines = []
+        if self._last_heard is not None:
+            deadlines.append(self._last_heard + self.peer_timeout_s)
+        if self._next_heartbeat is not None:
+            deadlines.append(self._next_heartbeat)
+        if self._prompt is not None:
+            deadlines.append(self._prompt[1] + self.consent_timeout_s)
+        return min(deadlines) if deadlines else None
+
+    # -- inputs: the connection ----------------------------------------------------
+
+    def connected(self, peer: str, now: float) -> list[Output]:
+        """A helper's connection reached the person (or the helper reached the person)."""
+        if self.state is S.DISCONNECTED:
+            return []
+        if self._connected or self.state is not S.CONNECTING:
+            raise IllegalMove("cannot connect session: it is already connected")
+        self._connected = True
+        self.peer = peer.strip() or "unknown"
+        out: list[Output] = []
+        self._record(out, "session.connected", {"peer": self.peer}, "helper")
+        if self.role == "person":
+            out.append(Show(f"{self.peer} is connecting; checking the invitation password"))
+        else:
+            out.append(Show(f"connected to {self.peer}; proving the invitation password"))
+        return out
+
+    def authenticated(self, now: float) -> list[Output]:
+        """The helper proved the invitation password; the channel is secure from here."""
+        if self.state is S.DISCONNECTED:
+            return []
+        if not self._connected:
+            raise IllegalMove("cannot authenticate session: it is not connected yet")
+        self._judge("authenticated")
+        out: list[Output] = []
+        self._record(out, "session.authenticated", {}, "helper")
+        self._last_heard = now
+        self._next_heartbeat = now + self.heartbeat_s
+        if self.role == "person":
+            self._ask(out, "view", now)
+        else:
+            out.append(Show(f"password accepted; waiting for {self.peer} to allow viewing"))
+        return out
+
+    def transport_lost(self, now: float) -> list[Output]:
+        """The connection broke."""
+        if self.state is S.DISCONNECTED:
+            return []
+        return self._end("system", "network", notify=False)
+
+    def invitation_ended(self, reason: str, now: float) -> list[Output]:
+        """The invitation was revoked, expired, deleted or locked during the session."""
+        if self.state is S.DISCONNECTED:
+            return []
+        return self._end("system", "invitation ended", notify=True, detail=reason)
+
+    def tick(self, now: float) -> list[Output]:
+        """Time passed: prompt timeouts, peer silence, heartbeats."""
+        if self.state is S.DISCONNECTED:
+            return []
+        if self._last_heard is not None and now - self._last_heard >= self.peer_timeout_s:
+            return self._end("system", "network", notify=True)
+        out: list[Output] = []
+        if self._prompt is not None and now - self._prompt[1] >= self.consent_timeout_s:
+            self._answer(out, self._prompt[0], False, "timed out")
+        # a view timeout ends the session and stops liveness: no heartbeat then
+        if self._next_heartbeat is not None and now >= self._next_heartbeat:
+            out.append(Send(msg.heartbeat()))
+            self._next_heartbeat = now + self.heartbeat_s
+        return out
+
+    # -- inputs: the peer ----------------------------------------------------------
+
+    def received(self, message: Mapping[str, Any], now: float) -> list[Output]:
+        """A message from the peer (already decrypted and decoded from JSON)."""
+        if self.state is S.DISCONNECTED:
+            return []
+        try:
+            fact = msg.parse(message, self.peer_role)
+        except msg.ProtocolError as exc:
+            if self.state is S.CONNECTING:
+                return []  # nothing from an unauthenticated peer is acted on
+            return self._end("system", "error", notify=True, detail=str(exc))
+        if self.state is S.CONNECTING:
+            if isinstance(fact, msg.InputEvent):
+                return self._reject_input(fact.event)
+            return []
+        self._last_heard = now
+        if isinstance(fact, msg.Heartbeat):
+            return []
+        if isinstance(fact, msg.Chat):
+            out: list[Output] = []
+            self._record(out, "chat.message", {"from": self.peer_role, "text": fact.text},
+                         self.peer_role)
+            out.append(Show(f"{self.peer}: {fact.text}"))
+            return out
+        if isinstance(fact, msg.Disconnect):
+            return self._end(self.peer_role, fact.reason, notify=False)
+        if isinstance(fact, msg.InputEvent):
+            return self._input_from_helper(fact.event)
+        if isinstance(fact, msg.ControlRequest):
+            return self._control_requested_by_helper(now)
+        if isinstance(fact, msg.ControlRelease):
+            if fact.via not in HELPER_RELEASE_VIA:
+                return self._end("system", "error", notify=True,
+                                 detail=f"a release via {fact.via!r}")
+            if self.state is not S.CONTROLLING:
+                return []  # the person released at the same moment
+            return self._release("helper", fact.via)
+        if isinstance(fact, msg.ControlReleased):
+            if fact.by != "person":
+                return self._end("system", "error", notify=True,
+                                 detail="a release by the helper reported by the person")
+            if self.state is not S.CONTROLLING:
+                return []  # the helper released at the same moment
+            return self._release("person", fact.via)
+        return self._consent_from_person(fact)
+
+    # -- inputs: the local side ----------------------------------------------------
+
+    def consent_answered(self, kind: PromptKind, granted: bool, now: float) -> list[Output]:
+        """The person answered the `kind` prompt."""
+        if self.state is S.DISCONNECTED:
+            return []
+        self._require("person", "answer a consent prompt")
+        if self._prompt is None or self._prompt[0] != kind:
+            return [Show("that question is no longer open")]
+        out: list[Output] = []
+        self._answer(out, kind, granted, "declined")
+        return out
+
+    def local_command(self, line: str, now: float) -> list[Output]:
+        """A line typed in this side's terminal: a /command or a chat message."""
+        if self.state is S.DISCONNECTED:
+            return []
+        text = line.strip()
+        if not text:
+            return []
+        if not text.startswith("/"):
+            return self._chat(text)
+        command = text.split()[0].lower()
+        if command == "/disconnect":
+            return self._end(self.role, "user" if self.role == "person" else "helper",
+                             notify=True)
+        if command == "/release":
+            if self.state is not S.CONTROLLING:
+                who = "you are" if self.role == "helper" else f"{self.peer} is"
+                return [Show(f"nothing to release: {who} not in control")]
+            return self._release(self.role, "command")
+        if command == "/control" and self.role == "helper":
+            return self._ask_for_control()
+        commands = "/control, /release, /disconnect" if self.role == "helper" else (
+            "/release, /disconnect")
+        return [Show(f"unknown command {command}; commands: {commands}; "
+                     "anything else is sent as chat")]
+
+    def esc_pressed(self, now: float) -> list[Output]:
+        """The person pressed Esc on their desktop: control comes back at once."""
+        if self.state is S.DISCONNECTED:
+            return []
+        self._require("person", "take control back with Esc")
+        if self.state is not S.CONTROLLING:
+            return []
+        return self._release("person", "esc")
+
+    def release_clicked(self, now: float) -> list[Output]:
+        """This side clicked a "release control" button."""
+        if self.state is not S.CONTROLLING:
+            return []
+        return self._release(self.role, "button")
+
+    def local_input(self, event: Mapping[str, Any], now: float) -> list[Output]:
+        """The helper's viewer captured an input event; it is forwarded only in control.
+
+        Outside control it is dropped here without a record: the person's side,
+        which injects, is the one that records rejected input. The helper's Esc
+        gives control back.
+        """
+        if self.state is S.DISCONNECTED:
+            return []
+        self._require("helper", "forward input")
+        if self.state is not S.CONTROLLING:
+            return []
+        _, clean = msg.parse_input(event)
+        if clean is None:
+            return []
+        if msg.is_escape(clean):
+            return self._release("helper", "esc")
+        return [Send(msg.input_event(clean))]
+
+    # -- the moves -----------------------------------------------------------------
+
+    def _record(
+        self,
+        out: list[Output],
+        event_type: str,
+        payload: dict[str, Any],
+        by: str,
+        outcome: Outcome = "success",
+    ) -> None:
+        """Fire the trigger the event states (or raise), then hand the event out."""
+        trigger = trigger_for(event_type, payload)
+        if trigger is not None:
+            self._machine.fire(trigger)
+        out.append(Record(NewEvent(event_type, payload, self._actor(by), outcome)))
+
+    def _actor(self, by: str) -> Actor:
+        if by == "person":
+            return self.person
+        if by == "helper":
+            return self.helper
+        return SYSTEM
+
+    def _judge(self, trigger: str) -> None:
+        if not self._machine.allows(trigger):
+            raise IllegalMove(self._machine.refusal(trigger))
+
+    def _require(self, role: Role, what: str) -> None:
+        if self.role != role:
+            raise IllegalMove(f"only the {role}'s side can {what}")
+
+    def _ask(self, out: list[Output], kind: PromptKind, now: float) -> None:
+        """Person: record the question, tell the helper, then ask the person."""
+        self._record(out, "consent.requested", {"scope": kind}, "helper")
+        out.append(Send(msg.consent(kind, "requested")))
+        out.append(Prompt(kind, prompt_text(kind, self.peer, self.consent_timeout_s),
+                          self.consent_timeout_s))
+        self._prompt = (kind, now)
+
+    def _answer(self, out: list[Output], kind: PromptKind, granted: bool, reason: str) -> None:
+        """Person: the prompt was answered (or timed out, which is a denial)."""
+        self._prompt = None
+        if granted:
+            self._record(out, "consent.granted", {"scope": kind}, "person")
+            if kind == "view":
+                self._record(out, "view.started", {}, "system")
+                out.append(Send(msg.consent(kind, "granted")))
+                out.append(StartStreaming())
+                out.append(Show(f"{self.peer} can now see your screen; "
+                                "type /disconnect to end the session"))
+            else:
+                self._record(out, "control.granted", {}, "person")
+                out.append(EnableInput())
+                out.append(Send(msg.consent(kind, "granted")))
+                out.append(Show(f"{self.peer} now controls your mouse and keyboard; "
+                                "press Esc to take control back"))
+            return
+        by = "person" if reason == "declined" else "system"
+        self._record(out, "consent.denied", {"scope": kind, "reason": reason}, by, "denied")
+        if kind == "control":
+            self._record(out, "control.denied", {"reason": reason}, by, "denied")
+        if reason == "timed out":
+            out.append(Dismiss(kind))
+        out.append(Send(msg.consent(kind, "denied", reason)))
+        if kind == "view":
+            self._stop_liveness()
+            out.append(Show(f"{self.peer} may not see your screen ({reason}); "
+                            "the session has ended"))
+            out.append(Close(reason))
+        else:
+            out.append(Show(f"{self.peer} may not control your computer ({reason})"))
+
+    def _consent_from_person(self, fact: msg.Message) -> list[Output]:
+        """Helper: the person's side reports a consent question or answer."""
+        assert isinstance(fact, msg.Consent)
+        expected = {
+            ("view", "requested"): S.AUTHENTICATED,
+            ("view", "granted"): S.AWAITING_VIEW_CONSENT,
+            ("view", "denied"): S.AWAITING_VIEW_CONSENT,
+            ("control", "requested"): S.CONTROL_REQUESTED,
+            ("control", "granted"): S.AWAITING_CONTROL_CONSENT,
+            ("control", "denied"): S.AWAITING_CONTROL_CONSENT,
+        }[(fact.scope, fact.status)]
+        if self.state is not expected:
+            return self._end("system", "error", notify=True,
+                             detail=f"consent {fact.status} for {fact.scope} while "
+                             f"{self.state.value}")
+        out: list[Output] = []
+        person = self.peer
+        if fact.status == "requested":
+            self._record(out, "consent.requested", {"scope": fact.scope}, "helper")
+            what = "see the screen" if fact.scope == "view" else "take control"
+            out.append(Show(f"waiting for {person} to allow you to {what}"))
+        elif fact.status == "granted":
+            self._record(out, "consent.granted", {"scope": fact.scope}, "person")
+            if fact.scope == "view":
+                self._record(out, "view.started", {}, "system")
+                out.append(Show(f"{person} lets you see the screen; type /control to ask "
+                                "for the mouse and keyboard, /disconnect to leave"))
+            else:
+                self._record(out, "control.granted", {}, "person")
+                out.append(Show(f"you now control {person}'s mouse and keyboard; "
+                                f"{person} can take it back with Esc, /release gives it back"))
+        else:
+            by = "person" if fact.reason == "declined" else "system"
+            self._record(out, "consent.denied", {"scope": fact.scope, "reason": fact.reason},
+                         by, "denied")
+            if fact.scope == "control":
+                self._record(out, "control.denied", {"reason": fact.reason}, by, "denied")
+                out.append(Show(f"{person} did not allow control ({fact.reason})"))
+            else:
+                self._stop_liveness()
+                out.append(Show(f"{person} did not allow viewing ({fact.reason}); "
+                                "the session has ended"))
+                out.append(Close(fact.reason))
+        return out
+
+    def _ask_for_control(self) -> list[Output]:
+        """Helper: /control."""
+        if self.state in (S.VIEWING, S.RELEASED):
+            out: list[Output] = []
+            self._record(out, "control.requested", {}, "helper")
+            out.append(Send(msg.control_request()))
+            out.append(Show(f"asked {self.peer} for control; waiting for an answer"))
+            return out
+        if self.state in (S.CONTROL_REQUESTED, S.AWAITING_CONTROL_CONSENT):
+            return [Show(f"you already asked; waiting for {self.peer} to answer")]
+        if self.state is S.CONTROLLING:
+            return [Show("you are already in control")]
+        return [Show(f"you can ask for control once {self.peer} lets you see the screen")]
+
+    def _control_requested_by_helper(self, now: float) -> list[Output]:
+        """Person: the helper asks for control; a duplicate or early ask is ignored."""
+        if self.state not in (S.VIEWING, S.RELEASED):
+            return []
+        out: list[Output] = []
+        self._record(out, "control.requested", {}, "helper")
+        self._ask(out, "control", now)
+        return out
+
+    def _release(self, by: Role, via: str) -> list[Output]:
+        """Control ends: recorded first, then (person's side) input is revoked."""
+        out: list[Output] = []
+        self._record(out, "control.released", {"by": by, "via": via}, by)
+        if self.role == "person":
+            out.append(DisableInput())
+        if by == self.role:
+            out.append(Send(msg.control_released(by, via) if by == "person"
+                            else msg.control_release(via)))
+        if by == "person":
+            text = ("you have control again" if self.role == "person"
+                    else f"{self.peer} took control back")
+        else:
+            text = (f"{self.peer} gave control back" if self.role == "person"
+                    else "you gave control back")
+        out.append(Show(text))
+        return out
+
+    def _input_from_helper(self, event: object) -> list[Output]:
+        """Person: inject only in controlling, never Escape; record every refusal."""
+        if self.state is not S.CONTROLLING:
+            return self._reject_input(event)
+        kind, clean = msg.parse_input(event)
+        if clean is None:
+            return self._reject_input(event, "malformed")
+        if msg.is_escape(clean):
+            return self._reject_input(event, "esc is never injected")
+        return [Inject(clean)]
+
+    def _reject_input(self, event: object, reason: str = "not in control") -> list[Output]:
+        kind, _ = msg.parse_input(event)
+        out: list[Output] = []
+        self._record(out, "input.rejected",
+                     {"kind": kind, "state": self.state.value, "reason": reason},
+                     "helper", "failure")
+        return out
+
+    def _chat(self, text: str) -> list[Output]:
+        if self.state is S.CONNECTING:
+            return [Show("you can chat once the connection is set up")]
+        if len(text) > msg.MAX_TEXT:
+            return [Show(f"a chat message can hold at most {msg.MAX_TEXT} characters")]
+        out: list[Output] = []
+        self._record(out, "chat.message", {"from": self.role, "text": text}, self.role)
+        out.append(Send(msg.chat(text)))
+        return out
+
+    def _end(self, by: str, reason: str, *, notify: bool, detail: str = "") -> list[Output]:
+        """The session ends: release (recorded) and revoke first, then record the end,
+        stop streaming, take any prompt down, tell the peer, close."""
+        state = self.state
+        out: list[Output] = []
+        if state is S.CONTROLLING:
+            self._record(out, "control.released", {"by": by, "via": "disconnect"}, by)
+            if self.role == "person":
+                out.append(DisableInput())
+        payload: dict[str, Any] = {"by": by, "reason": reason}
+        if reason == "invitation ended" and detail:
+            payload["invitation"] = detail
+        outcome: Outcome = "failure" if reason in ("network", "error") else "success"
+        self._record(out, "session.disconnected", payload, by, outcome)
+        if self.role == "person" and state in STREAMING:
+            out.append(StopStreaming())
+        if self._prompt is not None:
+            out.append(Dismiss(self._prompt[0]))
+            self._prompt = None
+        if notify:
+            out.append(Send(msg.disconnect(reason)))
+        self._stop_liveness()
+        out.append(Show(self._end_text(by, reason, detail)))
+        out.append(Close(reason))
+        return out
+
+    def _end_text(self, by: str, reason: str, detail: str) -> str:
+        if reason == "network":
+            return f"lost the connection to {self.peer}; the session has ended"
+        if reason == "error":
+            return (f"{self.peer} sent something ra does not understand ({detail}); "
+                    "the session has ended to be safe")
+        if reason == "invitation ended":
+            why = f" ({detail})" if detail else ""
+            return f"the invitation has ended{why}; so has the session"
+        if by == self.role:
+            return "you ended the session"
+        return f"{self.peer} ended the session"
+
+    def _stop_liveness(self) -> None:
+        self._last_heard = None
+        self._next_heartbeat = None
+
+
+__all__ = ["CONSENT_TIMEOUT_S", "HEARTBEAT_S", "PEER_TIMEOUT_S", "SessionEngine", "prompt_text"]
