@@ -13,7 +13,6 @@ Both are created on first use, mode 0600, and kept for later invitations.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
 from ra.events.checkpoint import load_or_create_key
+from ra.files import write_private
 from ra.home import Home
 
 
@@ -68,20 +68,9 @@ def _create_tls(cert_path: Path, key_path: Path) -> None:
         .not_valid_after(now + timedelta(days=3650))
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, key.private_bytes(
+    write_private(key_path, key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ))
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))

@@ -147,6 +147,23 @@ def _save(service: Invitations, view: InvitationView, path: Path) -> InvitationV
     return service.record_sent(view, "file", str(path.resolve()))
 
 
+InvitationArg = Annotated[str, typer.Argument(help="Invitation id (or its first characters).")]
+def _deliver(service: Invitations, view: InvitationView, *, save: Path | None,
+             email: str | None, smtp: str | None, starttls: bool, smtp_user: str | None,
+             smtp_password_env: str | None, sender: str | None, cafile: Path | None,
+             code: bool) -> InvitationView:
+    """Save, mail and/or print the invitation; each delivery is an `invitation.sent`."""
+    if save is not None:
+        view = _save(service, view, save)
+    if email is not None:
+        view = _send_email(service, view, to=email, smtp=smtp, starttls=starttls,
+                           smtp_user=smtp_user, smtp_password_env=smtp_password_env,
+                           sender=sender, cafile=cafile)
+    if code:
+        view = service.record_sent(view, "code", "printed")
+    return view
+
+
 SaveOption = Annotated[
     Path | None, typer.Option("--save", help=f"Write the invitation file here ({DEFAULT_FILE}).")
 ]
@@ -223,15 +240,10 @@ def create(
             name=name, message=message, password=password, expires_in=lifetime,
             addresses=host or _local_addresses(), port=port,
         )
-        view = created.view
-        if save is not None:
-            view = _save(service, view, save)
-        if email is not None:
-            view = _send_email(service, view, to=email, smtp=smtp, starttls=starttls,
-                               smtp_user=smtp_user, smtp_password_env=smtp_password_env,
-                               sender=sender, cafile=smtp_cafile)
-        if code:
-            view = service.record_sent(view, "code", "printed")
+        view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
+                        starttls=starttls, smtp_user=smtp_user,
+                        smtp_password_env=smtp_password_env, sender=sender,
+                        cafile=smtp_cafile, code=code)
     line = to_code(created.file_bytes) if code else None
     if generated:
         # Shown once, on the terminal only; never in --json output or a log.
@@ -282,7 +294,7 @@ def list_cmd(
 
 @app.command()
 def show(
-    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    invitation: InvitationArg,
     json_out: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
@@ -314,19 +326,13 @@ def show(
 
 def _end(invitation: str, home: Path | None, action: str) -> None:
     with _service(home) as service:
-        view = service.get(invitation)
-        if action == "expire":
-            view = service.expire(view)
-        elif action == "revoke":
-            view = service.revoke(view)
-        else:
-            view = service.delete(view)
+        view = getattr(service, action)(service.get(invitation))
     say(f"Invitation {view.id[:8]} is now {view.status.value}; it can no longer be used.")
 
 
 @app.command()
 def expire(
-    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
     """Expire an invitation now (final: a later connection with it is refused)."""
@@ -335,7 +341,7 @@ def expire(
 
 @app.command()
 def revoke(
-    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
     """Revoke an invitation (final), e.g. when it was sent to the wrong person."""
@@ -344,7 +350,7 @@ def revoke(
 
 @app.command()
 def delete(
-    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
     """Delete an invitation (final). Its history stays in the log."""
@@ -353,7 +359,7 @@ def delete(
 
 @app.command()
 def resend(
-    invitation: Annotated[str, typer.Argument(help="Invitation id (or its first characters).")],
+    invitation: InvitationArg,
     save: SaveOption = None,
     email: EmailOption = None,
     smtp: SmtpOption = None,
@@ -369,15 +375,11 @@ def resend(
     if save is None and email is None and not code:
         raise UsageError("say how to resend: --save FILE, --email TO or --code")
     with _service(home) as service:
-        view = service.get(invitation)
-        if save is not None:
-            view = _save(service, view, save)
-        if email is not None:
-            view = _send_email(service, view, to=email, smtp=smtp, starttls=starttls,
-                               smtp_user=smtp_user, smtp_password_env=smtp_password_env,
-                               sender=sender, cafile=smtp_cafile)
+        view = _deliver(service, service.get(invitation), save=save, email=email, smtp=smtp,
+                        starttls=starttls, smtp_user=smtp_user,
+                        smtp_password_env=smtp_password_env, sender=sender,
+                        cafile=smtp_cafile, code=code)
         if code:
-            view = service.record_sent(view, "code", "printed")
             say(to_code(service.file_bytes(view)))
     say(f"Invitation {view.id[:8]} sent again ({len(view.sent)} deliveries so far).")
 

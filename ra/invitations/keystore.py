@@ -19,6 +19,7 @@ import unicodedata
 from pathlib import Path
 
 from ra.errors import RaError
+from ra.files import write_private
 from ra.home import Home
 from ra.invitations.file import PakeParams
 
@@ -53,14 +54,7 @@ class Keystore:
         path = self._path(invitation_id)
         data = json.dumps({"invitation_id": invitation_id,
                            "pake_secret": base64.b64encode(secret).decode()}).encode()
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_private(path, data)
 
     def get(self, invitation_id: str) -> bytes:
         try:
