@@ -55,3 +55,12 @@ def ra(home: Home) -> RunRa:
 
     return run
 
+
+
+@pytest.fixture
+def display() -> Iterator[object]:
+    """A fresh Xvfb display (1280x800) for this test."""
+    from desktop_support import xvfb
+
+    with xvfb() as started:
+        yield started
