@@ -13,9 +13,10 @@ store --quick`` (well under a minute). What it does:
 3. Runs ``rounds`` rounds. In each, every (workload, system) pair runs in a
    fresh subprocess (`worker_main`) on a fresh database file (write
    workloads), systems in a rotated order so drift hits all of them alike.
-   Each worker reports its own timing, its peak RSS (getrusage ru_maxrss,
-   the high-water mark of that process only) and the RSS just before the
-   workload started.
+   Each worker reports its own timing, its peak RSS (VmHWM from
+   /proc/self/status: the high-water mark of that process since exec; not
+   getrusage's ru_maxrss, which Linux carries over from the parent across
+   fork+exec) and the RSS just before the workload started (psutil).
 4. Prints a markdown table of medians, checks the targets and writes
    everything (every sample, config, machine, code fingerprint) as JSON to
    ``bench/results/store-<date>[-quick].json``.
@@ -64,7 +65,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 
-SYSTEMS = ("ra", "sqlite", "es")
+SYSTEMS = ("ra", "sqlite", "es", "es_agg")
 ORIGIN = "bench-host"
 BODY_BYTES = 300  # every generated body is padded to exactly this many bytes
 BATCH = 100
@@ -87,7 +88,7 @@ TARGETS = {
 @dataclass(frozen=True)
 class Config:
     rounds: int = 5
-    single_events: int = 3000
+    single_events: int = 5000
     batch_events: int = 100_000
     big_events: int = 1_000_000
     quick: bool = False
@@ -242,11 +243,12 @@ def _es_pragmas(datastore: Any) -> dict[str, Any]:
     return {**first, "connections": len(seen)}
 
 
-def _es_recorder(path: Path) -> tuple[Any, Any]:
-    from eventsourcing.sqlite import SQLiteApplicationRecorder
+def _es_recorder(path: Path, aggregate: bool = False) -> tuple[Any, Any]:
+    from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder
 
     datastore = _es_datastore(path)
-    recorder = SQLiteApplicationRecorder(datastore)
+    kind = SQLiteAggregateRecorder if aggregate else SQLiteApplicationRecorder
+    recorder = kind(datastore)
     recorder.create_table()
     return datastore, recorder
 
@@ -283,7 +285,7 @@ def _row_stats(system: str, path: Path) -> dict[str, Any]:
     """Rows and mean stored sizes, read after the clock stopped."""
     conn = sqlite3.connect(str(path))
     try:
-        if system == "es":
+        if system in ("es", "es_agg"):
             rows, body, row = conn.execute(
                 "SELECT count(*), avg(length(state)), avg(length(originator_id) "
                 "+ length(topic) + length(state) + 8) FROM stored_events").fetchone()
@@ -307,14 +309,18 @@ def _row_stats(system: str, path: Path) -> dict[str, Any]:
 
 
 def _append_loop(
-    system: str, path: Path, workload: Path, batch: int
+    system: str, path: Path, workload: Path, batch: int, out: dict[str, Any]
 ) -> tuple[list[float], dict[str, Any]]:
-    """Append the workload; returns per-call seconds and the pragmas in force."""
+    """Append the workload; returns per-call seconds and the pragmas in force.
+
+    `out` gets the RSS taken once the store is open (imports done), just
+    before the first append."""
     perf = time.perf_counter
     times: list[float] = []
     rows = read_workload(workload)
     if system == "ra":
         store = _ra_store(path)
+        _rss_mark(out)
         pragmas = _pragmas(store.conn)
         append = store.append
         for chunk in chunks(rows, batch):
@@ -326,6 +332,7 @@ def _append_loop(
         store.close()
     elif system == "sqlite":
         conn = _raw_connect(path)
+        _rss_mark(out)
         pragmas = _pragmas(conn)
         execute, executemany = conn.execute, conn.executemany
         insert = "INSERT INTO events (body) VALUES (?)"
@@ -346,7 +353,8 @@ def _append_loop(
                 times.append(perf() - t)
         conn.close()
     else:
-        datastore, recorder = _es_recorder(path)
+        datastore, recorder = _es_recorder(path, aggregate=system == "es_agg")
+        _rss_mark(out)
         ids: dict[str, Any] = {}
         insert_events = recorder.insert_events
         for chunk in chunks(rows, batch):
@@ -518,9 +526,8 @@ def worker_main(argv: list[str]) -> int:
     out: dict[str, Any] = {"system": system, "workload": workload}
     if workload in ("single", "batch"):
         batch = 1 if workload == "single" else BATCH
-        _rss_mark(out)
         t0 = time.perf_counter()
-        times, pragmas = _append_loop(system, path, Path(spec["input"]), batch)
+        times, pragmas = _append_loop(system, path, Path(spec["input"]), batch, out)
         out["wall_seconds"] = time.perf_counter() - t0
         out["seconds"] = sum(times)
         out["calls"] = len(times)
@@ -542,6 +549,7 @@ def worker_main(argv: list[str]) -> int:
         out.update(_read_workload(system, workload, path, key))
     out["rate"] = out["events"] / out["seconds"] if out.get("seconds") else None
     out["peak_rss_mib"] = _peak_rss_mib()
+    out["load_avg_1m"] = os.getloadavg()[0]
     print(json.dumps(out))
     return 0
 
@@ -635,7 +643,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "single": SYSTEMS,
     "batch": SYSTEMS,
     "verify": ("ra", "sqlite"),
-    "rebuild": SYSTEMS,
+    "rebuild": ("ra", "sqlite", "es"),
 }
 
 
@@ -644,16 +652,18 @@ def rotate(items: tuple[str, ...], by: int) -> list[str]:
     return list(items[by:] + items[:by])
 
 
-def run(config: Config, tmp: Path) -> dict[str, Any]:
+def run(config: Config, tmp: Path, command: str = "") -> dict[str, Any]:
     started = time.perf_counter()
-    log(f"bench store: {config}, temp dir {tmp}")
+    load_at_start = os.getloadavg()
+    code_at_start = code_fingerprint()
+    log(f"bench store: {config}, temp dir {tmp}, load average {load_at_start}")
     inputs: dict[str, Any] = {}
     single_input, batch_input = tmp / "single.tsv", tmp / "batch.tsv"
     inputs["single"] = write_workload(single_input, config.single_events, SINGLE_STREAMS, 1)
     inputs["batch"] = write_workload(batch_input, config.batch_events, BATCH_STREAMS, BATCH)
     log(f"workloads written: {inputs}")
 
-    big = {s: tmp / f"big-{s}.db" for s in SYSTEMS}
+    big = {s: tmp / f"big-{s}.db" for s in ("ra", "sqlite", "es")}
     key = tmp / "ra-log.key"
     prepared: dict[str, Any] = {}
     log(f"building the {config.big_events:,}-event databases (ra first, batched appends)")
@@ -693,14 +703,14 @@ def run(config: Config, tmp: Path) -> dict[str, Any]:
     return {
         "benchmark": "store",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": " ".join(["python", "-m", "bench", "store", *(["--quick"] if config.quick
-                                                                  else [])]),
+        "command": command or "python -m bench store" + (" --quick" if config.quick else ""),
         "config": asdict(config),
         "constants": {"body_bytes": BODY_BYTES, "batch": BATCH, "single_streams":
                       SINGLE_STREAMS, "batch_streams": BATCH_STREAMS,
                       "big_streams": BIG_STREAMS, "checkpoint_every": CHECKPOINT_EVERY},
-        "machine": machine(tmp),
-        "code": code_fingerprint(),
+        "machine": {**machine(tmp), "load_avg_at_start": load_at_start},
+        "code": {**code_at_start, "changed_during_run": (
+            code_fingerprint()["ra_events_sha256"] != code_at_start["ra_events_sha256"])},
         "inputs": inputs,
         "prepared": prepared,
         "summary": summary,
@@ -754,11 +764,12 @@ def targets(summary: dict[str, dict[str, Any]], config: Config) -> list[dict[str
                  "value": f"{ra_single / raw_single:.2f} x ({ra_single:,.0f} vs "
                           f"{raw_single:,.0f} ev/s)",
                  "met": ra_single >= TARGETS["single_vs_sqlite"] * raw_single})
-    ra_batch, es_batch = rate("batch/ra"), rate("batch/es")
+    ra_batch, es_batch, agg_batch = rate("batch/ra"), rate("batch/es"), rate("batch/es_agg")
     rows.append({"target": "batched (100/batch) >= 100,000 events/s",
                  "value": f"{ra_batch:,.0f} ev/s", "met": ra_batch >= TARGETS["batch_min"]})
     rows.append({"target": "batched >= 2 x eventsourcing",
-                 "value": f"{ra_batch / es_batch:.2f} x ({ra_batch:,.0f} vs {es_batch:,.0f})",
+                 "value": f"{ra_batch / es_batch:.2f} x ({ra_batch:,.0f} vs {es_batch:,.0f}; "
+                          f"vs the AggregateRecorder {ra_batch / agg_batch:.2f} x)",
                  "met": ra_batch >= TARGETS["batch_vs_es"] * es_batch})
     ra_verify = rate("verify/ra")
     rows.append({"target": "verify >= 500,000 events/s", "value": f"{ra_verify:,.0f} ev/s",
@@ -781,7 +792,8 @@ def targets(summary: dict[str, dict[str, Any]], config: Config) -> list[dict[str
 # ------------------------------------------------------------- reporting
 
 _LABEL = {"ra": "ra (EventStore)", "sqlite": "raw sqlite3 (limit)",
-          "es": "eventsourcing SQLiteApplicationRecorder"}
+          "es": "eventsourcing SQLiteApplicationRecorder",
+          "es_agg": "eventsourcing SQLiteAggregateRecorder (no global order)"}
 _WHAT = {
     "single": "durable single-event appends/s",
     "batch": "batched events/s (100 a batch)",
@@ -794,8 +806,8 @@ def markdown(result: dict[str, Any]) -> str:
     summary = result["summary"]
     rounds = result["config"]["rounds"]
     lines = [
-        f"Medians of {rounds} rounds (min-max in brackets); peak RSS = median ru_maxrss of the "
-        "fresh worker process (RSS before the workload started in brackets).",
+        f"Medians of {rounds} rounds; range = min-max over the rounds; peak RSS = median "
+        "VmHWM of the fresh worker process (its RSS just before the workload in brackets).",
         "",
         "| workload | system | events | median | range | peak RSS MiB | mean body B |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -828,6 +840,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Single-append latency, median of rounds: " + "; ".join(
         f"{s} p50 {single[s]['latency_p50_ms_median']:.3f} ms, "
         f"p99 {single[s]['latency_p99_ms_median']:.3f} ms" for s in SYSTEMS) + "."]
+    lines.append("Stored bytes per event (database file after a TRUNCATE checkpoint, "
+                 "batch workload): " + "; ".join(
+                     f"{s} {summary[f'batch/{s}']['file_bytes_per_event']:.0f}" for s in SYSTEMS)
+                 + ".")
     lines.append("Pragmas in force: " + "; ".join(
         f"{s} {summary[f'single/{s}']['pragmas']['journal_mode']}/"
         f"{summary[f'single/{s}']['pragmas']['synchronous']}" for s in SYSTEMS) + ".")
@@ -847,13 +863,16 @@ def machine(tmp: Path) -> dict[str, Any]:
 
     model = next((line.split(":", 1)[1].strip() for line in _command(["lscpu"]).splitlines()
                   if line.startswith("Model name")), platform.processor())
-    mount = _command(["findmnt", "-no", "SOURCE,FSTYPE", "-T", str(tmp)])
+    mount = _command(["findmnt", "-no", "SOURCE,FSTYPE,OPTIONS", "-T", str(tmp)])
+    device = mount.split()[0] if mount else ""
+    disk = _command(["lsblk", "-dno", "NAME,SIZE,ROTA,TYPE,MODEL", device]) if device else ""
     return {
         "cpu_model": model,
         "cpus": os.cpu_count(),
         "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "tmp_dir": str(tmp),
         "tmp_mount": mount,
+        "disk": disk,
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "kernel": platform.release(),
@@ -862,7 +881,8 @@ def machine(tmp: Path) -> dict[str, Any]:
 
 
 def code_fingerprint() -> dict[str, Any]:
-    """Which ra the numbers belong to (others edit it while this runs)."""
+    """Which ra the numbers belong to (others edit it while this runs; each
+    worker imports ra afresh, so a change mid-run is flagged)."""
     files = sorted((ROOT / "ra" / "events").glob("*.py"))
     digest = hashlib.sha256()
     for path in files:
@@ -896,7 +916,8 @@ def main(argv: list[str]) -> int:
         config = Config(**{**asdict(config), "big_events": args.big_events})
     tmp = Path(tempfile.mkdtemp(prefix="ra-bench-", dir=args.tmp_dir))
     try:
-        result = run(config, tmp)
+        command = " ".join([Path(sys.executable).name, "-m", "bench", "store", *argv])
+        result = run(config, tmp, command)
     finally:
         if args.keep:
             log(f"kept {tmp}")

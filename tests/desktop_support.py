@@ -68,7 +68,9 @@ def xvfb(width: int = 1280, height: int = 800, depth: int = 24) -> Iterator[Disp
 
 
 @contextmanager
-def xterm(display: Display, *args: str, cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def xterm(
+    display: Display, *args: str, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """An xterm on `display` filling the screen (no window manager: focus follows the pointer)."""
     proc = subprocess.Popen(
         ["xterm", "-geometry", "100x30+0+0", "-fa", "DejaVu Sans Mono", "-fs", "12", *args],
