@@ -12,6 +12,7 @@
    caught by the first checkpoint after the change);
 5. every checkpoint's Ed25519 signature holds, was made by this log's key,
    and covers no more events than the log has (a truncated tail is caught);
+   every session receipt still matches the session's events (`receipts`);
 6. the stored tree state matches the recomputed tree, and the append-only
    triggers are in place.
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError
+from ra.events.receipts import check_receipts
 from ra.events.store import EventStore
 
 _SEQ_KEY = b',"seq":'
@@ -173,6 +175,8 @@ def _verify(
         _check_checkpoint(checkpoint, f"external checkpoint #{index}", roots_at, report,
                           public_key, stored)
         report.external_checked += 1
+    for seq, what in check_receipts(store):
+        problems.append(Problem(seq, what))
     missing = store.missing_triggers()
     if missing:
         problems.append(Problem(None, "the append-only triggers were removed: "

@@ -1,0 +1,140 @@
+"""Session receipts: each side's signed account of a session, kept in both logs.
+
+At disconnect each side computes the digest of its own session stream (the
+events it recorded, in order) and signs ``{session_id, role, events, digest,
+public_key}`` with its identity key. The two receipts are exchanged, and each
+side records a ``session.receipt`` event holding its own receipt and the
+peer's (``null`` if the peer was gone). `check_receipts` recomputes the digest
+of every session with a receipt: an event edited after the session ended no
+longer matches the receipt signed when it ended, and the peer holds a signed
+copy of what it should be.
+
+digest = SHA-256(leaf_1 ‖ leaf_2 ‖ … ‖ leaf_n) over the stream's first
+``events`` events, where leaf = SHA-256(0x00 ‖ canonical event bytes).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from ra.events import canonical
+from ra.events.store import EventStore
+
+RECEIPT_TYPE = "session.receipt"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    session_id: str
+    role: str
+    events: int
+    digest: str
+    public_key: bytes
+    signature: bytes = b""
+
+    def statement(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "events": self.events,
+            "public_key": base64.b64encode(self.public_key).decode("ascii"),
+            "role": self.role,
+            "session_id": self.session_id,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.statement(),
+                "signature": base64.b64encode(self.signature).decode("ascii")}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Receipt:
+        """Parse a receipt from a peer or the log; ValueError if malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("a receipt is a JSON object")
+        try:
+            events = data["events"]
+            if not isinstance(events, int) or isinstance(events, bool) or events < 0:
+                raise ValueError("events")
+            digest = str(data["digest"])
+            if len(bytes.fromhex(digest)) != 32:
+                raise ValueError("digest")
+            return cls(
+                session_id=str(data["session_id"]),
+                role=str(data["role"]),
+                events=events,
+                digest=digest,
+                public_key=base64.b64decode(str(data["public_key"]), validate=True),
+                signature=base64.b64decode(str(data["signature"]), validate=True),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed receipt ({exc})") from None
+
+    def signature_holds(self) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(
+                self.signature, canonical.encode(self.statement())
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def stream_digest(store: EventStore, stream: str, events: int | None = None) -> tuple[int, str]:
+    """(count, digest) of the first `events` events of `stream` (all by default)."""
+    sql = "SELECT leaf FROM events WHERE stream = ? ORDER BY stream_version"
+    params: tuple[object, ...] = (stream,)
+    if events is not None:
+        sql = ("SELECT leaf FROM events WHERE stream = ? AND stream_version <= ? "
+               "ORDER BY stream_version")
+        params = (stream, events)
+    digest = hashlib.sha256()
+    count = 0
+    for (leaf,) in store.conn.execute(sql, params):
+        digest.update(bytes(leaf))
+        count += 1
+    return count, digest.hexdigest()
+
+
+def sign_receipt(store: EventStore, session_id: str, role: str,
+                 key: Ed25519PrivateKey) -> Receipt:
+    """This side's receipt for the session as its log holds it now."""
+    count, digest = stream_digest(store, f"session:{session_id}")
+    unsigned = Receipt(session_id, role, count, digest, key.public_key().public_bytes_raw())
+    return Receipt(unsigned.session_id, unsigned.role, unsigned.events, unsigned.digest,
+                   unsigned.public_key, key.sign(canonical.encode(unsigned.statement())))
+
+
+def check_receipts(store: EventStore) -> list[tuple[int, str]]:
+    """(seq, what is wrong) for every receipt the log no longer matches."""
+    problems: list[tuple[int, str]] = []
+    rows = store.conn.execute(
+        "SELECT seq, body FROM events WHERE type = ? ORDER BY seq", (RECEIPT_TYPE,)
+    ).fetchall()
+    for seq, body in rows:
+        payload = canonical.loads(body).get("payload", {})
+        try:
+            mine = Receipt.from_json(payload.get("mine"))
+            peer = None if payload.get("peer") is None else Receipt.from_json(payload["peer"])
+        except ValueError as exc:
+            problems.append((seq, f"the session receipt is unreadable: {exc}"))
+            continue
+        if not mine.signature_holds():
+            problems.append((seq, "the session receipt's signature does not hold"))
+            continue
+        if peer is not None and (not peer.signature_holds() or peer.session_id != mine.session_id):
+            problems.append((seq, "the peer's session receipt does not hold"))
+        count, digest = stream_digest(store, f"session:{mine.session_id}", mine.events)
+        if count != mine.events or digest != mine.digest:
+            problems.append((seq, (
+                f"session {mine.session_id[:8]} no longer matches the receipt signed when "
+                f"it ended (the session's events were changed afterwards)"
+            )))
+    return problems
