@@ -8,7 +8,7 @@ import click
 import typer
 
 from ra import __version__
-from ra.cli import audit, demo, invite
+from ra.cli import audit, demo, invite, session
 from ra.errors import RaError
 from ra.logs import configure_logging
 
@@ -23,6 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(invite.app, name="invite")
+app.command("ask")(session.ask)
+app.command("connect")(session.connect)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 

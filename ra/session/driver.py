@@ -1,0 +1,381 @@
+"""The asyncio driver of one `SessionEngine`: it does the I/O the engine asks for.
+
+Theory of operation
+-------------------
+Every engine input goes through `SessionDriver.feed`, under one lock, so
+inputs are handled one at a time and their outputs are performed in order.
+For each output list the driver first appends every `Record` to the log, as
+one batch on the stream ``session:<session_id>`` with the expected version
+tracked (persist, then act), and only then performs the other outputs in
+order. If that append fails, nothing of the list is performed: the
+connection is dropped and the session ends with the error.
+
+Three tasks feed the engine: the channel reader (``received``; a broken
+connection is ``transport_lost``), the timer (``tick`` at ``next_deadline()``,
+at least every 0.5 s) and the terminal (a line answers an open consent prompt,
+otherwise it is a ``local_command``). Callers may add watchers (the person's
+side follows the invitation) with `SessionDriver.run`'s ``extra`` argument.
+
+The screen and input adapters are not here yet: the driver calls a `Desktop`
+for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject, and
+the default `StatusDesktop` only prints a status line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Protocol, TextIO
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ra.engine import (
+    Close,
+    DisableInput,
+    Dismiss,
+    EnableInput,
+    Inject,
+    Output,
+    Prompt,
+    Record,
+    Send,
+    SessionEngine,
+    Show,
+    StartStreaming,
+    StopStreaming,
+)
+from ra.errors import RaError
+from ra.events import EventStore, NewEvent
+from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
+from ra.logs import get_logger
+from ra.net import Channel, Kind, NetError
+
+RECEIPT_MESSAGE = "session.receipt"
+RECEIPT_WAIT_S = 3.0
+TICK_S = 0.5
+YES = frozenset({"y", "yes"})
+
+_log = get_logger("ra.session")
+
+Input = Callable[[float], list[Output]]
+"""One engine input with everything but ``now`` bound: ``lambda now: engine.tick(now)``."""
+
+
+def _received(engine: SessionEngine, message: Mapping[str, Any], now: float) -> list[Output]:
+    return engine.received(message, now)
+
+
+class SessionLogError(RaError):
+    """The session's events could not be written to the log, so the session was ended."""
+
+
+class Desktop(Protocol):
+    """What the screen and input adapters will do; the driver only calls these."""
+
+    def start_streaming(self) -> None: ...
+
+    def stop_streaming(self) -> None: ...
+
+    def enable_input(self) -> None: ...
+
+    def disable_input(self) -> None: ...
+
+    def inject(self, event: dict[str, Any]) -> None: ...
+
+
+class Terminal:
+    """The local terminal: status lines out, typed lines in (a reader thread)."""
+
+    def __init__(self, out: TextIO | None = None, inp: TextIO | None = None) -> None:
+        self._out = out if out is not None else sys.stdout
+        self._in = inp if inp is not None else sys.stdin
+        self._lines: asyncio.Queue[str | None] | None = None
+
+    def show(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    def ask(self, text: str) -> None:
+        self._out.write(text + "\nAnswer y (yes) or n (no): ")
+        self._out.flush()
+
+    def start_reading(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
+        """Read lines in a daemon thread (stdin may be a tty, a pipe or a file)."""
+        if self._lines is None:
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
+            self._lines = queue
+
+            def read() -> None:
+                while True:
+                    try:
+                        line = self._in.readline()
+                    except (OSError, ValueError):
+                        line = ""
+                    with contextlib.suppress(RuntimeError):  # the loop is closed
+                        loop.call_soon_threadsafe(queue.put_nowait, line or None)
+                    if not line:
+                        return
+
+            threading.Thread(target=read, name="ra-terminal", daemon=True).start()
+        return self._lines
+
+
+class StatusDesktop:
+    """No screen or input adapter yet: say what would happen, do nothing else."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    def start_streaming(self) -> None:
+        self._terminal.show("[viewing started]")
+
+    def stop_streaming(self) -> None:
+        self._terminal.show("[viewing stopped]")
+
+    def enable_input(self) -> None:
+        self._terminal.show("[control enabled]")
+
+    def disable_input(self) -> None:
+        self._terminal.show("[control disabled]")
+
+    def inject(self, event: dict[str, Any]) -> None:
+        pass  # never print input: it could spell a password
+
+
+class SessionDriver:
+    """Runs one engine over one authenticated channel until the session closes."""
+
+    def __init__(
+        self,
+        engine: SessionEngine,
+        channel: Channel,
+        store: EventStore,
+        session_id: str,
+        terminal: Terminal,
+        desktop: Desktop | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        receipt_key: Ed25519PrivateKey | None = None,
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.store = store
+        self.stream = f"session:{session_id}"
+        self.version = store.stream_version(self.stream)
+        self.terminal = terminal
+        self.desktop: Desktop = desktop if desktop is not None else StatusDesktop(terminal)
+        self.clock = clock
+        self.reason: str | None = None
+        """Why the session closed (the engine's `Close.reason`), once it has."""
+        self.error: RaError | None = None
+        self.receipt_key = receipt_key
+        self._peer_receipt: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._lock = asyncio.Lock()
+        self._done = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    # -- the one way into the engine -------------------------------------------
+
+    async def feed(self, call: Input) -> None:
+        """Call one engine input with ``now`` and perform its outputs, one at a time."""
+        async with self._lock:
+            if self._done.is_set():
+                return
+            outputs = call(self.clock())
+            await self._perform(outputs)
+
+    def feed_soon(self, call: Input) -> None:
+        """Feed from a plain callback (a signal handler)."""
+        task = asyncio.get_running_loop().create_task(self.feed(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _perform(self, outputs: Sequence[Output]) -> None:
+        events = [out.event for out in outputs if isinstance(out, Record)]
+        if events and not self._append(events):
+            return
+        for out in outputs:
+            if isinstance(out, Record):
+                continue
+            if isinstance(out, Send):
+                await self._send(out.message)
+            elif isinstance(out, Prompt):
+                self.terminal.ask(out.text)
+            elif isinstance(out, Dismiss):
+                self.terminal.show(f"(the {out.kind} question is closed)")
+            elif isinstance(out, Show):
+                self.terminal.show(out.text)
+            elif isinstance(out, StartStreaming):
+                self.desktop.start_streaming()
+            elif isinstance(out, StopStreaming):
+                self.desktop.stop_streaming()
+            elif isinstance(out, EnableInput):
+                self.desktop.enable_input()
+            elif isinstance(out, DisableInput):
+                self.desktop.disable_input()
+            elif isinstance(out, Inject):
+                self.desktop.inject(out.event)
+            elif isinstance(out, Close):
+                self.reason = out.reason
+                self._done.set()  # `run` exchanges receipts, then closes the channel
+
+    def _append(self, events: list[NewEvent]) -> bool:
+        try:
+            recorded = self.store.append(self.stream, self.version, events)
+        except Exception as exc:  # the log is the truth: without it, no session
+            _log.error("session.append_failed", error_type=type(exc).__name__)
+            self.error = SessionLogError(
+                f"the session's events could not be written to the log ({exc}); "
+                "the session was ended"
+            )
+            self.channel.abort()
+            self._done.set()
+            return False
+        self.version = recorded[-1].stream_version
+        return True
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.channel.closed:
+            return
+        try:
+            await self.channel.send_json(message)
+        except NetError as exc:
+            _log.info("session.send_failed", reason=str(exc))
+            # the reader sees the broken connection and reports transport_lost
+
+    # -- the tasks -----------------------------------------------------------------
+
+    async def _read_channel(self) -> None:
+        """Feed the peer's messages to the engine; after the close, wait for its receipt."""
+        engine = self.engine
+        while True:
+            try:
+                frame = await self.channel.recv()
+            except (NetError, OSError):
+                self._no_peer_receipt()
+                await self.feed(engine.transport_lost)
+                return
+            message = frame.message if frame.kind is Kind.JSON else None
+            if message is not None and message.get("type") == RECEIPT_MESSAGE:
+                if not self._peer_receipt.done():
+                    self._peer_receipt.set_result(message.get("receipt"))
+                continue
+            if frame.kind is Kind.BYE:
+                # A peer that ends cleanly sends its disconnect first; a bare BYE
+                # means the connection is going away.
+                self._no_peer_receipt()
+                await self.feed(engine.transport_lost)
+                return
+            if self._done.is_set():
+                continue  # the session is over: only the receipt matters now
+            if message is not None:
+                await self.feed(functools.partial(_received, engine, message))
+            elif frame.kind is Kind.HEARTBEAT:
+                await self.feed(functools.partial(_received, engine, {"type": "heartbeat"}))
+
+    def _no_peer_receipt(self) -> None:
+        if not self._peer_receipt.done():
+            self._peer_receipt.set_result(None)
+
+    async def _run_timer(self) -> None:
+        while not self._done.is_set():
+            deadline = self.engine.next_deadline()
+            wait = TICK_S if deadline is None else min(TICK_S, deadline - self.clock())
+            await asyncio.sleep(max(0.0, wait))
+            await self.feed(self.engine.tick)
+
+    async def _read_terminal(self) -> None:
+        lines = self.terminal.start_reading(asyncio.get_running_loop())
+        while not self._done.is_set():
+            line = await lines.get()
+            if line is None:
+                return  # no more input: the session goes on until it is ended otherwise
+            await self.feed(functools.partial(self._typed, line))
+
+    def _typed(self, line: str, now: float) -> list[Output]:
+        kind = self.engine.open_prompt
+        if kind is not None and not line.strip().startswith("/"):
+            granted = line.strip().lower() in YES
+            return self.engine.consent_answered(kind, granted, now)
+        return self.engine.local_command(line, now)
+
+    # -- the receipt ---------------------------------------------------------------
+
+    async def _exchange_receipts(self) -> None:
+        """Sign this side's receipt, swap it with the peer's, record both."""
+        assert self.receipt_key is not None
+        session_id = self.stream.split(":", 1)[1]
+        mine = sign_receipt(self.store, session_id, self.engine.role, self.receipt_key)
+        peer: Receipt | None = None
+        if not self.channel.closed:
+            await self._send({"type": RECEIPT_MESSAGE, "receipt": mine.to_json()})
+            try:
+                raw = await asyncio.wait_for(asyncio.shield(self._peer_receipt), RECEIPT_WAIT_S)
+                if raw is not None:
+                    candidate = Receipt.from_json(raw)
+                    if (candidate.session_id == session_id and candidate.role != mine.role
+                            and candidate.signature_holds()):
+                        peer = candidate
+            except (TimeoutError, ValueError):
+                peer = None
+        self._append([NewEvent(RECEIPT_TYPE, {
+            "mine": mine.to_json(),
+            "peer": None if peer is None else peer.to_json(),
+        }, self.engine.person if self.engine.role == "person" else self.engine.helper)])
+        self.terminal.show("session receipt: " + (
+            "signed by both sides" if peer is not None else "signed by this side only"))
+
+    # -- the whole session ---------------------------------------------------------
+
+    async def run(
+        self,
+        start: Sequence[Input],
+        extra: Sequence[Callable[[SessionDriver], Coroutine[Any, Any, None]]] = (),
+    ) -> str:
+        """Feed `start` (``connected``, ``authenticated``), then run until Close.
+
+        Returns the reason the session closed; raises SessionLogError if the
+        log could not be written.
+        """
+        for call in start:
+            await self.feed(call)
+        tasks = [
+            asyncio.create_task(self._read_channel()),
+            asyncio.create_task(self._run_timer()),
+            asyncio.create_task(self._read_terminal()),
+            *(asyncio.create_task(watch(self)) for watch in extra),
+        ]
+        try:
+            await self._done.wait()
+            if self.error is None and self.receipt_key is not None:
+                await self._exchange_receipts()
+        finally:
+            for task in [*tasks, *self._tasks]:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if not self.channel.closed:
+                await self.channel.close(self.reason or "")
+        if self.error is not None:
+            raise self.error
+        return self.reason or ""
+
+
+__all__ = [
+    "Desktop",
+    "Input",
+    "SessionDriver",
+    "SessionLogError",
+    "StatusDesktop",
+    "Terminal",
+]

@@ -1,0 +1,251 @@
+"""Two real `ra` processes on loopback: `ask` (the person, on a pty) and `connect` (the helper)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from ra.events import EventStore, RecordedEvent, verify_log
+from ra.home import Home
+
+PASSWORD = "correct horse battery staple 42"
+RUNNER = "ra.session.runner"  # `ra` with ask/connect registered
+T = 15  # seconds for any one expected line
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "RA_HOME": str(home), "RA_LOG_LEVEL": "warning",
+            "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def _spawn(home: Path, *args: str) -> pexpect.spawn:
+    child = pexpect.spawn(sys.executable, ["-m", RUNNER, *args], env=_env(home),
+                          encoding="utf-8", timeout=T, dimensions=(50, 400))
+    child.logfile_read = sys.stdout  # shown by pytest on failure
+    return child
+
+
+def _create(home: Path, tmp: Path) -> tuple[str, Path]:
+    file = tmp / "help.rainvitation"
+    result = subprocess.run(
+        [sys.executable, "-m", "ra", "invite", "create", "--name", "Alice", "--password-stdin",
+         "--save", str(file), "--host", "127.0.0.1", "--port", str(_free_port()), "--json"],
+        input=PASSWORD + "\n", capture_output=True, text=True, env=_env(home), timeout=30,
+        check=True,
+    )
+    import json
+
+    return str(json.loads(result.stdout)["id"]), file
+
+
+def _events(home: Path, prefix: str = "session:") -> list[RecordedEvent]:
+    with EventStore.open(Home.at(home)) as store:
+        assert verify_log(store).ok
+        return list(store.iter_events(stream_prefix=prefix))
+
+
+def _types(home: Path, prefix: str = "session:") -> list[str]:
+    return [event.type for event in _events(home, prefix)]
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "person", tmp_path / "helper"
+
+
+@pytest.fixture
+def children() -> Iterator[list[pexpect.spawn]]:
+    spawned: list[pexpect.spawn] = []
+    yield spawned
+    for child in spawned:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def _start(homes: tuple[Path, Path], tmp: Path, children: list[pexpect.spawn],
+           password: str = PASSWORD) -> tuple[str, pexpect.spawn, pexpect.spawn]:
+    person_home, helper_home = homes
+    inv_id, file = _create(person_home, tmp)
+    person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    children.append(person)
+    person.expect(r"listening on 127\.0\.0\.1:\d+")
+    helper = _spawn(helper_home, "connect", str(file), "--password-stdin", "--no-browser")
+    children.append(helper)
+    helper.sendline(password)
+    return inv_id, person, helper
+
+
+def _to_viewing(person: pexpect.spawn, helper: pexpect.spawn) -> None:
+    person.expect("asks to see your screen")
+    person.expect("Only allow someone you contacted yourself")
+    person.expect("Answer y")
+    person.sendline("y")
+    person.expect(r"\[viewing started\]")
+    helper.expect("lets you see the screen")
+
+
+def _exit_code(child: pexpect.spawn, timeout: float = T) -> int:
+    child.expect(pexpect.EOF, timeout=timeout)
+    child.close()
+    assert child.exitstatus is not None, child.signalstatus
+    return int(child.exitstatus)
+
+
+def test_full_session(homes: tuple[Path, Path], tmp_path: Path,
+                      children: list[pexpect.spawn]) -> None:
+    person_home, helper_home = homes
+    _, person, helper = _start(homes, tmp_path, children)
+    _to_viewing(person, helper)
+
+    helper.sendline("/control")
+    person.expect("asks to control your mouse and keyboard")
+    person.expect("Answer y")
+    person.sendline("y")
+    person.expect(r"\[control enabled\]")
+    person.expect("now controls your mouse and keyboard")
+    helper.expect("you now control Alice's mouse and keyboard")
+
+    person.sendline("/release")
+    person.expect(r"\[control disabled\]")
+    person.expect("you have control again")
+    helper.expect("took control back")
+
+    helper.sendline("/control")
+    person.expect("asks to control your mouse and keyboard")
+    person.expect("Answer y")
+    person.sendline("n")
+    person.expect("may not control your computer \\(declined\\)")
+    helper.expect("did not allow control \\(declined\\)")
+
+    helper.sendline("hello from the helper")
+    person.expect("127.0.0.1: hello from the helper")
+    person.sendline("hi, thanks for coming")
+    helper.expect("Alice: hi, thanks for coming")
+
+    helper.sendline("/disconnect")
+    helper.expect("you ended the session")
+    person.expect("ended the session")
+    assert _exit_code(helper) == 0
+    assert _exit_code(person) == 0
+
+    common = [
+        "session.connected", "session.authenticated", "consent.requested", "consent.granted",
+        "view.started", "control.requested", "consent.requested", "consent.granted",
+        "control.granted", "control.released", "control.requested", "consent.requested",
+        "consent.denied", "control.denied", "chat.message", "chat.message",
+        "session.disconnected", "session.receipt",
+    ]
+    assert _types(person_home) == common
+    assert _types(helper_home) == common
+    person_events = _events(person_home)
+    helper_events = _events(helper_home)
+    assert person_events[0].stream == helper_events[0].stream  # the shared session id
+    assert person_events[-2].payload == {"by": "helper", "reason": "helper"}
+    assert helper_events[-2].payload == {"by": "helper", "reason": "helper"}
+    # Each side keeps its own signed receipt and the peer's: they cross-match.
+    person_receipt, helper_receipt = person_events[-1].payload, helper_events[-1].payload
+    assert person_receipt["peer"] == helper_receipt["mine"]
+    assert helper_receipt["peer"] == person_receipt["mine"]
+    assert person_receipt["mine"]["role"] == "person"
+    assert person_receipt["mine"]["events"] == len(common) - 1
+    assert _types(person_home, "invitation:")[-2:] == ["invitation.opened",
+                                                       "invitation.accepted"]
+
+
+def _ending(home: Path, *, peer_receipt: bool = True) -> Any:
+    """The session's last event before its receipt, which must close the stream."""
+    events = _events(home)
+    assert events[-1].type == "session.receipt"
+    assert (events[-1].payload["peer"] is not None) == peer_receipt
+    return events[-2]
+
+
+def test_wrong_password(homes: tuple[Path, Path], tmp_path: Path,
+                        children: list[pexpect.spawn]) -> None:
+    person_home, _ = homes
+    _, person, helper = _start(homes, tmp_path, children, password="not the password at all")
+    helper.expect("password was not accepted")
+    assert _exit_code(helper) != 0
+    person.expect("a wrong password was tried from 127.0.0.1")
+    person.kill(signal.SIGINT)
+    person.expect("stopped waiting")
+    assert _exit_code(person) == 0
+    failures = [e for e in _events(person_home, "invitation:") if e.type == "auth.failed"]
+    assert len(failures) == 1
+    assert failures[0].payload["origin"] == "127.0.0.1"
+    assert failures[0].origin == "127.0.0.1"
+    assert _types(person_home) == []
+
+
+def test_expire_ends_live_session(homes: tuple[Path, Path], tmp_path: Path,
+                                  children: list[pexpect.spawn]) -> None:
+    person_home, helper_home = homes
+    inv_id, person, helper = _start(homes, tmp_path, children)
+    _to_viewing(person, helper)
+    subprocess.run([sys.executable, "-m", "ra", "invite", "expire", inv_id],
+                   env=_env(person_home), capture_output=True, timeout=30, check=True)
+    started = time.monotonic()
+    person.expect("the invitation has ended", timeout=5)
+    assert time.monotonic() - started < 2.5
+    helper.expect("ended")
+    assert _exit_code(person) == 0
+    assert _exit_code(helper) == 0
+    last = _ending(person_home)
+    assert last.type == "session.disconnected"
+    assert last.payload["reason"] == "invitation ended"
+    assert _ending(helper_home).payload["reason"] == "invitation ended"
+
+
+def test_helper_killed_is_a_network_disconnect(homes: tuple[Path, Path], tmp_path: Path,
+                                               children: list[pexpect.spawn]) -> None:
+    person_home, _ = homes
+    _, person, helper = _start(homes, tmp_path, children)
+    _to_viewing(person, helper)
+    helper.kill(signal.SIGKILL)
+    person.expect("lost the connection", timeout=12)
+    assert _exit_code(person) == 0
+    last = _ending(person_home, peer_receipt=False)
+    assert last.type == "session.disconnected"
+    assert last.payload["reason"] == "network"
+
+
+def test_ctrl_c_in_session_disconnects_cleanly(homes: tuple[Path, Path], tmp_path: Path,
+                                               children: list[pexpect.spawn]) -> None:
+    person_home, helper_home = homes
+    _, person, helper = _start(homes, tmp_path, children)
+    _to_viewing(person, helper)
+    person.kill(signal.SIGINT)
+    person.expect("you ended the session")
+    helper.expect("Alice ended the session")
+    assert _exit_code(person) == 0
+    assert _exit_code(helper) == 0
+    assert _ending(person_home).payload == {"by": "person", "reason": "user"}
+    assert _ending(helper_home).payload == {"by": "person", "reason": "user"}
+
+
+def test_connect_refuses_a_bad_file(homes: tuple[Path, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rainvitation"
+    bad.write_text("{not an invitation")
+    result = subprocess.run(
+        [sys.executable, "-m", RUNNER, "connect", str(bad), "--password-stdin", "--no-browser"],
+        input=PASSWORD + "\n", capture_output=True, text=True, env=_env(homes[1]), timeout=30,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ra: "), result.stderr
