@@ -103,3 +103,20 @@ def test_the_demo_runs_and_catches_both_attacks(ra) -> None:  # type: ignore[no-
     assert out.count("[OK ]") == 2 and out.count("[BAD]") == 2
     assert "seq 9: its content does not match" in out
     assert "not by this log's key" in out
+
+
+def test_compliance_reports_export_as_json_and_csv(ra, home: Home) -> None:  # type: ignore[no-untyped-def]
+    with EventStore.open(home) as store:
+        fill(store)
+    listing = ra("audit", "report", check=True).stdout
+    assert "consent-and-control-grants" in listing and "session-timeline" in listing
+    rows = [json.loads(line) for line in ra("audit", "report", "consent-and-control-grants",
+                                             "--format", "json", check=True).stdout.splitlines()]
+    assert [r["decision"] for r in rows] == ["consent.granted", "control.granted",
+                                             "control.released"] * 3
+    assert rows[0]["decided_by"] == "person:alice"
+    csv_out = ra("audit", "report", "session_timeline", "--format", "csv", check=True).stdout
+    assert csv_out.splitlines()[0].startswith("session,started_at")
+    assert len(csv_out.splitlines()) == 4
+    bad = ra("audit", "report", "nope")
+    assert bad.returncode == 2 and "the reports are" in bad.stderr

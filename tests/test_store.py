@@ -102,7 +102,9 @@ def test_query_columns_are_derived_from_the_hashed_body(store: EventStore) -> No
         "SELECT stream, stream_version, type, actor_kind, actor_id, outcome FROM events"
     ).fetchone()
     assert row == ("session:q", 1, "chat.message", "helper", "bob", "success")
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(sqlite3.OperationalError):  # generated: cannot be set at all
+        store.conn.execute("UPDATE events SET actor_id = 'mallory'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.conn.execute("UPDATE events SET stream = 'session:other'")
 
 

@@ -123,9 +123,10 @@ def test_an_inserted_row_is_caught(ra, home: Home, kept: Path) -> None:  # type:
         "UPDATE events SET seq = -seq WHERE seq < 0",
     )
     db = sqlite3.connect(home.database)
-    db.execute("INSERT INTO events (seq, body, leaf) VALUES (3, ?, ?)",
-               (forged_body.decode().replace('"stream":"session:s0"', '"stream":"session:zz"'),
-                merkle.leaf_hash(forged_body)))
+    forged = forged_body.decode().replace('"stream":"session:s0"', '"stream":"session:zz"')
+    db.execute("INSERT INTO events (seq, body, leaf, stream, stream_version, type) "
+               "VALUES (3, ?, ?, 'session:zz', 4, 'control.released')",
+               (forged, merkle.leaf_hash(forged.encode())))
     db.commit()
     db.close()
     rewrite_hashes(home)
@@ -189,6 +190,15 @@ def test_a_log_rebuilt_and_resigned_with_a_new_key_is_caught(
     whats = " | ".join(p["what"] for p in report["problems"])
     assert "not by this log's key" in whats
     assert "were changed" in whats
+
+
+def test_a_relabelled_row_is_caught(ra, home: Home, kept: Path) -> None:  # type: ignore[no-untyped-def]
+    # Hiding an event from `ra audit log --stream` by moving it to another stream.
+    attack(home, "UPDATE events SET stream = 'session:hidden' WHERE seq = 7")
+    result, report = verify(ra, kept)
+    assert result.returncode == 1
+    assert report["first_bad_position"] == 7
+    assert "re-labelled" in report["problems"][0]["what"]
 
 
 def test_dropped_triggers_alone_are_reported(ra, home: Home, kept: Path) -> None:  # type: ignore[no-untyped-def]

@@ -216,6 +216,49 @@ def log(
             )
 
 
+@app.command()
+def report(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="The report, e.g. consent-and-control-grants (omit to list them)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv or json (one object a line).")
+    ] = "table",
+    home: HomeOption = None,
+) -> None:
+    """Run a compliance report (the SQL in audit/reports/) over the log."""
+    from ra import reports
+
+    if name is None:
+        for known in reports.names():
+            say(f"{known.replace('_', '-'):<32} {reports.description(known)}")
+        return
+    if fmt not in ("table", "csv", "json"):
+        raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+    query = reports.sql(name)
+    with open_store(home) as store:
+        rows = list(store.db.query(query))
+        columns = list(rows[0]) if rows else [
+            d[0] for d in store.conn.execute(query).description or []]
+    if fmt == "json":
+        for row in rows:
+            emit_json(row)
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row.get(c) for c in columns])
+    else:
+        widths = [max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns]
+        say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in rows:
+            say("  ".join(str(row.get(c, "")).ljust(w)
+                          for c, w in zip(columns, widths, strict=True)))
+
+
 def _brief(payload: Any) -> str:
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text if len(text) <= 80 else text[:77] + "..."

@@ -53,6 +53,7 @@ __all__ = [
     "MerkleError",
     "ProofError",
     "consistency_proof",
+    "fold",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -191,6 +192,11 @@ class Frontier:
             acc = _sha256(b"\x01" + left + acc).digest()
         return acc
 
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The roots of the perfect subtrees, largest first."""
+        return tuple(self._hashes)
+
     def to_bytes(self) -> bytes:
         """Serialise the subtree roots, largest first; store ``size`` alongside."""
         return b"".join(self._hashes)
@@ -225,6 +231,21 @@ class Frontier:
 
     def __repr__(self) -> str:
         return f"Frontier(size={self._size}, root={self.root().hex()})"
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The root of a tree given its perfect subtrees' roots, largest first.
+
+    A frontier's hashes may be joined with a smaller frontier's (the subtrees of
+    a later, aligned range) and folded together: that is how verification
+    combines roots computed in parallel.
+    """
+    if not hashes:
+        return EMPTY_ROOT
+    acc = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        acc = hashlib.sha256(b"\x01" + left + acc).digest()
+    return acc
 
 
 # --------------------------------------------------------------------------- proofs

@@ -5,7 +5,8 @@
 1. seq runs 0, 1, 2, ... with no gap and no repeat;
 2. each body hashes to the leaf hash stored beside it (an edit by someone who
    did not also rewrite the hash is caught at its exact position);
-3. each body names its own seq (rows moved or swapped are caught where they
+3. each body ends with its own seq, stream, stream version and type, as the
+   row files it (rows moved, swapped or re-labelled are caught where they
    stand);
 4. the Merkle root recomputed from the bodies at each checkpoint's size
    equals the signed root (an attacker who rewrote bodies *and* hashes is
@@ -20,22 +21,35 @@ Checkpoints given from files (kept off the machine) are checked the same way;
 they catch a log that was rebuilt from scratch and re-signed with a new key.
 
 The leaf hash covers the stored canonical bytes, so verification never
-re-encodes JSON: it hashes what is on disk.
+re-encodes JSON: it hashes what is on disk. Large logs are read in aligned
+blocks of 65,536 events by one process per core; each block's subtree roots
+are folded into the roots at every checkpoint's size (`merkle.fold`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import sqlite3
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
-from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError
-from ra.events.receipts import check_receipts
+from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, fold
+from ra.events.receipts import RECEIPT_TYPE, check_receipts
 from ra.events.store import EventStore
 
+BLOCK = 1 << 16
+PARALLEL_MIN = 4 * BLOCK
 _SEQ_KEY = b',"seq":'
+_RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
+_SELECT = (
+    "SELECT seq, CAST(body AS BLOB), leaf, CAST(stream AS BLOB), stream_version, "
+    "CAST(type AS BLOB) FROM events"
+)
 
 
 @dataclass(frozen=True)
@@ -94,12 +108,25 @@ class VerifyReport:
         return f"log TAMPERED: {first} ({len(self.problems)} problem(s) found)"
 
 
+@dataclass
+class _Scan:
+    """What one pass over a run of rows found."""
+
+    problems: list[Problem] = field(default_factory=list)
+    receipts: list[int] = field(default_factory=list)
+    #: block index -> the block's subtree roots at its end (one hash when complete)
+    blocks: dict[int, list[bytes]] = field(default_factory=dict)
+    #: global size -> the subtree roots of its last, partial block at that size
+    snapshots: dict[int, list[bytes]] = field(default_factory=dict)
+    rows: int = 0
+
+
 def verify_log(
     store: EventStore,
     external: Sequence[Checkpoint] = (),
     *,
     progress: Callable[[int, int], None] | None = None,
-    batch: int = 20_000,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Check the whole log; never raises for tampering, reports it.
 
@@ -109,7 +136,7 @@ def verify_log(
     conn = store.conn
     conn.execute("BEGIN")
     try:
-        return _verify(store, external, progress, batch)
+        return _verify(store, external, progress, workers)
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -119,51 +146,23 @@ def _verify(
     store: EventStore,
     external: Sequence[Checkpoint],
     progress: Callable[[int, int], None] | None,
-    batch: int,
+    workers: int | None,
 ) -> VerifyReport:
     report = VerifyReport()
     problems = report.problems
     stored = _stored_checkpoints(store, problems)
-    wanted_sizes = {c.tree_size for c in stored} | {c.tree_size for c in external}
-    roots_at: dict[int, bytes] = {}
-    if 0 in wanted_sizes:
-        roots_at[0] = EMPTY_ROOT
-
-    frontier = Frontier()
-    append = frontier.append
-    sha256 = hashlib.sha256
-    expected = 0
-    total = store.size()
-    cursor = store.conn.execute("SELECT seq, CAST(body AS BLOB), leaf FROM events ORDER BY seq")
-    while True:
-        rows = cursor.fetchmany(batch)
-        if not rows:
-            break
-        for seq, body, leaf in rows:
-            if seq != expected:
-                if seq > expected:
-                    what = (f"missing (the next stored event is seq {seq}): "
-                            "events were deleted")
-                    problems.append(Problem(expected, what))
-                else:
-                    problems.append(Problem(seq, "appears twice"))
-                expected = seq
-            digest = sha256(b"\x00" + body).digest()
-            if digest != leaf:
-                problems.append(Problem(seq, "its content does not match its recorded hash "
-                                             "(the event was edited)"))
-            at = body.rfind(_SEQ_KEY) + 7
-            if not body.startswith(b"%d," % seq, at) and not body.startswith(b"%d}" % seq, at):
-                problems.append(Problem(seq, "holds an event recorded at another position "
-                                             "(rows were moved, swapped or inserted)"))
-            append(digest)
-            expected += 1
-            if expected in wanted_sizes:
-                roots_at[expected] = frontier.root()
-        if progress is not None:
-            progress(expected, total)
-    report.size = frontier.size
-    report.root = frontier.root() if frontier.size else EMPTY_ROOT
+    count, low, high = store.conn.execute(
+        "SELECT count(*), min(seq), max(seq) FROM events").fetchone()
+    wanted = {c.tree_size for c in stored} | {c.tree_size for c in external} | {count}
+    if count and (low != 0 or high != count - 1):
+        roots_at, size = _scan_with_gaps(store, wanted, problems, progress, count)
+        receipts = [seq for (seq,) in store.conn.execute(
+            "SELECT seq FROM events WHERE type = ?", (RECEIPT_TYPE,))]
+    else:
+        roots_at, receipts = _scan_blocks(store, count, wanted, problems, progress, workers)
+        size = count
+    report.size = size
+    report.root = roots_at.get(size, EMPTY_ROOT)
 
     _check_tree_state(store, report)
     public_key = public_bytes(store.signing_key)
@@ -175,13 +174,193 @@ def _verify(
         _check_checkpoint(checkpoint, f"external checkpoint #{index}", roots_at, report,
                           public_key, stored)
         report.external_checked += 1
-    for seq, what in check_receipts(store):
+    for seq, what in check_receipts(store, receipts):
         problems.append(Problem(seq, what))
     missing = store.missing_triggers()
     if missing:
         problems.append(Problem(None, "the append-only triggers were removed: "
                                       + ", ".join(missing)))
     return report
+
+
+# -- the fast path: seq is 0..n-1, read in aligned blocks --------------------------
+
+
+def _scan_blocks(
+    store: EventStore,
+    count: int,
+    wanted: set[int],
+    problems: list[Problem],
+    progress: Callable[[int, int], None] | None,
+    workers: int | None,
+) -> tuple[dict[int, bytes], list[int]]:
+    blocks = (count + BLOCK - 1) // BLOCK
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if count >= PARALLEL_MIN else 1
+    workers = max(1, min(workers, blocks))
+    scans: list[_Scan] = []
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # Each worker takes a contiguous run of blocks; rows below `count` never
+        # change, so the workers' own snapshots agree with ours.
+        cuts = [blocks * i // workers for i in range(workers + 1)]
+        ranges = [(cuts[i] * BLOCK, min(cuts[i + 1] * BLOCK, count)) for i in range(workers)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_scan_file, str(store.path), lo, hi, wanted)
+                       for lo, hi in ranges]
+            done = 0
+            for future in futures:
+                scans.append(future.result())
+                done += scans[-1].rows
+                if progress is not None:
+                    progress(done, count)
+    else:
+        scans.append(_scan_range(store.conn, 0, count, wanted, progress, count))
+    merged = _Scan()
+    for scan in scans:
+        merged.problems += scan.problems
+        merged.receipts += scan.receipts
+        merged.blocks.update(scan.blocks)
+        merged.snapshots.update(scan.snapshots)
+    problems += merged.problems
+    return _roots(merged, wanted), merged.receipts
+
+
+def _scan_file(path: str, lo: int, hi: int, wanted: set[int]) -> _Scan:
+    """A worker: open the database read-only and scan seq lo..hi-1."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        return _scan_range(conn, lo, hi, wanted, None, hi)
+    finally:
+        conn.close()
+
+
+def _scan_range(
+    conn: sqlite3.Connection,
+    lo: int,
+    hi: int,
+    wanted: set[int],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> _Scan:
+    """Check rows lo..hi-1 (lo is block-aligned) and take their subtree roots."""
+    scan = _Scan()
+    problems, receipts = scan.problems, scan.receipts
+    sha256 = hashlib.sha256
+    stack: list[bytes] = []
+    offset = 0  # position within the current block
+    block = lo // BLOCK
+    cursor = conn.execute(f"{_SELECT} WHERE seq >= ? AND seq < ? ORDER BY seq", (lo, hi))
+    while True:
+        rows = cursor.fetchmany(20_000)
+        if not rows:
+            break
+        for seq, body, leaf, stream, version, etype in rows:
+            digest = sha256(b"\x00" + body).digest()
+            if digest != leaf:
+                problems.append(Problem(seq, "its content does not match its recorded hash "
+                                             "(the event was edited)"))
+            if not body.endswith(b',"seq":%d,"stream":"%s","stream_version":%d,"type":"%s"}'
+                                 % (seq, stream, version, etype)):
+                problems.append(_misfiled(seq, body))
+            if etype == b"session.receipt":
+                receipts.append(seq)
+            node = digest
+            carry = offset
+            while carry & 1:
+                node = sha256(b"\x01" + stack.pop() + node).digest()
+                carry >>= 1
+            stack.append(node)
+            offset += 1
+            size = seq + 1
+            if offset == BLOCK:
+                scan.blocks[block] = stack
+                stack = []
+                offset = 0
+                block += 1
+            elif size in wanted:
+                scan.snapshots[size] = list(stack)
+        scan.rows += len(rows)
+        if progress is not None:
+            progress(lo + scan.rows, total)
+    if stack:
+        scan.blocks[block] = stack
+    return scan
+
+
+def _roots(scan: _Scan, wanted: set[int]) -> dict[int, bytes]:
+    """The root at each wanted size, from block roots and partial-block snapshots."""
+    roots: dict[int, bytes] = {}
+    complete = Frontier()
+    for size in sorted(wanted):
+        whole, rest = divmod(size, BLOCK)
+        while complete.size < whole and complete.size in scan.blocks:
+            complete.append(scan.blocks[complete.size][0])
+        if complete.size < whole:
+            break  # beyond the log: reported by the checkpoint checks
+        partial = scan.snapshots.get(size, []) if rest else []
+        if rest and not partial:
+            continue
+        roots[size] = fold([*complete.hashes, *partial])
+    return roots
+
+
+def _misfiled(seq: int, body: bytes) -> Problem:
+    at = body.rfind(_SEQ_KEY) + len(_SEQ_KEY)
+    if not (body.startswith(b"%d," % seq, at) or body.startswith(b"%d}" % seq, at)):
+        return Problem(seq, "holds an event recorded at another position "
+                            "(rows were moved, swapped or inserted)")
+    return Problem(seq, "its stream, version or type columns do not match its content "
+                        "(the row was re-labelled)")
+
+
+# -- the slow path: seq has gaps or repeats ------------------------------------------
+
+
+def _scan_with_gaps(
+    store: EventStore,
+    wanted: set[int],
+    problems: list[Problem],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> tuple[dict[int, bytes], int]:
+    """Rows in seq order, one by one, reporting every gap and repeat."""
+    roots_at: dict[int, bytes] = {0: EMPTY_ROOT}
+    frontier = Frontier()
+    sha256 = hashlib.sha256
+    expected = 0
+    cursor = store.conn.execute(f"{_SELECT} ORDER BY seq")
+    while True:
+        rows = cursor.fetchmany(20_000)
+        if not rows:
+            break
+        for seq, body, leaf, stream, version, etype in rows:
+            if seq != expected:
+                if seq > expected:
+                    problems.append(Problem(expected, (
+                        f"missing (the next stored event is seq {seq}): events were deleted")))
+                else:
+                    problems.append(Problem(seq, "appears twice"))
+                expected = seq
+            digest = sha256(b"\x00" + body).digest()
+            if digest != leaf:
+                problems.append(Problem(seq, "its content does not match its recorded hash "
+                                             "(the event was edited)"))
+            if not body.endswith(b',"seq":%d,"stream":"%s","stream_version":%d,"type":"%s"}'
+                                 % (seq, stream, version, etype)):
+                problems.append(_misfiled(seq, body))
+            frontier.append(digest)
+            expected += 1
+            if frontier.size in wanted:
+                roots_at[frontier.size] = frontier.root()
+        if progress is not None:
+            progress(frontier.size, total)
+    roots_at[frontier.size] = frontier.root()
+    return roots_at, frontier.size
+
+
+# -- checkpoints and the tree state --------------------------------------------------
 
 
 def _stored_checkpoints(store: EventStore, problems: list[Problem]) -> list[Checkpoint]:
@@ -236,7 +415,7 @@ def _check_checkpoint(
             f"{report.size}: the tail was truncated"
         )))
         return
-    if roots_at.get(size) != checkpoint.root:
+    if roots_at.get(size, EMPTY_ROOT if size == 0 else None) != checkpoint.root:
         low = max((c.tree_size for c in stored
                    if c.tree_size < size and roots_at.get(c.tree_size) == c.root),
                   default=0)

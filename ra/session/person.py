@@ -9,6 +9,12 @@ While the session runs it follows the log every second: an invitation
 expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
 waiting. The log gets a signed checkpoint at the end.
+
+``RA_CONSENT_TIMEOUT_S`` (for tests): a whole number of seconds from 1 to 60
+that replaces the engine's 60 s consent timeout. It can only shorten the wait
+for the person's answer, and a timeout is a denial ("timed out"): nothing
+skips or answers the prompt. Any other value (not a whole number, below 1,
+above 60) is ignored and the default applies.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ra.engine import Output, SessionEngine
+from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
 from ra.events import Actor, EventStore
 from ra.home import Home
@@ -34,6 +42,7 @@ from ra.net.transport import format_address
 from ra.session.driver import Desktop, SessionDriver, Terminal
 
 WATCH_S = 1.0
+CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
 UNAUTHENTICATED_HELPER = Actor("helper", "unknown")
 
 
@@ -52,6 +61,18 @@ class AskResult:
     session_id: str | None = None
     reason: str | None = None
     addresses: list[str] = field(default_factory=list)
+
+
+def consent_timeout(environ: Mapping[str, str] | None = None) -> int:
+    """The consent timeout: ``RA_CONSENT_TIMEOUT_S`` if it shortens it, else 60 s."""
+    raw = (os.environ if environ is None else environ).get(CONSENT_TIMEOUT_ENV)
+    if raw is None:
+        return CONSENT_TIMEOUT_S
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return CONSENT_TIMEOUT_S
+    return value if 1 <= value <= CONSENT_TIMEOUT_S else CONSENT_TIMEOUT_S
 
 
 def _choose(service: Invitations, invitation_id: str | None) -> list[InvitationView]:
@@ -118,7 +139,8 @@ async def ask_async(
                 view = service.record_open(view, origin, helper)
                 session_id = channel.session_id
                 service.record_accept(view, origin, session_id, helper)
-                engine = SessionEngine("person", view.name, label=session_id[:8])
+                engine = SessionEngine("person", view.name, label=session_id[:8],
+                                       consent_timeout_s=consent_timeout())
                 driver = SessionDriver(engine, channel, store, session_id, terminal, desktop,
                                        receipt_key=identity.signing_key)
                 result.session_id = session_id
@@ -203,4 +225,4 @@ def _follow(service: Invitations, inv_id: str) -> Watcher:
     return watch
 
 
-__all__ = ["AskResult", "InvitationBusy", "NothingToServe", "ask_async"]
+__all__ = ["AskResult", "InvitationBusy", "NothingToServe", "ask_async", "consent_timeout"]

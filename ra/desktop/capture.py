@@ -1,0 +1,127 @@
+"""Screen capture: a small adapter interface and its X11 implementation over mss.
+
+`DesktopCapture` is what the rest of `ra` uses; `Screen` implements it for one
+X display (MIT-SHM through mss, pointer position through python-xlib). Windows
+and macOS adapters will implement the same protocol later.
+
+Frames are numpy arrays of shape (height, width, 4), dtype uint8, in BGRA
+byte order as the X server stores 32-bit pixels. The fourth byte is X padding:
+its value is whatever the server leaves there (Xvfb: 0 or 255) and carries no
+transparency. `grab` returns a view over the buffer mss filled (no copy of our
+own); each call returns a fresh buffer, so a frame stays valid after later grabs.
+
+A `Screen` is not thread-safe: use it from one thread (python-xlib's Display
+is not thread-safe either).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import mss
+import numpy as np
+import numpy.typing as npt
+from mss.exception import ScreenShotError
+from Xlib import display as xdisplay  # type: ignore[import-untyped]
+from Xlib.error import DisplayError  # type: ignore[import-untyped]
+
+from ra.errors import RaError
+
+Frame = npt.NDArray[np.uint8]
+"""A captured frame: (height, width, 4) uint8, BGRA (the 4th byte is padding)."""
+
+
+class CaptureError(RaError):
+    """The screen could not be opened or read."""
+
+
+class MonitorInfo(NamedTuple):
+    """One monitor, in desktop coordinates. Number 0 is the whole desktop."""
+
+    number: int
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@runtime_checkable
+class DesktopCapture(Protocol):
+    """What a platform capture adapter offers (X11 today; Windows, macOS later)."""
+
+    def monitors(self) -> list[MonitorInfo]:
+        """All monitors; entry 0 is the bounding box of the whole desktop."""
+        ...
+
+    def grab(self, monitor: int = 0) -> Frame:
+        """Pixels of one monitor (0 = whole desktop) as (h, w, 4) BGRA uint8."""
+        ...
+
+    def cursor_position(self) -> tuple[int, int]:
+        """The pointer position in desktop coordinates."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection to the display; safe to call twice."""
+        ...
+
+
+class Screen:
+    """`DesktopCapture` for one X11 display.
+
+    ``Screen(display=":57")`` opens that display; ``Screen()`` uses ``$DISPLAY``.
+    The environment is not changed. Use as a context manager or call `close`.
+    """
+
+    def __init__(self, display: str | None = None) -> None:
+        self.display_name = display
+        try:
+            self._mss = mss.MSS(display=display)
+        except ScreenShotError as exc:
+            raise CaptureError(f"cannot open X display {display or '$DISPLAY'}: {exc}") from exc
+        try:
+            self._x = xdisplay.Display(display)
+        except (DisplayError, OSError, ValueError) as exc:
+            self._mss.close()
+            raise CaptureError(f"cannot open X display {display or '$DISPLAY'}: {exc}") from exc
+        self._root = self._x.screen().root
+        self._closed = False
+
+    def __enter__(self) -> Screen:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._mss.close()
+        self._x.close()
+
+    def monitors(self) -> list[MonitorInfo]:
+        try:
+            found = self._mss.monitors
+        except ScreenShotError as exc:
+            raise CaptureError(f"cannot list monitors: {exc}") from exc
+        return [
+            MonitorInfo(i, int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
+            for i, m in enumerate(found)
+        ]
+
+    def grab(self, monitor: int = 0) -> Frame:
+        try:
+            found = self._mss.monitors
+            if not 0 <= monitor < len(found):
+                raise CaptureError(f"no monitor {monitor} (this display has {len(found) - 1})")
+            shot = self._mss.grab(found[monitor])
+        except ScreenShotError as exc:
+            raise CaptureError(f"cannot read the screen: {exc}") from exc
+        width, height = shot.size
+        # A view over mss's fresh bytearray: no copy here.
+        return np.frombuffer(shot.raw, dtype=np.uint8).reshape(height, width, 4)
+
+    def cursor_position(self) -> tuple[int, int]:
+        reply = self._root.query_pointer()
+        return int(reply.root_x), int(reply.root_y)

@@ -1,0 +1,427 @@
+"""Tile encoder, wire format, decoder and pacer, on synthetic frames (no X server)."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ra.desktop.codec import (
+    HEADER,
+    MAX_UPDATE_BYTES,
+    TILE_HEADER,
+    Codec,
+    Tile,
+    TileDecoder,
+    TileEncoder,
+    Update,
+    UpdateFormatError,
+    decode_update,
+)
+from ra.desktop.pacing import Pacer, merge_updates
+from ra.net.errors import ProtocolError
+
+Frame = npt.NDArray[np.uint8]
+W, H = 200, 130  # not multiples of 64: edge cells are 8 wide and 2 high
+
+
+def text_like(width: int = W, height: int = H, seed: int = 1) -> Frame:
+    """Few colours in blocks, with junk in the padding byte as Xvfb leaves it."""
+    rng = np.random.default_rng(seed)
+    palette = np.array([[30, 30, 30], [240, 240, 240], [0, 120, 255], [90, 200, 40]], np.uint8)
+    cells = rng.integers(0, 4, (height // 4 + 1, width // 4 + 1))
+    frame = np.empty((height, width, 4), np.uint8)
+    frame[:, :, :3] = np.repeat(np.repeat(palette[cells], 4, 0), 4, 1)[:height, :width]
+    frame[:, :, 3] = rng.integers(0, 256, (height, width))
+    return frame
+
+
+def photo_like(width: int = W, height: int = H, seed: int = 2) -> Frame:
+    """Smooth gradients with a little noise: many colours, JPEG-friendly."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    frame = np.empty((height, width, 4), np.uint8)
+    frame[:, :, 0] = 128 + 100 * np.sin(xx / 37)
+    frame[:, :, 1] = 128 + 100 * np.cos(yy / 23)
+    frame[:, :, 2] = (xx + yy) * 255 / (width + height)
+    frame[:, :, :3] = np.clip(frame[:, :, :3] + rng.integers(-2, 3, (height, width, 3)), 0, 255)
+    frame[:, :, 3] = 0
+    return frame
+
+
+def cells_of(update: Update, tile: int = 64) -> set[tuple[int, int]]:
+    return {
+        (r, c)
+        for t in update.tiles
+        for r in range(t.y // tile, (t.y + t.h - 1) // tile + 1)
+        for c in range(t.x // tile, (t.x + t.w - 1) // tile + 1)
+    }
+
+
+ALL_CELLS = {(r, c) for r in range(3) for c in range(4)}
+
+
+def same_colours(a: Frame, b: Frame) -> bool:
+    return bool((a[:, :, :3] == b[:, :, :3]).all())
+
+
+def mean_error(a: Frame, b: Frame) -> float:
+    return float(np.abs(a[:, :, :3].astype(np.int16) - b[:, :, :3]).mean())
+
+
+# --- encoder -----------------------------------------------------------------------------
+
+
+def test_first_frame_and_force_full_send_every_cell() -> None:
+    encoder = TileEncoder(W, H)
+    frame = text_like()
+    first = encoder.encode(frame)
+    assert first.keyframe and first.seq == 1
+    assert cells_of(first) == ALL_CELLS
+    assert sum(t.w * t.h for t in first.tiles) == W * H
+    assert encoder.encode(frame).tiles == ()
+    full = encoder.encode(frame, force_full=True)
+    assert full.keyframe and full.seq == 3
+    assert cells_of(full) == ALL_CELLS
+
+
+@pytest.mark.parametrize(
+    ("rect", "cells"),
+    [
+        ((0, 0, 1, 1), {(0, 0)}),
+        ((63, 63, 2, 2), {(0, 0), (0, 1), (1, 0), (1, 1)}),
+        ((199, 129, 1, 1), {(2, 3)}),  # the 8x2 corner cell
+        ((70, 10, 100, 5), {(0, 1), (0, 2)}),
+    ],
+)
+def test_a_small_change_sends_exactly_the_cells_it_touches(
+    rect: tuple[int, int, int, int], cells: set[tuple[int, int]]
+) -> None:
+    encoder = TileEncoder(W, H)
+    decoder = TileDecoder(W, H)
+    before = text_like()
+    decoder.feed(encoder.encode(before).to_bytes())
+    after = before.copy()
+    x, y, w, h = rect
+    after[y : y + h, x : x + w, :3] = 255 - after[y : y + h, x : x + w, :3]
+    update = encoder.encode(after)
+    assert cells_of(update) == cells
+    decoder.feed(update.to_bytes())
+    assert same_colours(decoder.framebuffer, after)
+    assert (decoder.framebuffer[:, :, 3] == 255).all()
+
+
+def test_a_change_in_the_padding_byte_only_is_still_detected() -> None:
+    encoder = TileEncoder(W, H)
+    frame = text_like()
+    encoder.encode(frame)
+    frame = frame.copy()
+    frame[100, 100, 3] ^= 1
+    assert cells_of(encoder.encode(frame)) == {(1, 1)}
+
+
+def test_codec_per_kind_of_content() -> None:
+    solid = np.full((H, W, 4), 77, np.uint8)
+    fill = TileEncoder(W, H).encode(solid)
+    assert {t.codec for t in fill.tiles} == {Codec.FILL}
+    assert len(fill.tiles) == 3  # one merged rectangle per grid row
+    text = TileEncoder(W, H).encode(text_like())
+    assert {t.codec for t in text.tiles} <= {Codec.ZSTD, Codec.RAW}
+    photo = TileEncoder(W, H).encode(photo_like())
+    # Narrow edge cells have few samples, hence few colours: they go lossless, which is cheap.
+    assert {t.codec for t in photo.tiles if t.w >= 64 and t.h == 64} == {Codec.JPEG}
+    assert {t.codec for t in photo.tiles if t.w == 8 or t.h == 2} <= {Codec.ZSTD, Codec.RAW}
+    browser = TileEncoder(W, H, browser_safe=True).encode(text_like())
+    assert Codec.ZSTD not in {t.codec for t in browser.tiles}
+    assert Codec.JPEG in {t.codec for t in browser.tiles}
+
+
+def test_lossless_tiles_decode_exactly_and_jpeg_within_tolerance() -> None:
+    for browser_safe in (False, True):
+        decoder = TileDecoder(W, H)
+        decoder.feed(TileEncoder(W, H, browser_safe=browser_safe).encode(photo_like()).to_bytes())
+        assert mean_error(decoder.framebuffer, photo_like()) < 3, browser_safe
+    decoder = TileDecoder(W, H)
+    decoder.feed(TileEncoder(W, H).encode(text_like()).to_bytes())
+    assert same_colours(decoder.framebuffer, text_like())
+    # Browser-safe text is JPEG q90 4:4:4. On real terminal text the error is < 1 (see
+    # test_capture); this 4x4-pixel checkerboard of saturated colours is a worst case.
+    decoder = TileDecoder(W, H)
+    decoder.feed(TileEncoder(W, H, browser_safe=True).encode(text_like()).to_bytes())
+    assert mean_error(decoder.framebuffer, text_like()) < 5
+
+
+def test_frames_of_the_wrong_shape_are_refused() -> None:
+    with pytest.raises(ValueError, match="does not match"):
+        TileEncoder(W, H).encode(np.zeros((H, W + 1, 4), np.uint8))
+    with pytest.raises(ValueError):
+        TileEncoder(0, H)
+
+
+def test_1080p_diff_is_well_under_10_ms() -> None:
+    encoder = TileEncoder(1920, 1080)
+    a = np.random.default_rng(0).integers(0, 256, (1080, 1920, 4), dtype=np.uint8)
+    b = a.copy()
+    b[500:510, 700:720] = 0
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        mask = encoder.changed_cells(a, b)
+        best = min(best, time.perf_counter() - started)
+    assert set(zip(*np.nonzero(mask), strict=True)) == {(7, 10), (7, 11)}
+    assert best < 0.010
+
+
+# --- wire format ----------------------------------------------------------------------
+
+
+def sample_update() -> Update:
+    encoder = TileEncoder(W, H)
+    frame = text_like()
+    frame[0:64, 64:192] = photo_like()[0:64, 0:128]
+    frame[64:128, 0:64] = 9
+    return encoder.encode(frame, cursor=(-3, 40))
+
+
+def test_update_round_trips_through_bytes() -> None:
+    update = sample_update()
+    assert {t.codec for t in update.tiles} >= {Codec.ZSTD, Codec.JPEG, Codec.FILL}
+    data = update.to_bytes()
+    assert decode_update(data) == update
+    assert Update.from_bytes(bytearray(data)) == update
+    raw = Tile(0, 0, 2, 1, Codec.RAW, bytes(range(6)))
+    small = Update(2**32 - 1, 2, 1, 1, 0, (raw,), keyframe=True)
+    assert decode_update(small.to_bytes()) == small
+
+
+def test_every_truncation_is_a_clear_error() -> None:
+    data = sample_update().to_bytes()
+    for cut in range(len(data)):
+        with pytest.raises(UpdateFormatError):
+            decode_update(data[:cut])
+
+
+def header(
+    count: int, *, version: int = 1, flags: int = 0, size: tuple[int, int] = (W, H)
+) -> bytes:
+    return HEADER.pack(version, flags, 1, size[0], size[1], 0, 0, count)
+
+
+def tile(x: int, y: int, w: int, h: int, codec: int, data: bytes) -> bytes:
+    return TILE_HEADER.pack(x, y, w, h, codec, len(data)) + data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "truncated"),
+        (b"\x00" * (MAX_UPDATE_BYTES + 1), "larger than the limit"),
+        (header(0, version=2), "version 2"),
+        (header(0, flags=0x80), "unknown flags"),
+        (header(0, size=(0, 5)), "empty screen"),
+        (header(1000), "1000 tiles announced"),
+        (header(0) + b"x", "after its last tile"),
+        (header(1) + tile(190, 0, 11, 1, Codec.RAW, b"\x00" * 33), "outside"),
+        (header(1) + tile(0, 0, 0, 1, Codec.RAW, b""), "outside"),
+        (header(1) + tile(0, 0, 1, 1, 9, b"abc"), "unknown codec 9"),
+        (header(1) + tile(0, 0, 2, 2, Codec.RAW, b"\x00" * 11), "expected 12"),
+        (header(1) + tile(0, 0, 2, 2, Codec.FILL, b"\x00" * 4), "expected 3"),
+        (header(1) + tile(0, 0, 2, 2, Codec.JPEG, b""), "empty JPEG"),
+        (header(1) + TILE_HEADER.pack(0, 0, 2, 2, Codec.ZSTD, 100) + b"abc", "truncated"),
+    ],
+)
+def test_malformed_updates_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(UpdateFormatError, match=message):
+        decode_update(data)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (tile(0, 0, 8, 8, Codec.ZSTD, b"not zstd at all"), "bad ZSTD"),
+        (tile(0, 0, 8, 8, Codec.ZSTD, zstandard.compress(b"\x00" * 191)), "expected 192"),
+        (tile(0, 0, 8, 8, Codec.ZSTD, zstandard.compress(b"\x00" * 193)), "ZSTD"),
+        (tile(0, 0, 8, 8, Codec.ZSTD, zstandard.compress(b"\x00" * 192) + b"!"), "ZSTD"),
+        (tile(0, 0, 8, 8, Codec.JPEG, b"\xff\xd8 not really a jpeg"), "bad JPEG"),
+    ],
+)
+def test_bad_payloads_are_refused_and_nothing_is_applied(payload: bytes, message: str) -> None:
+    decoder = TileDecoder(W, H)
+    before = decoder.framebuffer.copy()
+    good = tile(100, 100, 1, 1, Codec.FILL, b"\x01\x02\x03")
+    with pytest.raises(UpdateFormatError, match=message):
+        decoder.feed(header(2) + good + payload)
+    assert (decoder.framebuffer == before).all()
+
+
+def test_a_jpeg_of_the_wrong_size_is_refused() -> None:
+    jpeg = TileEncoder(W, H).encode(photo_like()).tiles[0]
+    assert jpeg.codec == Codec.JPEG
+    with pytest.raises(UpdateFormatError, match="JPEG of"):
+        TileDecoder(W, H).feed(header(1) + tile(0, 0, 64, 32, Codec.JPEG, jpeg.data))
+
+
+def test_an_update_for_another_screen_size_is_refused() -> None:
+    data = TileEncoder(W, H).encode(text_like()).to_bytes()
+    with pytest.raises(UpdateFormatError, match="this decoder is 100x100"):
+        TileDecoder(100, 100).feed(data)
+    assert issubclass(UpdateFormatError, ProtocolError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_fuzz_garbage_raises_only_our_error(data: bytes) -> None:
+    decoder = TileDecoder(W, H)
+    for candidate in (data, header(data[0] if data else 1) + data):
+        try:
+            decoder.feed(candidate)
+        except UpdateFormatError:
+            pass
+
+
+VALID = sample_update().to_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=8))
+def test_fuzz_corrupted_updates_raise_only_our_error(edits: list[tuple[int, int]]) -> None:
+    data = bytearray(VALID)
+    for index, value in edits:
+        data[index] = value
+    decoder = TileDecoder(W, H)
+    try:
+        decoder.feed(bytes(data))
+    except UpdateFormatError:
+        pass
+
+
+# --- pacer ---------------------------------------------------------------------------------
+
+
+def upd(seq: int, *rects: tuple[int, int, int, int], data: bytes = b"x") -> Update:
+    tiles = tuple(Tile(x, y, w, h, Codec.FILL, data) for x, y, w, h in rects)
+    return Update(seq, W, H, 0, 0, tiles)
+
+
+def test_pacer_never_holds_more_than_one_pending_update() -> None:
+    pacer = Pacer()
+    pacer.offer(upd(1, (0, 0, 64, 64)), now=0.0)
+    sent = pacer.poll(now=0.0)
+    assert sent is not None and sent.seq == 1
+    for seq in range(2, 50):  # the link stays busy: nothing is written
+        pacer.offer(upd(seq, (64 * (seq % 3), 0, 64, 64)), now=seq * 0.01)
+        assert pacer.poll(now=seq * 0.01) is None
+        assert isinstance(pacer.pending, Update)
+        assert len(pacer.pending.tiles) <= 3
+    assert pacer.merged == 47
+    pacer.on_sent(1000, now=0.5)
+    latest = pacer.poll(now=0.5)
+    assert latest is not None and latest.seq == 49 and pacer.pending is None
+    assert pacer.poll(now=0.5) is None
+
+
+def test_newest_tile_wins_and_uncovered_tiles_are_kept_in_order() -> None:
+    old = upd(1, (0, 0, 64, 64), (64, 0, 128, 64), (0, 64, 64, 64), data=b"old")
+    new = upd(2, (0, 0, 64, 64), (128, 0, 64, 64), (64, 0, 64, 64), (0, 64, 32, 64), data=b"new")
+    merged = merge_updates(old, new)
+    assert merged.seq == 2
+    # (0,0) replaced; (64,0,128,64) covered by two new tiles; (0,64,64,64) only half covered.
+    assert merged.tiles == (Tile(0, 64, 64, 64, Codec.FILL, b"old"), *new.tiles)
+    keyframe = Update(1, W, H, 0, 0, old.tiles, keyframe=True)
+    assert merge_updates(keyframe, new).keyframe
+
+
+def test_merged_updates_decode_to_the_newest_screen() -> None:
+    encoder = TileEncoder(W, H)
+    decoder = TileDecoder(W, H)
+    first = text_like()
+    decoder.feed(encoder.encode(first).to_bytes())
+    second = first.copy()
+    second[0:10, 0:10] = 1  # cell (0, 0)
+    second[100:110, 192:200] = 1  # cell (1, 3)
+    third = second.copy()
+    third[0:64, 0:100] = photo_like()[0:64, 0:100]  # cells (0, 0) and (0, 1)
+    second_update = encoder.encode(second)
+    third_update = encoder.encode(third)
+    merged = merge_updates(second_update, third_update)
+    assert cells_of(merged) == {(0, 0), (0, 1), (1, 3)}
+    assert merged.tiles[-1:] == third_update.tiles
+    decoder.feed(merged.to_bytes())
+    assert mean_error(decoder.framebuffer, third) < 3
+    assert same_colours(decoder.framebuffer[64:], third[64:])
+
+
+def test_quality_and_frame_rate_drop_when_slow_and_recover() -> None:
+    pacer = Pacer(initial_quality=70, min_quality=30, max_quality=80, target_latency=0.15)
+    now = 0.0
+    assert pacer.next_capture_at(now) == now
+    seq = 0
+
+    def round_trip(send_time: float, rtt: float) -> None:
+        nonlocal now, seq
+        seq += 1
+        pacer.offer(upd(seq, (0, 0, 64, 64)), now)
+        assert pacer.poll(now) is not None
+        pacer.on_sent(100, now + send_time)
+        pacer.on_ack(seq, now + rtt)
+        now += max(rtt, pacer.interval)
+
+    for _ in range(10):
+        round_trip(0.5, 0.6)
+    assert pacer.quality == 30
+    assert pacer.interval == pacer.max_interval
+    assert pacer.latency is not None and pacer.latency > 0.5
+    for _ in range(60):
+        round_trip(0.005, 0.02)
+    assert pacer.quality == 80
+    assert pacer.interval == pytest.approx(pacer.min_interval)
+    assert pacer.send_time is not None and pacer.send_time < 0.01
+    last_capture = now - max(0.02, pacer.interval)
+    assert pacer.next_capture_at(now) == pytest.approx(last_capture + pacer.interval)
+
+
+def test_unacknowledged_updates_keep_the_link_busy() -> None:
+    pacer = Pacer(max_unacked=2)
+    for seq in (1, 2):
+        pacer.offer(upd(seq, (0, 0, 8, 8)), now=0.0)
+        assert pacer.poll(now=0.0) is not None
+        pacer.on_sent(10, now=0.001)
+    pacer.offer(upd(3, (0, 0, 8, 8)), now=0.01)
+    assert pacer.busy and pacer.poll(now=0.01) is None
+    pacer.on_ack(2, now=0.02)  # acknowledges 1 too
+    assert not pacer.busy
+    third = pacer.poll(now=0.02)
+    assert third is not None and third.seq == 3
+    pacer.on_ack(99, now=0.03)  # unknown: ignored
+    pacer.on_ack(2, now=0.03)  # already acknowledged: ignored
+
+
+def test_no_capture_is_due_while_an_update_waits_for_a_busy_link() -> None:
+    pacer = Pacer(min_interval=0.01)
+    pacer.offer(upd(1, (0, 0, 8, 8)), now=0.0)
+    pacer.poll(now=0.0)
+    pacer.on_sent(10, now=0.2)  # measured: a write takes 0.2 s
+    pacer.on_ack(1, now=0.21)
+    pacer.offer(upd(2, (0, 0, 8, 8)), now=1.0)
+    pacer.poll(now=1.0)
+    pacer.offer(upd(3, (0, 0, 8, 8)), now=1.01)  # pending while 2 is written
+    assert pacer.next_capture_at(1.01) >= 1.0 + pacer.send_time  # type: ignore[operator]
+
+
+def test_pacer_parameters_are_checked() -> None:
+    with pytest.raises(ValueError):
+        Pacer(min_interval=0.5, max_interval=0.1)
+    with pytest.raises(ValueError):
+        Pacer(min_quality=90, initial_quality=70)
+
+
+def test_wire_header_sizes_are_as_documented() -> None:
+    assert HEADER.size == 18
+    assert TILE_HEADER.size == 13
+    assert struct.calcsize(">BBIHHhhI") == 18
