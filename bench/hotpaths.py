@@ -468,6 +468,17 @@ def section_verify(tmp: Path, count: int) -> tuple[Path, Path]:
     assert report is not None and report.ok, report
     say(f"  verify_log: {statistics.median(rates):,.0f} ev/s (median of 3), "
         f"{report.checkpoints_checked} checkpoints")
+    try:
+        from ra.events.receipts import check_receipts
+    except ImportError:
+        pass
+    else:
+        seconds = statistics.median(timeit.repeat(lambda: check_receipts(store), number=1,
+                                                  repeat=3))
+        plan = store.conn.execute("EXPLAIN QUERY PLAN SELECT seq, body FROM events WHERE "
+                                  "type = ? ORDER BY seq", ("session.receipt",)).fetchall()
+        say(f"  of which check_receipts (a second pass, WHERE type = ?): {seconds:.3f} s, "
+            f"{seconds / count * 1e6:.2f} us/event; plan: {plan[-1][-1]}")
     _verify_variants(path, count, report.root)
     _cprofile(lambda: verify_log(store), 10)
     store.close()

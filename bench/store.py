@@ -36,7 +36,10 @@ Systems
             whose `state` is the same body. The datastore turns WAL on itself;
             synchronous=FULL is set on every connection its pool creates (see
             `_es_datastore`) and both are read back from the pool's
-            connections and recorded with each sample.
+            connections and recorded with each sample. The targets compare
+            against this one.
+``es_agg``  `eventsourcing.sqlite.SQLiteAggregateRecorder`, same datastore set-up:
+            no global order, executemany per batch; appends only, for completeness.
 
 Only the store calls are timed (a perf_counter pair around each append call);
 building inputs is outside the clock and is the same for every system.
@@ -491,7 +494,7 @@ def _read_workload(system: str, workload: str, path: Path, key: Path | None) -> 
 
 
 def _rss_mark(out: dict[str, Any]) -> None:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     out["rss_before_mib"] = psutil.Process().memory_info().rss / 2**20
 
@@ -844,6 +847,9 @@ def markdown(result: dict[str, Any]) -> str:
                  "batch workload): " + "; ".join(
                      f"{s} {summary[f'batch/{s}']['file_bytes_per_event']:.0f}" for s in SYSTEMS)
                  + ".")
+    if result["code"].get("changed_during_run"):
+        lines.append("WARNING: ra/events changed while this ran; the samples mix code "
+                     "versions. Run again.")
     lines.append("Pragmas in force: " + "; ".join(
         f"{s} {summary[f'single/{s}']['pragmas']['journal_mode']}/"
         f"{summary[f'single/{s}']['pragmas']['synchronous']}" for s in SYSTEMS) + ".")
