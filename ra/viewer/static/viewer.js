@@ -1,0 +1,434 @@
+// The ra viewer page: one WebSocket to the local ra process; see docs/viewer.md.
+(function () {
+  "use strict";
+
+  const LABELS = {
+    connecting: "Connecting…",
+    authenticated: "Waiting for consent…",
+    awaiting_view_consent: "Waiting for consent…",
+    viewing: "Viewing",
+    control_requested: "Control requested…",
+    awaiting_control_consent: "Control requested…",
+    controlling: "In control",
+    released: "Released: viewing",
+    disconnected: "Disconnected",
+  };
+  const CODEC_JPEG = 1;
+  const CODEC_RGBA = 2;
+  const FRAME_HEADER = 12;
+  const TILE_HEADER = 13;
+  const BUTTONS = { 0: 1, 1: 2, 2: 3 }; // DOM button -> remote button (left, middle, right)
+  const MAX_SCROLL = 1000;
+
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("screen");
+  const ctx = canvas.getContext("2d", { alpha: false });
+  const stage = $("stage");
+  const statusEl = $("status");
+  const takeButton = $("take-control");
+  const releaseButton = $("release");
+  const disconnectButton = $("disconnect");
+  const chatLog = $("chat-log");
+  const chatForm = $("chat-form");
+  const chatInput = $("chat-input");
+  const chatSend = $("chat-send");
+  const placeholder = $("placeholder");
+
+  let ws = null;
+  let open = false;
+  let state = "connecting";
+  let releasing = false; // control.release sent: no more input until the next status
+  let frames = Promise.resolve(); // screen work, strictly in arrival order
+  const heldKeys = new Map(); // code (or key) -> the key event sent as down
+  const heldButtons = new Set();
+  let lastPointer = null;
+  let pendingPointer = null;
+  let pointerScheduled = false;
+  let scrollX = 0;
+  let scrollY = 0;
+  let escapeDown = false;
+
+  function send(message) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  }
+
+  function inControl() {
+    return open && state === "controlling" && !releasing;
+  }
+
+  // The only way an input event leaves the page: never outside control.
+  function sendInput(event) {
+    if (inControl()) send({ type: "input", event: event });
+  }
+
+  // -- status and buttons ------------------------------------------------------------
+
+  function setState(newState, text) {
+    const wasInControl = state === "controlling";
+    releasing = false;
+    state = LABELS[newState] ? newState : state;
+    statusEl.dataset.state = state;
+    statusEl.textContent = text || LABELS[state];
+    if (wasInControl && state !== "controlling") forgetHeld();
+    canvas.classList.toggle("control", inControl());
+    updateButtons();
+    if (!wasInControl && state === "controlling") canvas.focus();
+  }
+
+  function updateButtons() {
+    const live = open && state !== "disconnected";
+    takeButton.disabled = !(live && (state === "viewing" || state === "released"));
+    releaseButton.disabled = !(live && inControl());
+    disconnectButton.disabled = !live;
+    chatInput.disabled = !live;
+    chatSend.disabled = !live;
+  }
+
+  // Keys and buttons still down go up on the remote side before control ends.
+  function releaseHeld() {
+    for (const key of heldKeys.values()) {
+      sendInput({ kind: "key", key: key.key, code: key.code, down: false });
+    }
+    for (const button of heldButtons) sendInput({ kind: "button", button: button, down: false });
+    forgetHeld();
+  }
+
+  function forgetHeld() {
+    heldKeys.clear();
+    heldButtons.clear();
+    pendingPointer = null;
+    lastPointer = null;
+    scrollX = scrollY = 0;
+  }
+
+  // Give control back: held keys go up first, then nothing more is sent.
+  function giveBack() {
+    if (!inControl()) return;
+    releaseHeld();
+    send({ type: "control.release" });
+    releasing = true;
+    canvas.classList.remove("control");
+    statusEl.textContent = "Releasing…";
+    updateButtons();
+  }
+
+  takeButton.addEventListener("click", () => send({ type: "control.request" }));
+  releaseButton.addEventListener("click", giveBack);
+  disconnectButton.addEventListener("click", () => {
+    releaseHeld();
+    send({ type: "disconnect" });
+    statusEl.textContent = "Disconnecting…";
+  });
+
+  // -- chat and the invitation ---------------------------------------------------------
+
+  function addChat(from, text, cls) {
+    const item = document.createElement("li");
+    if (cls) item.className = cls;
+    if (from) {
+      const who = document.createElement("span");
+      who.className = "from";
+      who.textContent = from + ":";
+      item.appendChild(who);
+    }
+    item.appendChild(document.createTextNode(text));
+    chatLog.appendChild(item);
+    chatLog.scrollTop = chatLog.scrollHeight;
+  }
+
+  chatForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = chatInput.value;
+    if (!text.trim() || !open) return;
+    send({ type: "chat", text: text });
+    addChat("You", text, "mine");
+    chatInput.value = "";
+  });
+
+  function showInfo(name, message) {
+    $("name").textContent = name || "(unnamed)";
+    $("message").textContent = message || "";
+    document.title = "ra: " + (name || "viewer");
+  }
+
+  // -- the screen --------------------------------------------------------------------
+
+  // Scale the canvas to fit the stage (inside its padding), keeping the aspect ratio.
+  function fit() {
+    const style = getComputedStyle(stage);
+    const width = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const height = stage.clientHeight - parseFloat(style.paddingTop)
+      - parseFloat(style.paddingBottom);
+    const scale = Math.min(width / canvas.width, height / canvas.height);
+    if (!(scale > 0)) return;
+    canvas.style.width = Math.max(1, Math.floor(canvas.width * scale)) + "px";
+    canvas.style.height = Math.max(1, Math.floor(canvas.height * scale)) + "px";
+  }
+  new ResizeObserver(fit).observe(stage);
+
+  function setScreenSize(width, height) {
+    if (canvas.width === width && canvas.height === height) return;
+    canvas.width = width;
+    canvas.height = height;
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, width, height);
+    fit();
+  }
+
+  function parseFrame(buffer) {
+    const view = new DataView(buffer);
+    if (buffer.byteLength < FRAME_HEADER) throw new Error("short screen message");
+    const magic = String.fromCharCode(
+      view.getUint8(0), view.getUint8(1), view.getUint8(2), view.getUint8(3));
+    if (magic !== "RAF1") throw new Error("not a screen message");
+    const width = view.getUint16(4);
+    const height = view.getUint16(6);
+    const count = view.getUint16(8);
+    const tiles = [];
+    let offset = FRAME_HEADER;
+    for (let i = 0; i < count; i++) {
+      if (offset + TILE_HEADER > buffer.byteLength) throw new Error("truncated tile header");
+      const tile = {
+        x: view.getUint16(offset), y: view.getUint16(offset + 2),
+        w: view.getUint16(offset + 4), h: view.getUint16(offset + 6),
+        codec: view.getUint8(offset + 8), length: view.getUint32(offset + 9),
+      };
+      offset += TILE_HEADER;
+      if (offset + tile.length > buffer.byteLength) throw new Error("truncated tile");
+      tile.bytes = new Uint8Array(buffer, offset, tile.length);
+      offset += tile.length;
+      tiles.push(tile);
+    }
+    return { width: width, height: height, tiles: tiles };
+  }
+
+  function decodeTile(tile) {
+    if (tile.codec === CODEC_JPEG) {
+      return createImageBitmap(new Blob([tile.bytes], { type: "image/jpeg" }));
+    }
+    if (tile.codec === CODEC_RGBA && tile.length === tile.w * tile.h * 4) {
+      const pixels = new Uint8ClampedArray(tile.bytes.buffer, tile.bytes.byteOffset, tile.length);
+      return Promise.resolve(new ImageData(pixels, tile.w, tile.h));
+    }
+    return Promise.reject(new Error("bad tile (codec " + tile.codec + ")"));
+  }
+
+  // Decode every tile first, then draw them all at once, in order: no half frames.
+  async function drawFrame(buffer) {
+    const frame = parseFrame(buffer);
+    const decoded = await Promise.allSettled(frame.tiles.map(decodeTile));
+    setScreenSize(frame.width, frame.height);
+    frame.tiles.forEach((tile, i) => {
+      const result = decoded[i];
+      if (result.status !== "fulfilled") return;
+      const image = result.value;
+      if (image instanceof ImageData) {
+        ctx.putImageData(image, tile.x, tile.y);
+      } else {
+        ctx.drawImage(image, tile.x, tile.y, tile.w, tile.h);
+        image.close();
+      }
+    });
+    placeholder.classList.add("hidden");
+    canvas.dataset.frames = String((Number(canvas.dataset.frames) || 0) + 1);
+  }
+
+  function queueScreenWork(work) {
+    frames = frames.then(work).catch((error) => console.warn("ra viewer:", error));
+  }
+
+  // -- input, only while in control --------------------------------------------------
+
+  function remotePoint(event) {
+    const rect = canvas.getBoundingClientRect();
+    const x = Math.floor((event.clientX - rect.left) * canvas.width / rect.width);
+    const y = Math.floor((event.clientY - rect.top) * canvas.height / rect.height);
+    return {
+      x: Math.min(canvas.width - 1, Math.max(0, x)),
+      y: Math.min(canvas.height - 1, Math.max(0, y)),
+    };
+  }
+
+  function sendPointer(point) {
+    if (lastPointer && lastPointer.x === point.x && lastPointer.y === point.y) return;
+    lastPointer = point;
+    sendInput({ kind: "pointer", x: point.x, y: point.y });
+  }
+
+  function flushPointer() {
+    pointerScheduled = false;
+    if (pendingPointer && inControl()) sendPointer(pendingPointer);
+    pendingPointer = null;
+  }
+
+  canvas.addEventListener("pointermove", (event) => {
+    if (!inControl()) return;
+    pendingPointer = remotePoint(event);
+    if (!pointerScheduled) {
+      pointerScheduled = true;
+      requestAnimationFrame(flushPointer);
+    }
+  });
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (inControl()) canvas.setPointerCapture(event.pointerId);
+  });
+
+  canvas.addEventListener("mousedown", (event) => {
+    if (!inControl()) return;
+    event.preventDefault();
+    canvas.focus();
+    const button = BUTTONS[event.button];
+    if (!button) return;
+    pendingPointer = null;
+    sendPointer(remotePoint(event));
+    heldButtons.add(button);
+    sendInput({ kind: "button", button: button, down: true });
+  });
+
+  window.addEventListener("mouseup", (event) => {
+    const button = BUTTONS[event.button];
+    if (!inControl() || !button || !heldButtons.has(button)) return;
+    event.preventDefault();
+    pendingPointer = null;
+    sendPointer(remotePoint(event));
+    heldButtons.delete(button);
+    sendInput({ kind: "button", button: button, down: false });
+  });
+
+  canvas.addEventListener("contextmenu", (event) => {
+    if (inControl()) event.preventDefault();
+  });
+
+  canvas.addEventListener("wheel", (event) => {
+    if (!inControl()) return;
+    event.preventDefault();
+    // Steps: 100 px, 3 lines or 1 page each; positive dy scrolls down, dx right.
+    const unit = event.deltaMode === 1 ? 1 / 3 : event.deltaMode === 2 ? 1 : 1 / 100;
+    scrollX += event.deltaX * unit;
+    scrollY += event.deltaY * unit;
+    const dx = Math.max(-MAX_SCROLL, Math.min(MAX_SCROLL, Math.trunc(scrollX)));
+    const dy = Math.max(-MAX_SCROLL, Math.min(MAX_SCROLL, Math.trunc(scrollY)));
+    if (dx || dy) {
+      scrollX -= dx;
+      scrollY -= dy;
+      sendInput({ kind: "scroll", dx: dx, dy: dy });
+    }
+  }, { passive: false });
+
+  function isEscape(event) {
+    return event.key === "Escape" || event.code === "Escape";
+  }
+
+  // Keys go to the remote screen while in control and the focus is on the screen
+  // (not the chat box or a button). Esc anywhere in the page gives control back.
+  function keysToRemote(event) {
+    const target = event.target;
+    return inControl() && (target === canvas || target === document.body);
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (inControl() && isEscape(event)) {
+      event.preventDefault();
+      event.stopPropagation();
+      escapeDown = true;
+      giveBack();
+      return;
+    }
+    if (!keysToRemote(event) || event.isComposing) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const id = event.code || event.key;
+    const key = { key: event.key, code: event.code };
+    heldKeys.set(id, key);
+    sendInput({ kind: "key", key: key.key, code: key.code, down: true });
+  }, true);
+
+  document.addEventListener("keyup", (event) => {
+    if (isEscape(event)) {
+      if (escapeDown) event.preventDefault(); // the Esc that gave control back
+      escapeDown = false;
+      return;
+    }
+    if (!keysToRemote(event)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const id = event.code || event.key;
+    const key = heldKeys.get(id);
+    if (!key) return; // its down was never sent
+    heldKeys.delete(id);
+    sendInput({ kind: "key", key: key.key, code: key.code, down: false });
+  }, true);
+
+  window.addEventListener("blur", () => {
+    if (inControl()) releaseHeld();
+  });
+
+  // -- the connection ----------------------------------------------------------------
+
+  function handleJson(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch (error) {
+      return;
+    }
+    if (!message || typeof message !== "object") return;
+    switch (message.type) {
+      case "status":
+        setState(String(message.state), typeof message.text === "string" ? message.text : "");
+        break;
+      case "chat":
+        addChat(String(message.from || "ra"), String(message.text || ""), "");
+        break;
+      case "info":
+        showInfo(String(message.name || ""), String(message.message || ""));
+        break;
+      case "screen": {
+        const width = message.width | 0;
+        const height = message.height | 0;
+        if (width > 0 && height > 0) queueScreenWork(() => setScreenSize(width, height));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  function connect() {
+    const match = /^\/v\/([A-Za-z0-9_-]+)$/.exec(location.pathname);
+    if (!match) {
+      setState("disconnected", "This is not a viewer link");
+      return;
+    }
+    ws = new WebSocket("ws://" + location.host + "/ws/" + match[1]);
+    ws.binaryType = "arraybuffer";
+    ws.addEventListener("open", () => {
+      open = true;
+      updateButtons();
+    });
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data === "string") {
+        handleJson(event.data);
+      } else {
+        const buffer = event.data;
+        queueScreenWork(() => drawFrame(buffer).finally(() => send({ type: "screen.ack" })));
+      }
+    });
+    ws.addEventListener("close", () => {
+      const everOpen = open;
+      open = false;
+      if (state === "disconnected") {
+        updateButtons();
+      } else {
+        setState("disconnected", everOpen
+          ? "Disconnected: the connection to ra closed"
+          : "Not connected: this link was already used, or ra has stopped");
+      }
+    });
+  }
+
+  updateButtons();
+  fit();
+  connect();
+})();
