@@ -27,7 +27,6 @@ RELEASE_VIA = frozenset({"esc", "button", "command", "timeout", "disconnect"})
 DENIAL_REASONS = frozenset({"declined", "timed out"})
 #: The kinds of input event a helper may send.
 INPUT_KINDS = frozenset({"key", "pointer", "button", "scroll"})
-ESCAPE_KEYSYM = 0xFF1B
 
 MAX_TEXT = 4000
 
@@ -147,11 +146,17 @@ def parse_input(event: object) -> tuple[str, dict[str, Any] | None]:
         return "unknown", None
     assert isinstance(kind, str)
     try:
-        if kind == "key":  # keysym: an X keysym name or number
-            keysym = event.get("keysym")
-            if not (isinstance(keysym, str) and keysym) and not _is_int(keysym):
+        if kind == "key":  # named as the browser names it: KeyboardEvent.key and .code
+            key = event.get("key")
+            code = event.get("code", "")
+            if not (isinstance(key, str) and 0 < len(key) <= 32) or not (
+                isinstance(code, str) and len(code) <= 32
+            ):
                 return kind, None
-            return kind, {"kind": kind, "keysym": keysym, "down": _bool(event, "down")}
+            rebuilt: dict[str, Any] = {"kind": kind, "key": key, "down": _bool(event, "down")}
+            if code:
+                rebuilt["code"] = code
+            return kind, rebuilt
         if kind == "pointer":
             return kind, {"kind": kind, "x": _int(event, "x"), "y": _int(event, "y")}
         if kind == "button":
@@ -163,13 +168,13 @@ def parse_input(event: object) -> tuple[str, dict[str, Any] | None]:
 
 
 def is_escape(event: Mapping[str, Any]) -> bool:
-    """Whether an input event is the Escape key (by name or X keysym)."""
+    """Whether an input event is the Escape key (by its key or its physical code)."""
     if event.get("kind") != "key":
         return False
-    keysym = event.get("keysym")
-    if isinstance(keysym, str):
-        return keysym.strip().lower() in {"escape", "esc"}
-    return _is_int(keysym) and keysym == ESCAPE_KEYSYM
+    key = event.get("key")
+    if isinstance(key, str) and key.strip().lower() in {"escape", "esc", "\x1b"}:
+        return True
+    return event.get("code") == "Escape"
 
 
 # -- what each side sends -------------------------------------------------------
