@@ -36,6 +36,14 @@ def ask(
             show_default=False,
         ),
     ] = None,
+    display: Annotated[
+        str | None,
+        typer.Option("--display", envvar="DISPLAY", show_default=False,
+                     help="X display to share (default: $DISPLAY)."),
+    ] = None,
+    no_screen: Annotated[
+        bool, typer.Option("--no-screen", help="Chat only: share no screen, allow no control.")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Wait for your helper, then run one session with them.
@@ -46,8 +54,12 @@ def ask(
     ends the session too. Every step is recorded in your log.
     """
     terminal = Terminal()
+    screen = None if no_screen else display
+    if screen is None and not no_screen:
+        say("no X display ($DISPLAY is not set): the helper will see no screen")
     result = asyncio.run(
         ask_async(home_of(home), invitation, host=host, port=port, terminal=terminal,
+                  display=screen,
                   on_listening=lambda address: say(f"listening on {address}"))
     )
     if result.session_id is None:
@@ -62,7 +74,8 @@ def connect(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Do not open the screen viewer.")
+        bool,
+        typer.Option("--no-browser", help="Do not open a browser; print the viewer's address."),
     ] = False,
     home: HomeOption = None,
 ) -> None:
@@ -76,12 +89,10 @@ def connect(
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)
-    if no_browser:
-        say("viewer: not opened (--no-browser)")
-    else:
-        say("viewer: not yet available; chat and control requests work in this terminal")
-    reason = asyncio.run(connect_async(home_of(home), invitation, password,
-                                       terminal=Terminal()))
+    reason = asyncio.run(connect_async(
+        home_of(home), invitation, password, terminal=Terminal(), open_browser=not no_browser,
+        on_viewer=lambda url: say(f"viewer: {url}"),
+    ))
     say(f"session ended ({reason})")
 
 

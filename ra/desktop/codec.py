@@ -151,6 +151,13 @@ def _clamp_i16(value: int) -> int:
     return max(-32768, min(32767, value))
 
 
+def peek_seq(data: bytes) -> int:
+    """The sequence number of an encoded update, read from its header alone."""
+    if len(data) < HEADER.size:
+        raise UpdateFormatError("a screen update is shorter than its header")
+    return int(HEADER.unpack_from(data, 0)[2])
+
+
 def decode_update(data: bytes | bytearray | memoryview) -> Update:
     """Parse and check the structure of an update; payloads are checked by `TileDecoder`."""
     view = memoryview(data)

@@ -119,6 +119,10 @@ class Pacer:
             self.pending = merge_updates(self.pending, update)
             self.merged += 1
 
+    def idle(self, now: float) -> None:
+        """A capture found nothing changed: pace the next one, send nothing."""
+        self._last_capture = now
+
     def poll(self, now: float) -> Update | None:
         """The update to write now, or None (nothing pending, or the link is busy)."""
         if self.pending is None or self.busy:

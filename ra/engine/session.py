@@ -307,6 +307,20 @@ class SessionEngine:
             return []
         return self._release("person", "esc")
 
+    def chat(self, text: str, now: float) -> list[Output]:
+        """A chat message from a chat box (never read as a /command)."""
+        if self.state is S.DISCONNECTED or not text.strip():
+            return []
+        return self._chat(text.strip())
+
+    def control_clicked(self, now: float) -> list[Output]:
+        """The helper clicked Take Control (the same as typing /control)."""
+        return self.local_command("/control", now)
+
+    def disconnect_clicked(self, now: float) -> list[Output]:
+        """A Disconnect button (the same as typing /disconnect)."""
+        return self.local_command("/disconnect", now)
+
     def release_clicked(self, now: float) -> list[Output]:
         """This side clicked a "release control" button."""
         if self.state is not S.CONTROLLING:

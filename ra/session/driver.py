@@ -29,11 +29,12 @@ import functools
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ra.desktop.codec import peek_seq
 from ra.engine import (
     Close,
     DisableInput,
@@ -53,9 +54,11 @@ from ra.errors import RaError
 from ra.events import EventStore, NewEvent
 from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
 from ra.logs import get_logger
-from ra.net import Channel, Kind, NetError
+from ra.net import Channel, Kind, NetError, ProtocolError
+from ra.statemachines.session import STREAMING
 
 RECEIPT_MESSAGE = "session.receipt"
+SCREEN_ACK = "screen.ack"
 RECEIPT_WAIT_S = 3.0
 TICK_S = 0.5
 YES = frozenset({"y", "yes"})
@@ -161,8 +164,17 @@ class SessionDriver:
         *,
         clock: Callable[[], float] = time.monotonic,
         receipt_key: Ed25519PrivateKey | None = None,
+        screen_sink: Callable[[bytes], Awaitable[None]] | None = None,
+        on_screen_ack: Callable[[int], None] | None = None,
+        after: Callable[[Sequence[Output]], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
+        self.screen_sink = screen_sink
+        """Helper side: where the person's screen updates go (the viewer)."""
+        self.on_screen_ack = on_screen_ack
+        """Person side: the helper has taken screen update `seq`."""
+        self.after = after
+        """Called with every list of outputs once they are performed (the viewer bridge)."""
         self.channel = channel
         self.store = store
         self.stream = f"session:{session_id}"
@@ -192,6 +204,8 @@ class SessionDriver:
                 return
             outputs = call(self.clock())
             await self._perform(outputs)
+            if self.after is not None and outputs:
+                await self.after(outputs)
 
     def feed_soon(self, call: Input) -> None:
         """Feed from a plain callback (a signal handler)."""
@@ -269,6 +283,14 @@ class SessionDriver:
                 if not self._peer_receipt.done():
                     self._peer_receipt.set_result(message.get("receipt"))
                 continue
+            if frame.kind is Kind.SCREEN:
+                await self._screen(frame.body)
+                continue
+            if message is not None and message.get("type") == SCREEN_ACK:
+                seq = message.get("seq")
+                if self.on_screen_ack is not None and isinstance(seq, int):
+                    self.on_screen_ack(seq)
+                continue
             if frame.kind is Kind.BYE:
                 # A peer that ends cleanly sends its disconnect first; a bare BYE
                 # means the connection is going away.
@@ -281,6 +303,18 @@ class SessionDriver:
                 await self.feed(functools.partial(_received, engine, message))
             elif frame.kind is Kind.HEARTBEAT:
                 await self.feed(functools.partial(_received, engine, {"type": "heartbeat"}))
+
+    async def _screen(self, update: bytes) -> None:
+        """A screen update from the person: only while viewing is allowed, by the log."""
+        if (self._done.is_set() or self.screen_sink is None
+                or self.engine.state not in STREAMING):
+            return
+        try:
+            seq = peek_seq(update)
+        except ProtocolError:
+            return
+        await self.screen_sink(update)
+        await self._send({"type": SCREEN_ACK, "seq": seq})
 
     def _no_peer_receipt(self) -> None:
         if not self._peer_receipt.done():

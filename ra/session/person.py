@@ -37,8 +37,9 @@ from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations import parse_invitation
 from ra.invitations.service import Invitations, InvitationView
-from ra.net import Channel, InvitationSecret, serve
+from ra.net import Channel, InvitationSecret, Kind, serve
 from ra.net.transport import format_address
+from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver, Terminal
 
 WATCH_S = 1.0
@@ -98,6 +99,7 @@ async def ask_async(
     port: int | None,
     terminal: Terminal,
     desktop: Desktop | None = None,
+    display: str | None = None,
     on_listening: Callable[[str], None] | None = None,
 ) -> AskResult:
     identity = load_identity(home)
@@ -141,13 +143,21 @@ async def ask_async(
                 service.record_accept(view, origin, session_id, helper)
                 engine = SessionEngine("person", view.name, label=session_id[:8],
                                        consent_timeout_s=consent_timeout())
-                driver = SessionDriver(engine, channel, store, session_id, terminal, desktop,
-                                       receipt_key=identity.signing_key)
+                screen = None
+                if desktop is None and display:
+                    screen = _x11_desktop(display, channel, engine, lambda: driver)
+                driver = SessionDriver(engine, channel, store, session_id, terminal,
+                                       desktop or screen, receipt_key=identity.signing_key,
+                                       on_screen_ack=screen.on_ack if screen else None)
                 result.session_id = session_id
-                result.reason = await driver.run(
-                    [lambda now: engine.connected(origin, now), engine.authenticated],
-                    [_follow(service, inv_id)],
-                )
+                try:
+                    result.reason = await driver.run(
+                        [lambda now: engine.connected(origin, now), engine.authenticated],
+                        [_follow(service, inv_id)],
+                    )
+                finally:
+                    if screen is not None:
+                        screen.close()
             except Exception as exc:  # serve would only log it: end `ra ask` with it
                 failure.append(exc)
                 raise
@@ -196,6 +206,29 @@ async def ask_async(
             raise error
         raise RaError(f"the session failed: {type(error).__name__}: {error}") from error
     return result
+
+
+def _x11_desktop(
+    display: str,
+    channel: Channel,
+    engine: SessionEngine,
+    current: Callable[[], SessionDriver | None],
+) -> X11Desktop:
+    """The real screen and input of `display`, wired to this session's channel and engine."""
+    loop = asyncio.get_running_loop()
+
+    async def send_screen(update: bytes) -> None:
+        await channel.send_frame(Kind.SCREEN, update)
+
+    def on_esc() -> None:  # called on the Esc watcher's thread
+        def feed() -> None:
+            driver = current()
+            if driver is not None and not driver.done:
+                driver.feed_soon(engine.esc_pressed)
+
+        loop.call_soon_threadsafe(feed)
+
+    return X11Desktop(display, send_screen, on_esc)
 
 
 def _ended(engine: SessionEngine, reason: str, now: float) -> list[Output]:

@@ -1,0 +1,179 @@
+"""The person's real desktop under a session: the screen out, the helper's input in.
+
+`X11Desktop` is the `Desktop` the driver calls (ARCHITECTURE: adapters at the
+edge, the engine decides):
+
+- `start_streaming` starts a capture loop: grab (mss, MIT-SHM), 64x64 tile
+  change detection and browser-safe encoding (`ra.desktop.codec`), paced by
+  `ra.desktop.pacing.Pacer` so that frames never queue behind a slow helper:
+  the newest screen wins. Each update is one SCREEN frame; the helper's
+  ``screen.ack`` messages drive the pacing.
+- `enable_input` arms the Esc watcher and the XTEST injector; `inject`
+  forwards what the engine hands it (only ever in controlling);
+  `disable_input` releases every held key and button and disarms.
+- Esc on the person's display closes the gate at once (no further input is
+  injected, even before the engine has recorded the release), then asks the
+  engine to record ``control.released`` (by the person, via esc).
+
+Capture and encoding run in a worker thread so the session's loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ra.desktop.capture import Screen
+from ra.desktop.codec import TileEncoder, Update
+from ra.desktop.esc import EscWatcher
+from ra.desktop.inject import Injector
+from ra.desktop.keys import InputError
+from ra.desktop.pacing import Pacer
+from ra.logs import get_logger
+
+_log = get_logger(__name__)
+
+SendScreen = Callable[[bytes], Awaitable[None]]
+
+
+class X11Desktop:
+    """The person's X11 display, streamed and (with consent) controlled."""
+
+    def __init__(
+        self,
+        display: str,
+        send_screen: SendScreen,
+        on_esc: Callable[[], None],
+        *,
+        max_fps: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.display = display
+        self._send_screen = send_screen
+        self._on_esc = on_esc
+        self._clock = clock
+        self.pacer = Pacer(min_interval=1 / max_fps)
+        self._screen: Screen | None = None
+        self._encoder: TileEncoder | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._injector: Injector | None = None
+        self._watcher: EscWatcher | None = None
+        self._gate = threading.Event()  # set: input may be injected
+        self._want_keyframe = True
+        self._acked = asyncio.Event()
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    # -- screen ---------------------------------------------------------------------
+
+    def start_streaming(self) -> None:
+        if self._stream_task is None or self._stream_task.done():
+            self._want_keyframe = True
+            self._stream_task = asyncio.get_running_loop().create_task(self._stream())
+
+    def stop_streaming(self) -> None:
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            self._stream_task = None
+
+    def request_keyframe(self) -> None:
+        self._want_keyframe = True
+
+    def on_ack(self, seq: int) -> None:
+        self.pacer.on_ack(seq, self._clock())
+        self._acked.set()
+
+    async def _stream(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._screen = self._screen or Screen(self.display)
+            while True:
+                now = self._clock()
+                wait = self.pacer.next_capture_at(now) - now
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if self.pacer.busy and self.pacer.pending is not None:
+                    # The link is behind and a frame already waits: wait for an ack
+                    # (or a short while) instead of capturing what would be merged.
+                    self._acked.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._acked.wait(), 0.25)
+                update = await loop.run_in_executor(None, self._capture)
+                now = self._clock()
+                if update.tiles or update.keyframe:
+                    self.pacer.offer(update, now)
+                else:
+                    self.pacer.idle(now)
+                ready = self.pacer.poll(self._clock())
+                if ready is None:
+                    continue
+                data = ready.to_bytes()
+                await self._send_screen(data)
+                self.pacer.on_sent(len(data), self._clock())
+                self.frames_sent += 1
+                self.bytes_sent += len(data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the screen is gone: say so once, keep the session
+            _log.warning("desktop.capture_failed", error=str(exc))
+
+    def _capture(self) -> Update:
+        assert self._screen is not None
+        frame = self._screen.grab()
+        height, width = frame.shape[:2]
+        if self._encoder is None or (self._encoder.width, self._encoder.height) != (width, height):
+            self._encoder = TileEncoder(width, height, browser_safe=True)
+            self._want_keyframe = True
+        keyframe, self._want_keyframe = self._want_keyframe, False
+        return self._encoder.encode(frame, force_full=keyframe, quality=self.pacer.quality,
+                                    cursor=self._screen.cursor_position())
+
+    # -- input ----------------------------------------------------------------------
+
+    def enable_input(self) -> None:
+        if self._injector is None:
+            self._injector = Injector(self.display)
+        if self._watcher is None:
+            self._watcher = EscWatcher(self.display, self._esc)
+            self._watcher.start()
+        self._gate.set()
+
+    def disable_input(self) -> None:
+        self._gate.clear()
+        if self._injector is not None:
+            with contextlib.suppress(Exception):
+                self._injector.release_all()
+        if self._watcher is not None:
+            watcher, self._watcher = self._watcher, None
+            with contextlib.suppress(Exception):
+                watcher.stop()
+
+    def inject(self, event: dict[str, Any]) -> None:
+        if not self._gate.is_set() or self._injector is None:
+            return
+        try:
+            self._injector.inject(event)
+        except InputError as exc:
+            _log.info("desktop.input_refused", reason=str(exc))
+
+    def _esc(self) -> None:
+        """On the watcher's thread: shut the gate first, then tell the engine."""
+        if self._gate.is_set():
+            self._gate.clear()
+            self._on_esc()
+
+    def close(self) -> None:
+        self.stop_streaming()
+        self.disable_input()
+        if self._injector is not None:
+            with contextlib.suppress(Exception):
+                self._injector.close()
+            self._injector = None
+        if self._screen is not None:
+            with contextlib.suppress(Exception):
+                self._screen.close()
+            self._screen = None
