@@ -8,193 +8,79 @@ token, gets a bare 404. Every request must also name this server in its
 ``Host`` header (and, if it has one, its ``Origin``), which defeats DNS
 rebinding: a page on another site never gets a response it could read.
 
-The wire format (JSON text messages both ways, binary screen frames from the
-server) is described in ``docs/viewer.md``; `encode_frame` / `decode_frame`
-implement the binary one, `jpeg_tile` / `rgba_tile` / `frame_from_image`
-build frames from numpy images.
+The wire format (JSON text messages both ways) is described in
+``docs/viewer.md``. Screen updates go to the page as binary messages in the
+person's own format, ``ra.desktop.codec.Update.to_bytes()``
+(``docs/screen-protocol.md``): the page decodes them itself, nothing is
+re-encoded on the way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import hmac
 import http
 import inspect
 import json
 import secrets
-import struct
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
 
-import numpy as np
-import simplejpeg  # type: ignore[import-untyped]
-from numpy.typing import NDArray
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ra.desktop.codec import Update, UpdateFormatError
+from ra.desktop.pacing import merge_updates
 from ra.logs import get_logger, register_secret
 
 _log = get_logger("ra.viewer")
 
 OnMessage = Callable[[dict[str, Any]], Awaitable[None] | None]
 
-# -- the binary screen format --------------------------------------------------------
-
-#: First four bytes of every screen message (format version 1).
-FRAME_MAGIC = b"RAF1"
-#: magic, screen width, screen height, tile count, flags (reserved, 0); big-endian.
-FRAME_HEADER = struct.Struct(">4sHHHH")
-#: x, y, w, h, codec, payload length; big-endian, followed by the payload.
-TILE_HEADER = struct.Struct(">HHHHBI")
-CODEC_JPEG = 1
-CODEC_RGBA = 2
-CODECS = frozenset({CODEC_JPEG, CODEC_RGBA})
-MAX_TILES = 0xFFFF
 MAX_SIDE = 0xFFFF
 
 
-@dataclasses.dataclass(frozen=True)
-class Tile:
-    """One rectangle of a screen frame: its place, its codec and the encoded bytes."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    codec: int
-    data: bytes
-
-    @property
-    def rect(self) -> tuple[int, int, int, int]:
-        return (self.x, self.y, self.w, self.h)
+# -- screen updates ------------------------------------------------------------------
 
 
-def _check_tile(tile: Tile, width: int, height: int) -> None:
-    if tile.codec not in CODECS:
-        raise ValueError(f"unknown tile codec {tile.codec}")
-    if tile.w < 1 or tile.h < 1:
-        raise ValueError(f"empty tile {tile.rect}")
-    if tile.x < 0 or tile.y < 0 or tile.x + tile.w > width or tile.y + tile.h > height:
-        raise ValueError(f"tile {tile.rect} is outside the {width}x{height} screen")
-    if tile.codec == CODEC_RGBA and len(tile.data) != tile.w * tile.h * 4:
-        raise ValueError(f"raw RGBA tile {tile.rect} has {len(tile.data)} bytes")
+def check_update(data: bytes | bytearray | memoryview) -> Update:
+    """The parsed screen update (docs/screen-protocol.md); ValueError if malformed."""
+    try:
+        return Update.from_bytes(data)
+    except UpdateFormatError as exc:
+        raise ValueError(f"not a screen update: {exc}") from None
 
 
-def encode_frame(width: int, height: int, tiles: Iterable[Tile]) -> bytes:
-    """One binary screen message: a `width` x `height` screen, `tiles` drawn in order."""
-    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-        raise ValueError(f"bad screen size {width}x{height}")
-    parts: list[bytes] = []
-    count = 0
-    for tile in tiles:
-        _check_tile(tile, width, height)
-        parts.append(TILE_HEADER.pack(tile.x, tile.y, tile.w, tile.h, tile.codec, len(tile.data)))
-        parts.append(tile.data)
-        count += 1
-    if count > MAX_TILES:
-        raise ValueError(f"too many tiles ({count}) for one frame")
-    return FRAME_HEADER.pack(FRAME_MAGIC, width, height, count, 0) + b"".join(parts)
+class _Pending:
+    """The screen update not yet sent: later ones merge into it, latest wins.
 
-
-def decode_frame(data: bytes) -> tuple[int, int, list[Tile]]:
-    """(width, height, tiles) of a binary screen message; ValueError if malformed."""
-    view = memoryview(data)
-    if len(view) < FRAME_HEADER.size:
-        raise ValueError("screen message shorter than its header")
-    magic, width, height, count, _flags = FRAME_HEADER.unpack_from(view, 0)
-    if magic != FRAME_MAGIC:
-        raise ValueError("not a screen message (bad magic)")
-    if width < 1 or height < 1:
-        raise ValueError(f"bad screen size {width}x{height}")
-    offset = FRAME_HEADER.size
-    tiles: list[Tile] = []
-    for _ in range(count):
-        if offset + TILE_HEADER.size > len(view):
-            raise ValueError("screen message truncated in a tile header")
-        x, y, w, h, codec, length = TILE_HEADER.unpack_from(view, offset)
-        offset += TILE_HEADER.size
-        if offset + length > len(view):
-            raise ValueError("screen message truncated in a tile")
-        tile = Tile(x, y, w, h, codec, bytes(view[offset:offset + length]))
-        _check_tile(tile, width, height)
-        tiles.append(tile)
-        offset += length
-    if offset != len(view):
-        raise ValueError("trailing bytes after the last tile")
-    return width, height, tiles
-
-
-def _pixels(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError("expected an HxWx3 (RGB) or HxWx4 (RGBA) uint8 array")
-    return image
-
-
-def jpeg_tile(x: int, y: int, image: NDArray[np.uint8], quality: int = 90) -> Tile:
-    """A JPEG tile (codec 1) at (x, y) from an RGB or RGBA image (alpha is dropped)."""
-    rgb = np.ascontiguousarray(_pixels(image)[:, :, :3])
-    data = simplejpeg.encode_jpeg(rgb, quality=quality, colorspace="RGB",
-                                  colorsubsampling="444")
-    return Tile(x, y, rgb.shape[1], rgb.shape[0], CODEC_JPEG, bytes(data))
-
-
-def rgba_tile(x: int, y: int, image: NDArray[np.uint8]) -> Tile:
-    """A raw RGBA tile (codec 2) at (x, y); an RGB image gets alpha 255."""
-    pixels = _pixels(image)
-    if pixels.shape[2] == 3:
-        alpha = np.full(pixels.shape[:2] + (1,), 255, dtype=np.uint8)
-        pixels = np.concatenate([pixels, alpha], axis=2)
-    rgba = np.ascontiguousarray(pixels)
-    return Tile(x, y, rgba.shape[1], rgba.shape[0], CODEC_RGBA, rgba.tobytes())
-
-
-def frame_from_image(
-    image: NDArray[np.uint8], *, tile_size: int = 64, codec: int = CODEC_JPEG, quality: int = 90
-) -> bytes:
-    """A full-screen message: `image` (HxWx3/4 uint8) cut into a grid of tiles."""
-    height, width = _pixels(image).shape[:2]
-    if codec not in CODECS:
-        raise ValueError(f"unknown tile codec {codec}")
-    tiles: list[Tile] = []
-    for y in range(0, height, tile_size):
-        for x in range(0, width, tile_size):
-            part = image[y:y + tile_size, x:x + tile_size]
-            tiles.append(jpeg_tile(x, y, part, quality) if codec == CODEC_JPEG
-                         else rgba_tile(x, y, part))
-    return encode_frame(width, height, tiles)
-
-
-class _PendingFrame:
-    """Screen tiles not yet sent; a newer tile at the same rectangle replaces an older one.
-
-    Frames may carry only the tiles that changed, so dropping a whole unsent
-    frame could lose a change for good; dropping only the tiles a newer frame
-    paints over again is what "latest wins" can safely mean. Order is kept:
-    a replaced tile moves to the end, after everything it was newer than.
+    Updates carry only the tiles that changed, so dropping a whole unsent one
+    could lose a change for good. ``merge_updates`` (the person's pacer uses it
+    too) drops only the older tiles a newer update paints over completely and
+    keeps the rest before the new tiles; a keyframe replaces everything. While
+    nothing was merged, the bytes go out exactly as they came.
     """
 
-    def __init__(self, width: int, height: int, tiles: list[Tile]) -> None:
-        self.width, self.height = width, height
-        self.tiles: dict[tuple[int, int, int, int], Tile] = {}
-        self.frames = 0
-        self.add(width, height, tiles)
+    def __init__(self, update: Update, data: bytes) -> None:
+        self.update = update
+        self._data: bytes | None = data
 
-    def add(self, width: int, height: int, tiles: list[Tile]) -> None:
-        if (width, height) != (self.width, self.height):  # a new screen size: start over
-            self.width, self.height = width, height
-            self.tiles.clear()
-        for tile in tiles:
-            self.tiles.pop(tile.rect, None)
-            self.tiles[tile.rect] = tile
-        self.frames += 1
+    def add(self, update: Update, data: bytes) -> None:
+        if update.keyframe or (update.width, update.height) != self.size:
+            self.update, self._data = update, data
+        else:
+            self.update, self._data = merge_updates(self.update, update), None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.update.width, self.update.height)
 
     def encode(self) -> bytes:
-        return encode_frame(self.width, self.height, self.tiles.values())
+        return self._data if self._data is not None else self.update.to_bytes()
 
 
 # -- page -> server messages ---------------------------------------------------------
@@ -343,7 +229,7 @@ class ViewerServer:
         self._page_template = ""
         self._ws: ServerConnection | None = None
         self._outbox: collections.deque[str] = collections.deque()
-        self._frame: _PendingFrame | None = None
+        self._pending: _Pending | None = None
         self._in_flight = 0
         self._wake = asyncio.Event()
         self._state = "connecting"
@@ -397,25 +283,28 @@ class ViewerServer:
             self._state = str(message["state"])
         if self._gone:
             return
-        if message.get("type") == "screen" and self._frame is not None:
-            if (self._frame.width, self._frame.height) != (message["width"], message["height"]):
-                self._frame = None  # tiles for the old size: useless now
+        if message.get("type") == "screen" and self._pending is not None:
+            if self._pending.size != (message["width"], message["height"]):
+                self._pending = None  # tiles for the old size: useless now
         self._outbox.append(json.dumps(dict(message), ensure_ascii=False))
         self._wake.set()
 
-    async def send_screen(self, frame: bytes) -> None:
-        """Queue a binary screen message (ValueError if malformed); latest wins.
+    async def send_screen(self, update: bytes | bytearray | memoryview) -> None:
+        """Queue one screen update, ``Update.to_bytes()`` (ValueError if malformed).
 
-        If earlier frames are still unsent (the page is slow), they are merged
-        with this one: tiles it paints over are dropped, the rest kept.
+        The bytes go to the page as they are. If earlier updates are still
+        unsent (the page is slow), they are merged with this one
+        (``ra.desktop.pacing.merge_updates``): older tiles it paints over are
+        dropped, the rest kept; a keyframe or a new screen size replaces them.
         """
-        width, height, tiles = decode_frame(frame)
+        data = bytes(update)
+        parsed = check_update(data)
         if self._gone:
             return
-        if self._frame is None:
-            self._frame = _PendingFrame(width, height, tiles)
+        if self._pending is None:
+            self._pending = _Pending(parsed, data)
         else:
-            self._frame.add(width, height, tiles)
+            self._pending.add(parsed, data)
             self.frames_merged += 1
         self._wake.set()
 
@@ -424,7 +313,7 @@ class ViewerServer:
         self._gone = True
         self._consumed = True
         self._outbox.clear()
-        self._frame = None
+        self._pending = None
         if self._ws is not None:
             await self._ws.close(1001, "session ended")
         if self._server is not None:
@@ -515,7 +404,7 @@ class ViewerServer:
             sender.cancel()
             self._gone = True
             self._outbox.clear()
-            self._frame = None
+            self._pending = None
             self.disconnected.set()
             _log.info("viewer.disconnected")
 
@@ -534,12 +423,12 @@ class ViewerServer:
                 self._wake.clear()
                 while self._outbox:
                     await ws.send(self._outbox.popleft())
-                if self._frame is not None and self._in_flight < self._max_in_flight:
-                    pending, self._frame = self._frame, None
+                if self._pending is not None and self._in_flight < self._max_in_flight:
+                    pending, self._pending = self._pending, None
                     self._in_flight += 1
                     await ws.send(pending.encode())
                     self.frames_sent += 1
-                if self._outbox or (self._frame is not None
+                if self._outbox or (self._pending is not None
                                     and self._in_flight < self._max_in_flight):
                     self._wake.set()
         except ConnectionClosed:
@@ -547,17 +436,9 @@ class ViewerServer:
 
 
 __all__ = [
-    "CODEC_JPEG",
-    "CODEC_RGBA",
-    "FRAME_MAGIC",
-    "OnMessage",
-    "Tile",
     "VIEWER_STATES",
+    "OnMessage",
     "ViewerServer",
-    "decode_frame",
-    "encode_frame",
-    "frame_from_image",
-    "jpeg_tile",
+    "check_update",
     "parse_page_message",
-    "rgba_tile",
 ]

@@ -1,0 +1,357 @@
+"""Inject a helper's input into an X display through XTEST.
+
+Why XTEST: ``XSendEvent`` (what pynput's ``type()``/``tap()`` of characters
+uses) sets the ``send_event`` flag, and xterm and many other clients ignore
+such events.  XTEST events are indistinguishable from the real keyboard and
+mouse, which is exactly why Escape is never injected (see
+:mod:`ra.desktop.keys`) and why :meth:`Injector.release_all` exists: when
+control is revoked, every key and button the helper still holds is released,
+so nothing stays stuck for the person at the machine.
+
+Every event is followed by a ``sync`` (a round trip), so when :meth:`inject`
+returns, the X server has processed the event, and a failure is reported for
+the event that caused it.
+
+Typing a character:
+
+* the keymap has it unshifted or shifted (``a``, ``A``, ``!``, ``>``): press
+  its keycode, with Shift pressed around it when needed, or with the
+  helper's held Shift lifted around it when it must be typed unshifted;
+* the keymap does not have it (``é`` on a US keymap, ``ж``): bind its keysym
+  to a spare keycode (one with no keysym at all) with ``ChangeKeyboardMapping``,
+  the trick xdotool uses, and press that.  Bindings are kept (least recently
+  used first to go) while the injector lives and removed by :meth:`close`.
+
+Named keys (``Enter``, ``Tab``, ``ArrowLeft`` ...) are pressed as they are:
+the helper's held modifiers apply (``Shift`` + ``Tab`` stays Shift+Tab).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from Xlib import X, error  # type: ignore[import-untyped]
+from Xlib import display as xdisplay
+
+from ra.desktop.keys import (
+    ESCAPE_REFUSED,
+    ButtonEvent,
+    DisplayError,
+    InputError,
+    InputEvent,
+    KeyEvent,
+    Keymap,
+    PointerEvent,
+    ScrollEvent,
+    Stroke,
+    parse_event,
+)
+
+#: X core buttons for the wheel: (negative direction, positive direction).
+_WHEEL_Y = (4, 5)  # up, down
+_WHEEL_X = (6, 7)  # left, right
+
+LatencyHook = Callable[[InputEvent, float], None]
+
+
+@dataclass
+class _Held:
+    """A key the helper holds down, and what was done around it."""
+
+    keycode: int
+    pressed_mods: list[int] = field(default_factory=list)  # pressed for it; released with it
+    lifted_mods: list[int] = field(default_factory=list)  # the helper's, lifted for it
+
+
+@dataclass
+class InjectStats:
+    """A cheap running tally, for benchmarks: events injected and time spent."""
+
+    events: int = 0
+    seconds: float = 0.0
+    last: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.seconds / self.events if self.events else 0.0
+
+
+class Injector:
+    """Inject validated input events into ``display`` (``":57"``) with XTEST.
+
+    Thread-safe: :meth:`inject`, :meth:`release_all` and :meth:`close` may be
+    called from different threads (an Esc watcher's callback calls
+    :meth:`release_all` while the network thread injects).
+    """
+
+    def __init__(self, display: str = ":57", *, max_spare: int = 8) -> None:
+        self.display_name = display
+        try:
+            self._d: Any = xdisplay.Display(display)
+        except (error.DisplayError, error.ConnectionClosedError, OSError) as exc:
+            raise DisplayError(f"cannot open X display {display}: {exc}") from None
+        self._x_failures: list[str] = []
+        self._d.set_error_handler(self._on_x_error)
+        if not self._d.has_extension("XTEST"):
+            self._d.close()
+            raise DisplayError(f"X display {display} has no XTEST extension")
+        screen = self._d.screen()
+        self.width = int(screen.width_in_pixels)
+        self.height = int(screen.height_in_pixels)
+        self._lock = threading.RLock()
+        self._keymap = Keymap.from_display(self._d)
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._buttons: list[int] = []
+        self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
+        self._max_spare = max_spare
+        self._scroll_rest = [0.0, 0.0]
+        self._closed = False
+        self.stats = InjectStats()
+        #: Called after each injected event with (event, seconds it took).
+        self.latency_hook: LatencyHook | None = None
+
+    # -- public API ----------------------------------------------------------
+
+    def inject(self, event: object) -> None:
+        """Validate ``event`` (dict, JSON text or typed event) and inject it.
+
+        Raises :class:`InputError` if the event is refused (Escape included:
+        ``InputError("esc is never injected")``), :class:`DisplayError` if the
+        display failed.  A refused event changes nothing.
+        """
+        parsed = parse_event(event)
+        started = time.perf_counter()
+        with self._lock:
+            if self._closed:
+                raise DisplayError("the injector is closed")
+            with self._x_errors():
+                if isinstance(parsed, PointerEvent):
+                    self._pointer(parsed)
+                elif isinstance(parsed, ButtonEvent):
+                    self._button(parsed)
+                elif isinstance(parsed, ScrollEvent):
+                    self._scroll(parsed)
+                else:
+                    self._key(parsed)
+                self._sync()
+        elapsed = time.perf_counter() - started
+        self.stats.events += 1
+        self.stats.seconds += elapsed
+        self.stats.last = elapsed
+        hook = self.latency_hook
+        if hook is not None:
+            hook(parsed, elapsed)
+
+    def release_all(self) -> None:
+        """Release every key and button this injector pressed.  Never raises for X errors
+        of a display that is already gone (there is nothing left to release then)."""
+        with self._lock:
+            held = list(self._held.values())
+            buttons = list(self._buttons)
+            self._held.clear()
+            self._buttons.clear()
+            self._scroll_rest = [0.0, 0.0]
+            if self._closed:
+                return
+            try:
+                for key in reversed(held):
+                    self._fake(X.KeyRelease, key.keycode)
+                    for mod in reversed(key.pressed_mods):
+                        self._fake(X.KeyRelease, mod)
+                for button in reversed(buttons):
+                    self._fake(X.ButtonRelease, button)
+                self._d.sync()
+            except (error.XError, error.ConnectionClosedError, OSError):
+                pass
+
+    @property
+    def held_keycodes(self) -> list[int]:
+        """Keycodes currently pressed by this injector (for tests and diagnostics)."""
+        with self._lock:
+            codes: list[int] = []
+            for key in self._held.values():
+                codes.extend(key.pressed_mods)
+                codes.append(key.keycode)
+            return codes
+
+    @property
+    def held_buttons(self) -> list[int]:
+        with self._lock:
+            return list(self._buttons)
+
+    def close(self) -> None:
+        """Release everything, remove spare-keycode bindings, close the connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self.release_all()
+            self._closed = True
+            try:
+                self._drain_events()
+                for keysym, keycode in self._bound.items():
+                    if self._keymap.keysyms(keycode)[:1] == (keysym,):
+                        self._d.change_keyboard_mapping(keycode, [(0, 0)])
+                self._bound.clear()
+                self._d.sync()
+                self._d.close()
+            except (error.XError, error.ConnectionClosedError, OSError):
+                pass
+
+    def __enter__(self) -> Injector:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- events --------------------------------------------------------------
+
+    def _pointer(self, event: PointerEvent) -> None:
+        x = min(max(event.x, 0), self.width - 1)
+        y = min(max(event.y, 0), self.height - 1)
+        self._d.xtest_fake_input(X.MotionNotify, 0, x=x, y=y)
+
+    def _button(self, event: ButtonEvent) -> None:
+        if event.down and event.button not in self._buttons:
+            self._fake(X.ButtonPress, event.button)
+            self._buttons.append(event.button)
+        elif not event.down and event.button in self._buttons:
+            self._fake(X.ButtonRelease, event.button)
+            self._buttons.remove(event.button)
+
+    def _scroll(self, event: ScrollEvent) -> None:
+        for axis, delta, (negative, positive) in ((1, event.dy, _WHEEL_Y), (0, event.dx, _WHEEL_X)):
+            self._scroll_rest[axis] += delta
+            steps = int(self._scroll_rest[axis])  # toward zero; the rest carries over
+            self._scroll_rest[axis] -= steps
+            button = positive if steps > 0 else negative
+            for _ in range(abs(steps)):
+                self._fake(X.ButtonPress, button)
+                self._fake(X.ButtonRelease, button)
+
+    def _key(self, event: KeyEvent) -> None:
+        self._drain_events()
+        ident = event.ident
+        if not event.down:
+            held = self._held.pop(ident, None)
+            if held is None:
+                return  # never pressed (refused, or released by release_all): nothing to do
+            self._fake(X.KeyRelease, held.keycode)
+            for mod in reversed(held.pressed_mods):
+                self._fake(X.KeyRelease, mod)
+            still_held = {key.keycode for key in self._held.values()}
+            for mod in held.lifted_mods:
+                if mod in still_held:
+                    self._fake(X.KeyPress, mod)
+            return
+        if ident in self._held:  # auto-repeat of a key already down
+            self._fake(X.KeyPress, self._held[ident].keycode)
+            return
+        keysym, stroke = self._keymap.lookup_key(event)
+        if stroke is None:
+            if not event.is_char:
+                raise InputError(f"key {event.key!r} is not on this display's keyboard")
+            stroke = Stroke(self._bind_spare(keysym), shift=False)
+            adjust_shift = False
+        else:
+            adjust_shift = event.is_char
+        if self._keymap.produces_escape(stroke.keycode):
+            raise InputError(ESCAPE_REFUSED)
+        held = _Held(stroke.keycode)
+        if adjust_shift:
+            shifts = set(self._keymap.shift_keycodes)
+            ours = [k.keycode for k in self._held.values() if k.keycode in shifts]
+            if stroke.shift and not ours and self._keymap.shift_keycodes:
+                held.pressed_mods.append(self._keymap.shift_keycodes[0])
+            elif not stroke.shift and ours:
+                held.lifted_mods.extend(ours)
+        for mod in held.lifted_mods:
+            self._fake(X.KeyRelease, mod)
+        for mod in held.pressed_mods:
+            self._fake(X.KeyPress, mod)
+        self._fake(X.KeyPress, held.keycode)
+        self._held[ident] = held
+
+    # -- keymap --------------------------------------------------------------
+
+    def _bind_spare(self, keysym: int) -> int:
+        """Bind ``keysym`` to a spare keycode (reusing an existing binding)."""
+        if keysym in self._bound:
+            self._bound.move_to_end(keysym)
+            return self._bound[keysym]
+        held = {key.keycode for key in self._held.values()}
+        in_use = set(self._bound.values())
+        free = [k for k in self._keymap.spare_keycodes() if k not in in_use]
+        if len(self._bound) >= self._max_spare or not free:
+            victim = next((s for s, k in self._bound.items() if k not in held), None)
+            if victim is None:
+                raise InputError("no spare keycode left to type this character")
+            keycode = self._bound.pop(victim)
+        else:
+            keycode = free[0]
+        self._d.change_keyboard_mapping(keycode, [(keysym, keysym)])
+        self._sync()
+        self._bound[keysym] = keycode
+        self._reload_keymap()
+        return keycode
+
+    def _drain_events(self) -> None:
+        """Read pending events (MappingNotify, mostly) so they neither pile up nor go stale."""
+        changed = False
+        while self._d.pending_events():
+            event = self._d.next_event()
+            if event.type == X.MappingNotify:
+                changed = True
+        if changed:
+            self._reload_keymap()
+
+    def _reload_keymap(self) -> None:
+        self._keymap = Keymap.from_display(self._d)
+        for keysym, keycode in list(self._bound.items()):
+            if self._keymap.keysyms(keycode)[:1] != (keysym,):
+                del self._bound[keysym]  # someone remapped it: not ours any more
+
+    # -- X plumbing ----------------------------------------------------------
+
+    def _on_x_error(self, err: Any, request: Any = None) -> None:
+        self._x_failures.append(str(err))
+
+    def _sync(self) -> None:
+        """Round trip to the server; raise for any X error since the last sync."""
+        self._d.sync()
+        if self._x_failures:
+            failures, self._x_failures = self._x_failures, []
+            raise DisplayError(f"X display {self.display_name} refused: {failures[0]}")
+
+    def _fake(self, event_type: int, detail: int) -> None:
+        self._d.xtest_fake_input(event_type, detail)
+
+    def _x_errors(self) -> _XErrors:
+        return _XErrors(self.display_name)
+
+
+class _XErrors:
+    """Turn python-xlib failures into :class:`DisplayError` (InputError passes through)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, InputError):
+            return
+        if isinstance(exc, error.XError | error.ConnectionClosedError | OSError):
+            raise DisplayError(f"X display {self.name} failed: {exc}") from exc

@@ -1,0 +1,212 @@
+"""The Esc watcher: Esc pressed by anything on the display releases control."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from desktop_support import Display, xvfb
+from Xlib import XK, X  # type: ignore[import-untyped]
+from Xlib import display as xdisplay
+
+from ra.desktop.esc import EscWatcher
+from ra.desktop.inject import Injector
+from ra.desktop.keys import DisplayError
+
+
+class Calls:
+    """A thread-safe record of callback calls."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.threads: list[str] = []
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.times.append(time.monotonic())
+            self.threads.append(threading.current_thread().name)
+        self.event.set()
+
+    def wait(self, count: int = 1, timeout: float = 2.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.times) >= count:
+                return True
+            time.sleep(0.005)
+        return len(self.times) >= count
+
+
+def xdotool(display: Display, *args: str) -> float:
+    """Run xdotool on `display`; return when it was started."""
+    started = time.monotonic()
+    subprocess.run(["xdotool", *args], env=display.env(), check=True, timeout=10)
+    return started
+
+
+def test_fires_on_escape_within_half_a_second(display: Display) -> None:
+    calls = Calls()
+    with EscWatcher(display.name, calls) as watcher:
+        pressed = xdotool(display, "key", "Escape")
+        assert calls.wait(1, 0.5), "Esc was not seen within 0.5 s"
+        assert calls.times[0] - pressed < 0.5
+        assert calls.threads[0] != threading.current_thread().name
+        assert watcher.presses == 1
+    assert not watcher.running
+
+
+def test_does_not_fire_for_other_keys(display: Display) -> None:
+    calls = Calls()
+    with EscWatcher(display.name, calls):
+        xdotool(display, "key", "a", "shift+a", "Return", "ctrl+bracketleft", "F1")
+        time.sleep(0.5)
+        assert calls.times == []
+        xdotool(display, "key", "Escape")  # and it is still listening
+        assert calls.wait(1)
+
+
+def test_does_not_fire_for_injected_keys(display: Display) -> None:
+    calls = Calls()
+    with EscWatcher(display.name, calls), Injector(display.name) as injector:
+        for char in "hello, World!~":
+            injector.inject({"kind": "key", "key": char, "down": True})
+            injector.inject({"kind": "key", "key": char, "down": False})
+        injector.inject({"kind": "key", "key": "Enter", "down": True})
+        injector.release_all()
+        time.sleep(0.3)
+    assert calls.times == []
+
+
+def test_each_press_fires_once_and_a_held_esc_once(display: Display) -> None:
+    calls = Calls()
+    with EscWatcher(display.name, calls):
+        xdotool(display, "key", "Escape")
+        xdotool(display, "key", "Escape")
+        assert calls.wait(2)
+        conn = xdisplay.Display(display.name)
+        try:  # a held Esc auto-repeats as presses without releases
+            esc = next(iter(conn.keysym_to_keycodes(XK.XK_Escape)))[0]
+            for _ in range(5):
+                conn.xtest_fake_input(X.KeyPress, esc)
+            conn.xtest_fake_input(X.KeyRelease, esc)
+            conn.sync()
+        finally:
+            conn.close()
+        assert calls.wait(3)
+        time.sleep(0.3)
+        assert len(calls.times) == 3
+
+
+def test_follows_a_remapped_escape(display: Display) -> None:
+    """caps:swapescape style: the key that types Escape counts, wherever it is."""
+    calls = Calls()
+    conn = xdisplay.Display(display.name)
+    try:
+        esc = next(iter(conn.keysym_to_keycodes(XK.XK_Escape)))[0]
+        caps = next(iter(conn.keysym_to_keycodes(XK.XK_Caps_Lock)))[0]
+        esc_row = conn.get_keyboard_mapping(esc, 1)[0]
+        caps_row = conn.get_keyboard_mapping(caps, 1)[0]
+        conn.change_keyboard_mapping(esc, [(XK.XK_Caps_Lock, 0)])
+        conn.change_keyboard_mapping(caps, [(XK.XK_Escape, 0)])
+        conn.sync()
+        with EscWatcher(display.name, calls):
+            for code in (esc, caps):
+                conn.xtest_fake_input(X.KeyPress, code)
+                conn.xtest_fake_input(X.KeyRelease, code)
+            conn.sync()
+            assert calls.wait(1)
+            time.sleep(0.3)
+            assert len(calls.times) == 1  # only the Caps key, which now types Escape
+        conn.change_keyboard_mapping(esc, [tuple(esc_row)])
+        conn.change_keyboard_mapping(caps, [tuple(caps_row)])
+        conn.sync()
+    finally:
+        conn.close()
+
+
+def test_watches_the_display_it_is_given_not_DISPLAY(
+    display: Display, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with xvfb(320, 200) as other:
+        monkeypatch.setenv("DISPLAY", other.name)
+        calls = Calls()
+        with EscWatcher(display.name, calls):
+            xdotool(other, "key", "Escape")
+            time.sleep(0.3)
+            assert calls.times == []
+            xdotool(display, "key", "Escape")
+            assert calls.wait(1)
+        assert os.environ["DISPLAY"] == other.name  # untouched
+
+
+def test_a_failing_callback_does_not_stop_the_watcher(display: Display) -> None:
+    calls = Calls()
+
+    def on_esc() -> None:
+        calls()
+        raise RuntimeError("boom")
+
+    with EscWatcher(display.name, on_esc) as watcher:
+        xdotool(display, "key", "Escape")
+        assert calls.wait(1)
+        xdotool(display, "key", "Escape")
+        assert calls.wait(2)
+        assert watcher.running
+
+
+def test_stop_from_the_callback_and_twice(display: Display) -> None:
+    calls = Calls()
+    watcher: EscWatcher
+
+    def on_esc() -> None:
+        calls()
+        watcher.stop()
+
+    watcher = EscWatcher(display.name, on_esc)
+    watcher.start()
+    xdotool(display, "key", "Escape")
+    assert calls.wait(1)
+    deadline = time.monotonic() + 3
+    while watcher.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not watcher.running
+    watcher.stop()
+    watcher.stop()
+    with pytest.raises(RuntimeError):
+        watcher.start()
+
+
+def test_stop_without_start_is_harmless() -> None:
+    EscWatcher(":399", lambda: None).stop()
+
+
+def test_no_display_is_a_display_error() -> None:
+    with pytest.raises(DisplayError, match="cannot open X display"):
+        EscWatcher(":399", lambda: None).start()
+
+
+def test_losing_the_display_fails_safe() -> None:
+    """If Esc can no longer be heard, control must end: on_error (default: on_esc) runs."""
+    for use_default in (True, False):
+        calls = Calls()
+        errors: list[BaseException] = []
+        on_error: Callable[[BaseException], None] | None = None if use_default else errors.append
+        with xvfb(320, 200) as short_lived:
+            watcher = EscWatcher(short_lived.name, calls, on_error=on_error)
+            watcher.start()
+        # Xvfb is gone now
+        deadline = time.monotonic() + 5
+        while watcher.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not watcher.running
+        assert watcher.failure is not None
+        if use_default:
+            assert len(calls.times) == 1
+        else:
+            assert calls.times == [] and errors == [watcher.failure]
+        watcher.stop()
