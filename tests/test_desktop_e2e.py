@@ -1,0 +1,222 @@
+"""The whole thing, for real: two X displays, an xterm, `ra ask`, `ra connect`, Chromium.
+
+The person's display (Xvfb) runs an xterm with a shell. `ra ask` serves that
+display; `ra connect` runs for the helper (on its own display) and serves the
+viewer, which headless Chromium opens through Playwright. Consent is answered
+in the person's real terminal (a pty).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mss
+import numpy as np
+import pexpect
+import pytest
+from desktop_support import Display, xterm, xvfb
+from playwright.sync_api import Page, sync_playwright
+
+from ra.events import EventStore, verify_log
+from ra.home import Home
+
+PASSWORD = "Quiet-Harbour-Lamp-58"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+T = 20
+#: Mean absolute difference per channel allowed between the canvas and the real
+#: screen: text travels as JPEG q90 4:4:4, fills and tiny tiles exactly.
+SCREEN_TOLERANCE = 4.0
+
+
+def _env(home: Path, display: Display) -> dict[str, str]:
+    return {**display.env(), "RA_HOME": str(home), "RA_LOG_LEVEL": "warning",
+            "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def displays() -> Iterator[tuple[Display, Display]]:
+    with xvfb(1280, 800) as person, xvfb(1024, 768) as helper:
+        yield person, helper
+
+
+def _grab(display: Display) -> np.ndarray:
+    with mss.MSS(display=display.name) as screen:
+        shot = np.asarray(screen.grab(screen.monitors[0]))
+    return shot[:, :, [2, 1, 0]].astype(np.int16)  # BGRA -> RGB
+
+
+def _canvas(page: Page) -> np.ndarray:
+    width, height, data = page.evaluate("""() => {
+        const c = document.getElementById('screen');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [c.width, c.height, Array.from(d)];
+    }""")
+    return np.array(data, dtype=np.int16).reshape(height, width, 4)[:, :, :3]
+
+
+def _state(page: Page) -> str:
+    return str(page.evaluate("document.getElementById('status').dataset.state || ''"))
+
+
+def _wait_state(page: Page, state: str) -> None:
+    page.wait_for_function(
+        f"() => document.getElementById('status').dataset.state === '{state}'", timeout=T * 1000)
+
+
+def _wait_file(path: Path, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not appear")
+
+
+def _pointer(display: Display) -> tuple[int, int]:
+    out = subprocess.run(["xdotool", "getmouselocation", "--shell"], env=display.env(),
+                         capture_output=True, text=True, check=True).stdout
+    values = dict(line.split("=", 1) for line in out.split())
+    return int(values["X"]), int(values["Y"])
+
+
+def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
+                                           displays: tuple[Display, Display]) -> None:
+    person_display, helper_display = displays
+    person_home, helper_home = tmp_path / "person", tmp_path / "helper"
+    work = tmp_path / "work"
+    work.mkdir()
+    file = tmp_path / "help.rainv"
+    port = _free_port()
+    subprocess.run(
+        [sys.executable, "-m", "ra", "invite", "create", "--name", "Alice",
+         "--message", "My printer vanished", "--password-stdin", "--save", str(file),
+         "--host", "127.0.0.1", "--port", str(port)],
+        input=PASSWORD + "\n", text=True, capture_output=True, check=True,
+        env=_env(person_home, person_display), timeout=30)
+    children: list[pexpect.spawn] = []
+    with xterm(person_display, "-e", "bash", "--norc", "--noprofile", cwd=work), \
+            sync_playwright() as playwright:
+        subprocess.run(["xdotool", "mousemove", "200", "200"], env=person_display.env(),
+                       check=True)  # no window manager: focus follows the pointer
+        try:
+            person = pexpect.spawn(
+                sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
+                env=_env(person_home, person_display), encoding="utf-8", timeout=T,
+                dimensions=(50, 300))
+            person.logfile_read = sys.stdout
+            children.append(person)
+            person.expect("listening on")
+            helper = pexpect.spawn(
+                sys.executable, ["-m", "ra", "connect", str(file), "--password-stdin",
+                                 "--no-browser"],
+                env=_env(helper_home, helper_display), encoding="utf-8", timeout=T,
+                dimensions=(50, 300))
+            helper.logfile_read = sys.stdout
+            children.append(helper)
+            helper.sendline(PASSWORD)
+            helper.expect(r"viewer: (http://127\.0\.0\.1:\d+/v/\S+)")
+            url = helper.match.group(1).strip()
+
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                 headless=True,
+                                                 env={"DISPLAY": helper_display.name})
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.wait_for_function(
+                "() => document.getElementById('name').textContent.includes('Alice')")
+
+            person.expect("asks to see your screen")
+            person.expect("Answer y")
+            person.sendline("y")
+            _wait_state(page, "viewing")
+
+            # The canvas shows the person's real screen.
+            deadline = time.monotonic() + T
+            while True:
+                canvas = _canvas(page)
+                real = _grab(person_display)
+                if canvas.shape == real.shape:
+                    error = float(np.abs(canvas - real).mean())
+                    if error < SCREEN_TOLERANCE:
+                        break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"canvas {canvas.shape} vs screen {real.shape}")
+                time.sleep(0.2)
+            print(f"canvas vs screen: mean abs error {error:.2f} per channel")
+
+            # Take Control, consent, then type into the xterm through the canvas.
+            page.click("#take-control")
+            person.expect("asks to control your mouse and keyboard")
+            person.expect("Answer y")
+            person.sendline("y")
+            _wait_state(page, "controlling")
+            box = page.locator("#screen").bounding_box()
+            assert box is not None
+            # A click at 30%/25% of the canvas lands at the same place on the remote screen.
+            page.mouse.click(box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.25)
+            time.sleep(0.5)
+            x, y = _pointer(person_display)
+            assert abs(x - 0.30 * 1280) <= 3 and abs(y - 0.25 * 800) <= 3, (x, y)
+            page.keyboard.type("echo ok > typed.txt")
+            page.keyboard.press("Enter")
+            assert _wait_file(work / "typed.txt").strip() == "ok"
+
+            # Esc on the person's own keyboard takes control back at once.
+            subprocess.run(["xdotool", "key", "Escape"], env=person_display.env(), check=True)
+            _wait_state(page, "released")
+            person.expect("took control back|you have control again")
+            page.keyboard.type("echo no > after.txt")
+            page.keyboard.press("Enter")
+            time.sleep(1.5)
+            assert not (work / "after.txt").exists()
+
+            # Chat both ways.
+            page.fill("#chat-input", "hello from the viewer")
+            page.click("#chat-send")
+            person.expect("hello from the viewer")
+            person.sendline("thanks, all good now")
+            page.wait_for_function(
+                "() => document.getElementById('chat-log').textContent"
+                ".includes('thanks, all good now')", timeout=T * 1000)
+
+            page.click("#disconnect")
+            person.expect("ended the session")
+            helper.expect("session ended")
+            person.expect(pexpect.EOF)
+            helper.expect(pexpect.EOF)
+            browser.close()
+        finally:
+            for child in children:
+                if child.isalive():
+                    child.terminate(force=True)
+
+    expected = [
+        "session.connected", "session.authenticated", "consent.requested", "consent.granted",
+        "view.started", "control.requested", "consent.requested", "consent.granted",
+        "control.granted", "control.released", "chat.message", "chat.message",
+        "session.disconnected", "session.receipt",
+    ]
+    for home in (person_home, helper_home):
+        with EventStore.open(Home.at(home)) as store:
+            assert verify_log(store).ok
+            types = [e.type for e in store.iter_events(stream_prefix="session:")]
+            assert types == expected, types
+            released = [e for e in store.iter_events(types=["control.released"])]
+            assert released[0].payload["via"] == "esc"
+            assert released[0].payload["by"] == "person"
+
