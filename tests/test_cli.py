@@ -97,8 +97,8 @@ def test_bad_input_is_one_clear_line(ra, args: tuple[str, ...], message: str) ->
     assert "Traceback" not in result.stderr
 
 
-def test_the_demo_runs_and_catches_both_attacks(ra) -> None:  # type: ignore[no-untyped-def]
-    result = ra("demo", check=True)
+def test_the_log_demo_runs_and_catches_both_attacks(ra) -> None:  # type: ignore[no-untyped-def]
+    result = ra("demo", "--log-only", check=True)
     out = result.stdout
     assert out.count("[OK ]") == 2 and out.count("[BAD]") == 2
     assert "seq 9: its content does not match" in out

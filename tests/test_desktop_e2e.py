@@ -8,6 +8,7 @@ in the person's real terminal (a pty).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -220,3 +221,19 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
             assert released[0].payload["via"] == "esc"
             assert released[0].payload["by"] == "person"
 
+
+
+def test_the_demo_plays_a_whole_session(tmp_path: Path) -> None:
+    """`make demo` runs `ra demo`: it must tell the whole story and catch the tampering."""
+    result = subprocess.run([sys.executable, "-m", "ra", "demo", "--home", str(tmp_path)],
+                            capture_output=True, text=True, timeout=180,
+                            env={**os.environ, "RA_LOG_LEVEL": "warning"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "'printer re-added by Bob' is now on her disk" in out
+    assert "after-esc.txt does not exist" in out
+    assert '{"by": "person", "via": "esc"}' in out
+    assert out.count("log intact") == 2
+    assert "log TAMPERED: seq" in out
+    for shot in ("1-viewing.png", "2-in-control.png", "3-chat.png"):
+        assert (tmp_path / "screenshots" / shot).stat().st_size > 10_000

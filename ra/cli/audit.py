@@ -252,11 +252,13 @@ def report(
         for row in rows:
             writer.writerow([row.get(c) for c in columns])
     else:
-        widths = [max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns]
-        say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-        for row in rows:
-            say("  ".join(str(row.get(c, "")).ljust(w)
-                          for c, w in zip(columns, widths, strict=True)))
+        cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns]
+                 for row in rows]
+        widths = [max([len(c), *(len(line[i]) for line in cells)])
+                  for i, c in enumerate(columns)]
+        say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        for line in cells:
+            say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _brief(payload: Any) -> str:

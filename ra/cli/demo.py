@@ -1,16 +1,8 @@
-"""`ra demo`: a whole story told by the log, on a scratch RA_HOME.
-
-Until the live session runs on a virtual desktop, the demo shows the log
-itself: the events of one assistance session are appended, a checkpoint is
-signed and kept "off the machine", the log verifies; then an attacker edits
-a consent record, and later rebuilds the whole log under a new key, and both
-are caught.
-"""
+"""`ra demo`: the main job, on a scratch folder."""
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -18,27 +10,6 @@ from typing import Annotated
 import typer
 
 from ra.cli.common import say
-from ra.events import Actor, Checkpoint, EventStore, NewEvent, verify_log
-from ra.home import Home
-
-PERSON = Actor("person", "alice")
-HELPER = Actor("helper", "bob@helpdesk")
-
-STORY: list[tuple[str, str, Actor, dict[str, object]]] = [
-    ("invitation", "invitation.created", PERSON,
-     {"name": "Alice", "message": "My printer vanished", "expires_in_s": 3600}),
-    ("invitation", "invitation.sent", PERSON, {"channel": "file", "to": "RAInvitation.rainv"}),
-    ("invitation", "invitation.opened", HELPER, {"origin": "127.0.0.1"}),
-    ("session", "session.connected", HELPER, {"helper": "bob@helpdesk"}),
-    ("session", "consent.requested", HELPER, {"scope": "view"}),
-    ("session", "consent.granted", PERSON, {"scope": "view"}),
-    ("session", "view.started", PERSON, {"monitor": "all"}),
-    ("session", "control.requested", HELPER, {}),
-    ("session", "control.granted", PERSON, {"scope": "mouse and keyboard"}),
-    ("session", "control.released", PERSON, {"by": "person", "via": "esc"}),
-    ("session", "chat.message", HELPER, {"text": "Printer is back. Bye!"}),
-    ("session", "session.disconnected", HELPER, {"by": "helper", "reason": "user"}),
-]
 
 
 def demo(
@@ -47,80 +18,31 @@ def demo(
         typer.Option("--home", help="Run in this folder (default: a scratch folder, removed)."),
     ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch folder.")] = False,
+    log_only: Annotated[
+        bool, typer.Option("--log-only", help="Only the log part: no desktop, no browser.")
+    ] = False,
 ) -> None:
-    """Show the tamper-evident log at work: append, verify, tamper, catch."""
+    """A whole session on a virtual desktop (Xvfb, xterm, Chromium), then its log at work.
+
+    Alice invites Bob, consents to being viewed and controlled, takes control
+    back with Esc; they chat and disconnect. Then her log is verified,
+    exported, and a tampered copy is caught. `--log-only` shows the log part
+    alone (append, checkpoint, verify, tamper, catch).
+    """
     scratch = Path(tempfile.mkdtemp(prefix="ra-demo-")) if home is None else home
+    scratch.mkdir(parents=True, exist_ok=True)
+    keep = keep or home is not None
     try:
-        _run(scratch)
+        if log_only:
+            from ra.demo.log import log_story
+
+            log_story(scratch)
+        else:
+            from ra.demo.session import session_story
+
+            session_story(scratch)
     finally:
-        if home is None and not keep:
+        if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
-        elif home is None:
+        else:
             say(f"\n(kept {scratch})")
-
-
-def _run(root: Path) -> None:
-    home = Home.at(root / "home")
-    offsite = root / "offsite"
-    offsite.mkdir(parents=True, exist_ok=True)
-
-    say("1. A person asks for help; every step of the session becomes an event.")
-    with EventStore.open(home) as store:
-        versions: dict[str, int] = {}
-        for kind, etype, actor, payload in STORY:
-            stream = f"{kind}:demo-0001"
-            [event] = store.append(stream, versions.get(stream, 0), [
-                NewEvent(etype, payload, actor)
-            ])
-            versions[stream] = event.stream_version
-            say(f"   seq {event.seq:>2}  {etype:<22} by {actor}")
-        signed = store.checkpoint()
-    kept = offsite / "checkpoint.json"
-    kept.write_bytes(signed.to_file_bytes())
-    say(f"\n2. A signed checkpoint ({signed.tree_size} events, root "
-        f"{signed.root.hex()[:16]}…) is copied off the machine: {kept.name}")
-
-    say("\n3. `ra audit verify` recomputes every hash and the root:")
-    _verify(home, kept)
-
-    say("\n4. An attacker drops the append-only triggers and edits who released control:")
-    db = sqlite3.connect(home.database)
-    db.executescript("DROP TRIGGER events_refuse_update;")
-    db.execute(
-        "UPDATE events SET body = replace(body, '\"by\":\"person\"', '\"by\":\"helper\"') "
-        "WHERE type = 'control.released'"
-    )
-    db.commit()
-    db.close()
-    _verify(home, kept)
-
-    say("\n5. A cleverer attacker rebuilds the whole log with the edit and signs it with a "
-        "new key:")
-    rebuilt = Home.at(root / "rebuilt")
-    with EventStore.open(rebuilt) as forged:
-        versions = {}
-        for kind, etype, actor, payload in STORY:
-            if etype == "control.released":
-                payload = {**payload, "by": "helper"}
-            stream = f"{kind}:demo-0001"
-            [event] = forged.append(stream, versions.get(stream, 0), [
-                NewEvent(etype, payload, actor)
-            ])
-            versions[stream] = event.stream_version
-        forged.checkpoint()
-    say("   verified on its own, the forgery looks fine:")
-    _verify(rebuilt, None)
-    say("   but against the checkpoint kept off the machine:")
-    _verify(rebuilt, kept)
-    say("\nThe log is the record: what it held, it keeps holding, or verification says "
-        "where it changed.")
-
-
-def _verify(home: Home, kept: Path | None) -> None:
-    external = [Checkpoint.load(kept)] if kept is not None else []
-    with EventStore.open(home) as store:
-        report = verify_log(store, external)
-    mark = "OK " if report.ok else "BAD"
-    say(f"   [{mark}] {report.summary()}")
-    for problem in report.other_problems[:2]:
-        say(f"         also: {problem}")

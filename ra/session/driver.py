@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import sys
 import threading
@@ -167,7 +168,10 @@ class SessionDriver:
         screen_sink: Callable[[bytes], Awaitable[None]] | None = None,
         on_screen_ack: Callable[[int], None] | None = None,
         after: Callable[[Sequence[Output]], Awaitable[None]] | None = None,
+        peer_origin: str | None = None,
     ) -> None:
+        self.peer_origin = peer_origin
+        """The peer's network address: the origin of events the peer caused."""
         self.engine = engine
         self.screen_sink = screen_sink
         """Helper side: where the person's screen updates go (the viewer)."""
@@ -243,6 +247,10 @@ class SessionDriver:
                 self._done.set()  # `run` exchanges receipts, then closes the channel
 
     def _append(self, events: list[NewEvent]) -> bool:
+        if self.peer_origin is not None:
+            peer = "helper" if self.engine.role == "person" else "person"
+            events = [dataclasses.replace(e, origin=self.peer_origin)
+                      if e.actor.kind == peer and e.origin is None else e for e in events]
         try:
             recorded = self.store.append(self.stream, self.version, events)
         except Exception as exc:  # the log is the truth: without it, no session

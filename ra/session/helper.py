@@ -125,6 +125,7 @@ async def connect_async(
                 receipt_key=load_identity(home).signing_key,
                 screen_sink=bridge.server.send_screen if bridge is not None else None,
                 after=bridge.after if bridge is not None else None,
+                peer_origin=channel.peer,
             )
             if bridge is not None:
                 bridge.driver = driver

@@ -148,7 +148,8 @@ async def ask_async(
                     screen = _x11_desktop(display, channel, engine, lambda: driver)
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
-                                       on_screen_ack=screen.on_ack if screen else None)
+                                       on_screen_ack=screen.on_ack if screen else None,
+                                       peer_origin=origin)
                 result.session_id = session_id
                 try:
                     result.reason = await driver.run(

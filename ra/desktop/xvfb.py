@@ -1,0 +1,101 @@
+"""Virtual X displays (Xvfb) and an xterm on them: for the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ra.errors import RaError
+
+
+class XvfbError(RaError):
+    """A virtual display could not be started."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Display:
+    name: str  # ":57"
+    width: int
+    height: int
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DISPLAY": self.name}
+
+
+def _free_display() -> int:
+    for number in range(50, 400):
+        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(
+            f"/tmp/.X11-unix/X{number}"
+        ).exists():
+            return number
+    raise XvfbError("no free X display number")
+
+
+@contextmanager
+def xvfb(width: int = 1280, height: int = 800, depth: int = 24) -> Iterator[Display]:
+    """Start Xvfb (with XTEST, MIT-SHM, RECORD, DAMAGE) on a free display; stop it after."""
+    if shutil.which("Xvfb") is None:
+        raise XvfbError("Xvfb is not installed (`make setup` installs it)")
+    for _attempt in range(5):
+        number = _free_display()
+        proc = subprocess.Popen(
+            ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x{depth}",
+             "-nolisten", "tcp", "+extension", "XTEST", "+extension", "DAMAGE"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        socket_path = Path(f"/tmp/.X11-unix/X{number}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None and not socket_path.exists():
+            time.sleep(0.02)
+        if proc.poll() is None and socket_path.exists():
+            break
+        proc.kill()
+        proc.wait()
+    else:
+        raise XvfbError("Xvfb did not start")
+    display = Display(f":{number}", width, height)
+    try:
+        yield display
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def xterm(
+    display: Display, *args: str, cwd: Path | None = None, geometry: str = "100x30+0+0"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """An xterm on `display` (no window manager: focus follows the pointer)."""
+    if shutil.which("xterm") is None:
+        raise XvfbError("xterm is not installed (`make setup` installs it)")
+    proc = subprocess.Popen(
+        ["xterm", "-geometry", geometry, "-fa", "DejaVu Sans Mono", "-fs", "12", *args],
+        env=display.env(), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = subprocess.run(["xdotool", "search", "--pid", str(proc.pid)],
+                                   env=display.env(), capture_output=True, text=True)
+            if found.stdout.strip():
+                break
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
