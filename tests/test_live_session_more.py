@@ -371,10 +371,11 @@ def test_deleted_invitation_is_refused(homes: Homes, tmp_path: Path,
 def test_expired_invitation_is_refused(homes: Homes, tmp_path: Path,
                                        children: Children) -> None:
     person_home, helper_home = homes
-    inv_id, file = _create_with(person_home, tmp_path, "--expires", "2s")
+    # Long enough for `ra ask` to start on a loaded machine, short enough to wait out.
+    inv_id, file = _create_with(person_home, tmp_path, "--expires", "8s")
     created = time.monotonic()  # the invitation was created before this moment
     person = _ask(person_home, inv_id, children)  # ask starts while it is still open
-    time.sleep(max(0.0, created + 2.5 - time.monotonic()))
+    time.sleep(max(0.0, created + 8.5 - time.monotonic()))
 
     # `ra connect` checks the file's expiry itself and does not even connect.
     result = _connect_once(helper_home, file, PASSWORD)

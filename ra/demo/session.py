@@ -224,7 +224,7 @@ def _wait_state(page: Any, state: str) -> None:
         timeout=T * 1000)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
+def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -39,6 +39,13 @@ def _free_display() -> int:
     raise XvfbError("no free X display number")
 
 
+def _lock_owner(number: int) -> int | None:
+    try:
+        return int(Path(f"/tmp/.X{number}-lock").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 @contextmanager
 def xvfb(width: int = 1280, height: int = 800, depth: int = 24) -> Iterator[Display]:
     """Start Xvfb (with XTEST, MIT-SHM, RECORD, DAMAGE) on a free display; stop it after."""
@@ -53,9 +60,13 @@ def xvfb(width: int = 1280, height: int = 800, depth: int = 24) -> Iterator[Disp
         )
         socket_path = Path(f"/tmp/.X11-unix/X{number}")
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None and not socket_path.exists():
+        while time.monotonic() < deadline and proc.poll() is None and not (
+            socket_path.exists() and _lock_owner(number) == proc.pid
+        ):
             time.sleep(0.02)
-        if proc.poll() is None and socket_path.exists():
+        # Ours only if the lock names our server: another process may have taken
+        # the same number a moment earlier, and its socket is not ours to use.
+        if proc.poll() is None and socket_path.exists() and _lock_owner(number) == proc.pid:
             break
         proc.kill()
         proc.wait()
@@ -85,12 +96,17 @@ def xterm(
         env=display.env(), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = subprocess.run(["xdotool", "search", "--pid", str(proc.pid)],
+        deadline = time.monotonic() + 30
+        while True:
+            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid", str(proc.pid)],
                                    env=display.env(), capture_output=True, text=True)
             if found.stdout.strip():
                 break
+            if proc.poll() is not None:
+                raise XvfbError(f"xterm exited (status {proc.returncode}) before its window "
+                                "appeared")
+            if time.monotonic() > deadline:
+                raise XvfbError("xterm's window did not appear within 30 s")
             time.sleep(0.05)
         yield proc
     finally:
