@@ -1,4 +1,4 @@
-"""``python -m bench [store|profile] [options]``: see `bench/__init__.py`."""
+"""``python -m bench [store|desktop|profile] [options]``: see `bench/__init__.py`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import store
 
         return store.main(args)
+    if suite == "desktop":
+        from bench import desktop
+
+        return desktop.main(args)
     if suite == "profile":
         from bench import hotpaths
 
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import store
 
         return store.worker_main(args)
-    print(f"bench: unknown suite {suite!r} (use: store, profile)", file=sys.stderr)
+    print(f"bench: unknown suite {suite!r} (use: store, desktop, profile)", file=sys.stderr)
     return 2
 
 

@@ -8,6 +8,12 @@ edge, the engine decides):
   `ra.desktop.pacing.Pacer` so that frames never queue behind a slow helper:
   the newest screen wins. Each update is one SCREEN frame; the helper's
   ``screen.ack`` messages drive the pacing.
+- The helper may ask for a full frame (``screen.refresh``: `request_keyframe`)
+  and pick what is shown (``screen.monitor``: `select_monitor`), one monitor
+  or all of them (0). When streaming starts and after every switch, the
+  monitors and the current choice go to the helper (``screen.monitors``).
+  While one monitor is shown, pointer positions from the helper are relative
+  to it and are moved by its origin before they are injected.
 - `enable_input` arms the Esc watcher and the XTEST injector; `inject`
   forwards what the engine hands it (only ever in controlling);
   `disable_input` releases every held key and button and disarms.
@@ -27,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ra.desktop.capture import Screen
+from ra.desktop.capture import MonitorInfo, Screen
 from ra.desktop.codec import TileEncoder, Update
 from ra.desktop.esc import EscWatcher
 from ra.desktop.inject import Injector
@@ -38,6 +44,18 @@ from ra.logs import get_logger
 _log = get_logger(__name__)
 
 SendScreen = Callable[[bytes], Awaitable[None]]
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+MONITORS_MESSAGE = "screen.monitors"
+
+
+def monitors_message(monitors: list[MonitorInfo], current: int) -> dict[str, Any]:
+    """``screen.monitors``: each real monitor (1..n) and the one shown (0 = all)."""
+    return {
+        "type": MONITORS_MESSAGE,
+        "monitors": [{"number": m.number, "x": m.x, "y": m.y, "width": m.width,
+                      "height": m.height} for m in monitors if m.number > 0],
+        "current": current,
+    }
 
 
 class X11Desktop:
@@ -51,9 +69,11 @@ class X11Desktop:
         *,
         max_fps: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        send_json: SendJson | None = None,
     ) -> None:
         self.display = display
         self._send_screen = send_screen
+        self._send_json = send_json
         self._on_esc = on_esc
         self._clock = clock
         self.pacer = Pacer(min_interval=1 / max_fps)
@@ -65,7 +85,14 @@ class X11Desktop:
         self._gate = threading.Event()  # set: input may be injected
         self._want_keyframe = True
         self._acked = asyncio.Event()
+        self.monitors: list[MonitorInfo] = []
+        """The display's monitors (entry 0: all of them), read when streaming starts."""
+        self.monitor = 0
+        """The monitor shown: 0 for all, else an entry of `monitors`."""
+        self._encoded_monitor = 0  # the monitor the encoder's last frame came from
+        self._send_tasks: set[asyncio.Task[None]] = set()
         self.frames_sent = 0
+        self.keyframes_sent = 0
         self.bytes_sent = 0
 
     # -- screen ---------------------------------------------------------------------
@@ -83,6 +110,33 @@ class X11Desktop:
     def request_keyframe(self) -> None:
         self._want_keyframe = True
 
+    def select_monitor(self, number: int) -> bool:
+        """Show monitor `number` (0: all); an unknown one is ignored and logged.
+
+        The next update is a keyframe of the new area, and the helper is told
+        the new choice (``screen.monitors``). False if `number` was refused.
+        """
+        if not any(m.number == number for m in self.monitors):
+            _log.info("desktop.monitor_refused", monitor=number, known=len(self.monitors) - 1)
+            return False
+        self.monitor = number
+        self._want_keyframe = True
+        self._announce()
+        return True
+
+    def _announce(self) -> None:
+        """Send ``screen.monitors`` to the helper (in the background)."""
+        if self._send_json is None or not self.monitors:
+            return
+        send, message = self._send_json, monitors_message(self.monitors, self.monitor)
+
+        async def announce() -> None:
+            await send(message)
+
+        task = asyncio.get_running_loop().create_task(announce())
+        self._send_tasks.add(task)
+        task.add_done_callback(self._send_tasks.discard)
+
     def on_ack(self, seq: int) -> None:
         self.pacer.on_ack(seq, self._clock())
         self._acked.set()
@@ -91,6 +145,10 @@ class X11Desktop:
         loop = asyncio.get_running_loop()
         try:
             self._screen = self._screen or Screen(self.display)
+            self.monitors = await loop.run_in_executor(None, self._screen.monitors)
+            if not any(m.number == self.monitor for m in self.monitors):
+                self.monitor = 0
+            self._announce()
             while True:
                 now = self._clock()
                 wait = self.pacer.next_capture_at(now) - now
@@ -115,6 +173,7 @@ class X11Desktop:
                 await self._send_screen(data)
                 self.pacer.on_sent(len(data), self._clock())
                 self.frames_sent += 1
+                self.keyframes_sent += int(ready.keyframe)
                 self.bytes_sent += len(data)
         except asyncio.CancelledError:
             raise
@@ -123,14 +182,27 @@ class X11Desktop:
 
     def _capture(self) -> Update:
         assert self._screen is not None
-        frame = self._screen.grab()
+        number = self.monitor
+        frame = self._screen.grab(number)
         height, width = frame.shape[:2]
         if self._encoder is None or (self._encoder.width, self._encoder.height) != (width, height):
             self._encoder = TileEncoder(width, height, browser_safe=True)
             self._want_keyframe = True
+        if number != self._encoded_monitor:
+            self._encoded_monitor = number
+            self._want_keyframe = True  # another area: a change list would mean nothing
         keyframe, self._want_keyframe = self._want_keyframe, False
+        x, y = self._screen.cursor_position()
+        origin = self._origin(number)
+        cursor = (x - origin.x, y - origin.y) if origin is not None else (x, y)
         return self._encoder.encode(frame, force_full=keyframe, quality=self.pacer.quality,
-                                    cursor=self._screen.cursor_position())
+                                    cursor=cursor)
+
+    def _origin(self, number: int) -> MonitorInfo | None:
+        """The monitor whose origin shown coordinates are relative to (None: all)."""
+        if number == 0:
+            return None
+        return next((m for m in self.monitors if m.number == number), None)
 
     # -- input ----------------------------------------------------------------------
 
@@ -155,6 +227,14 @@ class X11Desktop:
     def inject(self, event: dict[str, Any]) -> None:
         if not self._gate.is_set() or self._injector is None:
             return
+        shown = self._origin(self.monitor)
+        if shown is not None and event.get("kind") == "pointer":
+            x, y = event.get("x"), event.get("y")
+            if isinstance(x, int) and isinstance(y, int):
+                # The helper sees this monitor only: its (0, 0) is the monitor's origin.
+                event = {**event,
+                         "x": shown.x + min(max(x, 0), shown.width - 1),
+                         "y": shown.y + min(max(y, 0), shown.height - 1)}
         try:
             self._injector.inject(event)
         except InputError as exc:
@@ -168,6 +248,8 @@ class X11Desktop:
 
     def close(self) -> None:
         self.stop_streaming()
+        for task in list(self._send_tasks):
+            task.cancel()
         self.disable_input()
         if self._injector is not None:
             with contextlib.suppress(Exception):

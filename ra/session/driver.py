@@ -19,6 +19,12 @@ side follows the invitation) with `SessionDriver.run`'s ``extra`` argument.
 The screen and input adapters are not here yet: the driver calls a `Desktop`
 for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject, and
 the default `StatusDesktop` only prints a status line.
+
+Screen messages (docs/session.md, "Screen messages") never reach the engine:
+the reader hands ``screen.ack``, ``screen.refresh`` and ``screen.monitor`` (on
+the person's side) and ``screen.monitors`` (on the helper's side) to the
+callbacks given, only while the engine is streaming; anything else of the
+kind is ignored. `send_screen_message` sends them the other way.
 """
 
 from __future__ import annotations
@@ -60,6 +66,15 @@ from ra.statemachines.session import STREAMING
 
 RECEIPT_MESSAGE = "session.receipt"
 SCREEN_ACK = "screen.ack"
+SCREEN_REFRESH = "screen.refresh"
+SCREEN_MONITOR = "screen.monitor"
+SCREEN_MONITORS = "screen.monitors"
+#: Screen messages each role may send; the driver, not the engine, handles them.
+SCREEN_MESSAGES = {
+    "helper": frozenset({SCREEN_ACK, SCREEN_REFRESH, SCREEN_MONITOR}),
+    "person": frozenset({SCREEN_MONITORS}),
+}
+_ALL_SCREEN_MESSAGES = SCREEN_MESSAGES["helper"] | SCREEN_MESSAGES["person"]
 RECEIPT_WAIT_S = 3.0
 TICK_S = 0.5
 YES = frozenset({"y", "yes"})
@@ -167,6 +182,9 @@ class SessionDriver:
         receipt_key: Ed25519PrivateKey | None = None,
         screen_sink: Callable[[bytes], Awaitable[None]] | None = None,
         on_screen_ack: Callable[[int], None] | None = None,
+        on_screen_refresh: Callable[[], None] | None = None,
+        on_screen_monitor: Callable[[int], object] | None = None,
+        on_screen_monitors: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
         after: Callable[[Sequence[Output]], Awaitable[None]] | None = None,
         peer_origin: str | None = None,
     ) -> None:
@@ -177,6 +195,12 @@ class SessionDriver:
         """Helper side: where the person's screen updates go (the viewer)."""
         self.on_screen_ack = on_screen_ack
         """Person side: the helper has taken screen update `seq`."""
+        self.on_screen_refresh = on_screen_refresh
+        """Person side: the helper asks for a full frame (``screen.refresh``)."""
+        self.on_screen_monitor = on_screen_monitor
+        """Person side: the helper picks a monitor to see (``screen.monitor``; 0 = all)."""
+        self.on_screen_monitors = on_screen_monitors
+        """Helper side: the person's monitors and the one shown (``screen.monitors``)."""
         self.after = after
         """Called with every list of outputs once they are performed (the viewer bridge)."""
         self.channel = channel
@@ -294,10 +318,8 @@ class SessionDriver:
             if frame.kind is Kind.SCREEN:
                 await self._screen(frame.body)
                 continue
-            if message is not None and message.get("type") == SCREEN_ACK:
-                seq = message.get("seq")
-                if self.on_screen_ack is not None and isinstance(seq, int):
-                    self.on_screen_ack(seq)
+            if message is not None and message.get("type") in _ALL_SCREEN_MESSAGES:
+                await self._screen_message(message)
                 continue
             if frame.kind is Kind.BYE:
                 # A peer that ends cleanly sends its disconnect first; a bare BYE
@@ -323,6 +345,41 @@ class SessionDriver:
             return
         await self.screen_sink(update)
         await self._send({"type": SCREEN_ACK, "seq": seq})
+
+    async def _screen_message(self, message: Mapping[str, Any]) -> None:
+        """A screen message from the peer: for the desktop or the viewer, never the engine."""
+        kind = message.get("type")
+        peer = "helper" if self.engine.role == "person" else "person"
+        if kind not in SCREEN_MESSAGES[peer]:
+            _log.info("session.screen_message.ignored", message_type=kind, reason="wrong side")
+            return
+        if kind == SCREEN_ACK:
+            seq = message.get("seq")
+            if self.on_screen_ack is not None and isinstance(seq, int):
+                self.on_screen_ack(seq)
+            return
+        if self._done.is_set() or self.engine.state not in STREAMING:
+            return  # only while the screen is being sent
+        if kind == SCREEN_REFRESH:
+            if self.on_screen_refresh is not None:
+                self.on_screen_refresh()
+        elif kind == SCREEN_MONITOR:
+            number = message.get("monitor")
+            if not isinstance(number, int) or isinstance(number, bool):
+                _log.info("session.screen_message.ignored", message_type=kind,
+                          reason="malformed")
+            elif self.on_screen_monitor is not None:
+                self.on_screen_monitor(number)
+        elif self.on_screen_monitors is not None:
+            await self.on_screen_monitors(dict(message))
+
+    async def send_screen_message(self, message: dict[str, Any]) -> None:
+        """Send a screen message of this side's (``screen.refresh``, ...) while streaming."""
+        if message.get("type") not in SCREEN_MESSAGES[self.engine.role]:
+            raise ValueError(f"not a {self.engine.role}'s screen message: {message.get('type')!r}")
+        if self._done.is_set() or self.engine.state not in STREAMING:
+            return
+        await self._send(message)
 
     def _no_peer_receipt(self) -> None:
         if not self._peer_receipt.done():
@@ -414,6 +471,7 @@ class SessionDriver:
 
 
 __all__ = [
+    "SCREEN_MESSAGES",
     "Desktop",
     "Input",
     "SessionDriver",

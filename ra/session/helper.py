@@ -8,6 +8,12 @@ with a one-time token: the person's screen updates are handed to it as they
 arrive (and acknowledged to the person, which paces the stream), its buttons,
 chat and input are fed to the engine like the terminal's commands, and every
 state change and chat line from the person is pushed back to it.
+
+Screen choices: whenever the page connects (it starts blank), and when it asks
+(its Refresh button), the person is asked for a full frame (``screen.refresh``);
+the person's monitors (``screen.monitors``) are shown on the page, and the
+page's choice goes back to the person (``screen.monitor``). These are driver
+messages, not engine inputs, and only flow while the screen is streaming.
 """
 
 from __future__ import annotations
@@ -27,9 +33,14 @@ from ra.events import EventStore
 from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations import Invitation
+from ra.logs import get_logger
 from ra.net import connect
 from ra.session.driver import SessionDriver, Terminal
+from ra.statemachines.session import STREAMING
 from ra.viewer import ViewerServer
+from ra.viewer.server import clean_monitors
+
+_log = get_logger("ra.session")
 
 
 def local_name() -> str:
@@ -44,7 +55,7 @@ class ViewerBridge:
 
     def __init__(self, invitation: Invitation) -> None:
         self.invitation = invitation
-        self.server = ViewerServer(self._from_page)
+        self.server = ViewerServer(self._from_page, on_connect=self.refresh)
         self.driver: SessionDriver | None = None
         self._state = ""
         self._from_viewer = False
@@ -54,6 +65,21 @@ class ViewerBridge:
         await self.server.send_json({"type": "info", "name": self.invitation.name,
                                      "message": self.invitation.message})
         return url
+
+    async def refresh(self) -> None:
+        """Ask the person for a full frame (only while streaming; else nothing)."""
+        driver = self.driver
+        if driver is not None and not driver.done and driver.engine.state in STREAMING:
+            await driver.send_screen_message({"type": "screen.refresh"})
+
+    async def on_monitors(self, message: dict[str, Any]) -> None:
+        """The person's ``screen.monitors``: checked, then shown on the page."""
+        cleaned = clean_monitors(message)
+        if cleaned is None:
+            _log.info("session.screen_message.ignored", message_type="screen.monitors",
+                      reason="malformed")
+            return
+        await self.server.send_json(cleaned)
 
     async def _from_page(self, message: dict[str, Any]) -> None:
         driver = self.driver
@@ -75,6 +101,11 @@ class ViewerBridge:
                 self._from_viewer = False
         elif kind == "input" and isinstance(message.get("event"), dict):
             await driver.feed(functools.partial(engine.local_input, message["event"]))
+        elif kind == "screen.refresh":
+            await self.refresh()
+        elif kind == "screen.monitor" and isinstance(message.get("monitor"), int):
+            await driver.send_screen_message({"type": "screen.monitor",
+                                              "monitor": message["monitor"]})
 
     async def after(self, outputs: Sequence[Output]) -> None:
         """Push what changed to the page: the state, and the person's chat."""
@@ -125,6 +156,7 @@ async def connect_async(
                 receipt_key=load_identity(home).signing_key,
                 screen_sink=bridge.server.send_screen if bridge is not None else None,
                 after=bridge.after if bridge is not None else None,
+                on_screen_monitors=bridge.on_monitors if bridge is not None else None,
                 peer_origin=channel.peer,
             )
             if bridge is not None:

@@ -37,7 +37,8 @@ from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations import parse_invitation
 from ra.invitations.service import Invitations, InvitationView
-from ra.net import Channel, InvitationSecret, Kind, serve
+from ra.logs import get_logger
+from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver, Terminal
@@ -45,6 +46,8 @@ from ra.session.driver import Desktop, SessionDriver, Terminal
 WATCH_S = 1.0
 CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
 UNAUTHENTICATED_HELPER = Actor("helper", "unknown")
+
+_log = get_logger("ra.session")
 
 
 class NothingToServe(RaError):
@@ -149,6 +152,10 @@ async def ask_async(
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
                                        on_screen_ack=screen.on_ack if screen else None,
+                                       on_screen_refresh=(screen.request_keyframe
+                                                          if screen else None),
+                                       on_screen_monitor=(screen.select_monitor
+                                                          if screen else None),
                                        peer_origin=origin)
                 result.session_id = session_id
                 try:
@@ -221,6 +228,14 @@ def _x11_desktop(
     async def send_screen(update: bytes) -> None:
         await channel.send_frame(Kind.SCREEN, update)
 
+    async def send_json(message: dict[str, Any]) -> None:  # screen.monitors
+        if channel.closed:
+            return
+        try:
+            await channel.send_json(message)
+        except NetError as exc:  # the reader sees the broken connection
+            _log.info("session.send_failed", reason=str(exc))
+
     def on_esc() -> None:  # called on the Esc watcher's thread
         def feed() -> None:
             driver = current()
@@ -229,7 +244,7 @@ def _x11_desktop(
 
         loop.call_soon_threadsafe(feed)
 
-    return X11Desktop(display, send_screen, on_esc)
+    return X11Desktop(display, send_screen, on_esc, send_json=send_json)
 
 
 def _ended(engine: SessionEngine, reason: str, now: float) -> list[Output]:

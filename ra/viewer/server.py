@@ -91,7 +91,10 @@ VIEWER_STATES = frozenset({
     "awaiting_control_consent", "controlling", "released", "disconnected",
 })
 #: Page messages handed to ``on_message``.
-PAGE_MESSAGES = frozenset({"control.request", "control.release", "disconnect", "chat", "input"})
+PAGE_MESSAGES = frozenset({"control.request", "control.release", "disconnect", "chat", "input",
+                           "screen.refresh", "screen.monitor"})
+#: Most monitors a ``screen.monitors`` message may list (numbers 1..MAX_MONITORS).
+MAX_MONITORS = 32
 MAX_CHAT = 4000
 MAX_COORD = 0xFFFF
 MAX_SCROLL = 1000
@@ -134,6 +137,36 @@ def _clean_input(event: object) -> dict[str, Any] | None:
     return None
 
 
+def clean_monitors(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``screen.monitors`` message rebuilt from its known, well-typed fields, or None.
+
+    ``monitors``: up to `MAX_MONITORS` of ``{number, x, y, width, height}``, numbers
+    1.. distinct; ``current``: 0 (all) or one of the numbers.
+    """
+    if message.get("type") != "screen.monitors":
+        return None
+    listed, current = message.get("monitors"), message.get("current")
+    if not isinstance(listed, list) or len(listed) > MAX_MONITORS:
+        return None
+    monitors: list[dict[str, Any]] = []
+    for entry in listed:
+        if not isinstance(entry, Mapping):
+            return None
+        number, x, y = entry.get("number"), entry.get("x"), entry.get("y")
+        width, height = entry.get("width"), entry.get("height")
+        if not (_is_int(number, 1, MAX_MONITORS) and _is_int(x, -MAX_COORD, MAX_COORD)
+                and _is_int(y, -MAX_COORD, MAX_COORD) and _is_int(width, 1, MAX_SIDE)
+                and _is_int(height, 1, MAX_SIDE)):
+            return None
+        monitors.append({"number": number, "x": x, "y": y, "width": width, "height": height})
+    numbers = [m["number"] for m in monitors]
+    if len(set(numbers)) != len(numbers):
+        return None
+    if not (current == 0 or (_is_int(current, 1, MAX_MONITORS) and current in numbers)):
+        return None
+    return {"type": "screen.monitors", "monitors": monitors, "current": current}
+
+
 def parse_page_message(raw: str) -> dict[str, Any] | None:
     """A page message rebuilt from its known fields, or None if it is not one.
 
@@ -146,8 +179,14 @@ def parse_page_message(raw: str) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         return None
     kind = message.get("type")
-    if kind in ("control.request", "control.release", "disconnect", "screen.ack"):
+    if kind in ("control.request", "control.release", "disconnect", "screen.ack",
+                "screen.refresh"):
         return {"type": kind}
+    if kind == "screen.monitor":
+        number = message.get("monitor")
+        if _is_int(number, 0, MAX_MONITORS):
+            return {"type": kind, "monitor": number}
+        return None
     if kind == "chat":
         text = message.get("text")
         if isinstance(text, str) and text.strip() and len(text) <= MAX_CHAT:
@@ -161,8 +200,10 @@ def parse_page_message(raw: str) -> dict[str, Any] | None:
 
 def _check_outgoing(message: Mapping[str, Any]) -> None:
     kind = message.get("type")
-    if kind not in ("status", "chat", "info", "screen"):
+    if kind not in ("status", "chat", "info", "screen", "screen.monitors"):
         raise ValueError(f"the viewer has no {kind!r} message")
+    if kind == "screen.monitors" and clean_monitors(message) is None:
+        raise ValueError("a screen.monitors message needs valid monitors and current")
     if kind == "status" and message.get("state") not in VIEWER_STATES:
         raise ValueError(f"unknown viewer state {message.get('state')!r}")
     if kind == "screen" and not (_is_int(message.get("width"), 1, MAX_SIDE)
@@ -199,9 +240,11 @@ class ViewerServer:
     """Serves the viewer page and its one WebSocket on 127.0.0.1.
 
     `on_message` gets each page message (``control.request``, ``control.release``,
-    ``disconnect``, ``chat``, ``input``), checked and rebuilt from known fields;
-    it may be a plain function or a coroutine function. Input events are handed
-    on only while the last status sent was ``controlling``.
+    ``disconnect``, ``chat``, ``input``, ``screen.refresh``, ``screen.monitor``),
+    checked and rebuilt from known fields; it may be a plain function or a
+    coroutine function. Input events are handed on only while the last status
+    sent was ``controlling``. `on_connect` (optional, plain or coroutine) is
+    called each time the page's WebSocket comes up: the page starts blank.
 
     `connected` is set when the page's WebSocket is up, `disconnected` when it
     is gone (the tab closed, or `close`). Messages sent before the page
@@ -215,8 +258,10 @@ class ViewerServer:
         *,
         host: str = "127.0.0.1",
         max_frames_in_flight: int = 2,
+        on_connect: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
         self._on_message = on_message
+        self._on_connect = on_connect
         self._host = host
         self._max_in_flight = max(1, max_frames_in_flight)
         self._token = secrets.token_urlsafe(32)
@@ -277,7 +322,7 @@ class ViewerServer:
         return self._port
 
     async def send_json(self, message: Mapping[str, Any]) -> None:
-        """Queue a status/chat/info/screen message for the page (ValueError if unknown)."""
+        """Queue a status/chat/info/screen/screen.monitors message (ValueError if unknown)."""
         _check_outgoing(message)
         if message.get("type") == "status":
             self._state = str(message["state"])
@@ -383,6 +428,13 @@ class ViewerServer:
         self.connected.set()
         _log.info("viewer.connected")
         sender = asyncio.create_task(self._send_loop(ws))
+        if self._on_connect is not None:
+            try:
+                result = self._on_connect()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                _log.exception("viewer.on_connect.failed")
         try:
             async for raw in ws:
                 if not isinstance(raw, str):
@@ -440,5 +492,6 @@ __all__ = [
     "OnMessage",
     "ViewerServer",
     "check_update",
+    "clean_monitors",
     "parse_page_message",
 ]

@@ -25,6 +25,9 @@
   const CODEC_NAMES = { 0: "RAW", 1: "ZSTD", 2: "JPEG", 3: "FILL" };
   const BUTTONS = { 0: 1, 1: 2, 2: 3 }; // DOM button -> remote button (left, middle, right)
   const MAX_SCROLL = 1000;
+  // States in which the person's screen is streamed (ra.statemachines.session.STREAMING).
+  const STREAMING = new Set(["viewing", "control_requested", "awaiting_control_consent",
+    "controlling", "released"]);
 
   const $ = (id) => document.getElementById(id);
   const canvas = $("screen");
@@ -34,6 +37,8 @@
   const takeButton = $("take-control");
   const releaseButton = $("release");
   const disconnectButton = $("disconnect");
+  const refreshButton = $("refresh");
+  const monitorSelect = $("monitor");
   const chatLog = $("chat-log");
   const chatForm = $("chat-form");
   const chatInput = $("chat-input");
@@ -90,6 +95,8 @@
     takeButton.disabled = !(live && (state === "viewing" || state === "released"));
     releaseButton.disabled = !(live && inControl());
     disconnectButton.disabled = !live;
+    refreshButton.disabled = !(live && STREAMING.has(state));
+    monitorSelect.disabled = !(live && STREAMING.has(state));
     chatInput.disabled = !live;
     chatSend.disabled = !live;
   }
@@ -123,6 +130,11 @@
   }
 
   takeButton.addEventListener("click", () => send({ type: "control.request" }));
+  refreshButton.addEventListener("click", () => send({ type: "screen.refresh" }));
+  monitorSelect.addEventListener("change", () => {
+    const number = Number(monitorSelect.value);
+    if (Number.isInteger(number) && number >= 0) send({ type: "screen.monitor", monitor: number });
+  });
   releaseButton.addEventListener("click", giveBack);
   disconnectButton.addEventListener("click", () => {
     releaseHeld();
@@ -159,6 +171,31 @@
     $("name").textContent = name || "(unnamed)";
     $("message").textContent = message || "";
     document.title = "ra: " + (name || "viewer");
+  }
+
+  // -- the person's monitors -----------------------------------------------------------
+
+  // {"type":"screen.monitors","monitors":[{number,x,y,width,height}...],"current":N}
+  function showMonitors(message) {
+    const listed = Array.isArray(message.monitors) ? message.monitors : [];
+    const current = Number.isInteger(message.current) ? message.current : 0;
+    monitorSelect.textContent = "";
+    const all = document.createElement("option");
+    all.value = "0";
+    all.textContent = "All monitors";
+    monitorSelect.appendChild(all);
+    for (const monitor of listed) {
+      if (!monitor || !Number.isInteger(monitor.number) || monitor.number < 1) continue;
+      const option = document.createElement("option");
+      option.value = String(monitor.number);
+      option.textContent = "Monitor " + monitor.number + " (" + (monitor.width | 0) + "x"
+        + (monitor.height | 0) + ")";
+      monitorSelect.appendChild(option);
+    }
+    monitorSelect.value = String(current);
+    if (monitorSelect.value !== String(current)) monitorSelect.value = "0";
+    monitorSelect.hidden = false;
+    updateButtons();
   }
 
   // -- the screen --------------------------------------------------------------------
@@ -314,6 +351,9 @@
     placeCursor();
     placeholder.classList.add("hidden");
     canvas.dataset.seq = String(update.seq);
+    // For tests and debugging: what the last drawn update was.
+    window.raLastUpdate = { seq: update.seq, keyframe: update.keyframe,
+      tiles: update.tiles.length };
     canvas.dataset.frames = String((Number(canvas.dataset.frames) || 0) + 1);
   }
 
@@ -467,6 +507,9 @@
         break;
       case "info":
         showInfo(String(message.name || ""), String(message.message || ""));
+        break;
+      case "screen.monitors":
+        showMonitors(message);
         break;
       case "screen": {
         const width = message.width | 0;
