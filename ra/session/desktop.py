@@ -184,6 +184,9 @@ class X11Desktop:
         assert self._screen is not None
         number = self.monitor
         frame = self._screen.grab(number)
+        if self.monitor != number:  # switched during the grab: show the new choice at once
+            number = self.monitor
+            frame = self._screen.grab(number)
         height, width = frame.shape[:2]
         if self._encoder is None or (self._encoder.width, self._encoder.height) != (width, height):
             self._encoder = TileEncoder(width, height, browser_safe=True)
