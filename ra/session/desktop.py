@@ -76,7 +76,7 @@ class X11Desktop:
         self._send_json = send_json
         self._on_esc = on_esc
         self._clock = clock
-        self.pacer = Pacer(min_interval=1 / max_fps)
+        self.pacer = Pacer(min_interval=1 / max_fps, max_quality=75)
         self._screen: Screen | None = None
         self._encoder: TileEncoder | None = None
         self._stream_task: asyncio.Task[None] | None = None
@@ -85,6 +85,7 @@ class X11Desktop:
         self._gate = threading.Event()  # set: input may be injected
         self._want_keyframe = True
         self._acked = asyncio.Event()
+        self._wake = asyncio.Event()  # an update is pending, or the link freed up
         self.monitors: list[MonitorInfo] = []
         """The display's monitors (entry 0: all of them), read when streaming starts."""
         self.monitor = 0
@@ -140,9 +141,17 @@ class X11Desktop:
     def on_ack(self, seq: int) -> None:
         self.pacer.on_ack(seq, self._clock())
         self._acked.set()
+        self._wake.set()
 
     async def _stream(self) -> None:
+        """Capture on the pacer's clock; a separate sender keeps the link busy.
+
+        Capturing the next frame overlaps sending the last one. The interval is
+        counted from the start of each capture, so the encode time does not add
+        to it; when the link is behind, frames merge into one pending update.
+        """
         loop = asyncio.get_running_loop()
+        sender = loop.create_task(self._sender())
         try:
             self._screen = self._screen or Screen(self.display)
             self.monitors = await loop.run_in_executor(None, self._screen.monitors)
@@ -155,30 +164,39 @@ class X11Desktop:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 if self.pacer.busy and self.pacer.pending is not None:
-                    # The link is behind and a frame already waits: wait for an ack
-                    # (or a short while) instead of capturing what would be merged.
+                    # The link is behind and a frame already waits: wait for it to move
+                    # (or a short while) instead of capturing what would only be merged.
                     self._acked.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._acked.wait(), 0.25)
+                started = self._clock()
                 update = await loop.run_in_executor(None, self._capture)
-                now = self._clock()
                 if update.tiles or update.keyframe:
-                    self.pacer.offer(update, now)
+                    self.pacer.offer(update, started)
+                    self._wake.set()
                 else:
-                    self.pacer.idle(now)
-                ready = self.pacer.poll(self._clock())
-                if ready is None:
-                    continue
+                    self.pacer.idle(started)
+                if sender.done():
+                    sender.result()  # a send failed: stop streaming with its error
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the screen or the link is gone: say so once
+            _log.warning("desktop.capture_failed", error=str(exc))
+        finally:
+            sender.cancel()
+
+    async def _sender(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while (ready := self.pacer.poll(self._clock())) is not None:
                 data = ready.to_bytes()
                 await self._send_screen(data)
                 self.pacer.on_sent(len(data), self._clock())
                 self.frames_sent += 1
                 self.keyframes_sent += int(ready.keyframe)
                 self.bytes_sent += len(data)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the screen is gone: say so once, keep the session
-            _log.warning("desktop.capture_failed", error=str(exc))
+                self._acked.set()
 
     def _capture(self) -> Update:
         assert self._screen is not None
