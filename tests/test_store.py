@@ -116,6 +116,15 @@ def test_database_is_wal_with_full_sync_and_checkpoints_record_it(home: Home) ->
         assert store.checkpoint().sync_mode == "NORMAL"
 
 
+def test_ra_sync_chooses_the_mode_for_every_command(ra, home: Home) -> None:  # type: ignore[no-untyped-def]
+    ra("audit", "checkpoint", env={"RA_SYNC": "normal"}, check=True)
+    ra("audit", "checkpoint", check=True)
+    with EventStore.open(home) as store:
+        assert [c.sync_mode for c in store.checkpoints()] == ["NORMAL", "FULL"]
+    bad = ra("audit", "checkpoint", "--json", env={"RA_SYNC": "sometimes"})
+    assert bad.returncode == 2 and "RA_SYNC must be FULL or NORMAL" in bad.stderr
+
+
 def test_the_root_is_the_rfc6962_root_of_the_stored_bodies(store: EventStore) -> None:
     fill(store)
     bodies = [e.body for e in store.iter_events()]

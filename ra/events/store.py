@@ -28,6 +28,7 @@ is written into every checkpoint.
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -157,9 +158,19 @@ class EventStore:
         self.log_id: str = self._meta("log_id")
 
     @classmethod
-    def open(cls, home: Home, *, sync: SyncMode = "FULL", **kwargs: object) -> EventStore:
-        """The log of an RA_HOME (created on first use)."""
+    def open(cls, home: Home, *, sync: SyncMode | None = None, **kwargs: object) -> EventStore:
+        """The log of an RA_HOME (created on first use).
+
+        The sync mode is FULL unless `sync` or ``$RA_SYNC`` says NORMAL (faster;
+        a power cut may lose the last commits, never corrupt the log). The mode
+        in force is written into every checkpoint.
+        """
         home.ensure()
+        if sync is None:
+            chosen = os.environ.get("RA_SYNC", "FULL").strip().upper() or "FULL"
+            if chosen not in ("FULL", "NORMAL"):
+                raise StoreError(f"RA_SYNC must be FULL or NORMAL, not {chosen!r}")
+            sync = "NORMAL" if chosen == "NORMAL" else "FULL"
         return cls(home.database, sync=sync, key_path=home.log_key, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
