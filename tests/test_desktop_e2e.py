@@ -95,6 +95,37 @@ def _pointer(display: Display) -> tuple[int, int]:
     return int(values["X"]), int(values["Y"])
 
 
+def _invite(home: Path, display: Display, file: Path, *extra: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "ra", "invite", "create", "--name", "Alice", *extra,
+         "--password-stdin", "--save", str(file), "--host", "127.0.0.1",
+         "--port", str(_free_port())],
+        input=PASSWORD + "\n", text=True, capture_output=True, check=True,
+        env=_env(home, display), timeout=30)
+
+
+def _start_pair(
+    person_home: Path, person_display: Display, helper_home: Path, helper_display: Display,
+    file: Path, children: list[pexpect.spawn],
+) -> tuple[pexpect.spawn, pexpect.spawn, str]:
+    """`ra ask` for the person, `ra connect` for the helper; returns them and the viewer URL."""
+    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
+                           env=_env(person_home, person_display), encoding="utf-8",
+                           timeout=T, dimensions=(50, 300))
+    person.logfile_read = sys.stdout
+    children.append(person)
+    person.expect("listening on")
+    helper = pexpect.spawn(
+        sys.executable, ["-m", "ra", "connect", str(file), "--password-stdin", "--no-browser"],
+        env=_env(helper_home, helper_display), encoding="utf-8", timeout=T,
+        dimensions=(50, 300))
+    helper.logfile_read = sys.stdout
+    children.append(helper)
+    helper.sendline(PASSWORD)
+    helper.expect(r"viewer: (http://127\.0\.0\.1:\d+/v/\S+)")
+    return person, helper, str(helper.match.group(1)).strip()
+
+
 def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
                                            displays: tuple[Display, Display]) -> None:
     person_display, helper_display = displays
@@ -102,36 +133,15 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
     work = tmp_path / "work"
     work.mkdir()
     file = tmp_path / "help.rainv"
-    port = _free_port()
-    subprocess.run(
-        [sys.executable, "-m", "ra", "invite", "create", "--name", "Alice",
-         "--message", "My printer vanished", "--password-stdin", "--save", str(file),
-         "--host", "127.0.0.1", "--port", str(port)],
-        input=PASSWORD + "\n", text=True, capture_output=True, check=True,
-        env=_env(person_home, person_display), timeout=30)
+    _invite(person_home, person_display, file, "--message", "My printer vanished")
     children: list[pexpect.spawn] = []
     with xterm(person_display, "-e", "bash", "--norc", "--noprofile", cwd=work), \
             sync_playwright() as playwright:
         subprocess.run(["xdotool", "mousemove", "200", "200"], env=person_display.env(),
                        check=True)  # no window manager: focus follows the pointer
         try:
-            person = pexpect.spawn(
-                sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
-                env=_env(person_home, person_display), encoding="utf-8", timeout=T,
-                dimensions=(50, 300))
-            person.logfile_read = sys.stdout
-            children.append(person)
-            person.expect("listening on")
-            helper = pexpect.spawn(
-                sys.executable, ["-m", "ra", "connect", str(file), "--password-stdin",
-                                 "--no-browser"],
-                env=_env(helper_home, helper_display), encoding="utf-8", timeout=T,
-                dimensions=(50, 300))
-            helper.logfile_read = sys.stdout
-            children.append(helper)
-            helper.sendline(PASSWORD)
-            helper.expect(r"viewer: (http://127\.0\.0\.1:\d+/v/\S+)")
-            url = helper.match.group(1).strip()
+            person, helper, url = _start_pair(person_home, person_display, helper_home,
+                                              helper_display, file, children)
 
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                                  headless=True,

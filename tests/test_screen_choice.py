@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,13 +27,12 @@ from playwright.sync_api import Page, sync_playwright
 from test_desktop_e2e import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    PASSWORD,
     SCREEN_TOLERANCE,
     T,
-    _env,
-    _free_port,
     _grab,
+    _invite,
     _pointer,
+    _start_pair,
     _wait_state,
 )
 from Xlib import X  # type: ignore[import-untyped]
@@ -338,29 +335,10 @@ def test_refresh_and_monitor_choice_from_the_viewer(tmp_path: Path) -> None:
     children: list[pexpect.spawn] = []
     with xvfb(WIDTH, HEIGHT) as person_display, xvfb(1024, 768) as helper_display, \
             two_monitors(person_display) as x, sync_playwright() as playwright:
-        subprocess.run(
-            [sys.executable, "-m", "ra", "invite", "create", "--name", "Alice",
-             "--password-stdin", "--save", str(file), "--host", "127.0.0.1",
-             "--port", str(_free_port())],
-            input=PASSWORD + "\n", text=True, capture_output=True, check=True,
-            env=_env(person_home, person_display), timeout=30)
+        _invite(person_home, person_display, file)
         try:
-            person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
-                                   env=_env(person_home, person_display), encoding="utf-8",
-                                   timeout=T, dimensions=(50, 300))
-            person.logfile_read = sys.stdout
-            children.append(person)
-            person.expect("listening on")
-            helper = pexpect.spawn(
-                sys.executable, ["-m", "ra", "connect", str(file), "--password-stdin",
-                                 "--no-browser"],
-                env=_env(helper_home, helper_display), encoding="utf-8", timeout=T,
-                dimensions=(50, 300))
-            helper.logfile_read = sys.stdout
-            children.append(helper)
-            helper.sendline(PASSWORD)
-            helper.expect(r"viewer: (http://127\.0\.0\.1:\d+/v/\S+)")
-            url = helper.match.group(1).strip()
+            person, helper, url = _start_pair(person_home, person_display, helper_home,
+                                              helper_display, file, children)
 
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                                  headless=True,
