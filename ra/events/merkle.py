@@ -173,10 +173,23 @@ class Frontier:
         self._size = size + 1
 
     def extend(self, hashes: Iterable[bytes]) -> None:
-        """Append each leaf hash in order."""
-        append = self.append
-        for item in hashes:
-            append(item)
+        """Append each leaf hash in order (the loop of `append`, without a call per leaf)."""
+        stack = self._hashes
+        size = self._size
+        sha256 = hashlib.sha256
+        for node in hashes:
+            if len(node) != HASH_SIZE:
+                raise MerkleError(
+                    f"a leaf hash must be {HASH_SIZE} bytes, got {len(node)}"
+                    " (hash the entry with leaf_hash() first)"
+                )
+            carry = size
+            while carry & 1:
+                node = sha256(b"\x01" + stack.pop() + node).digest()
+                carry >>= 1
+            stack.append(node)
+            size += 1
+            self._size = size
 
     def root(self) -> bytes:
         """Return the root of all leaves appended so far (equals ``root()`` of them).

@@ -83,7 +83,7 @@ class NewEvent:
         if not isinstance(self.schema_version, int) or self.schema_version < 1:
             raise EventError("schema_version must be a positive integer")
         try:
-            canonical.check(dict(self.payload))
+            canonical.check(self.payload)
         except canonical.CanonicalJSONError as exc:
             raise EventError(f"event {self.type}: {exc}") from None
 
@@ -188,16 +188,27 @@ def encode_envelope(
     through the canonical encoder. `tests/test_store.py` checks that the two
     agree byte for byte.
     """
-    actor = event.actor
+    actor = _ACTOR_JSON.get(event.actor)
+    if actor is None:
+        if len(_ACTOR_JSON) > 4096:
+            _ACTOR_JSON.clear()
+        actor = _ACTOR_JSON.setdefault(
+            event.actor,
+            f'{{"id":{_json_str(event.actor.id)},"kind":{_json_str(event.actor.kind)}}}',
+        )
     return (
-        f'{{"actor":{{"id":{_json_str(actor.id)},"kind":{_json_str(actor.kind)}}},'
+        f'{{"actor":{actor},'
         f'"event_id":"{event_id}","occurred_at":"{occurred_at}",'
         f'"origin":{_json_str(event.origin or origin)},"outcome":"{event.outcome}",'
         f'"payload":{canonical.dumps(event.payload)},'
         f'"schema_version":{event.schema_version},"seq":{seq},'
-        f'"stream":{_json_str(stream)},"stream_version":{stream_version},'
+        f'"stream":"{stream}","stream_version":{stream_version},'  # checked by validate_stream
         f'"type":"{event.type}"}}'
     )
+
+
+#: Each actor's JSON, encoded once (actors repeat on every event of a session).
+_ACTOR_JSON: dict[Actor, str] = {}
 
 
 def format_time(moment: datetime) -> str:

@@ -291,15 +291,14 @@ class EventStore:
             recorded: list[bytes] = []
             when = format_time(moment)
             ids = uuid7s(len(events))
+            origin = self.origin
+            leaves: list[bytes] = []
             for offset, event in enumerate(events):
+                seq = size + offset
+                version = current + 1 + offset
                 text = encode_envelope(
-                    event,
-                    seq=size + offset,
-                    event_id=ids[offset],
-                    stream=stream,
-                    stream_version=current + 1 + offset,
-                    occurred_at=when,
-                    origin=self.origin,
+                    event, seq=seq, event_id=ids[offset], stream=stream,
+                    stream_version=version, occurred_at=when, origin=origin,
                 )
                 try:
                     body = text.encode("utf-8")
@@ -308,10 +307,10 @@ class EventStore:
                         f"event {event.type} holds text that is not valid Unicode"
                     ) from None
                 leaf = sha256(b"\x00" + body).digest()
-                frontier.append(leaf)
-                rows.append((size + offset, text, leaf, stream, current + 1 + offset,
-                             event.type))
+                leaves.append(leaf)
+                rows.append((seq, text, leaf, stream, version, event.type))
                 recorded.append(body)
+            frontier.extend(leaves)
             conn.executemany(
                 "INSERT INTO events (seq, body, leaf, stream, stream_version, type) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -329,20 +328,9 @@ class EventStore:
                 raise AppendError(f"the event log refused the append: {exc}") from None
             raise
         return [
-            RecordedEvent(
-                seq=size + offset,
-                event_id=ids[offset],
-                stream=stream,
-                stream_version=current + 1 + offset,
-                type=event.type,
-                schema_version=event.schema_version,
-                occurred_at=moment,
-                actor=event.actor,
-                origin=event.origin or self.origin,
-                outcome=event.outcome,
-                payload=event.payload,
-                body=body,
-            )
+            RecordedEvent(size + offset, ids[offset], stream, current + 1 + offset, event.type,
+                          event.schema_version, moment, event.actor, event.origin or origin,
+                          event.outcome, event.payload, body)
             for offset, (event, body) in enumerate(zip(events, recorded, strict=True))
         ]
 
