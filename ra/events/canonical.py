@@ -82,3 +82,28 @@ def encode(value: JSON) -> bytes:
 
 def loads(data: str | bytes) -> JSON:
     return json.loads(data)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same field twice (which value would count?)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, JSON]]) -> dict[str, JSON]:
+    result: dict[str, JSON] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> JSON:
+    raise ValueError(f"{name} is not allowed")
+
+
+def strict_loads(text: str) -> JSON:
+    """Parse JSON from someone else: no repeated fields, no NaN or Infinity.
+
+    Raises `DuplicateKeyError`, `RecursionError` (too deep) or `ValueError`.
+    """
+    return json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)

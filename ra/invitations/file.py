@@ -20,7 +20,6 @@ import base64
 import binascii
 import hashlib
 import ipaddress
-import json
 import os
 import re
 import secrets
@@ -30,7 +29,6 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -38,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from ra.events import canonical
 from ra.invitations.errors import (
     InvitationError,
     InvitationExpiredError,
@@ -332,8 +331,7 @@ def _parse_time(label: str, value: object) -> datetime:
 
 
 def _canonical_json(value: object) -> bytes:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    return canonical.encode(value)
 
 
 def _body_dict(inv: Invitation) -> dict[str, object]:
@@ -392,23 +390,6 @@ def sign_invitation(inv: Invitation, key: Ed25519PrivateKey) -> bytes:
 # Decoding.
 
 
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
 def _exact_keys(label: str, value: object, keys: frozenset[str]) -> Mapping[str, object]:
     if not isinstance(value, dict):
         raise _bad(f"{label} must be a JSON object")
@@ -424,8 +405,8 @@ def _exact_keys(label: str, value: object, keys: frozenset[str]) -> Mapping[str,
 
 def _load_json(text: str) -> object:
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except _DuplicateKeyError as error:
+        return canonical.strict_loads(text)
+    except canonical.DuplicateKeyError as error:
         raise _bad(f"the field {str(error)[:40]!r} appears twice") from None
     except RecursionError:
         raise _bad("it is nested far too deeply") from None

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ra.events import canonical
 from ra.net.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
@@ -88,31 +89,11 @@ def _kind_name(kind: Kind) -> str:
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN or Infinity."""
+    """Canonical JSON (`ra.events.canonical`): sorted keys, no spaces, UTF-8, no NaN."""
     try:
-        text = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        return text.encode("utf-8")
+        return canonical.dumps(dict(value)).encode("utf-8")
     except (TypeError, ValueError, RecursionError, UnicodeError) as error:
         raise ProtocolError(f"this message cannot be sent as JSON: {error}") from None
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
 
 
 def _depth(value: object) -> int:
@@ -138,8 +119,8 @@ def parse_json_body(kind: Kind, body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ProtocolError(f"a {label} message is not valid UTF-8") from None
     try:
-        value = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_no_constant)
-    except _DuplicateKey:
+        value = canonical.strict_loads(text)
+    except canonical.DuplicateKeyError:
         raise ProtocolError(f"a {label} message has the same field twice") from None
     except RecursionError:
         raise ProtocolError(f"a {label} message is nested too deeply") from None
