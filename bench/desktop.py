@@ -90,6 +90,8 @@ from typing import Any
 
 import numpy as np
 
+from ra.desktop.xvfb import xvfb
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 PY = sys.executable
@@ -591,15 +593,6 @@ def rfb_client_main(args: argparse.Namespace) -> int:
 # --- the orchestrator ---------------------------------------------------------------------------
 
 
-def _free_display() -> int:
-    for number in range(60, 400):
-        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(
-            f"/tmp/.X11-unix/X{number}"
-        ).exists():
-            return number
-    raise RuntimeError("no free X display number")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -668,19 +661,12 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
 def run_one(system: str, workload: str, cfg: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     tmp.mkdir(parents=True)
     procs = _Procs(tmp)
-    number = _free_display()
-    display = f":{number}"
-    env = {**os.environ, "DISPLAY": display}
+    screen = contextlib.ExitStack()
     try:
-        xvfb = procs.start("xvfb", ["Xvfb", display, "-screen", "0", f"{WIDTH}x{HEIGHT}x24",
-                                    "-nolisten", "tcp", "+extension", "XTEST",
-                                    "+extension", "DAMAGE"])
-        sock = Path(f"/tmp/.X11-unix/X{number}")
-        deadline = time.monotonic() + 10
-        while not sock.exists() and xvfb.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)
-        pids = {"xvfb": xvfb.pid}
+        started = screen.enter_context(xvfb(WIDTH, HEIGHT))
+        display = started.name
+        env = started.env()
+        pids = {"xvfb": started.pid}
         if workload == "terminal":
             xterm = procs.start("xterm", ["xterm", "-maximized", "-fa", "DejaVu Sans Mono",
                                           "-fs", "12", "-e", "bash", "-c", TERMINAL_CMD],
@@ -750,6 +736,7 @@ def run_one(system: str, workload: str, cfg: argparse.Namespace, tmp: Path) -> d
         raise
     finally:
         procs.stop_all()
+        screen.close()
 
 
 def _pct(values: list[float], q: float) -> float | None:

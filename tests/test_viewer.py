@@ -2,13 +2,15 @@
 
 Each browser test runs in its own event loop (`asyncio.run`) with Playwright's
 async API, so the server and the page share one loop and nothing is mocked.
-Debian's /usr/bin/chromium is used; the tests are skipped without it.
+Debian's /usr/bin/chromium is used (`make setup` installs it); without it the browser
+tests fail rather than skip, so a missing browser cannot pass unseen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import http.client
 import json
 import os
@@ -46,14 +48,19 @@ JPEG_DECODE_TOLERANCE = 2
 #: q70 4:2:0 at most 51-58 and 9.0-9.1 on average.
 JPEG_LOSS = {"444": (40, 5.0), "420": (70, 12.0)}
 
-needs_chromium = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)), reason="needs /usr/bin/chromium"
-)
+from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
 
-try:
-    from playwright.async_api import Browser, Page, async_playwright
-except ImportError:  # pragma: no cover
-    pytestmark = pytest.mark.skip(reason="needs playwright")
+
+def needs_chromium(test: Any) -> Any:
+    """Mark a browser test: it fails at once, with the reason, if Chromium is missing."""
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
+            pytest.fail(f"{CHROMIUM} is missing: run `make setup` (it installs chromium)")
+        return test(*args, **kwargs)
+
+    return wrapper
 
 
 # -- helpers -------------------------------------------------------------------------

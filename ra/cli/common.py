@@ -56,6 +56,14 @@ def warn(text: str) -> None:
     typer.echo(text, err=True)
 
 
+def read_password_line() -> str:
+    """One password from standard input (`--password-stdin`): the first line, as typed."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("no password on standard input")
+    return password
+
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

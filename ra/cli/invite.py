@@ -21,6 +21,7 @@ from ra.cli.common import (
     emit_json,
     home_of,
     parse_duration,
+    read_password_line,
     say,
     warn,
 )
@@ -69,11 +70,7 @@ def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
     if generate:
         return generate_password(), True
     if password_stdin:
-        line = sys.stdin.readline()
-        password = line.rstrip("\r\n")
-        if not password:
-            raise UsageError("no password on standard input")
-        return password, False
+        return read_password_line(), False
     if not sys.stdin.isatty():
         raise UsageError(
             "no terminal to ask for a password: use --password-stdin or --generate-password"

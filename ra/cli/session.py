@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ra.cli.common import HomeOption, UsageError, home_of, say
+from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say
 from ra.invitations import load_invitation
 from ra.logs import register_secret
 from ra.session.driver import Terminal
@@ -98,10 +98,7 @@ def connect(
 
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise UsageError("no password on standard input")
-        return password
+        return read_password_line()
     if not sys.stdin.isatty():
         raise UsageError("no terminal to ask for the password: use --password-stdin")
     password = typer.prompt("Invitation password", hide_input=True)

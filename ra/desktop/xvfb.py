@@ -25,6 +25,7 @@ class Display:
     name: str  # ":57"
     width: int
     height: int
+    pid: int = 0  # the Xvfb server's process id
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DISPLAY": self.name}
@@ -72,7 +73,7 @@ def xvfb(width: int = 1280, height: int = 800, depth: int = 24) -> Iterator[Disp
         proc.wait()
     else:
         raise XvfbError("Xvfb did not start")
-    display = Display(f":{number}", width, height)
+    display = Display(f":{number}", width, height, proc.pid)
     try:
         yield display
     finally:

@@ -483,14 +483,6 @@ class EventStore:
             Checkpoint.from_statement(canonical.loads(text), bytes(sig)) for text, sig in rows
         ]
 
-    def latest_checkpoint(self) -> Checkpoint | None:
-        row = self.conn.execute(
-            "SELECT statement, signature FROM checkpoints ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else Checkpoint.from_statement(
-            canonical.loads(row[0]), bytes(row[1])
-        )
-
     def missing_triggers(self) -> list[str]:
         present = {name for (name,) in self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
