@@ -99,11 +99,11 @@ def test_events_cannot_be_updated_or_deleted(store: EventStore) -> None:
 def test_query_columns_are_derived_from_the_hashed_body(store: EventStore) -> None:
     store.append("session:q", 0, [NewEvent("chat.message", {"text": "hi"}, HELPER)])
     row = store.conn.execute(
-        "SELECT stream, stream_version, type, actor_kind, actor_id, outcome FROM events"
+        "SELECT stream, stream_version, type, actor_kind, actor_id, outcome FROM audit_log"
     ).fetchone()
     assert row == ("session:q", 1, "chat.message", "helper", "bob", "success")
-    with pytest.raises(sqlite3.OperationalError):  # generated: cannot be set at all
-        store.conn.execute("UPDATE events SET actor_id = 'mallory'")
+    with pytest.raises(sqlite3.OperationalError, match="view"):  # a view: cannot be set at all
+        store.conn.execute("UPDATE audit_log SET actor_id = 'mallory'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.conn.execute("UPDATE events SET stream = 'session:other'")
 

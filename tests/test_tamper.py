@@ -44,14 +44,17 @@ def attack(home: Home, *sql: str) -> None:
 
 
 def rewrite_hashes(home: Home) -> None:
-    """What a careful attacker does next: recompute every leaf and the tree state,
-    and put the append-only triggers back."""
+    """What a careful attacker does next: recompute every leaf, the stream index
+    and the tree state, and put the append-only triggers back."""
     db = sqlite3.connect(home.database)
+    db.execute("DROP TRIGGER IF EXISTS events_refuse_update")
     rows = db.execute("SELECT seq, CAST(body AS BLOB) FROM events ORDER BY seq").fetchall()
     frontier = merkle.Frontier()
     for seq, body in rows:
         leaf = merkle.leaf_hash(body)
-        db.execute("UPDATE events SET leaf = ? WHERE seq = ?", (leaf, seq))
+        # each event its own span: the stream index agrees with any order of events
+        db.execute("UPDATE events SET leaf = ?, span_last = stream_version WHERE seq = ?",
+                   (leaf, seq))
         frontier.append(leaf)
     db.execute("UPDATE tree_state SET size = ?, frontier = ?",
                (frontier.size, frontier.to_bytes()))

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ra.events import canonical
-from ra.events.store import EventStore
+from ra.events.store import STREAM_SEQS, EventStore
 
 RECEIPT_TYPE = "session.receipt"
 
@@ -90,12 +90,12 @@ class Receipt:
 
 def stream_digest(store: EventStore, stream: str, events: int | None = None) -> tuple[int, str]:
     """(count, digest) of the first `events` events of `stream` (all by default)."""
-    sql = "SELECT leaf FROM events WHERE stream = ? ORDER BY stream_version"
-    params: tuple[object, ...] = (stream,)
+    sql = f"SELECT leaf FROM events WHERE stream = ? AND seq IN ({STREAM_SEQS})"
+    params: tuple[object, ...] = (stream, stream, 0)
     if events is not None:
-        sql = ("SELECT leaf FROM events WHERE stream = ? AND stream_version <= ? "
-               "ORDER BY stream_version")
-        params = (stream, events)
+        sql += " AND stream_version <= ?"
+        params = (*params, events)
+    sql += " ORDER BY stream_version"
     digest = hashlib.sha256()
     count = 0
     for (leaf,) in store.conn.execute(sql, params):

@@ -7,15 +7,18 @@
    did not also rewrite the hash is caught at its exact position);
 3. each body ends with its own seq, stream, stream version and type, as the
    row files it (rows moved, swapped or re-labelled are caught where they
-   stand);
+   stand), and the stream index agrees: the spans tile the log with no gap or
+   overlap, each span's events are its stream's consecutive versions, and
+   every stream's versions run 1, 2, 3, ... (`_Spans`);
 4. the Merkle root recomputed from the bodies at each checkpoint's size
    equals the signed root (an attacker who rewrote bodies *and* hashes is
    caught by the first checkpoint after the change);
 5. every checkpoint's Ed25519 signature holds, was made by this log's key,
    and covers no more events than the log has (a truncated tail is caught);
    every session receipt still matches the session's events (`receipts`);
-6. the stored tree state matches the recomputed tree, and the append-only
-   triggers are in place.
+6. the stored tree state (a copy of the frontier at some earlier size)
+   matches the recomputed tree at its size, the append-only triggers and the
+   stream index are in place, and the `audit_log` view is the one ra made.
 
 Checkpoints given from files (kept off the machine) are checked the same way;
 they catch a log that was rebuilt from scratch and re-signed with a new key.
@@ -48,7 +51,7 @@ _SEQ_KEY = b',"seq":'
 _RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
 _SELECT = (
     "SELECT seq, CAST(body AS BLOB), leaf, CAST(stream AS BLOB), stream_version, "
-    "CAST(type AS BLOB) FROM events"
+    "CAST(type AS BLOB), span_last FROM events"
 )
 
 
@@ -119,6 +122,12 @@ class _Scan:
     #: global size -> the subtree roots of its last, partial block at that size
     snapshots: dict[int, list[bytes]] = field(default_factory=dict)
     rows: int = 0
+    #: stream -> the first version of its first span that starts in this range
+    firsts: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    #: stream -> the last version of its last span that starts in this range
+    lasts: dict[bytes, int] = field(default_factory=dict)
+    #: where the last span that starts in this range ends (seq after its last event)
+    span_end: int = 0
 
 
 def verify_log(
@@ -153,7 +162,10 @@ def _verify(
     stored = _stored_checkpoints(store, problems)
     count, low, high = store.conn.execute(
         "SELECT count(*), min(seq), max(seq) FROM events").fetchone()
+    state = _tree_state(store, problems)
     wanted = {c.tree_size for c in stored} | {c.tree_size for c in external} | {count}
+    if state is not None:
+        wanted.add(state.size)
     if count and (low != 0 or high != count - 1):
         roots_at, size = _scan_with_gaps(store, wanted, problems, progress, count)
         receipts = [seq for (seq,) in store.conn.execute(
@@ -164,7 +176,8 @@ def _verify(
     report.size = size
     report.root = roots_at.get(size, EMPTY_ROOT)
 
-    _check_tree_state(store, report)
+    if state is not None:
+        _check_tree_state(state, roots_at, report)
     public_key = public_bytes(store.signing_key)
     for index, checkpoint in enumerate(stored, start=1):
         _check_checkpoint(checkpoint, f"stored checkpoint #{index}", roots_at, report,
@@ -176,10 +189,7 @@ def _verify(
         report.external_checked += 1
     for seq, what in check_receipts(store, receipts):
         problems.append(Problem(seq, what))
-    missing = store.missing_triggers()
-    if missing:
-        problems.append(Problem(None, "the append-only triggers were removed: "
-                                      + ", ".join(missing)))
+    problems += [Problem(None, what) for what in store.schema_problems()]
     return report
 
 
@@ -217,11 +227,19 @@ def _scan_blocks(
     else:
         scans.append(_scan_range(store.conn, 0, count, wanted, progress, count))
     merged = _Scan()
+    versions: dict[bytes, int] = {}
     for scan in scans:
         merged.problems += scan.problems
         merged.receipts += scan.receipts
         merged.blocks.update(scan.blocks)
         merged.snapshots.update(scan.snapshots)
+        for stream, (seq, first) in scan.firsts.items():
+            _chain(versions.get(stream, 0), first, stream, seq, merged.problems)
+        versions.update(scan.lasts)
+    if scans and scans[-1].span_end > count:
+        merged.problems.append(Problem(count, (
+            f"the stream index says the log goes on to seq {scans[-1].span_end - 1}, but it "
+            "ends here (events were removed)")))
     problems += merged.problems
     return _roots(merged, wanted), merged.receipts
 
@@ -247,6 +265,8 @@ def _scan_range(
     """Check rows lo..hi-1 (lo is block-aligned) and take their subtree roots."""
     scan = _Scan()
     problems, receipts = scan.problems, scan.receipts
+    spans = _Spans(conn, lo, scan)
+    current, want = spans.stream, spans.version
     sha256 = hashlib.sha256
     stack: list[bytes] = []
     offset = 0  # position within the current block
@@ -256,7 +276,7 @@ def _scan_range(
         rows = cursor.fetchmany(20_000)
         if not rows:
             break
-        for seq, body, leaf, stream, version, etype in rows:
+        for seq, body, leaf, stream, version, etype, span_last in rows:
             digest = sha256(b"\x00" + body).digest()
             if digest != leaf:
                 problems.append(Problem(seq, "its content does not match its recorded hash "
@@ -264,6 +284,13 @@ def _scan_range(
             if not body.endswith(b',"seq":%d,"stream":"%s","stream_version":%d,"type":"%s"}'
                                  % (seq, stream, version, etype)):
                 problems.append(_misfiled(seq, body))
+            if span_last is not None:
+                spans.start(seq, stream, version, span_last)
+                current = stream
+            elif version != want or stream != current:
+                problems.append(spans.mismatch(seq, stream, version, current, want))
+                current = stream
+            want = version + 1
             if etype == b"session.receipt":
                 receipts.append(seq)
             node = digest
@@ -286,7 +313,82 @@ def _scan_range(
             progress(lo + scan.rows, total)
     if stack:
         scan.blocks[block] = stack
+    spans.finish(hi)
     return scan
+
+
+class _Spans:
+    """The stream index, checked beside the events as the scan reads them.
+
+    The first event of each append carries ``span_last``: that append's
+    events are the next (span_last - version + 1) seqs, its stream's
+    versions from its own on. `start` is called at each such event: it
+    checks the spans leave no gap and do not overlap, and that the stream's
+    versions continue from its previous span (within this range; `_chain`
+    joins the ranges). Between starts the scan checks each event continues
+    the span's stream and versions.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lo: int, scan: _Scan) -> None:
+        self.scan = scan
+        self.problems = scan.problems
+        self.firsts = scan.firsts
+        self.lasts = scan.lasts
+        self.stream: bytes | None = None
+        self.version = -1
+        self.end = lo  # where the span in force ends
+        if lo > 0:  # a range may begin inside a span that began before it
+            row = conn.execute(
+                "SELECT seq, CAST(stream AS BLOB), stream_version, span_last FROM events "
+                "WHERE seq < ? AND span_last IS NOT NULL ORDER BY seq DESC LIMIT 1", (lo,)
+            ).fetchone()
+            if row is not None and row[0] + row[3] - row[2] + 1 > lo:
+                first_seq, stream, version, last = row
+                self.stream, self.version = stream, version + (lo - first_seq)
+                self.end = first_seq + last - version + 1
+                scan.span_end = self.end
+
+    def start(self, seq: int, stream: bytes, version: int, last: int) -> None:
+        if self.end != seq:
+            what = (f"events {self.end} to {seq - 1} are in no span of the stream index"
+                    if self.end < seq else
+                    f"its span overlaps the span before it (which ends at seq {self.end - 1})")
+            self.problems.append(Problem(min(self.end, seq), what))
+        size = last - version + 1
+        if size < 1:
+            self.problems.append(Problem(seq, f"its span in the stream index has size {size}"))
+        elif stream in self.lasts:
+            _chain(self.lasts[stream], version, stream, seq, self.problems)
+        else:
+            self.firsts[stream] = (seq, version)
+        self.lasts[stream] = last
+        self.end = seq + max(size, 1)
+        self.scan.span_end = self.end
+
+    def mismatch(self, seq: int, stream: bytes, version: int, span_stream: bytes | None,
+                 span_version: int) -> Problem:
+        if span_stream is None or seq >= self.end:
+            return Problem(seq, "is in no span of the stream index")
+        return Problem(seq, (
+            f"the stream index says it is {_name(span_stream)} version {span_version}, "
+            f"but it is {_name(stream)} version {version}"
+        ))
+
+    def finish(self, hi: int) -> None:
+        if self.end < hi:
+            self.problems.append(Problem(self.end, (
+                f"events {self.end} to {hi - 1} are in no span of the stream index")))
+
+
+def _chain(before: int, first: int, stream: bytes, seq: int, problems: list[Problem]) -> None:
+    if first != before + 1:
+        problems.append(Problem(seq, (
+            f"{_name(stream)} goes from version {before} to {first} here "
+            "(a stream's versions run 1, 2, 3, ...)")))
+
+
+def _name(stream: bytes) -> str:
+    return stream.decode("utf-8", "replace")
 
 
 def _roots(scan: _Scan, wanted: set[int]) -> dict[int, bytes]:
@@ -335,7 +437,7 @@ def _scan_with_gaps(
         rows = cursor.fetchmany(20_000)
         if not rows:
             break
-        for seq, body, leaf, stream, version, etype in rows:
+        for seq, body, leaf, stream, version, etype, _span in rows:
             if seq != expected:
                 if seq > expected:
                     problems.append(Problem(expected, (
@@ -371,24 +473,31 @@ def _stored_checkpoints(store: EventStore, problems: list[Problem]) -> list[Chec
         return []
 
 
-def _check_tree_state(store: EventStore, report: VerifyReport) -> None:
+def _tree_state(store: EventStore, problems: list[Problem]) -> Frontier | None:
     row = store.conn.execute("SELECT size, frontier FROM tree_state WHERE id = 1").fetchone()
     if row is None:
-        report.problems.append(Problem(None, "the tree state record is missing"))
-        return
-    size, blob = int(row[0]), bytes(row[1])
+        problems.append(Problem(None, "the tree state record is missing"))
+        return None
     try:
-        state = Frontier.from_bytes(size, blob)
-        state_root = state.root() if size else EMPTY_ROOT
-    except MerkleError:
-        report.problems.append(Problem(None, "the stored tree state is damaged"))
-        return
-    if size != report.size or state_root != report.root:
-        report.problems.append(Problem(
-            None,
+        return Frontier.from_bytes(int(row[0]), bytes(row[1]))
+    except (MerkleError, TypeError, ValueError):
+        problems.append(Problem(None, "the stored tree state is damaged"))
+        return None
+
+
+def _check_tree_state(state: Frontier, roots_at: dict[int, bytes], report: VerifyReport) -> None:
+    size = state.size
+    state_root = state.root() if size else EMPTY_ROOT
+    if size > report.size:
+        report.problems.append(Problem(None, (
+            f"the stored tree state covers {size} events but the log has {report.size}: "
+            "the tail was truncated"
+        )))
+    elif roots_at.get(size) != state_root:
+        report.problems.append(Problem(None, (
             f"the stored tree state ({size} events, root {state_root.hex()[:16]}…) does not "
-            f"match the events ({report.size} events, root {report.root.hex()[:16]}…)",
-        ))
+            f"match the events' tree at that size"
+        ), exact=False))
 
 
 def _check_checkpoint(

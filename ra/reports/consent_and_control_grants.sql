@@ -13,7 +13,7 @@ SELECT
     json_extract(body, '$.payload.scope')    AS scope,
     json_extract(body, '$.payload.reason')   AS reason,
     json_extract(body, '$.payload.via')      AS via
-FROM events
+FROM audit_log
 WHERE type IN (
     'consent.requested', 'consent.granted', 'consent.denied',
     'control.requested', 'control.granted', 'control.denied', 'control.released'

@@ -6,7 +6,7 @@ SELECT
     count(*)                                       AS failures,
     min(occurred_at)                               AS first_failure,
     max(occurred_at)                               AS last_failure
-FROM events
+FROM audit_log
 WHERE type = 'auth.failed'
 GROUP BY stream, origin
 ORDER BY last_failure;

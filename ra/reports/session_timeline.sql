@@ -16,7 +16,7 @@ SELECT
              WHEN type = 'consent.denied'
               AND json_extract(body, '$.payload.scope') = 'view'
              THEN 'view consent denied' END)                      AS ended_because
-FROM events
+FROM audit_log
 WHERE stream LIKE 'session:%'
 GROUP BY stream
 ORDER BY started_at;
