@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -237,8 +237,8 @@ def encode_envelope(
 
 
 _LEAF_PREFIX = sha256(b"\x00")
-#: A row of the events table: seq, body, leaf, stream, stream_version, type, span_last.
-Row = tuple[int, str, bytes, str, int, str, "int | None"]
+#: A row of the events table: seq, body, leaf, stream, stream_version, type.
+Row = tuple[int, str, bytes, str, int, str]
 
 
 def encode_batch(
@@ -249,31 +249,28 @@ def encode_batch(
     stream: str,
     moment: datetime,
     origin: str,
-    span_last: int | None = None,
-) -> tuple[list[Row], list[bytes], list[RecordedEvent]]:
+) -> tuple[list[Row], list[bytes], Appended]:
     """The rows, leaf hashes and records of a validated batch for one stream.
 
-    Each row is (seq, canonical text, leaf hash, stream, version, type,
-    span_last): the text is `encode_envelope`'s, byte for byte, with the parts
-    every event of the batch shares written once; `span_last` goes on the
-    first row only (the store's stream index). This loop is the append path's
-    hot spot.
+    Each row is (seq, canonical text, leaf hash, stream, version, type): the
+    text is `encode_envelope`'s, byte for byte, with the parts every event of
+    the batch shares written once. This loop is the append path's hot spot;
+    the records are made only when the caller looks at them (`Appended`).
     """
-    ids = uuid7s(len(events))
+    prefix, low = _uuid7_run(len(events))
+    first_low = low
     rows: list[Row] = []
     leaves: list[bytes] = []
-    records: list[RecordedEvent] = []
-    span: int | None = span_last
     head = f'","occurred_at":"{format_time(moment)}","origin":'
     own_origin = _json_str(origin)
     middle = f',"stream":"{stream}","stream_version":'
     dumps = canonical.dumps
     start = _LEAF_PREFIX.copy
-    record = tuple.__new__
     seq = first_seq
     version = first_version
-    for event_id, event in zip(ids, events, strict=True):
+    for event in events:
         kind = event.type
+        event_id = f"{prefix}{low:012x}"
         text = (
             f'{{"actor":{event.actor.json},"event_id":"{event_id}{head}'
             f'{own_origin if event.origin is None else _json_str(event.origin)},'
@@ -289,14 +286,67 @@ def encode_batch(
         digest.update(body)
         leaf = digest.digest()
         leaves.append(leaf)
-        rows.append((seq, text, leaf, stream, version, kind, span))
-        span = None
-        records.append(record(RecordedEvent, (
-            seq, event_id, stream, version, kind, event.schema_version, moment, event.actor,
-            event.origin or origin, event.outcome, event.payload, body)))
+        rows.append((seq, text, leaf, stream, version, kind))
         seq += 1
         version += 1
-    return rows, leaves, records
+        low += 1
+    return rows, leaves, Appended(rows, events, prefix, first_low, moment, origin)
+
+
+class Appended(Sequence[RecordedEvent]):
+    """What `EventStore.append` returns: the recorded events, made when first read.
+
+    A list-like sequence (index, slice, iterate, ``len``, ``+``, ``==``); the
+    records are built from the rows on first use, so an append whose caller
+    only needs the count or nothing pays nothing for them.
+    """
+
+    __slots__ = ("_rows", "_events", "_prefix", "_low", "_moment", "_origin", "_records")
+
+    def __init__(self, rows: list[Row], events: Sequence[NewEvent], prefix: str, low: int,
+                 moment: datetime, origin: str) -> None:
+        self._rows, self._events, self._prefix, self._low = rows, events, prefix, low
+        self._moment, self._origin = moment, origin
+        self._records: list[RecordedEvent] | None = None
+
+    def _all(self) -> list[RecordedEvent]:
+        records = self._records
+        if records is None:
+            prefix, low, moment, origin = self._prefix, self._low, self._moment, self._origin
+            records = self._records = [
+                RecordedEvent(seq, f"{prefix}{low + i:012x}", stream, version, kind,
+                              event.schema_version, moment, event.actor,
+                              event.origin or origin, event.outcome, event.payload,
+                              text.encode("utf-8"))
+                for i, ((seq, text, _leaf, stream, version, kind), event)
+                in enumerate(zip(self._rows, self._events, strict=True))
+            ]
+        return records
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return iter(self._all())
+
+    def __add__(self, other: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        return [*self._all(), *other]
+
+    def __radd__(self, other: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        return [*other, *self._all()]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Appended):
+            other = other._all()
+        return isinstance(other, list) and self._all() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 def format_time(moment: datetime) -> str:
@@ -323,31 +373,31 @@ _MASK_62 = (1 << 62) - 1
 _MASK_48 = (1 << 48) - 1
 
 
-def uuid7s(count: int, now_ms: int | None = None) -> list[str]:
-    """`count` UUIDv7s (RFC 9562): 48-bit Unix milliseconds, version, randomness.
+def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
+    """`count` consecutive UUIDv7s (RFC 9562) as (text prefix, first low 48 bits).
 
-    The first of a batch is random; the rest count up from it (RFC 9562
-    method 3, monotonic random), and within one process values strictly
-    increase even when the clock stands still or steps back.
+    48-bit Unix milliseconds, the version, then randomness: the first is
+    random, the rest count up from it (RFC 9562 method 3, monotonic random),
+    and within one process values strictly increase even when the clock stands
+    still or steps back. The ids differ only in their last group, so the i-th
+    is ``f"{prefix}{low + i:012x}"``.
     """
     ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) & _MASK_48
     rand = int.from_bytes(os.urandom(10), "big")
     first = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (_MASK_62 >> 1))
     if first <= _last_v7[0]:
         first = _last_v7[0] + 1
-    last = first + count - 1
-    _last_v7[0] = last
+    if (first & _MASK_48) + count > _MASK_48:  # keep the run inside one last group
+        first = (first | _MASK_48) + 1
+    _last_v7[0] = first + count - 1
     h = f"{first:032x}"
-    if first >> 48 == last >> 48:
-        # Only the last group (the low 48 bits) changes within the batch.
-        prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
-        low = first & _MASK_48
-        return [f"{prefix}{value:012x}" for value in range(low, low + count)]
-    out = []
-    for value in range(first, first + count):
-        h = f"{value:032x}"
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-", first & _MASK_48
+
+
+def uuid7s(count: int, now_ms: int | None = None) -> list[str]:
+    """`count` UUIDv7s, strictly increasing; see `_uuid7_run`."""
+    prefix, low = _uuid7_run(count, now_ms)
+    return [f"{prefix}{value:012x}" for value in range(low, low + count)]
 
 
 def uuid7(now_ms: int | None = None) -> str:

@@ -31,8 +31,9 @@ as one transaction. The frontier lives in memory and is caught up from the
 stored leaf hashes when another process appended meanwhile; ``tree_state``
 keeps a copy on disk, rewritten every `TREE_STATE_EVERY` events and at each
 checkpoint, so a new process reads at most that many leaves to start.
-Triggers refuse UPDATE and DELETE on ``events`` and ``checkpoints``; verification (`ra.events.verify`) assumes an attacker may
-drop them and does not rely on them.
+Triggers refuse UPDATE and DELETE on ``events`` and ``checkpoints``;
+verification (`ra.events.verify`) assumes an attacker may drop them and does
+not rely on them.
 
 The database runs in WAL mode with ``synchronous=FULL`` by default: an
 append that returned is on disk. ``NORMAL`` may be chosen; the mode in force
@@ -56,7 +57,6 @@ from ra.events.checkpoint import Checkpoint, load_or_create_key, public_bytes
 from ra.events.errors import AppendError, ConcurrencyError, LogStateError, StoreError
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError
 from ra.events.model import (
-    EventError,
     NewEvent,
     RecordedEvent,
     encode_batch,
@@ -134,9 +134,14 @@ _APPEND_STATE = (
     "SELECT (SELECT max(span_last) FROM events WHERE stream = ? AND span_last IS NOT NULL), "
     "(SELECT max(seq) FROM events)"
 )
-_INSERT = (
+# The first event of an append carries the span; the others leave it NULL.
+_INSERT_FIRST = (
     "INSERT INTO events (seq, body, leaf, stream, stream_version, type, span_last) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT = (
+    "INSERT INTO events (seq, body, leaf, stream, stream_version, type) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 #: The seqs of one stream's events after a version (params: stream, version),
 #: found through the spans: each span is the run of seqs one append wrote.
@@ -294,7 +299,7 @@ class EventStore:
         events: Sequence[NewEvent],
         *,
         now: datetime | None = None,
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         """Append `events` to `stream` as one transaction, or nothing at all.
 
         `expected_version` is the stream's version the caller decided on (0
@@ -305,7 +310,7 @@ class EventStore:
         for event in events:
             event.validate()
         if not events:
-            return []
+            return ()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -324,14 +329,14 @@ class EventStore:
             self._frontier = None  # extended in place below: kept only if the commit holds
             rows, leaves, records = encode_batch(
                 events, first_seq=size, first_version=current + 1, stream=stream,
-                moment=moment, origin=self.origin, span_last=current + count,
+                moment=moment, origin=self.origin,
             )
+            conn.execute(_INSERT_FIRST, (*rows[0], current + count))
             if count == 1:
                 frontier.append(leaves[0])
-                conn.execute(_INSERT, rows[0])
             else:
                 frontier.extend(leaves)
-                conn.executemany(_INSERT, rows)
+                conn.executemany(_INSERT, rows[1:])
             if (size + count) // TREE_STATE_EVERY != size // TREE_STATE_EVERY:
                 self._save_tree_state(frontier)
             conn.execute("COMMIT")
