@@ -385,10 +385,10 @@ def _append_loop(
         datastore, recorder = _es_recorder(path)
         mapper = _es_mapper()
         _rss_mark(out)
-        ids = {}
+        uuids: dict[str, Any] = {}
         insert_events, to_stored = recorder.insert_events, mapper.to_stored_event
         for chunk in chunks(rows, batch):
-            domain = [_domain_event(r, ids) for r in chunk]
+            domain = [_domain_event(r, uuids) for r in chunk]
             t = perf()
             insert_events([to_stored(e) for e in domain])
             times.append(perf() - t)

@@ -47,14 +47,18 @@ class Actor:
 
     kind: str
     id: str
-    #: The canonical JSON of a valid actor, made once (events repeat their actor).
-    json: str | None = field(init=False, default=None, repr=False, compare=False)
+    _json: str | None = field(init=False, default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if type(self.kind) is str and type(self.id) is str and self.kind and self.id:
-            object.__setattr__(
-                self, "json", f'{{"id":{_json_str(self.id)},"kind":{_json_str(self.kind)}}}'
-            )
+    @property
+    def json(self) -> str | None:
+        """The canonical JSON of a valid actor (None if it is not), made once:
+        events repeat their actor, and reading the log never needs it."""
+        text = self._json
+        if text is None and type(self.kind) is str and type(self.id) is str \
+                and self.kind and self.id:
+            text = f'{{"id":{_json_str(self.id)},"kind":{_json_str(self.kind)}}}'
+            object.__setattr__(self, "_json", text)
+        return text
 
     def to_json(self) -> dict[str, str]:
         return {"id": self.id, "kind": self.kind}
@@ -83,7 +87,7 @@ class NewEvent:
 
     def validate(self) -> None:
         if (self.type in _KNOWN_GOOD_TYPES and self.outcome in OUTCOMES
-                and type(self.actor) is Actor and self.actor.json is not None
+                and type(self.actor) is Actor and self.actor._json is not None
                 and type(self.schema_version) is int
                 and self.schema_version >= 1 and _flat_scalars(self.payload)):
             return  # the common case: a known type, actor and a flat payload
@@ -258,6 +262,19 @@ def encode_batch(
     the records are made only when the caller looks at them (`Appended`).
     """
     prefix, low = _uuid7_run(len(events))
+    if len(events) == 1:  # the common case in a live session: no per-batch set-up
+        event = events[0]
+        text = encode_envelope(
+            event, seq=first_seq, event_id=f"{prefix}{low:012x}", stream=stream,
+            stream_version=first_version, occurred_at=format_time(moment), origin=origin,
+        )
+        try:
+            body = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventError(f"event {event.type} holds text that is not valid Unicode") from None
+        leaf = sha256(b"\x00" + body).digest()
+        one = [(first_seq, text, leaf, stream, first_version, event.type)]
+        return one, [leaf], Appended(one, events, prefix, low, moment, origin)
     first_low = low
     rows: list[Row] = []
     leaves: list[bytes] = []
@@ -272,7 +289,8 @@ def encode_batch(
         kind = event.type
         event_id = f"{prefix}{low:012x}"
         text = (
-            f'{{"actor":{event.actor.json},"event_id":"{event_id}{head}'
+            f'{{"actor":{event.actor._json or _actor_json(event.actor)},'
+            f'"event_id":"{event_id}{head}'
             f'{own_origin if event.origin is None else _json_str(event.origin)},'
             f'"outcome":"{event.outcome}","payload":{dumps(event.payload)},'
             f'"schema_version":{event.schema_version},"seq":{seq}{middle}{version},'
@@ -301,25 +319,25 @@ class Appended(Sequence[RecordedEvent]):
     only needs the count or nothing pays nothing for them.
     """
 
-    __slots__ = ("_rows", "_events", "_prefix", "_low", "_moment", "_origin", "_records")
+    __slots__ = ("_rows", "_made", "_records")
 
     def __init__(self, rows: list[Row], events: Sequence[NewEvent], prefix: str, low: int,
                  moment: datetime, origin: str) -> None:
-        self._rows, self._events, self._prefix, self._low = rows, events, prefix, low
-        self._moment, self._origin = moment, origin
+        self._rows = rows
+        self._made = (events, prefix, low, moment, origin)
         self._records: list[RecordedEvent] | None = None
 
     def _all(self) -> list[RecordedEvent]:
         records = self._records
         if records is None:
-            prefix, low, moment, origin = self._prefix, self._low, self._moment, self._origin
+            events, prefix, low, moment, origin = self._made
             records = self._records = [
                 RecordedEvent(seq, f"{prefix}{low + i:012x}", stream, version, kind,
                               event.schema_version, moment, event.actor,
                               event.origin or origin, event.outcome, event.payload,
                               text.encode("utf-8"))
                 for i, ((seq, text, _leaf, stream, version, kind), event)
-                in enumerate(zip(self._rows, self._events, strict=True))
+                in enumerate(zip(self._rows, events, strict=True))
             ]
         return records
 
@@ -357,7 +375,7 @@ def format_time(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     if moment.year < 1000:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
 def parse_time(text: str) -> datetime:
@@ -369,6 +387,27 @@ def utc_now() -> datetime:
 
 
 _last_v7 = [0]
+class _Entropy:
+    """Bytes from os.urandom, handed out 10 at a time (one syscall per 409 ids)."""
+
+    pool = b""
+    at = 0
+
+
+def _random80() -> int:
+    """80 random bits for a UUIDv7."""
+    at = _Entropy.at
+    if at + 10 > len(_Entropy.pool):
+        _Entropy.pool, at = os.urandom(4090), 0
+    _Entropy.at = at + 10
+    return int.from_bytes(_Entropy.pool[at:at + 10], "big")
+
+
+def _forget_entropy() -> None:
+    _Entropy.pool, _Entropy.at = b"", 0  # a forked child must not reuse its parent's bytes
+
+
+os.register_at_fork(after_in_child=_forget_entropy)
 _MASK_62 = (1 << 62) - 1
 _MASK_48 = (1 << 48) - 1
 
@@ -383,7 +422,7 @@ def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
     is ``f"{prefix}{low + i:012x}"``.
     """
     ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) & _MASK_48
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _random80()
     first = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (_MASK_62 >> 1))
     if first <= _last_v7[0]:
         first = _last_v7[0] + 1

@@ -307,10 +307,13 @@ class EventStore:
         appended and `ConcurrencyError` says so. ``None`` skips that check.
         """
         validate_stream(stream)
-        for event in events:
-            event.validate()
-        if not events:
-            return ()
+        if len(events) == 1:
+            events[0].validate()
+        else:
+            for event in events:
+                event.validate()
+            if not events:
+                return ()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -325,7 +328,9 @@ class EventStore:
             if expected_version is not None and current != expected_version:
                 raise ConcurrencyError(stream, expected_version, current)
             size = 0 if last is None else last + 1
-            frontier = self._frontier_at(size)
+            frontier = self._frontier
+            if frontier is None or frontier.size != size:
+                frontier = self._frontier_at(size)
             self._frontier = None  # extended in place below: kept only if the commit holds
             rows, leaves, records = encode_batch(
                 events, first_seq=size, first_version=current + 1, stream=stream,
