@@ -34,6 +34,8 @@ OUTCOMES: frozenset[str] = frozenset({"success", "failure", "denied"})
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _KNOWN_GOOD_TYPES: set[str] = set()
 _json_str = json.encoder.encode_basestring
+#: Actors' canonical JSON by (kind, id): equal actors made apart share it.
+_ACTOR_JSON: dict[tuple[str, str], str] = {}
 _STREAM_RE = re.compile(r"^[a-z][a-z0-9_-]*:[A-Za-z0-9._:@/-]{1,200}$")
 
 
@@ -47,18 +49,23 @@ class Actor:
 
     kind: str
     id: str
-    _json: str | None = field(init=False, default=None, repr=False, compare=False)
+    #: The canonical JSON of a valid actor (None if it is not); equal actors share it.
+    json: str | None = field(init=False, default=None, repr=False, compare=False)
 
-    @property
-    def json(self) -> str | None:
-        """The canonical JSON of a valid actor (None if it is not), made once:
-        events repeat their actor, and reading the log never needs it."""
-        text = self._json
-        if text is None and type(self.kind) is str and type(self.id) is str \
-                and self.kind and self.id:
-            text = f'{{"id":{_json_str(self.id)},"kind":{_json_str(self.kind)}}}'
-            object.__setattr__(self, "_json", text)
-        return text
+    def __post_init__(self) -> None:
+        key = (self.kind, self.id)
+        try:
+            text = _ACTOR_JSON.get(key)
+        except TypeError:  # not text at all: `NewEvent.validate` refuses it
+            return
+        if text is None:
+            if not (type(self.kind) is str and type(self.id) is str and self.kind and self.id):
+                return
+            if len(_ACTOR_JSON) > 4096:
+                _ACTOR_JSON.clear()
+            text = _ACTOR_JSON[key] = (
+                f'{{"id":{_json_str(self.id)},"kind":{_json_str(self.kind)}}}')
+        object.__setattr__(self, "json", text)
 
     def to_json(self) -> dict[str, str]:
         return {"id": self.id, "kind": self.kind}
@@ -87,7 +94,7 @@ class NewEvent:
 
     def validate(self) -> None:
         if (self.type in _KNOWN_GOOD_TYPES and self.outcome in OUTCOMES
-                and type(self.actor) is Actor and self.actor._json is not None
+                and type(self.actor) is Actor and self.actor.json is not None
                 and type(self.schema_version) is int
                 and self.schema_version >= 1 and _flat_scalars(self.payload)):
             return  # the common case: a known type, actor and a flat payload
@@ -107,7 +114,7 @@ class NewEvent:
             raise EventError(f"event {self.type}: {exc}") from None
 
 
-_SCALARS = (str, int, bool, type(None))
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _flat_scalars(payload: object) -> bool:
@@ -289,8 +296,7 @@ def encode_batch(
         kind = event.type
         event_id = f"{prefix}{low:012x}"
         text = (
-            f'{{"actor":{event.actor._json or _actor_json(event.actor)},'
-            f'"event_id":"{event_id}{head}'
+            f'{{"actor":{event.actor.json},"event_id":"{event_id}{head}'
             f'{own_origin if event.origin is None else _json_str(event.origin)},'
             f'"outcome":"{event.outcome}","payload":{dumps(event.payload)},'
             f'"schema_version":{event.schema_version},"seq":{seq}{middle}{version},'
