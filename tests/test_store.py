@@ -23,7 +23,7 @@ from ra.events import (
     canonical,
     merkle,
 )
-from ra.events.model import encode_envelope, envelope, format_time, uuid7s
+from ra.events.model import encode_batch, encode_envelope, envelope, format_time, uuid7s
 from ra.home import Home
 
 
@@ -206,6 +206,40 @@ def test_the_fast_envelope_encoder_is_canonical_json(
     fast = encode_envelope(event, occurred_at=format_time(moment), **fields)  # type: ignore[arg-type]
     slow = canonical.dumps(envelope(event, occurred_at=moment, **fields))  # type: ignore[arg-type]
     assert fast == slow
+
+
+@settings(max_examples=150)
+@given(
+    payloads=st.lists(st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+                      min_size=1, max_size=4),
+    actor_id=st.text(min_size=1, max_size=20),
+    origins=st.lists(st.none() | st.text(min_size=1, max_size=20), min_size=4, max_size=4),
+    micro=st.integers(0, 999_999),
+    offset=st.sampled_from([0, 5, -8]),
+)
+def test_the_append_encoder_writes_each_event_as_canonical_json(
+    payloads: list[dict[str, object]], actor_id: str, origins: list[str | None], micro: int,
+    offset: int,
+) -> None:
+    # One event takes the single-event path, several the batch path; both must
+    # write exactly the canonical JSON of the envelope, whatever the time zone.
+    from datetime import timezone
+
+    events = [NewEvent("chat.message", payload, Actor("helper", actor_id), origin=origin)
+              for payload, origin in zip(payloads, origins, strict=False)]
+    moment = datetime(2026, 11, 25, 10, 0, 0, micro, tzinfo=timezone(timedelta(hours=offset)))
+    rows, leaves, records = encode_batch(events, first_seq=40, first_version=9,
+                                         stream="session:x", moment=moment, origin="host")
+    for i, (event, row, leaf, record) in enumerate(zip(events, rows, leaves, records,
+                                                       strict=True)):
+        expected = canonical.dumps(envelope(
+            event, seq=40 + i, event_id=record.event_id, stream="session:x",
+            stream_version=9 + i, occurred_at=moment, origin="host"))
+        assert row == (40 + i, expected, leaf, "session:x", 9 + i, "chat.message")
+        assert leaf == merkle.leaf_hash(expected.encode())
+        assert record.body == expected.encode() and record.seq == 40 + i
+    ids = [r.event_id for r in records]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
 def test_text_that_is_not_unicode_is_refused_and_nothing_appended(store: EventStore) -> None:

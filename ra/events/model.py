@@ -271,9 +271,17 @@ def encode_batch(
     prefix, low = _uuid7_run(len(events))
     if len(events) == 1:  # the common case in a live session: no per-batch set-up
         event = events[0]
-        text = encode_envelope(
-            event, seq=first_seq, event_id=f"{prefix}{low:012x}", stream=stream,
-            stream_version=first_version, occurred_at=format_time(moment), origin=origin,
+        if moment.tzinfo is UTC and moment.year >= 1000:
+            occurred = moment.isoformat(timespec="microseconds")[:-6]  # drop "+00:00"
+        else:
+            occurred = format_time(moment)[:-1]
+        text = (
+            f'{{"actor":{event.actor.json},"event_id":"{prefix}{low:012x}",'
+            f'"occurred_at":"{occurred}Z","origin":'
+            f'{_json_str(origin if event.origin is None else event.origin)},'
+            f'"outcome":"{event.outcome}","payload":{canonical.dumps(event.payload)},'
+            f'"schema_version":{event.schema_version},"seq":{first_seq},'
+            f'"stream":"{stream}","stream_version":{first_version},"type":"{event.type}"}}'
         )
         try:
             body = text.encode("utf-8")
