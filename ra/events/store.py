@@ -439,8 +439,10 @@ class EventStore:
         """The stream's events after `after_version`, in order.
 
         What the stream index returns is checked: the same stream, versions
-        after_version + 1, + 2, ... with none missing (a damaged index must
-        not make a stream look shorter or different than it is).
+        after_version + 1, + 2, ... up to the stream's version, with none
+        missing, so a damaged index cannot make a stream read differently.
+        (An index that hides a stream's last appends altogether reads as a
+        shorter stream; `ra audit verify` reports those events as in no span.)
         """
         conn = self.conn
         own = not conn.in_transaction
