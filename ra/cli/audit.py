@@ -14,6 +14,7 @@ from ra.cli.common import (
     JsonOption,
     UsageError,
     emit_json,
+    home_of,
     open_store,
     parse_since,
     say,
@@ -259,6 +260,48 @@ def report(
         say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
         for line in cells:
             say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+@app.command()
+def migrate(
+    json_out: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Bring a log written by an older ra up to this version's schema.
+
+    Every event, hash and checkpoint is copied as it is (checkpoint files kept
+    elsewhere stay valid); the result must verify before it replaces the old
+    file, which is kept as ra.db.schema<N>.bak. Stop other ra processes first.
+    """
+    from ra.events.migrate import migrate as run_migration
+
+    show = not quiet and not json_out and sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show and total:
+            sys.stderr.write(f"\rcopying {done}/{total} events ({100 * done // total}%)")
+            sys.stderr.flush()
+
+    result = run_migration(home_of(home), progress=progress)
+    if show:
+        sys.stderr.write("\r\x1b[K")
+    if json_out:
+        emit_json({
+            "database": str(result.database), "migrated": result.migrated,
+            "from_schema": result.from_schema, "to_schema": result.to_schema,
+            "events": result.events, "spans": result.spans,
+            "checkpoints_verified": result.checkpoints, "root": result.root or None,
+            "backup": None if result.backup is None else str(result.backup),
+        })
+        return
+    if not result.migrated:
+        say(f"{result.database} is already log schema {result.to_schema}; nothing to do")
+        return
+    say(f"migrated {result.database} from log schema {result.from_schema} to "
+        f"{result.to_schema}: {result.events} events in {result.spans} spans, "
+        f"{result.checkpoints} checkpoints verified, root {result.root}")
+    say(f"the old file is kept as {result.backup}")
 
 
 def _brief(payload: Any) -> str:

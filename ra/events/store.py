@@ -234,6 +234,8 @@ class EventStore:
         if version != str(SCHEMA_VERSION):
             raise StoreError(
                 f"{self.path} is log schema {version}; this ra reads schema {SCHEMA_VERSION}"
+                + ("; `ra audit migrate` brings it up to date, losing nothing"
+                   if version.isdigit() and int(version) < SCHEMA_VERSION else "")
             )
 
     def _create_tables(self) -> None:
