@@ -166,10 +166,10 @@ def generate(count: int, streams: int, batch: int) -> Iterator[Spec]:
         event = NewEvent(type_, payload, actor=Actor(kind, actor_id))
         fields = dict(seq=index, event_id=_FIXED_ID, stream=stream, stream_version=version,
                       occurred_at=_FIXED_TIME, origin=ORIGIN)
-        base = len(encode_envelope(event, **fields).encode())  # type: ignore[arg-type]
+        base = len(encode_envelope(event, **fields).encode())
         payload["d"] = _PAD[: max(0, BODY_BYTES - base)]
         body = encode_envelope(NewEvent(type_, payload, actor=Actor(kind, actor_id)),
-                               **fields)  # type: ignore[arg-type]
+                               **fields)
         yield Spec(index, stream, version, type_, kind, actor_id, payload, body)
 
 

@@ -197,14 +197,18 @@ def envelope(
     event_id: str,
     stream: str,
     stream_version: int,
-    occurred_at: datetime,
+    occurred_at: datetime | str,
     origin: str,
 ) -> dict[str, Any]:
-    """The full JSON object that is stored and hashed for one event."""
+    """The full JSON object that is stored and hashed for one event.
+
+    This is the definition; `encode_batch` writes the same object's canonical
+    text faster, and `tests/test_store.py` checks that the two agree.
+    """
     return {
         "actor": event.actor.to_json(),
         "event_id": event_id,
-        "occurred_at": format_time(occurred_at),
+        "occurred_at": occurred_at if isinstance(occurred_at, str) else format_time(occurred_at),
         "origin": event.origin or origin,
         "outcome": event.outcome,
         "payload": dict(event.payload),
@@ -216,35 +220,9 @@ def envelope(
     }
 
 
-def _actor_json(actor: Actor) -> str:
-    return actor.json or f'{{"id":{_json_str(actor.id)},"kind":{_json_str(actor.kind)}}}'
-
-
-def encode_envelope(
-    event: NewEvent,
-    *,
-    seq: int,
-    event_id: str,
-    stream: str,
-    stream_version: int,
-    occurred_at: str,
-    origin: str,
-) -> str:
-    """The canonical text of `envelope(...)`, built without sorting every time.
-
-    The keys are written in their sorted order by hand; only the payload goes
-    through the canonical encoder. `tests/test_store.py` checks that the two
-    agree byte for byte, and that `encode_batch` agrees with this.
-    """
-    return (
-        f'{{"actor":{_actor_json(event.actor)},'
-        f'"event_id":"{event_id}","occurred_at":"{occurred_at}",'
-        f'"origin":{_json_str(event.origin or origin)},"outcome":"{event.outcome}",'
-        f'"payload":{canonical.dumps(event.payload)},'
-        f'"schema_version":{event.schema_version},"seq":{seq},'
-        f'"stream":"{stream}","stream_version":{stream_version},'  # checked by validate_stream
-        f'"type":"{event.type}"}}'
-    )
+def encode_envelope(event: NewEvent, **fields: Any) -> str:
+    """The canonical text of `envelope(event, **fields)`."""
+    return canonical.dumps(envelope(event, **fields))
 
 
 _LEAF_PREFIX = sha256(b"\x00")
@@ -264,32 +242,13 @@ def encode_batch(
     """The rows, leaf hashes and records of a validated batch for one stream.
 
     Each row is (seq, canonical text, leaf hash, stream, version, type): the
-    text is `encode_envelope`'s, byte for byte, with the parts every event of
-    the batch shares written once. This loop is the append path's hot spot;
-    the records are made only when the caller looks at them (`Appended`).
+    text is the canonical JSON of `envelope(...)`, byte for byte, with the keys
+    written in their sorted order by hand and the parts every event of the
+    batch shares written once; only the payload goes through the canonical
+    encoder. This loop is the append path's hot spot; the records are made
+    only when the caller looks at them (`Appended`).
     """
     prefix, low = _uuid7_run(len(events))
-    if len(events) == 1:  # the common case in a live session: no per-batch set-up
-        event = events[0]
-        if moment.tzinfo is UTC and moment.year >= 1000:
-            occurred = moment.isoformat(timespec="microseconds")[:-6]  # drop "+00:00"
-        else:
-            occurred = format_time(moment)[:-1]
-        text = (
-            f'{{"actor":{event.actor.json},"event_id":"{prefix}{low:012x}",'
-            f'"occurred_at":"{occurred}Z","origin":'
-            f'{_json_str(origin if event.origin is None else event.origin)},'
-            f'"outcome":"{event.outcome}","payload":{canonical.dumps(event.payload)},'
-            f'"schema_version":{event.schema_version},"seq":{first_seq},'
-            f'"stream":"{stream}","stream_version":{first_version},"type":"{event.type}"}}'
-        )
-        try:
-            body = text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise EventError(f"event {event.type} holds text that is not valid Unicode") from None
-        leaf = sha256(b"\x00" + body).digest()
-        one = [(first_seq, text, leaf, stream, first_version, event.type)]
-        return one, [leaf], Appended(one, events, prefix, low, moment, origin)
     first_low = low
     rows: list[Row] = []
     leaves: list[bytes] = []
