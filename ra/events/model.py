@@ -128,7 +128,7 @@ def _flat_scalars(payload: object) -> bool:
 
 
 def validate_stream(stream: str) -> None:
-    if stream in _KNOWN_GOOD_STREAMS:
+    if type(stream) is str and stream in _KNOWN_GOOD_STREAMS:
         return
     if not isinstance(stream, str) or not _STREAM_RE.match(stream):
         raise EventError(f"stream {stream!r} is not of the form kind:id (e.g. session:1234)")
