@@ -19,7 +19,7 @@ import pytest
 from ra.events import EventStore, NewEvent, merkle, verify_log
 from ra.events import store as store_module
 from ra.events import verify as verify_module
-from ra.events.errors import LogStateError
+from ra.events.errors import ConcurrencyError, LogStateError
 from ra.home import Home
 
 
@@ -238,3 +238,21 @@ def test_a_tree_state_beyond_the_log_stops_appends(home: Home) -> None:
         with pytest.raises(LogStateError, match="altered"):
             store.append("session:t", None, [NewEvent("chat.message")])
         assert store.size() == 4
+
+
+def test_a_store_that_appended_last_skips_the_read_and_notices_others(home: Home) -> None:
+    # A store remembers the next seq and its streams' versions after each append
+    # and inserts without reading them; another writer's append makes that seq
+    # taken, and the store then reads the real state (and refuses a stale version).
+    with EventStore.open(home) as one, EventStore.open(home) as two:
+        one.append("session:s", 0, [NewEvent("chat.message", {"by": "one"})])
+        two.append("session:s", 1, [NewEvent("chat.message", {"by": "two"})])
+        with pytest.raises(ConcurrencyError):
+            one.append("session:s", 1, [NewEvent("chat.message", {"by": "one, stale"})])
+        [event] = one.append("session:s", 2, [NewEvent("chat.message", {"by": "one again"})])
+        assert (event.seq, event.stream_version) == (2, 3)
+        two.append("session:t", 0, [NewEvent("chat.message")])
+        [event] = one.append("session:s", None, [NewEvent("chat.message")])
+        assert (event.seq, event.stream_version) == (4, 4)
+        assert [e.stream_version for e in one.read_stream("session:s")] == [1, 2, 3, 4]
+        assert verify_log(one).ok

@@ -180,6 +180,8 @@ class EventStore:
         self._key: Ed25519PrivateKey | None = None
         #: The Merkle frontier at the size last seen (caught up on use).
         self._frontier: Frontier | None = None
+        #: The versions of the streams this store appended to, as of that size.
+        self._versions: dict[str, int] = {}
         self.origin = origin or socket.gethostname()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,21 +326,40 @@ class EventStore:
         # Time is read under the write lock, so occurred_at never goes back in seq order.
         moment = now or self._clock()
         count = len(events)
+        origin = self.origin
         try:
-            current, last = conn.execute(_APPEND_STATE, (stream,)).fetchone()
-            current = current or 0
-            if expected_version is not None and current != expected_version:
-                raise ConcurrencyError(stream, expected_version, current)
-            size = 0 if last is None else last + 1
+            # When this store made the last append, it knows the next seq and
+            # this stream's version without asking: it inserts straight away,
+            # and if anyone else appended meanwhile, that seq is taken and the
+            # insert fails, so it reads the state and starts again.
             frontier = self._frontier
-            if frontier is None or frontier.size != size:
-                frontier = self._frontier_at(size)
+            current = self._versions.get(stream) if frontier is not None else None
+            rows = None
+            if current is not None and expected_version in (None, current):
+                size = frontier.size  # type: ignore[union-attr]
+                rows, leaves, records = encode_batch(
+                    events, first_seq=size, first_version=current + 1, stream=stream,
+                    moment=moment, origin=origin,
+                )
+                try:
+                    conn.execute(_INSERT_FIRST, (*rows[0], current + count))
+                except sqlite3.IntegrityError:
+                    rows = None  # the log moved on
+            if rows is None:
+                current, last = conn.execute(_APPEND_STATE, (stream,)).fetchone()
+                current = current or 0
+                if expected_version is not None and current != expected_version:
+                    raise ConcurrencyError(stream, expected_version, current)
+                size = 0 if last is None else last + 1
+                if frontier is None or frontier.size != size:
+                    frontier = self._frontier_at(size)
+                rows, leaves, records = encode_batch(
+                    events, first_seq=size, first_version=current + 1, stream=stream,
+                    moment=moment, origin=origin,
+                )
+                conn.execute(_INSERT_FIRST, (*rows[0], current + count))
+            assert frontier is not None and current is not None
             self._frontier = None  # extended in place below: kept only if the commit holds
-            rows, leaves, records = encode_batch(
-                events, first_seq=size, first_version=current + 1, stream=stream,
-                moment=moment, origin=self.origin,
-            )
-            conn.execute(_INSERT_FIRST, (*rows[0], current + count))
             if count == 1:
                 frontier.append(leaves[0])
             else:
@@ -348,12 +369,17 @@ class EventStore:
                 self._save_tree_state(frontier)
             conn.execute("COMMIT")
         except BaseException as exc:
+            self._versions.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.DatabaseError):
                 raise AppendError(f"the event log refused the append: {exc}") from None
             raise
         self._frontier = frontier
+        versions = self._versions
+        if len(versions) > 4096:
+            versions.clear()
+        versions[stream] = current + count
         return records
 
     # -- the Merkle frontier -----------------------------------------------
@@ -365,6 +391,8 @@ class EventStore:
         with the stored leaf hashes it lacks (events other processes appended).
         """
         frontier = self._frontier
+        if frontier is None or frontier.size != size:
+            self._versions.clear()  # the log moved under this store: its versions are stale
         if frontier is None or frontier.size > size:
             row = self.conn.execute("SELECT size, frontier FROM tree_state WHERE id = 1").fetchone()
             if row is None:
