@@ -27,7 +27,11 @@ An append runs in ``BEGIN IMMEDIATE``: it takes the write lock, checks the
 stream's version against the version the caller expects (a conflict fails the
 whole append), numbers the events after the last ``seq``, extends the Merkle
 tree's frontier (O(log n) hashes per event) and commits the batch and its span
-as one transaction. The frontier lives in memory and is caught up from the
+as one transaction. A store that made the log's last append already knows the
+next seq and its streams' versions, so it inserts without reading them; if
+another process appended since, that seq is taken, the insert fails on the
+primary key, and the store reads the state and starts again in the same
+transaction. The frontier lives in memory and is caught up from the
 stored leaf hashes when another process appended meanwhile; ``tree_state``
 keeps a copy on disk, rewritten every `TREE_STATE_EVERY` events and at each
 checkpoint, so a new process reads at most that many leaves to start.
