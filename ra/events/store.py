@@ -336,33 +336,22 @@ class EventStore:
             # this stream's version without asking: it inserts straight away,
             # and if anyone else appended meanwhile, that seq is taken and the
             # insert fails, so it reads the state and starts again.
-            frontier = self._frontier
-            current = self._versions.get(stream) if frontier is not None else None
-            rows = None
-            if current is not None and expected_version in (None, current):
-                size = frontier.size  # type: ignore[union-attr]
+            state = self._known_state(stream, expected_version)
+            known = state is not None
+            current, size, frontier = state or self._append_state(stream, expected_version)
+            while True:
                 rows, leaves, records = encode_batch(
                     events, first_seq=size, first_version=current + 1, stream=stream,
                     moment=moment, origin=origin,
                 )
                 try:
                     conn.execute(_INSERT_FIRST, (*rows[0], current + count))
+                    break
                 except sqlite3.IntegrityError:
-                    rows = None  # the log moved on
-            if rows is None:
-                current, last = conn.execute(_APPEND_STATE, (stream,)).fetchone()
-                current = current or 0
-                if expected_version is not None and current != expected_version:
-                    raise ConcurrencyError(stream, expected_version, current)
-                size = 0 if last is None else last + 1
-                if frontier is None or frontier.size != size:
-                    frontier = self._frontier_at(size)
-                rows, leaves, records = encode_batch(
-                    events, first_seq=size, first_version=current + 1, stream=stream,
-                    moment=moment, origin=origin,
-                )
-                conn.execute(_INSERT_FIRST, (*rows[0], current + count))
-            assert frontier is not None and current is not None
+                    if not known:
+                        raise
+                    known = False  # the log moved on
+                    current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
             if count == 1:
                 frontier.append(leaves[0])
@@ -385,6 +374,31 @@ class EventStore:
             versions.clear()
         versions[stream] = current + count
         return records
+
+    def _known_state(
+        self, stream: str, expected_version: int | None
+    ) -> tuple[int, int, Frontier] | None:
+        """(stream version, log size, frontier) as this store left them, if it
+        made the last append it knows of and the caller expects that version."""
+        frontier = self._frontier
+        current = self._versions.get(stream)
+        if frontier is None or current is None or expected_version not in (None, current):
+            return None
+        return current, frontier.size, frontier
+
+    def _append_state(
+        self, stream: str, expected_version: int | None
+    ) -> tuple[int, int, Frontier]:
+        """(stream version, log size, frontier) read under the write lock."""
+        current, last = self.conn.execute(_APPEND_STATE, (stream,)).fetchone()
+        current = current or 0
+        if expected_version is not None and current != expected_version:
+            raise ConcurrencyError(stream, expected_version, current)
+        size = 0 if last is None else last + 1
+        frontier = self._frontier
+        if frontier is None or frontier.size != size:
+            frontier = self._frontier_at(size)
+        return current, size, frontier
 
     # -- the Merkle frontier -----------------------------------------------
 
