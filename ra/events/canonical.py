@@ -22,18 +22,24 @@ class CanonicalJSONError(RaError, ValueError):
     """A value cannot be stored in the log as canonical JSON."""
 
 
-_SCALARS = (str, int, bool, type(None))
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def is_flat(value: JSON) -> bool:
+    """Whether `value` is a dict of text keys and scalar values (most payloads):
+    canonical JSON holds it as it is, so it needs no deeper `check`."""
+    if type(value) is not dict:
+        return False
+    for key, item in value.items():
+        if type(key) is not str or type(item) not in _SCALARS:
+            return False
+    return True
 
 
 def check(value: JSON, _depth: int = 0, _where: str = "payload") -> None:
     """Refuse what canonical JSON cannot hold: floats, non-string keys, depth."""
-    if type(value) is dict and _depth == 0:
-        # Fast path: a flat object of scalars (most payloads) needs one pass.
-        for key, item in value.items():
-            if type(key) is not str or type(item) not in _SCALARS:
-                break
-        else:
-            return
+    if _depth == 0 and is_flat(value):
+        return
     if _depth > _MAX_DEPTH:
         raise CanonicalJSONError(f"{_where} is nested more than {_MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (str, bool, int)):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from ra.errors import RaError
 from ra.events import canonical
+from ra.files import create_private
 
 FORMAT = "ra-checkpoint"
 VERSION = 1
@@ -76,20 +76,8 @@ def _create_key(path: Path) -> Ed25519PrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # link() fails if another process created the key first: then use theirs.
-        os.link(tmp, path)
-    except FileExistsError:
-        os.unlink(tmp)
+    if not create_private(path, pem):  # another process created the key first: use theirs
         return load_or_create_key(path)
-    os.unlink(tmp)
     return key
 
 

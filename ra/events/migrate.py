@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ra.errors import RaError
-from ra.events.store import SCHEMA_VERSION, EventStore
+from ra.events.store import _INSERT_FIRST, SCHEMA_VERSION, EventStore
 from ra.events.verify import verify_log
 from ra.home import Home
 
@@ -156,12 +156,6 @@ def _copy(
     return spans
 
 
-_INSERT = (
-    "INSERT INTO events (seq, body, leaf, stream, stream_version, type, span_last) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-
-
 def _copy_events(
     old: sqlite3.Connection,
     new: sqlite3.Connection,
@@ -176,8 +170,8 @@ def _copy_events(
         nonlocal spans
         if run:
             first = run[0]
-            new.execute(_INSERT, (*first, run[-1][4]))
-            new.executemany(_INSERT, [(*row, None) for row in run[1:]])
+            new.execute(_INSERT_FIRST, (*first, run[-1][4]))
+            new.executemany(_INSERT_FIRST, [(*row, None) for row in run[1:]])
             spans += 1
             run.clear()
 

@@ -96,7 +96,7 @@ class NewEvent:
         if (self.type in _KNOWN_GOOD_TYPES and self.outcome in OUTCOMES
                 and type(self.actor) is Actor and self.actor.json is not None
                 and type(self.schema_version) is int
-                and self.schema_version >= 1 and _flat_scalars(self.payload)):
+                and self.schema_version >= 1 and canonical.is_flat(self.payload)):
             return  # the common case: a known type, actor and a flat payload
         if self.type not in _KNOWN_GOOD_TYPES:
             if not isinstance(self.type, str) or not _TYPE_RE.match(self.type):
@@ -112,19 +112,6 @@ class NewEvent:
             canonical.check(self.payload)
         except canonical.CanonicalJSONError as exc:
             raise EventError(f"event {self.type}: {exc}") from None
-
-
-_SCALARS = frozenset({str, int, bool, type(None)})
-
-
-def _flat_scalars(payload: object) -> bool:
-    """A plain dict of string keys and scalar values (what most payloads are)."""
-    if type(payload) is not dict:
-        return False
-    for key, value in payload.items():
-        if type(key) is not str or type(value) not in _SCALARS:
-            return False
-    return True
 
 
 def validate_stream(stream: str) -> None:
