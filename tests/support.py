@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import pexpect
+
 from ra.events import Actor, EventStore, NewEvent
 
 PERSON = Actor("person", "alice")
@@ -17,3 +22,23 @@ def fill(store: EventStore, streams: int = 3, per_stream: int = 4, prefix: str =
                 NewEvent(types[v % len(types)], {"n": v, "note": f"event {v} of {prefix}{s}"},
                          PERSON if v % 2 else HELPER)
             ])
+
+
+def tamper(database: Path, *sql: str, params: tuple[object, ...] = ()) -> None:
+    """Alter a log as an attacker would: drop the append-only triggers that stand
+    in the way, then run `sql` (`params` go to the statements that take any)."""
+    db = sqlite3.connect(database)
+    db.executescript("DROP TRIGGER IF EXISTS events_refuse_update;"
+                     "DROP TRIGGER IF EXISTS events_refuse_delete;"
+                     "DROP TRIGGER IF EXISTS checkpoints_refuse_delete;")
+    for statement in sql:
+        db.execute(statement, params if "?" in statement else ())
+    db.commit()
+    db.close()
+
+
+def stop(children: list[pexpect.spawn]) -> None:
+    """End every spawned process still running."""
+    for child in children:
+        if child.isalive():
+            child.terminate(force=True)

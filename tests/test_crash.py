@@ -79,6 +79,19 @@ class Child:
         return self.proc.returncode, whole, err
 
 
+def _killed(child: Child, delay: float, context: str) -> list[str]:
+    """SIGKILL `child` `delay` seconds after it is ready; the lines it printed."""
+    child.wait_ready()
+    time.sleep(delay)
+    child.kill()
+    code, lines, err = child.finish()
+    # It died of the SIGKILL, not of an error of its own.
+    assert code == -signal.SIGKILL, f"{context}: exit {code}, stderr {err}"
+    assert err == "", f"{context}: {err}"
+    assert lines[0] == "ready", f"{context}: {lines[:3]}"
+    return lines
+
+
 def _open(tmp_path: Path) -> EventStore:
     return EventStore(tmp_path / "events.sqlite", key_path=tmp_path / "log-key.pem")
 
@@ -138,15 +151,7 @@ def test_sigkill_during_appends_loses_nothing_acknowledged(tmp_path: Path) -> No
     for run in range(KILLS):
         delay = rng.uniform(0, MAX_DELAY)
         context = f"seed {seed}, run {run}, killed {delay * 1000:.0f} ms after ready"
-        child = Child("batches", db, key, str(run), str(BATCH))
-        child.wait_ready()
-        time.sleep(delay)
-        child.kill()
-        code, lines, err = child.finish()
-        # It died of the SIGKILL, not of an error of its own.
-        assert code == -signal.SIGKILL, f"{context}: exit {code}, stderr {err}"
-        assert err == "", f"{context}: {err}"
-        assert lines[0] == "ready", f"{context}: {lines[:3]}"
+        lines = _killed(Child("batches", db, key, str(run), str(BATCH)), delay, context)
         acks = []
         for line in lines[1:]:
             word, batch, first, last = line.split()
@@ -204,14 +209,7 @@ def test_sigkill_during_checkpoint_loop(tmp_path: Path) -> None:
     for run in range(CHECKPOINT_KILLS):
         delay = rng.uniform(0.01, MAX_DELAY)
         context = f"seed {seed}, run {run}, killed {delay * 1000:.0f} ms after ready"
-        child = Child("checkpoints", db, key, str(run))
-        child.wait_ready()
-        time.sleep(delay)
-        child.kill()
-        code, lines, err = child.finish()
-        assert code == -signal.SIGKILL, f"{context}: exit {code}, stderr {err}"
-        assert err == "", f"{context}: {err}"
-        assert lines[0] == "ready", f"{context}: {lines[:3]}"
+        lines = _killed(Child("checkpoints", db, key, str(run)), delay, context)
         assert all(line.startswith("ckpt ") for line in lines[1:]), f"{context}: {lines}"
         acked = [int(line.split()[1]) for line in lines[1:]]
 

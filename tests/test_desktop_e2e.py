@@ -20,7 +20,8 @@ import numpy as np
 import pexpect
 import pytest
 from desktop_support import Display, xterm, xvfb
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from support import stop
 
 from ra.events import EventStore, verify_log
 from ra.home import Home
@@ -126,6 +127,21 @@ def _start_pair(
     return person, helper, str(helper.match.group(1)).strip()
 
 
+def _launch(playwright: Playwright, display: Display) -> Browser:
+    """Headless Chromium (Debian's) with the helper's display."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True, env={"DISPLAY": display.name})
+
+
+def _disconnect(page: Page, person: pexpect.spawn, helper: pexpect.spawn) -> None:
+    """Disconnect from the viewer; both sides say so and exit."""
+    page.click("#disconnect")
+    person.expect("ended the session")
+    helper.expect("session ended")
+    person.expect(pexpect.EOF)
+    helper.expect(pexpect.EOF)
+
+
 def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
                                            displays: tuple[Display, Display]) -> None:
     person_display, helper_display = displays
@@ -143,9 +159,7 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
             person, helper, url = _start_pair(person_home, person_display, helper_home,
                                               helper_display, file, children)
 
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                 headless=True,
-                                                 env={"DISPLAY": helper_display.name})
+            browser = _launch(playwright, helper_display)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
             page.wait_for_function(
@@ -205,16 +219,10 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
                 "() => document.getElementById('chat-log').textContent"
                 ".includes('thanks, all good now')", timeout=T * 1000)
 
-            page.click("#disconnect")
-            person.expect("ended the session")
-            helper.expect("session ended")
-            person.expect(pexpect.EOF)
-            helper.expect(pexpect.EOF)
+            _disconnect(page, person, helper)
             browser.close()
         finally:
-            for child in children:
-                if child.isalive():
-                    child.terminate(force=True)
+            stop(children)
 
     expected = [
         "session.connected", "session.authenticated", "consent.requested", "consent.granted",

@@ -148,30 +148,24 @@ def test_times_in_other_zones_are_stored_as_utc() -> None:
 
 
 def test_new_invitation_fills_id_salt_and_identities() -> None:
-    inv = new_invitation(
-        name="Sam",
-        message="",
-        expires_at=EXPIRES,
-        addresses=["10.0.0.5"],
-        port=5900,
-        tls_fingerprint=TLS_FINGERPRINT,
-        signing_key=KEY.public_key(),
-        now=CREATED,
-    )
+    def new() -> Invitation:
+        return new_invitation(
+            name="Sam",
+            message="",
+            expires_at=EXPIRES,
+            addresses=["10.0.0.5"],
+            port=5900,
+            tls_fingerprint=TLS_FINGERPRINT,
+            signing_key=KEY.public_key(),
+            now=CREATED,
+        )
+
+    inv = new()
     assert str(uuid.UUID(inv.invitation_id)) == inv.invitation_id
     assert inv.pake.id_a == f"ra-sharer:{inv.invitation_id}"
     assert inv.pake.id_b == f"ra-helper:{inv.invitation_id}"
     assert len(inv.pake.salt) == 16
-    other = new_invitation(
-        name="Sam",
-        message="",
-        expires_at=EXPIRES,
-        addresses=["10.0.0.5"],
-        port=5900,
-        tls_fingerprint=TLS_FINGERPRINT,
-        signing_key=KEY.public_key(),
-        now=CREATED,
-    )
+    other = new()
     assert other.pake.salt != inv.pake.salt and other.invitation_id != inv.invitation_id
     assert parse(sign_invitation(inv, KEY)) == inv
 

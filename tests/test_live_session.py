@@ -14,6 +14,7 @@ from typing import Any
 
 import pexpect
 import pytest
+from support import stop
 
 from ra.events import EventStore, RecordedEvent, verify_log
 from ra.home import Home
@@ -73,9 +74,7 @@ def homes(tmp_path: Path) -> tuple[Path, Path]:
 def children() -> Iterator[list[pexpect.spawn]]:
     spawned: list[pexpect.spawn] = []
     yield spawned
-    for child in spawned:
-        if child.isalive():
-            child.terminate(force=True)
+    stop(spawned)
 
 
 def _start(homes: tuple[Path, Path], tmp: Path, children: list[pexpect.spawn],

@@ -24,13 +24,14 @@ import pexpect
 import pytest
 from desktop_support import Display, xvfb
 from playwright.sync_api import Page, sync_playwright
+from support import stop
 from test_desktop_e2e import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREEN_TOLERANCE,
     T,
+    _disconnect,
     _grab,
     _invite,
+    _launch,
     _pointer,
     _start_pair,
     _wait_state,
@@ -340,9 +341,7 @@ def test_refresh_and_monitor_choice_from_the_viewer(tmp_path: Path) -> None:
             person, helper, url = _start_pair(person_home, person_display, helper_home,
                                               helper_display, file, children)
 
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                 headless=True,
-                                                 env={"DISPLAY": helper_display.name})
+            browser = _launch(playwright, helper_display)
             # The page opens late, on a still screen: the first keyframe waits for it
             # in the helper's viewer server, and its connecting asks for a fresh one.
             person.expect("asks to see your screen")
@@ -419,16 +418,10 @@ def test_refresh_and_monitor_choice_from_the_viewer(tmp_path: Path) -> None:
                 "() => document.getElementById('screen').width === 2560", timeout=T * 1000)
             _wait_canvas(page, _grab(person_display))
 
-            page.click("#disconnect")
-            person.expect("ended the session")
-            helper.expect("session ended")
-            person.expect(pexpect.EOF)
-            helper.expect(pexpect.EOF)
+            _disconnect(page, person, helper)
             browser.close()
         finally:
-            for child in children:
-                if child.isalive():
-                    child.terminate(force=True)
+            stop(children)
 
     # Screen messages are not events: the logs hold the session as before.
     for home in (person_home, helper_home):

@@ -12,9 +12,9 @@ an attacker would (triggers dropped first).
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
+from support import tamper
 
 from ra.events import EventStore, NewEvent, merkle, verify_log
 from ra.events import store as store_module
@@ -34,16 +34,6 @@ def interleave(store: EventStore, rounds: int = 6) -> dict[str, list[int]]:
                 NewEvent("chat.message", {"r": r, "k": k}) for k in range(size)])
             seqs.setdefault(stream, []).extend(e.seq for e in recorded)
     return seqs
-
-
-def attack(path: Path, *sql: str, params: tuple[object, ...] = ()) -> None:
-    db = sqlite3.connect(path)
-    db.executescript("DROP TRIGGER IF EXISTS events_refuse_update;"
-                     "DROP TRIGGER IF EXISTS events_refuse_delete;")
-    for statement in sql:
-        db.execute(statement, params if "?" in statement else ())
-    db.commit()
-    db.close()
 
 
 def test_one_span_per_append_and_streams_read_through_them(store: EventStore) -> None:
@@ -66,7 +56,7 @@ def test_one_span_per_append_and_streams_read_through_them(store: EventStore) ->
 def test_the_stream_index_is_checked_when_a_stream_is_read(store: EventStore) -> None:
     seqs = interleave(store)
     # The attacker removes one of session:b's appends from the index (a middle one).
-    attack(store.path, "UPDATE events SET span_last = NULL WHERE seq = (SELECT seq FROM events "
+    tamper(store.path, "UPDATE events SET span_last = NULL WHERE seq = (SELECT seq FROM events "
                        "WHERE stream = 'session:b' AND span_last IS NOT NULL "
                        "ORDER BY span_last LIMIT 1 OFFSET 1)")
     with pytest.raises(LogStateError, match="stream index of session:b is damaged"):
@@ -81,7 +71,7 @@ def test_a_hidden_last_append_is_caught_by_verify(store: EventStore) -> None:
     ).fetchone()[0]
     # The attacker hides session:b's last append (say, a revocation) from readers:
     # the stream now looks shorter. Reading cannot tell; verify does.
-    attack(store.path, "UPDATE events SET span_last = NULL WHERE seq = ?",
+    tamper(store.path, "UPDATE events SET span_last = NULL WHERE seq = ?",
            params=(first_hidden,))
     assert store.stream_version("session:b") < len(seqs["session:b"])
     report = verify_log(store)
@@ -117,7 +107,7 @@ def test_verify_catches_a_damaged_stream_index_at_its_position(
             "SELECT seq FROM events WHERE seq > 40 AND span_last > stream_version "
             "ORDER BY seq LIMIT 1").fetchone()[0]
         assert verify_log(store, workers=workers).ok
-    attack(home.database, *attack_sql, params=(target,))
+    tamper(home.database, *attack_sql, params=(target,))
     with EventStore.open(home) as store:
         report = verify_log(store, workers=workers)
     assert not report.ok
@@ -151,7 +141,7 @@ def test_a_stream_whose_versions_do_not_run_on_is_reported(home: Home) -> None:
         forged = store.conn.execute("SELECT body FROM events WHERE seq = 1").fetchone()[0]
     forged = forged.replace('"seq":1,', '"seq":3,')
     leaf = merkle.leaf_hash(forged.encode())
-    attack(home.database,
+    tamper(home.database,
            "DROP INDEX events_spans",  # it would refuse a second span ending at version 2
            "INSERT INTO events (seq, body, leaf, stream, stream_version, type, span_last) "
            "VALUES (3, ?, ?, 'session:a', 2, 'chat.message', 2)",
@@ -232,7 +222,7 @@ def test_a_tree_state_beyond_the_log_stops_appends(home: Home) -> None:
         for i in range(5):
             store.append("session:t", i, [NewEvent("chat.message")])
         store.checkpoint()  # tree_state now covers 5 events
-    attack(home.database, "DROP TRIGGER IF EXISTS events_refuse_delete",
+    tamper(home.database, "DROP TRIGGER IF EXISTS events_refuse_delete",
            "DELETE FROM events WHERE seq = 4")
     with EventStore.open(home) as store:
         with pytest.raises(LogStateError, match="altered"):

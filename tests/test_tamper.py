@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support import fill
+from support import fill, tamper
 
 from ra.events import EventStore, NewEvent, merkle
 from ra.events.store import SCHEMA, _statements
@@ -33,14 +33,7 @@ def kept(home: Home, tmp_path: Path) -> Path:
 
 
 def attack(home: Home, *sql: str) -> None:
-    db = sqlite3.connect(home.database)
-    db.executescript("DROP TRIGGER IF EXISTS events_refuse_update;"
-                     "DROP TRIGGER IF EXISTS events_refuse_delete;"
-                     "DROP TRIGGER IF EXISTS checkpoints_refuse_delete;")
-    for statement in sql:
-        db.execute(statement)
-    db.commit()
-    db.close()
+    tamper(home.database, *sql)
 
 
 def rewrite_hashes(home: Home) -> None:
