@@ -343,7 +343,8 @@ def _row_stats(system: str, path: Path) -> dict[str, Any]:
         elif system == "ra":
             rows, body, row = conn.execute(
                 "SELECT count(*), avg(length(CAST(body AS BLOB))), "
-                "avg(length(CAST(body AS BLOB)) + length(leaf) + 8) FROM events").fetchone()
+                "avg(length(CAST(body AS BLOB)) + 8 + coalesce(length(span_leaves) "
+                "+ length(span_stream) + 8, 0)) FROM events").fetchone()
         else:
             rows, body, row = conn.execute(
                 "SELECT count(*), avg(length(CAST(body AS BLOB))), "
@@ -653,7 +654,8 @@ def _prepare(system: str, path: Path, spec: dict[str, Any]) -> dict[str, Any]:
                 "stored": _row_stats("ra", path)}
     source = sqlite3.connect(spec["source"])
     cursor = source.execute(
-        "SELECT seq, body, stream, stream_version, type FROM events ORDER BY seq")
+        "SELECT seq, body, json_extract(body, '$.stream'), json_extract(body, '$.stream_version'), "
+        "json_extract(body, '$.type') FROM events ORDER BY seq")
     t0 = perf()
     copied = 0
     if system == "sqlite":

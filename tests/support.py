@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pexpect
 
-from ra.events import Actor, EventStore, NewEvent
+from ra.events import Actor, EventStore, NewEvent, merkle
 
 PERSON = Actor("person", "alice")
 HELPER = Actor("helper", "bob")
@@ -35,6 +35,22 @@ def tamper(database: Path, *sql: str, params: tuple[object, ...] = ()) -> None:
         db.execute(statement, params if "?" in statement else ())
     db.commit()
     db.close()
+
+
+def rehash(db: sqlite3.Connection) -> None:
+    """What a careful attacker does after editing events (triggers dropped):
+    make each event its own span, with its leaf hash recomputed from its body
+    and its stream and version read from it, and rewrite the tree state to
+    match, so nothing but a signed checkpoint or receipt can tell."""
+    frontier = merkle.Frontier()
+    for seq, body in db.execute("SELECT seq, CAST(body AS BLOB) FROM events ORDER BY seq"):
+        leaf = merkle.leaf_hash(body)
+        db.execute("UPDATE events SET span_stream = json_extract(body, '$.stream'), "
+                   "span_last = json_extract(body, '$.stream_version'), span_leaves = ? "
+                   "WHERE seq = ?", (leaf, seq))
+        frontier.append(leaf)
+    db.execute("UPDATE tree_state SET size = ?, frontier = ?",
+               (frontier.size, frontier.to_bytes()))
 
 
 def stop(children: list[pexpect.spawn]) -> None:

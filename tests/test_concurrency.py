@@ -102,7 +102,7 @@ def test_same_expected_version_race_has_exactly_one_winner(tmp_path: Path) -> No
             assert last.seq == version
             assert last.payload == {"worker": winner, "expected": version}
             (at_version,) = store.conn.execute(
-                "SELECT count(*) FROM events WHERE stream = ? AND stream_version = ?",
+                "SELECT count(*) FROM audit_log WHERE stream = ? AND stream_version = ?",
                 (stream, version + 1),
             ).fetchone()
             assert at_version == 1

@@ -273,6 +273,24 @@ def test_frontier_extend_equals_append() -> None:
     assert one.to_bytes() == other.to_bytes()
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=130), min_size=1, max_size=12))
+def test_frontier_extend_in_runs_from_any_size_equals_the_tree(runs: list[int]) -> None:
+    # Appends of any size, starting at any size: the frontier level by level
+    # must equal leaf-by-leaf appends and the tree over all the leaves.
+    chunked, single = Frontier(), Frontier()
+    at = 0
+    for count in runs:
+        chunk = LEAVES[at:at + count]
+        chunked.extend(chunk)
+        for h in chunk:
+            single.append(h)
+        at += count
+        assert chunked.size == single.size == at
+        assert chunked.to_bytes() == single.to_bytes()
+        assert chunked.root() == (root(LEAVES[:at]) if at else EMPTY_ROOT)
+
+
 def test_frontier_copy_is_independent() -> None:
     original = Frontier()
     original.extend(LEAVES[:5])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support import HELPER, PERSON
+from support import HELPER, PERSON, rehash
 
-from ra.events import EventStore, NewEvent, merkle, verify_log
+from ra.events import EventStore, NewEvent, verify_log
 from ra.events.receipts import Receipt, sign_receipt
 from ra.events.store import SCHEMA, _statements
 from ra.home import Home
@@ -51,14 +51,8 @@ def test_an_edit_after_the_session_breaks_its_receipt(home: Home) -> None:
     db = sqlite3.connect(home.database)
     db.execute("DROP TRIGGER events_refuse_update")
     db.execute("UPDATE events SET body = replace(body, '\"n\":2', '\"n\":7') "
-               "WHERE type = 'control.granted'")
-    frontier = merkle.Frontier()
-    for seq, body in db.execute("SELECT seq, CAST(body AS BLOB) FROM events ORDER BY seq"):
-        leaf = merkle.leaf_hash(body)
-        db.execute("UPDATE events SET leaf = ? WHERE seq = ?", (leaf, seq))
-        frontier.append(leaf)
-    db.execute("UPDATE tree_state SET size = ?, frontier = ?", (frontier.size,
-                                                              frontier.to_bytes()))
+               "WHERE json_extract(body, '$.type') = 'control.granted'")
+    rehash(db)
     for statement in _statements(SCHEMA):
         if statement.startswith("CREATE TRIGGER events_refuse_update"):
             db.execute(statement)

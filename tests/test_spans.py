@@ -1,11 +1,12 @@
 """The stream index (one span per append), the in-memory Merkle frontier and
 what `verify_log` checks of both.
 
-The first event of each append carries `span_last` (the stream's version
-after the append) and only those rows are in the stream index, one entry per
-append instead of one per event; streams are read through it, and the
-tree's frontier is kept in memory and caught up from stored leaf hashes when
-another process appended. These tests use real SQLite files and alter them as
+The first event of each append carries the append's span: its stream, the
+stream's version after it (`span_last`) and the leaf hashes of its events.
+Only those rows are in the stream index, one entry per append instead of one
+per event; streams are read through it, and the tree's frontier is kept in
+memory and caught up from the spans' leaf hashes when another process
+appended. These tests use real SQLite files and alter them as
 an attacker would (triggers dropped first).
 """
 
@@ -57,7 +58,7 @@ def test_the_stream_index_is_checked_when_a_stream_is_read(store: EventStore) ->
     seqs = interleave(store)
     # The attacker removes one of session:b's appends from the index (a middle one).
     tamper(store.path, "UPDATE events SET span_last = NULL WHERE seq = (SELECT seq FROM events "
-                       "WHERE stream = 'session:b' AND span_last IS NOT NULL "
+                       "WHERE span_stream = 'session:b' AND span_last IS NOT NULL "
                        "ORDER BY span_last LIMIT 1 OFFSET 1)")
     with pytest.raises(LogStateError, match="stream index of session:b is damaged"):
         store.read_stream("session:b")
@@ -67,7 +68,7 @@ def test_the_stream_index_is_checked_when_a_stream_is_read(store: EventStore) ->
 def test_a_hidden_last_append_is_caught_by_verify(store: EventStore) -> None:
     seqs = interleave(store)
     first_hidden = store.conn.execute(
-        "SELECT max(seq) FROM events WHERE stream = 'session:b' AND span_last IS NOT NULL"
+        "SELECT max(seq) FROM events WHERE span_stream = 'session:b' AND span_last IS NOT NULL"
     ).fetchone()[0]
     # The attacker hides session:b's last append (say, a revocation) from readers:
     # the stream now looks shorter. Reading cannot tell; verify does.
@@ -84,16 +85,25 @@ def test_a_hidden_last_append_is_caught_by_verify(store: EventStore) -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("attack_sql, expected", [
     # a span that claims one event fewer (its last event is in no span)
-    (["UPDATE events SET span_last = span_last - 1 WHERE seq = ?"], "in no span"),
+    (["UPDATE events SET span_last = span_last - 1, "
+      "span_leaves = substr(span_leaves, 1, length(span_leaves) - 32) WHERE seq = ?"],
+     "in no span"),
     # a span that claims more events (it overlaps the next)
-    (["UPDATE events SET span_last = span_last + 1000 WHERE seq = ?"], "overlaps"),
-    # a span moved one event later (its first event is in no span)
-    (["UPDATE events SET span_last = -span_last WHERE seq = ?1",
-      "UPDATE events SET span_last = -(SELECT span_last FROM events WHERE seq = ?1) "
-      "WHERE seq = ?1 + 1",
-      "UPDATE events SET span_last = NULL WHERE seq = ?1"], "in no span"),
+    (["UPDATE events SET span_last = span_last + 1000, "
+      "span_leaves = span_leaves || zeroblob(32000) WHERE seq = ?"], "overlaps"),
+    # a span moved one event later, without its first event (which is in no span)
+    (["UPDATE events SET span_stream = (SELECT span_stream FROM events WHERE seq = ?1), "
+      "span_leaves = substr((SELECT span_leaves FROM events WHERE seq = ?1), 33), "
+      "span_last = -(SELECT span_last FROM events WHERE seq = ?1) WHERE seq = ?1 + 1",
+      "UPDATE events SET span_stream = NULL, span_last = NULL, span_leaves = NULL "
+      "WHERE seq = ?1",
+      "UPDATE events SET span_last = -span_last WHERE seq = ?1 + 1"], "in no span"),
     # a span removed
     (["UPDATE events SET span_last = NULL WHERE seq = ?"], "in no span"),
+    # a span whose leaf hashes were cut short of a whole hash
+    (["UPDATE events SET span_leaves = substr(span_leaves, 2) WHERE seq = ?"], "damaged"),
+    # a span whose last version is not a number
+    (["UPDATE events SET span_last = 'many' WHERE seq = ?"], "damaged"),
 ])
 def test_verify_catches_a_damaged_stream_index_at_its_position(
     home: Home, monkeypatch: pytest.MonkeyPatch, workers: int, attack_sql: list[str],
@@ -104,7 +114,7 @@ def test_verify_catches_a_damaged_stream_index_at_its_position(
     with EventStore.open(home) as store:
         interleave(store, rounds=10)  # 60+ events over several blocks
         target = store.conn.execute(
-            "SELECT seq FROM events WHERE seq > 40 AND span_last > stream_version "
+            "SELECT seq FROM events WHERE seq > 40 AND length(span_leaves) > 32 "
             "ORDER BY seq LIMIT 1").fetchone()[0]
         assert verify_log(store, workers=workers).ok
     tamper(home.database, *attack_sql, params=(target,))
@@ -133,8 +143,8 @@ def test_spans_that_cross_block_and_worker_edges_verify(
 
 
 def test_a_stream_whose_versions_do_not_run_on_is_reported(home: Home) -> None:
-    # A careful attacker appends a second "version 2" of session:a (body, leaf,
-    # spans and tree state all consistent), as a forged grant would need.
+    # A careful attacker appends a second "version 2" of session:a (body, its
+    # span and leaf hash all consistent), as a forged grant would need.
     with EventStore.open(home) as store:
         store.append("session:a", 0, [NewEvent("chat.message"), NewEvent("chat.message")])
         store.append("session:b", 0, [NewEvent("chat.message")])
@@ -143,8 +153,8 @@ def test_a_stream_whose_versions_do_not_run_on_is_reported(home: Home) -> None:
     leaf = merkle.leaf_hash(forged.encode())
     tamper(home.database,
            "DROP INDEX events_spans",  # it would refuse a second span ending at version 2
-           "INSERT INTO events (seq, body, leaf, stream, stream_version, type, span_last) "
-           "VALUES (3, ?, ?, 'session:a', 2, 'chat.message', 2)",
+           "INSERT INTO events (seq, body, span_stream, span_last, span_leaves) "
+           "VALUES (3, ?, 'session:a', 2, ?)",
            params=(forged, leaf))
     with EventStore.open(home) as store:
         report = verify_log(store)
@@ -246,3 +256,28 @@ def test_a_store_that_appended_last_skips_the_read_and_notices_others(home: Home
         assert (event.seq, event.stream_version) == (4, 4)
         assert [e.stream_version for e in one.read_stream("session:s")] == [1, 2, 3, 4]
         assert verify_log(one).ok
+
+
+def test_an_append_bigger_than_one_insert_statement_is_one_span(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An append of more events than one INSERT takes goes in as several
+    # statements in one transaction, still one span; after another writer's
+    # append, the same big append starts again on the real state.
+    monkeypatch.setattr(store_module, "INSERT_ROWS", 7)
+    with EventStore.open(home) as one, EventStore.open(home) as two:
+        one.append("session:big", 0, [NewEvent("chat.message", {"k": k}) for k in range(23)])
+        two.append("session:other", 0, [NewEvent("chat.message")])
+        recorded = one.append("session:big", 23, [NewEvent("chat.message", {"k": k})
+                                                  for k in range(16)])
+        assert [e.seq for e in recorded] == list(range(24, 40))
+        spans = one.conn.execute(
+            "SELECT seq, span_stream, span_last, length(span_leaves) FROM events "
+            "WHERE span_last IS NOT NULL ORDER BY seq").fetchall()
+        assert spans == [(0, "session:big", 23, 23 * 32), (23, "session:other", 1, 32),
+                         (24, "session:big", 39, 16 * 32)]
+        assert [e.stream_version for e in one.read_stream("session:big")] == list(range(1, 40))
+        assert verify_log(one).ok
+        with pytest.raises(ConcurrencyError):
+            two.append("session:big", 23, [NewEvent("chat.message") for _ in range(9)])
+        assert one.size() == 40

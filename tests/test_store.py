@@ -105,7 +105,7 @@ def test_query_columns_are_derived_from_the_hashed_body(store: EventStore) -> No
     with pytest.raises(sqlite3.OperationalError, match="view"):  # a view: cannot be set at all
         store.conn.execute("UPDATE audit_log SET actor_id = 'mallory'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        store.conn.execute("UPDATE events SET stream = 'session:other'")
+        store.conn.execute("UPDATE events SET span_stream = 'session:other'")
 
 
 def test_database_is_wal_with_full_sync_and_checkpoints_record_it(home: Home) -> None:
@@ -212,12 +212,19 @@ def test_the_append_encoder_writes_each_event_as_canonical_json(
     moment = datetime(2026, 11, 25, 10, 0, 0, micro, tzinfo=timezone(timedelta(hours=offset)))
     rows, leaves, records = encode_batch(events, first_seq=40, first_version=9,
                                          stream="session:x", moment=moment, origin="host")
-    for i, (event, row, leaf, record) in enumerate(zip(events, rows, leaves, records,
-                                                       strict=True)):
+    # The INSERT's parameters: the first event with the append's span (its
+    # stream, the version after it, every leaf hash), then seq and body.
+    count = len(events)
+    assert rows[2:5] == ["session:x", 8 + count, b"".join(leaves)]
+    texts = [rows[1], *rows[6::2]]
+    assert [rows[0], *rows[5::2]] == list(range(40, 40 + count))
+    assert len(rows) == 3 + 2 * count and len(records) == count
+    for i, (event, text, leaf, record) in enumerate(zip(events, texts, leaves, records,
+                                                        strict=True)):
         expected = canonical.dumps(envelope(
             event, seq=40 + i, event_id=record.event_id, stream="session:x",
             stream_version=9 + i, occurred_at=moment, origin="host"))
-        assert row == (40 + i, expected, leaf, "session:x", 9 + i, "chat.message")
+        assert text == expected
         assert leaf == merkle.leaf_hash(expected.encode())
         assert record.body == expected.encode() and record.seq == 40 + i
     ids = [r.event_id for r in records]

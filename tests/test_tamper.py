@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support import fill, tamper
+from support import fill, rehash, tamper
 
 from ra.events import EventStore, NewEvent, merkle
 from ra.events.store import SCHEMA, _statements
@@ -41,16 +41,7 @@ def rewrite_hashes(home: Home) -> None:
     and the tree state, and put the append-only triggers back."""
     db = sqlite3.connect(home.database)
     db.execute("DROP TRIGGER IF EXISTS events_refuse_update")
-    rows = db.execute("SELECT seq, CAST(body AS BLOB) FROM events ORDER BY seq").fetchall()
-    frontier = merkle.Frontier()
-    for seq, body in rows:
-        leaf = merkle.leaf_hash(body)
-        # each event its own span: the stream index agrees with any order of events
-        db.execute("UPDATE events SET leaf = ?, span_last = stream_version WHERE seq = ?",
-                   (leaf, seq))
-        frontier.append(leaf)
-    db.execute("UPDATE tree_state SET size = ?, frontier = ?",
-               (frontier.size, frontier.to_bytes()))
+    rehash(db)
     for statement in _statements(SCHEMA):
         if statement.startswith("CREATE TRIGGER"):
             db.execute(statement)
@@ -120,9 +111,8 @@ def test_an_inserted_row_is_caught(ra, home: Home, kept: Path) -> None:  # type:
     )
     db = sqlite3.connect(home.database)
     forged = forged_body.decode().replace('"stream":"session:s0"', '"stream":"session:zz"')
-    db.execute("INSERT INTO events (seq, body, leaf, stream, stream_version, type) "
-               "VALUES (3, ?, ?, 'session:zz', 4, 'control.released')",
-               (forged, merkle.leaf_hash(forged.encode())))
+    db.execute("INSERT INTO events (seq, body, span_stream, span_last, span_leaves) "
+               "VALUES (3, ?, 'session:zz', 4, ?)", (forged, merkle.leaf_hash(forged.encode())))
     db.commit()
     db.close()
     rewrite_hashes(home)
@@ -189,12 +179,13 @@ def test_a_log_rebuilt_and_resigned_with_a_new_key_is_caught(
 
 
 def test_a_relabelled_row_is_caught(ra, home: Home, kept: Path) -> None:  # type: ignore[no-untyped-def]
-    # Hiding an event from `ra audit log --stream` by moving it to another stream.
-    attack(home, "UPDATE events SET stream = 'session:hidden' WHERE seq = 7")
+    # Hiding an event from `ra audit log --stream` by moving its span to another stream.
+    attack(home, "UPDATE events SET span_stream = 'session:hidden' WHERE seq = 7")
     result, report = verify(ra, kept)
     assert result.returncode == 1
     assert report["first_bad_position"] == 7
-    assert "re-labelled" in report["problems"][0]["what"]
+    assert "the stream index says it is session:hidden version 4" in \
+        report["problems"][0]["what"]
 
 
 def test_dropped_triggers_alone_are_reported(ra, home: Home, kept: Path) -> None:  # type: ignore[no-untyped-def]

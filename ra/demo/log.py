@@ -64,7 +64,7 @@ def log_story(root: Path) -> None:
     db.executescript("DROP TRIGGER events_refuse_update;")
     db.execute(
         "UPDATE events SET body = replace(body, '\"by\":\"person\"', '\"by\":\"helper\"') "
-        "WHERE type = 'control.released'"
+        "WHERE json_extract(body, '$.type') = 'control.released'"
     )
     db.commit()
     db.close()

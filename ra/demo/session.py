@@ -177,7 +177,7 @@ def _audit(root: Path, person_home: Path, helper_home: Path) -> None:
     db = sqlite3.connect(Home.at(tampered).database)
     db.execute("DROP TRIGGER events_refuse_update")
     db.execute("UPDATE events SET body = replace(body, '\"by\":\"person\"', '\"by\":\"helper\"')"
-               " WHERE type = 'control.released'")
+               " WHERE json_extract(body, '$.type') = 'control.released'")
     db.commit()
     db.close()
     with EventStore.open(Home.at(tampered)) as store:

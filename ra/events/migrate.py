@@ -1,20 +1,24 @@
 """Bring a log written by an older ra up to this schema, losing nothing.
 
-Schema 1 kept the stream index as a unique index on (stream, stream_version)
-and the audit fields as generated columns; schema 2 (`ra.events.store`)
-marks the first event of each append with ``span_last`` and offers the fields
-as the ``audit_log`` view. The events themselves do not change: every body,
-leaf hash and seq is copied as it is, so the Merkle tree, every stored
-checkpoint and every checkpoint file kept elsewhere stay valid.
+Schema 1 kept each event's leaf hash, stream, version and type in columns
+beside its body, a unique index on (stream, stream_version) and the audit
+fields as generated columns. Schema 2 added ``span_last`` on the first event
+of each append and offered the fields as the ``audit_log`` view. Schema 3
+(`ra.events.store`) keeps the body alone on each event; the first event of
+each append carries the append's span: its stream, the stream's version
+after it and the leaf hashes of its events. The events themselves do not
+change: every body, leaf hash and seq is copied as it is, so the Merkle
+tree, every stored checkpoint and every checkpoint file kept elsewhere stay
+valid.
 
 `migrate` writes the new log next to the old one while holding the old one's
-write lock, groups the events into spans (runs of one stream's consecutive
-versions in consecutive seqs, as an append would have written them), copies
-the meta records (so the log keeps its id), the checkpoints and the tree
-state, and then runs `verify_log` on the result. Only a log that verifies
-replaces the old file, and the old file is kept beside it as
-``<name>.schema<N>.bak``. A log that does not verify is left exactly as it
-was; the partly written copy is removed.
+write lock, groups the events into spans (schema 2's own; for schema 1, runs
+of one stream's consecutive versions in consecutive seqs, as an append would
+have written them), copies the meta records (so the log keeps its id), the
+checkpoints and the tree state, and then runs `verify_log` on the result.
+Only a log that verifies replaces the old file, and the old file is kept
+beside it as ``<name>.schema<N>.bak``. A log that does not verify is left
+exactly as it was; the partly written copy is removed.
 
 Other ra processes must be stopped first: the swap cannot move their open
 files. `migrate` checks afterwards that nobody appended to the old file while
@@ -30,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ra.errors import RaError
-from ra.events.store import _INSERT_FIRST, SCHEMA_VERSION, EventStore
+from ra.events.store import SCHEMA_VERSION, EventStore, insert_events
 from ra.events.verify import verify_log
 from ra.home import Home
 
 #: The longest span a migration writes (it holds one span's rows in memory).
 MAX_SPAN = 65_536
-_OLD_SCHEMAS = {"1"}
+_OLD_SCHEMAS = {"1", "2"}
 
 
 class MigrationError(RaError):
@@ -87,7 +91,7 @@ def migrate(
         target = database.with_name(database.name + ".migrating")
         _remove_database(target)
         try:
-            spans = _copy(old, target, home, count, progress)
+            spans = _copy(old, target, home, count, int(version), progress)
             report = _verify(target, home, database, int(version), count, spans)
         except BaseException:
             _remove_database(target)
@@ -127,9 +131,10 @@ def _copy(
     target: Path,
     home: Home,
     count: int,
+    version: int,
     progress: Callable[[int, int], None] | None,
 ) -> int:
-    """Write the schema-2 log at `target`; returns how many spans it made."""
+    """Write the new log at `target`; returns how many spans it made."""
     with EventStore(target, key_path=home.log_key) as new:
         conn = new.conn
         conn.execute("BEGIN IMMEDIATE")
@@ -140,7 +145,7 @@ def _copy(
                 [(key, value) for key, value in old.execute("SELECT key, value FROM meta")
                  if key != "schema_version"] + [("schema_version", str(SCHEMA_VERSION))],
             )
-            spans = _copy_events(old, conn, count, progress)
+            spans = _copy_events(old, conn, count, version, progress)
             conn.executemany(
                 "INSERT INTO checkpoints (id, statement, signature) VALUES (?, ?, ?)",
                 old.execute("SELECT id, statement, signature FROM checkpoints ORDER BY id"),
@@ -160,35 +165,38 @@ def _copy_events(
     old: sqlite3.Connection,
     new: sqlite3.Connection,
     count: int,
+    version: int,
     progress: Callable[[int, int], None] | None,
 ) -> int:
-    """Copy every event as it is, marking the first of each span."""
+    """Copy every event as it is, the first of each span carrying the span."""
     spans = 0
-    run: list[tuple[int, str, bytes, str, int, str]] = []
+    run: list[tuple[int, str, bytes, str, int]] = []
 
     def flush() -> None:
         nonlocal spans
         if run:
-            first = run[0]
-            new.execute(_INSERT_FIRST, (*first, run[-1][4]))
-            new.executemany(_INSERT_FIRST, [(*row, None) for row in run[1:]])
+            seq, body, _leaf, stream, _version = run[0]
+            new.execute(insert_events(1), (seq, body, stream, run[-1][4],
+                                           b"".join(bytes(row[2]) for row in run)))
+            new.executemany(insert_events(1, span=False), [row[:2] for row in run[1:]])
             spans += 1
             run.clear()
 
+    marks = ", span_last IS NOT NULL" if version >= 2 else ", 0"
     cursor = old.execute(
-        "SELECT seq, body, leaf, stream, stream_version, type FROM events ORDER BY seq")
+        f"SELECT seq, body, leaf, stream, stream_version{marks} FROM events ORDER BY seq")
     done = 0
     while True:
         rows = cursor.fetchmany(20_000)
         if not rows:
             break
-        for row in rows:
+        for *row, starts in rows:
             if run:
                 last = run[-1]
-                if (row[0] != last[0] + 1 or row[3] != last[3] or row[4] != last[4] + 1
-                        or len(run) >= MAX_SPAN):
+                if (starts or row[0] != last[0] + 1 or row[3] != last[3]
+                        or row[4] != last[4] + 1 or len(run) >= MAX_SPAN):
                     flush()
-            run.append(row)
+            run.append(tuple(row))
         done += len(rows)
         if progress is not None:
             progress(done, count)

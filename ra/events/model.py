@@ -213,8 +213,10 @@ def encode_envelope(event: NewEvent, **fields: Any) -> str:
 
 
 _LEAF_PREFIX = sha256(b"\x00")
-#: A row of the events table: seq, body, leaf, stream, stream_version, type.
-Row = tuple[int, str, bytes, str, int, str]
+#: The parameters of the INSERT of an append (`ra.events.store.insert_events`):
+#: the first event's seq, body and span (stream, last version, leaf hashes),
+#: then each other event's seq and body.
+Rows = list[int | str | bytes]
 
 
 def encode_batch(
@@ -225,19 +227,22 @@ def encode_batch(
     stream: str,
     moment: datetime,
     origin: str,
-) -> tuple[list[Row], list[bytes], Appended]:
+) -> tuple[Rows, list[bytes], Appended]:
     """The rows, leaf hashes and records of a validated batch for one stream.
 
-    Each row is (seq, canonical text, leaf hash, stream, version, type): the
-    text is the canonical JSON of `envelope(...)`, byte for byte, with the keys
-    written in their sorted order by hand and the parts every event of the
-    batch shares written once; only the payload goes through the canonical
-    encoder. This loop is the append path's hot spot; the records are made
-    only when the caller looks at them (`Appended`).
+    The rows come flat, as the parameters of one multi-row INSERT: ``[seq,
+    text, stream, last version, leaf hashes joined, seq, text, seq, text,
+    ...]`` (the first event carries the append's span); each text is the canonical JSON of
+    `envelope(...)`, byte for byte, with the keys written in their sorted
+    order by hand and the parts every event of the batch shares written once;
+    only the payload goes through the canonical encoder. This loop is the
+    append path's hot spot; the records are made only when the caller looks
+    at them (`Appended`).
     """
     prefix, low = _uuid7_run(len(events))
     first_low = low
-    rows: list[Row] = []
+    rows: Rows = []
+    put = rows.append
     leaves: list[bytes] = []
     head = f'","occurred_at":"{format_time(moment)}","origin":'
     own_origin = _json_str(origin)
@@ -247,28 +252,28 @@ def encode_batch(
     seq = first_seq
     version = first_version
     for event in events:
-        kind = event.type
-        event_id = f"{prefix}{low:012x}"
         text = (
-            f'{{"actor":{event.actor.json},"event_id":"{event_id}{head}'
+            f'{{"actor":{event.actor.json},"event_id":"{prefix}{low:012x}{head}'
             f'{own_origin if event.origin is None else _json_str(event.origin)},'
             f'"outcome":"{event.outcome}","payload":{dumps(event.payload)},'
             f'"schema_version":{event.schema_version},"seq":{seq}{middle}{version},'
-            f'"type":"{kind}"}}'
+            f'"type":"{event.type}"}}'
         )
         try:
             body = text.encode("utf-8")
         except UnicodeEncodeError:
-            raise EventError(f"event {kind} holds text that is not valid Unicode") from None
+            raise EventError(f"event {event.type} holds text that is not valid Unicode") from None
         digest = start()
         digest.update(body)
-        leaf = digest.digest()
-        leaves.append(leaf)
-        rows.append((seq, text, leaf, stream, version, kind))
+        leaves.append(digest.digest())
+        put(seq)
+        put(text)
         seq += 1
         version += 1
         low += 1
-    return rows, leaves, Appended(rows, events, prefix, first_low, moment, origin)
+    rows[2:2] = (stream, version - 1, b"".join(leaves))
+    return rows, leaves, Appended(rows, events, prefix, first_low, moment, origin, stream,
+                                  first_version)
 
 
 class Appended(Sequence[RecordedEvent]):
@@ -281,28 +286,30 @@ class Appended(Sequence[RecordedEvent]):
 
     __slots__ = ("_rows", "_made", "_records")
 
-    def __init__(self, rows: list[Row], events: Sequence[NewEvent], prefix: str, low: int,
-                 moment: datetime, origin: str) -> None:
+    def __init__(self, rows: Rows, events: Sequence[NewEvent], prefix: str, low: int,
+                 moment: datetime, origin: str, stream: str, first_version: int) -> None:
         self._rows = rows
-        self._made = (events, prefix, low, moment, origin)
+        self._made = (events, prefix, low, moment, origin, stream, first_version)
         self._records: list[RecordedEvent] | None = None
 
     def _all(self) -> list[RecordedEvent]:
         records = self._records
         if records is None:
-            events, prefix, low, moment, origin = self._made
+            events, prefix, low, moment, origin, stream, version = self._made
+            rows = self._rows
+            first = rows[0]
+            texts = [rows[1], *rows[6::2]]
             records = self._records = [
-                RecordedEvent(seq, f"{prefix}{low + i:012x}", stream, version, kind,
-                              event.schema_version, moment, event.actor,
+                RecordedEvent(first + i, f"{prefix}{low + i:012x}", stream, version + i,  # type: ignore[operator]
+                              event.type, event.schema_version, moment, event.actor,
                               event.origin or origin, event.outcome, event.payload,
-                              text.encode("utf-8"))
-                for i, ((seq, text, _leaf, stream, version, kind), event)
-                in enumerate(zip(self._rows, events, strict=True))
+                              text.encode("utf-8"))  # type: ignore[union-attr]
+                for i, (event, text) in enumerate(zip(events, texts, strict=True))
             ]
         return records
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return (len(self._rows) - 3) // 2
 
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]

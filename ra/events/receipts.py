@@ -10,7 +10,8 @@ longer matches the receipt signed when it ended, and the peer holds a signed
 copy of what it should be.
 
 digest = SHA-256(leaf_1 ‖ leaf_2 ‖ … ‖ leaf_n) over the stream's first
-``events`` events, where leaf = SHA-256(0x00 ‖ canonical event bytes).
+``events`` events, where leaf = SHA-256(0x00 ‖ canonical event bytes), as
+the stream's spans hold them (`verify_log` checks each against its body).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ra.events import canonical
-from ra.events.store import STREAM_SEQS, EventStore
+from ra.events.store import LEAF, EventStore
 
 RECEIPT_TYPE = "session.receipt"
 
@@ -90,18 +91,15 @@ class Receipt:
 
 def stream_digest(store: EventStore, stream: str, events: int | None = None) -> tuple[int, str]:
     """(count, digest) of the first `events` events of `stream` (all by default)."""
-    sql = f"SELECT leaf FROM events WHERE stream = ? AND seq IN ({STREAM_SEQS})"
-    params: tuple[object, ...] = (stream, stream, 0)
+    hashes = bytearray()
+    for (leaves,) in store.conn.execute(
+        "SELECT CAST(span_leaves AS BLOB) FROM events WHERE span_stream = ? "
+        "AND span_last IS NOT NULL ORDER BY span_last", (stream,)
+    ):
+        hashes += leaves
     if events is not None:
-        sql += " AND stream_version <= ?"
-        params = (*params, events)
-    sql += " ORDER BY stream_version"
-    digest = hashlib.sha256()
-    count = 0
-    for (leaf,) in store.conn.execute(sql, params):
-        digest.update(bytes(leaf))
-        count += 1
-    return count, digest.hexdigest()
+        del hashes[events * LEAF:]
+    return len(hashes) // LEAF, hashlib.sha256(hashes).hexdigest()
 
 
 def sign_receipt(store: EventStore, session_id: str, role: str,

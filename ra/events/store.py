@@ -2,42 +2,39 @@
 
 Theory of operation
 -------------------
-One table, ``events``, holds one row per event: its global ``seq`` (gapless,
-in commit order, and the event's leaf index in the Merkle tree), its ``body``
-(the canonical JSON of the whole event, the only copy of its content) and its
-``leaf`` hash, SHA-256(0x00 || body). ``stream``, ``stream_version`` and
-``type`` are written beside the body for queries (deriving them with
-``json_extract`` on every insert costs a third of the append rate);
-verification checks them against the body's own tail, which ends with
-exactly those fields. Every other column (time, actor, outcome, ...) is a
-*virtual generated* column computed by SQLite from the body, so it can never
-drift from what is hashed.
-
-Streams are indexed by *span*, not by event: the first event of each append
-also carries ``span_last``, the stream's version after the append (NULL on
-the others), and a partial unique index on (stream, span_last) holds only
-those rows. It finds a stream's current version and its events (each span
-is a run of consecutive seqs). One index entry per append instead of one per
-event is what lets a batch of 100 go in at nearly the speed of the table
-alone. Verification checks that the spans tile the log exactly and that each
-stream's versions run 1, 2, 3, ... (`ra.events.verify`); reading a stream
-checks the same for what it returns.
+The log is one table, ``events``, with one row per event: its global
+``seq`` (gapless, in commit order, and the event's leaf index in the Merkle
+tree) and its ``body``, the canonical JSON of the whole event, the only copy
+of its content. The first event of each append also carries the append's
+*span*: its stream (``span_stream``), the stream's version after it
+(``span_last``) and the leaf hashes of its events, SHA-256(0x00 || body),
+32 bytes each in seq order (``span_leaves``; so also how many events it
+wrote). The other rows leave those NULL. The spans are the stream index: a
+partial unique index on (span_stream, span_last) holds only the rows that
+carry one, and finds a stream's current version and its events. One index
+entry per append, and nothing but the body on most rows, is what lets a
+batch of 100 go in, as one multi-row INSERT, at nearly the speed of a bare
+two-column table. Verification (`ra.events.verify`) checks that the spans
+tile the log exactly, that each body hashes to its leaf and names its own
+seq and the stream and version its span gives it, and that each stream's
+versions run 1, 2, 3, ...; reading a stream checks the same for what it
+returns. Every field of every event is offered for queries by the
+``audit_log`` view, read from the body.
 
 An append runs in ``BEGIN IMMEDIATE``: it takes the write lock, checks the
 stream's version against the version the caller expects (a conflict fails the
 whole append), numbers the events after the last ``seq``, extends the Merkle
-tree's frontier (O(log n) hashes per event) and commits the batch and its span
-as one transaction. A store that made the log's last append already knows the
-next seq and its streams' versions, so it inserts without reading them; if
-another process appended since, that seq is taken, the insert fails on the
-primary key, and the store reads the state and starts again in the same
-transaction. The frontier lives in memory and is caught up from the
-stored leaf hashes when another process appended meanwhile; ``tree_state``
-keeps a copy on disk, rewritten every `TREE_STATE_EVERY` events and at each
-checkpoint, so a new process reads at most that many leaves to start.
-Triggers refuse UPDATE and DELETE on ``events`` and ``checkpoints``;
-verification (`ra.events.verify`) assumes an attacker may drop them and does
-not rely on them.
+tree's frontier (O(log n) hashes per event) and commits the events and their
+span as one transaction. A store that made the log's last append already
+knows the next seq and its streams' versions, so it inserts without reading
+them; if another process appended since, that seq is taken, the insert fails
+on the primary key, and the store starts again on the state it reads. The
+frontier lives in memory and is caught up from the spans' leaf hashes when
+another process appended meanwhile; ``tree_state`` keeps a copy on disk,
+rewritten every `TREE_STATE_EVERY` events and at each checkpoint, so a new
+process reads at most that many leaves to start. Triggers refuse UPDATE and
+DELETE on ``events`` and ``checkpoints``; verification (`ra.events.verify`)
+assumes an attacker may drop them and does not rely on them.
 
 The database runs in WAL mode with ``synchronous=FULL`` by default: an
 append that returned is on disk. ``NORMAL`` may be chosen; the mode in force
@@ -75,9 +72,11 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 SyncMode = Literal["FULL", "NORMAL"]
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The on-disk copy of the Merkle frontier is rewritten when the log crosses a multiple of this.
 TREE_STATE_EVERY = 1024
+#: Bytes of one leaf hash in ``span_leaves``.
+LEAF = 32
 _SYNC_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
@@ -85,15 +84,15 @@ def _field(path: str, name: str) -> str:
     return f"json_extract(body, '$.{path}') AS {name}"
 
 
-#: Every field of every event, for reports and ad-hoc SQL (`ra audit report`).
-#: A view, not generated columns on ``events``: SQLite computes generated
-#: columns on every INSERT, which cost more than the insert itself.
+#: Every field of every event, for reports and ad-hoc SQL (`ra audit report`),
+#: read from the body when queried, so it can never drift from what is hashed.
 AUDIT_VIEW = f"""CREATE VIEW IF NOT EXISTS audit_log AS SELECT
-    seq, {_field("event_id", "event_id")}, stream, stream_version, type,
+    seq, {_field("event_id", "event_id")}, {_field("stream", "stream")},
+    {_field("stream_version", "stream_version")}, {_field("type", "type")},
     {_field("schema_version", "schema_version")}, {_field("occurred_at", "occurred_at")},
     {_field("actor.kind", "actor_kind")}, {_field("actor.id", "actor_id")},
     {_field("origin", "origin")}, {_field("outcome", "outcome")},
-    {_field("payload", "payload")}, body, leaf
+    {_field("payload", "payload")}, body
 FROM events"""
 
 SCHEMA = f"""
@@ -104,13 +103,11 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     body TEXT NOT NULL,
-    leaf BLOB NOT NULL,
-    stream TEXT NOT NULL,
-    stream_version INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    span_last INTEGER
+    span_stream TEXT,
+    span_last INTEGER,
+    span_leaves BLOB
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_spans ON events (stream, span_last)
+CREATE UNIQUE INDEX IF NOT EXISTS events_spans ON events (span_stream, span_last)
     WHERE span_last IS NOT NULL;
 {AUDIT_VIEW};
 CREATE TABLE IF NOT EXISTS tree_state (
@@ -135,24 +132,39 @@ BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: DELETE refused'); END;
 
 # The stream's version and the last seq, in one statement.
 _APPEND_STATE = (
-    "SELECT (SELECT max(span_last) FROM events WHERE stream = ? AND span_last IS NOT NULL), "
+    "SELECT (SELECT max(span_last) FROM events WHERE span_stream = ? AND span_last IS NOT NULL), "
     "(SELECT max(seq) FROM events)"
 )
-# The first event of an append carries the span; the others leave it NULL.
-_INSERT_FIRST = (
-    "INSERT INTO events (seq, body, leaf, stream, stream_version, type, span_last) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT = (
-    "INSERT INTO events (seq, body, leaf, stream, stream_version, type) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-#: The seqs of one stream's events after a version (params: stream, version),
-#: found through the spans: each span is the run of seqs one append wrote.
+#: The most events one INSERT statement writes (a bigger append takes several).
+INSERT_ROWS = 500
+_INSERTS: dict[tuple[int, bool], str] = {}
+
+
+def insert_events(n: int, *, span: bool = True) -> str:
+    """The INSERT of `n` events in one statement (one step for SQLite, not `n`).
+
+    Its parameters are `encode_batch`'s rows: the first event's seq and body
+    and its span (stream, last version, leaf hashes), then seq and body of
+    each other event. ``span=False`` is for the rest of a batch too big for
+    one statement: seq and body only.
+    """
+    sql = _INSERTS.get((n, span))
+    if sql is None:
+        head = "INSERT INTO events (seq, body, span_stream, span_last, span_leaves) VALUES "
+        rows = ["(?, ?, ?, ?, ?)"] if span else []
+        rows += ["(?, ?, NULL, NULL, NULL)"] * (n - len(rows))
+        sql = _INSERTS[(n, span)] = head + ", ".join(rows)
+    return sql
+
+
+#: (seq, the event's stream version) of one stream's events after a version
+#: (params: stream, version), found through its spans: the span on an
+#: append's first event covers the next ``length(span_leaves) / 32`` seqs.
 STREAM_SEQS = (
-    "SELECT e.seq FROM events s JOIN events e ON e.seq >= s.seq "
-    "AND e.seq <= s.seq + s.span_last - s.stream_version "
-    "WHERE s.stream = ? AND s.span_last IS NOT NULL AND s.span_last > ?"
+    "SELECT e.seq AS seq, s.span_last - (s.seq + length(s.span_leaves) / 32 - 1 - e.seq) "
+    "AS version FROM events s JOIN events e ON e.seq >= s.seq "
+    "AND e.seq < s.seq + length(s.span_leaves) / 32 "
+    "WHERE s.span_stream = ? AND s.span_last IS NOT NULL AND s.span_last > ?"
 )
 
 TRIGGERS = (
@@ -327,11 +339,10 @@ class EventStore:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise AppendError(f"the event log is busy or unwritable: {exc}") from None
-        # Time is read under the write lock, so occurred_at never goes back in seq order.
-        moment = now or self._clock()
         count = len(events)
-        origin = self.origin
         try:
+            # Time is read under the write lock, so occurred_at never goes back in seq order.
+            moment = now or self._clock()
             # When this store made the last append, it knows the next seq and
             # this stream's version without asking: it inserts straight away,
             # and if anyone else appended meanwhile, that seq is taken and the
@@ -342,22 +353,31 @@ class EventStore:
             while True:
                 rows, leaves, records = encode_batch(
                     events, first_seq=size, first_version=current + 1, stream=stream,
-                    moment=moment, origin=origin,
+                    moment=moment, origin=self.origin,
                 )
                 try:
-                    conn.execute(_INSERT_FIRST, (*rows[0], current + count))
+                    if count <= INSERT_ROWS:
+                        conn.execute(insert_events(count), rows)
+                    else:
+                        head = 3 + 2 * INSERT_ROWS
+                        conn.execute(insert_events(INSERT_ROWS), rows[:head])
+                        for at in range(head, len(rows), 2 * INSERT_ROWS):
+                            part = rows[at:at + 2 * INSERT_ROWS]
+                            conn.execute(insert_events(len(part) // 2, span=False), part)
                     break
                 except sqlite3.IntegrityError:
                     if not known:
                         raise
-                    known = False  # the log moved on
+                    known = False  # the log moved on: start again on its state
+                    conn.execute("ROLLBACK")
+                    conn.execute("BEGIN IMMEDIATE")
+                    moment = now or self._clock()
                     current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
             if count == 1:
                 frontier.append(leaves[0])
             else:
                 frontier.extend(leaves)
-                conn.executemany(_INSERT, rows[1:])
             if (size + count) // TREE_STATE_EVERY != size // TREE_STATE_EVERY:
                 self._save_tree_state(frontier)
             conn.execute("COMMIT")
@@ -427,15 +447,7 @@ class EventStore:
                     f"{size}: the log was altered; run `ra audit verify`"
                 )
         if frontier.size < size:
-            leaves = [bytes(leaf) for (leaf,) in self.conn.execute(
-                "SELECT leaf FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
-                (frontier.size, size),
-            )]
-            if len(leaves) != size - frontier.size:
-                raise LogStateError(
-                    f"events between seq {frontier.size} and {size - 1} are missing: "
-                    "the log was altered; run `ra audit verify`"
-                )
+            leaves = self._stored_leaves(frontier.size, size)
             frontier = frontier.copy()
             try:
                 frontier.extend(leaves)
@@ -451,6 +463,32 @@ class EventStore:
             "UPDATE tree_state SET size = ?, frontier = ? WHERE id = 1",
             (frontier.size, frontier.to_bytes()),
         )
+
+    def _stored_leaves(self, lo: int, hi: int) -> list[bytes]:
+        """The leaf hashes of seqs lo..hi-1 as the spans hold them."""
+        found = bytearray()
+        start = end = None
+        for first, leaves in self.conn.execute(
+            "SELECT seq, CAST(span_leaves AS BLOB) FROM events WHERE span_last IS NOT NULL "
+            "AND seq < ? "
+            "AND seq >= coalesce((SELECT max(seq) FROM events WHERE seq <= ? "
+            "AND span_last IS NOT NULL), 0) ORDER BY seq",
+            (hi, lo),
+        ):
+            leaves = bytes(leaves or b"")
+            if start is None:
+                start = end = first
+            if first != end or not leaves or len(leaves) % LEAF:
+                break
+            found += leaves
+            end = first + len(leaves) // LEAF
+        if start is None or end is None or start > lo or end < hi:
+            raise LogStateError(
+                f"the stream index lacks the leaf hashes of events {lo} to {hi - 1}: "
+                "the log was altered; run `ra audit verify`"
+            )
+        hashes = bytes(found[(lo - start) * LEAF:(hi - start) * LEAF])
+        return [hashes[i:i + LEAF] for i in range(0, len(hashes), LEAF)]
 
     def _current_frontier(self) -> Frontier:
         """The frontier of the whole log, read in one snapshot."""
@@ -478,7 +516,7 @@ class EventStore:
 
     def stream_version(self, stream: str) -> int:
         row = self.conn.execute(
-            "SELECT max(span_last) FROM events WHERE stream = ? AND span_last IS NOT NULL",
+            "SELECT max(span_last) FROM events WHERE span_stream = ? AND span_last IS NOT NULL",
             (stream,),
         ).fetchone()
         return int(row[0] or 0)
@@ -498,8 +536,8 @@ class EventStore:
             conn.execute("BEGIN")  # one snapshot for the events and the version
         try:
             rows = conn.execute(
-                f"SELECT body FROM events WHERE seq IN ({STREAM_SEQS}) AND stream_version > ? "
-                "ORDER BY seq",
+                f"SELECT body FROM events WHERE seq IN (SELECT seq FROM ({STREAM_SEQS}) "
+                "WHERE version > ?) ORDER BY seq",
                 (stream, after_version, after_version),
             ).fetchall()
             current = self.stream_version(stream)
@@ -537,20 +575,24 @@ class EventStore:
         where = ["seq > ?"]
         params: list[object] = [after_seq]
         if stream is not None:
-            where.append(f"stream = ? AND seq IN ({STREAM_SEQS})")
-            params += [stream, stream, 0]
+            where.append(f"seq IN (SELECT seq FROM ({STREAM_SEQS}))")
+            params += [stream, 0]
         if stream_prefix is not None:
-            where.append("substr(stream, 1, ?) = ?")
+            where.append(
+                "seq IN (SELECT e.seq FROM events s JOIN events e ON e.seq >= s.seq "
+                f"AND e.seq < s.seq + length(s.span_leaves) / {LEAF} WHERE s.span_last IS NOT NULL "
+                "AND substr(s.span_stream, 1, ?) = ?)")
             params += [len(stream_prefix), stream_prefix]
         if types:
             patterns = [t for t in types if t.endswith(".*")]
             exact = [t for t in types if not t.endswith(".*")]
             ors = []
+            kind = "json_extract(body, '$.type')"
             if exact:
-                ors.append(f"type IN ({', '.join('?' * len(exact))})")
+                ors.append(f"{kind} IN ({', '.join('?' * len(exact))})")
                 params += exact
             for pattern in patterns:
-                ors.append("substr(type, 1, ?) = ?")
+                ors.append(f"substr({kind}, 1, ?) = ?")
                 params += [len(pattern) - 1, pattern[:-1]]
             where.append("(" + " OR ".join(ors) + ")")
         if since is not None:
@@ -573,12 +615,16 @@ class EventStore:
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:
         """The stored leaf hashes of the first `size` events (all by default)."""
-        sql = "SELECT leaf FROM events ORDER BY seq"
-        params: tuple[int, ...] = ()
-        if size is not None:
-            sql = "SELECT leaf FROM events WHERE seq < ? ORDER BY seq"
-            params = (size,)
-        return [bytes(leaf) for (leaf,) in self.conn.execute(sql, params)]
+        conn = self.conn
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            size = self.size() if size is None else min(size, self.size())
+            return self._stored_leaves(0, size) if size > 0 else []
+        finally:
+            if own:
+                conn.execute("COMMIT")
 
     # -- checkpoints ------------------------------------------------------
 

@@ -3,13 +3,13 @@
 `verify_log` reads every event once, in seq order, and checks that
 
 1. seq runs 0, 1, 2, ... with no gap and no repeat;
-2. each body hashes to the leaf hash stored beside it (an edit by someone who
-   did not also rewrite the hash is caught at its exact position);
-3. each body ends with its own seq, stream, stream version and type, as the
-   row files it (rows moved, swapped or re-labelled are caught where they
-   stand), and the stream index agrees: the spans tile the log with no gap or
-   overlap, each span's events are its stream's consecutive versions, and
-   every stream's versions run 1, 2, 3, ... (`_Spans`);
+2. each body hashes to the leaf hash its span holds for it (an edit by
+   someone who did not also rewrite the hash is caught at its exact
+   position);
+3. each body ends with its own seq, and with the stream and version its
+   span gives it (rows moved, swapped or inserted are caught where they
+   stand), and the stream index agrees: the spans tile the log with no gap
+   or overlap, and every stream's versions run 1, 2, 3, ... (`_Spans`);
 4. the Merkle root recomputed from the bodies at each checkpoint's size
    equals the signed root (an attacker who rewrote bodies *and* hashes is
    caught by the first checkpoint after the change);
@@ -43,15 +43,16 @@ from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, fold
 from ra.events.receipts import RECEIPT_TYPE, check_receipts
-from ra.events.store import EventStore
+from ra.events.store import LEAF, EventStore
 
 BLOCK = 1 << 16
 PARALLEL_MIN = 4 * BLOCK
 _SEQ_KEY = b',"seq":'
 _RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
+_TAIL = b',"seq":%d,"stream":"%s","stream_version":%d,"type":"'
 _SELECT = (
-    "SELECT seq, CAST(body AS BLOB), leaf, CAST(stream AS BLOB), stream_version, "
-    "CAST(type AS BLOB), span_last FROM events"
+    "SELECT seq, CAST(body AS BLOB), CAST(span_stream AS BLOB), span_last, "
+    "CAST(span_leaves AS BLOB) FROM events"
 )
 
 
@@ -169,7 +170,7 @@ def _verify(
     if count and (low != 0 or high != count - 1):
         roots_at, size = _scan_with_gaps(store, wanted, problems, progress, count)
         receipts = [seq for (seq,) in store.conn.execute(
-            "SELECT seq FROM events WHERE type = ?", (RECEIPT_TYPE,))]
+            "SELECT seq FROM events WHERE json_extract(body, '$.type') = ?", (RECEIPT_TYPE,))]
     else:
         roots_at, receipts = _scan_blocks(store, count, wanted, problems, progress, workers)
         size = count
@@ -266,7 +267,7 @@ def _scan_range(
     scan = _Scan()
     problems, receipts = scan.problems, scan.receipts
     spans = _Spans(conn, lo, scan)
-    current, want = spans.stream, spans.version
+    stream, version, leaves, at, end = spans.in_force
     sha256 = hashlib.sha256
     stack: list[bytes] = []
     offset = 0  # position within the current block
@@ -276,22 +277,23 @@ def _scan_range(
         rows = cursor.fetchmany(20_000)
         if not rows:
             break
-        for seq, body, leaf, stream, version, etype, span_last in rows:
+        for seq, body, span_stream, span_last, span_leaves in rows:
             digest = sha256(b"\x00" + body).digest()
-            if digest != leaf:
-                problems.append(Problem(seq, "its content does not match its recorded hash "
-                                             "(the event was edited)"))
-            if not body.endswith(b',"seq":%d,"stream":"%s","stream_version":%d,"type":"%s"}'
-                                 % (seq, stream, version, etype)):
-                problems.append(_misfiled(seq, body))
             if span_last is not None:
-                spans.start(seq, stream, version, span_last)
-                current = stream
-            elif version != want or stream != current:
-                problems.append(spans.mismatch(seq, stream, version, current, want))
-                current = stream
-            want = version + 1
-            if etype == b"session.receipt":
+                stream, version, leaves, at, end = spans.start(
+                    seq, span_stream, span_last, span_leaves)
+            if seq < end:
+                if not leaves.startswith(digest, at):
+                    problems.append(Problem(seq, "its content does not match its recorded "
+                                                 "hash (the event was edited)"))
+                if not body.startswith(_TAIL % (seq, stream, version),
+                                       body.rfind(_SEQ_KEY)):
+                    problems.append(_misfiled(seq, body, stream, version))
+                version += 1
+                at += LEAF
+            elif not _names_seq(body, seq):  # in no span: `spans` reports the run
+                problems.append(_moved(seq))
+            if body.endswith(_RECEIPT_TAIL):
                 receipts.append(seq)
             node = digest
             carry = offset
@@ -317,16 +319,22 @@ def _scan_range(
     return scan
 
 
+#: What `_Spans` hands the scan: the span's stream, the version and the
+#: offset in its leaf hashes of the next event, the hashes, and where it ends.
+InForce = tuple[bytes, int, bytes, int, int]
+
+
 class _Spans:
     """The stream index, checked beside the events as the scan reads them.
 
-    The first event of each append carries ``span_last``: that append's
-    events are the next (span_last - version + 1) seqs, its stream's
-    versions from its own on. `start` is called at each such event: it
-    checks the spans leave no gap and do not overlap, and that the stream's
-    versions continue from its previous span (within this range; `_chain`
-    joins the ranges). Between starts the scan checks each event continues
-    the span's stream and versions.
+    The first event of each append carries that append's span: its stream,
+    the stream's version after it (``span_last``) and the leaf hashes of its
+    events (so their number, n: they are the next n seqs, versions
+    span_last - n + 1 to span_last). `start` is called at each such event:
+    it checks the spans leave no gap and do not overlap, and that the
+    stream's versions continue from its previous span (within this range;
+    `_chain` joins the ranges), and hands the scan the span to check each
+    event against.
     """
 
     def __init__(self, conn: sqlite3.Connection, lo: int, scan: _Scan) -> None:
@@ -334,45 +342,48 @@ class _Spans:
         self.problems = scan.problems
         self.firsts = scan.firsts
         self.lasts = scan.lasts
-        self.stream: bytes | None = None
-        self.version = -1
         self.end = lo  # where the span in force ends
+        self.in_force: InForce = (b"", 0, b"", 0, lo)
         if lo > 0:  # a range may begin inside a span that began before it
             row = conn.execute(
-                "SELECT seq, CAST(stream AS BLOB), stream_version, span_last FROM events "
+                "SELECT seq, CAST(span_stream AS BLOB), span_last, CAST(span_leaves AS BLOB) "
+                "FROM events "
                 "WHERE seq < ? AND span_last IS NOT NULL ORDER BY seq DESC LIMIT 1", (lo,)
             ).fetchone()
-            if row is not None and row[0] + row[3] - row[2] + 1 > lo:
-                first_seq, stream, version, last = row
-                self.stream, self.version = stream, version + (lo - first_seq)
-                self.end = first_seq + last - version + 1
-                scan.span_end = self.end
+            if row is not None:
+                first_seq, stream, last, leaves = row
+                leaves = bytes(leaves or b"")
+                size = len(leaves) // LEAF
+                if (first_seq + size > lo and stream is not None and type(last) is int
+                        and not len(leaves) % LEAF):
+                    self.end = scan.span_end = first_seq + size
+                    skip = lo - first_seq
+                    self.in_force = (stream, last - size + 1 + skip, leaves, skip * LEAF,
+                                     self.end)
 
-    def start(self, seq: int, stream: bytes, version: int, last: int) -> None:
+    def start(self, seq: int, stream: bytes | None, last: int,
+              leaves: bytes | None) -> InForce:
         if self.end != seq:
             what = (f"events {self.end} to {seq - 1} are in no span of the stream index"
                     if self.end < seq else
                     f"its span overlaps the span before it (which ends at seq {self.end - 1})")
             self.problems.append(Problem(min(self.end, seq), what))
-        size = last - version + 1
-        if size < 1:
-            self.problems.append(Problem(seq, f"its span in the stream index has size {size}"))
-        elif stream in self.lasts:
-            _chain(self.lasts[stream], version, stream, seq, self.problems)
+        hashes = b"" if leaves is None else bytes(leaves)
+        size, odd = divmod(len(hashes), LEAF)
+        if size < 1 or odd or stream is None or type(last) is not int:
+            self.problems.append(Problem(seq, (
+                f"its span in the stream index is damaged ({len(hashes)} bytes of leaf "
+                f"hashes, stream {stream!r}, last version {last!r})")))
+            self.end = self.scan.span_end = seq  # its events read as in no span
+            return (b"", 0, b"", 0, seq)
+        first = last - size + 1
+        if stream in self.lasts:
+            _chain(self.lasts[stream], first, stream, seq, self.problems)
         else:
-            self.firsts[stream] = (seq, version)
+            self.firsts[stream] = (seq, first)
         self.lasts[stream] = last
-        self.end = seq + max(size, 1)
-        self.scan.span_end = self.end
-
-    def mismatch(self, seq: int, stream: bytes, version: int, span_stream: bytes | None,
-                 span_version: int) -> Problem:
-        if span_stream is None or seq >= self.end:
-            return Problem(seq, "is in no span of the stream index")
-        return Problem(seq, (
-            f"the stream index says it is {_name(span_stream)} version {span_version}, "
-            f"but it is {_name(stream)} version {version}"
-        ))
+        self.end = self.scan.span_end = seq + size
+        return (stream, first, hashes, 0, self.end)
 
     def finish(self, hi: int) -> None:
         if self.end < hi:
@@ -408,13 +419,21 @@ def _roots(scan: _Scan, wanted: set[int]) -> dict[int, bytes]:
     return roots
 
 
-def _misfiled(seq: int, body: bytes) -> Problem:
+def _names_seq(body: bytes, seq: int) -> bool:
     at = body.rfind(_SEQ_KEY) + len(_SEQ_KEY)
-    if not (body.startswith(b"%d," % seq, at) or body.startswith(b"%d}" % seq, at)):
-        return Problem(seq, "holds an event recorded at another position "
-                            "(rows were moved, swapped or inserted)")
-    return Problem(seq, "its stream, version or type columns do not match its content "
-                        "(the row was re-labelled)")
+    return body.startswith(b"%d," % seq, at) or body.startswith(b"%d}" % seq, at)
+
+
+def _moved(seq: int) -> Problem:
+    return Problem(seq, "holds an event recorded at another position "
+                        "(rows were moved, swapped or inserted)")
+
+
+def _misfiled(seq: int, body: bytes, stream: bytes, version: int) -> Problem:
+    if not _names_seq(body, seq):
+        return _moved(seq)
+    return Problem(seq, f"the stream index says it is {_name(stream)} version {version}, "
+                        "but its content says otherwise (the index was altered)")
 
 
 # -- the slow path: seq has gaps or repeats ------------------------------------------
@@ -436,12 +455,13 @@ def _scan_with_gaps(
     frontier = Frontier()
     sha256 = hashlib.sha256
     expected = 0
+    stream, version, leaves, end = b"", 0, b"", 0
     cursor = store.conn.execute(f"{_SELECT} ORDER BY seq")
     while True:
         rows = cursor.fetchmany(20_000)
         if not rows:
             break
-        for seq, body, leaf, stream, version, etype, _span in rows:
+        for seq, body, span_stream, span_last, span_leaves in rows:
             if seq != expected:
                 if seq > expected:
                     problems.append(Problem(expected, (
@@ -450,12 +470,20 @@ def _scan_with_gaps(
                     problems.append(Problem(seq, "appears twice"))
                 expected = seq
             digest = sha256(b"\x00" + body).digest()
-            if digest != leaf:
-                problems.append(Problem(seq, "its content does not match its recorded hash "
-                                             "(the event was edited)"))
-            if not body.endswith(b',"seq":%d,"stream":"%s","stream_version":%d,"type":"%s"}'
-                                 % (seq, stream, version, etype)):
-                problems.append(_misfiled(seq, body))
+            if type(span_last) is int and span_stream is not None and span_leaves:
+                stream, leaves = span_stream, bytes(span_leaves)
+                end = seq + len(leaves) // LEAF
+                version = span_last - len(leaves) // LEAF + 1
+            if seq < end:
+                skip = seq - (end - len(leaves) // LEAF)
+                if not leaves.startswith(digest, skip * LEAF):
+                    problems.append(Problem(seq, "its content does not match its recorded "
+                                                 "hash (the event was edited)"))
+                if not body.startswith(_TAIL % (seq, stream, version + skip),
+                                       body.rfind(_SEQ_KEY)):
+                    problems.append(_misfiled(seq, body, stream, version + skip))
+            elif not _names_seq(body, seq):
+                problems.append(_moved(seq))
             frontier.append(digest)
             expected += 1
             if frontier.size in wanted:
