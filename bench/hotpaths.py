@@ -506,7 +506,7 @@ def _verify_variants(path: Path, count: int, root: bytes) -> None:
     for name, fn in (("fetch verify's rows (body, and the span on a first event)", fetch),
                      ("+ leaf SHA-256, compared with the span's", hashed),
                      ("+ Merkle stack (inlined, as verify does)", merkle),
-                     ("+ body tail check (seq, stream, version, type)", tailcheck),
+                     ("+ body tail check (seq, and stream, version from the span)", tailcheck),
                      ("+ spans, receipt type, blocks: verify's _scan_range", scan)):
         seconds = statistics.median(timeit.repeat(fn, number=1, repeat=3))
         extra = f"  (+{(seconds - previous) / count * 1e6:.2f} us/event)" if previous else ""

@@ -28,8 +28,9 @@ Systems
             `NewEvent` objects.
 ``sqlite``  the limit: a plain ``events (seq INTEGER PRIMARY KEY, body TEXT)``
             table, WAL, synchronous=FULL, the pre-encoded bodies; one INSERT in
-            its own BEGIN IMMEDIATE/COMMIT per single append, executemany in one
-            transaction per batch.
+            its own BEGIN IMMEDIATE/COMMIT per single append, one multi-row
+            INSERT in one transaction per batch (the fastest way in; ra does
+            the same).
 ``es``      `eventsourcing.sqlite.SQLiteApplicationRecorder` (the recorder an
             eventsourcing Application uses; it keeps a global order like ra's
             seq) on a `SQLiteDatastore`, given pre-built `StoredEvent` objects
@@ -399,7 +400,7 @@ def _append_loop(
         conn = _raw_connect(path)
         _rss_mark(out)
         pragmas = _pragmas(conn)
-        execute, executemany = conn.execute, conn.executemany
+        execute = conn.execute
         insert = "INSERT INTO events (body) VALUES (?)"
         for chunk in chunks(rows, batch):
             if batch == 1:
@@ -410,10 +411,13 @@ def _append_loop(
                 execute("COMMIT")
                 times.append(perf() - t)
             else:
-                params = [(r[6],) for r in chunk]
+                # One multi-row INSERT a batch: SQLite's fastest way in (faster
+                # than executemany, and what ra does), so the limit stays one.
+                bodies = [r[6] for r in chunk]
+                many = "INSERT INTO events (body) VALUES " + ", ".join(["(?)"] * len(bodies))
                 t = perf()
                 execute("BEGIN IMMEDIATE")
-                executemany(insert, params)
+                execute(many, bodies)
                 execute("COMMIT")
                 times.append(perf() - t)
         conn.close()
