@@ -469,10 +469,10 @@ class EventStore:
         found = bytearray()
         start = end = None
         for first, leaves in self.conn.execute(
+            # from the span that holds seq lo: the last one to start at or before it
             "SELECT seq, CAST(span_leaves AS BLOB) FROM events WHERE span_last IS NOT NULL "
-            "AND seq < ? "
-            "AND seq >= coalesce((SELECT max(seq) FROM events WHERE seq <= ? "
-            "AND span_last IS NOT NULL), 0) ORDER BY seq",
+            "AND seq < ? AND seq >= coalesce((SELECT seq FROM events WHERE seq <= ? "
+            "AND span_last IS NOT NULL ORDER BY seq DESC LIMIT 1), 0) ORDER BY seq",
             (hi, lo),
         ):
             leaves = bytes(leaves or b"")
