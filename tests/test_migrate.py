@@ -29,6 +29,17 @@ def _generated(name: str, path: str, kind: str = "TEXT") -> str:
     return f"{name} {kind} GENERATED ALWAYS AS (json_extract(body, '$.{path}')) VIRTUAL"
 
 
+#: What schemas 1 and 2 share after their events table.
+_COMMON = """CREATE TABLE tree_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL,
+                         frontier BLOB NOT NULL);
+CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, statement TEXT NOT NULL,
+                          signature BLOB NOT NULL);
+CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
+CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
+"""
+
 SCHEMA_1 = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (
@@ -43,21 +54,13 @@ CREATE TABLE events (
     {_generated("outcome", "outcome")}
 );
 CREATE UNIQUE INDEX events_stream_version ON events (stream, stream_version);
-CREATE TABLE tree_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL,
-                         frontier BLOB NOT NULL);
-CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, statement TEXT NOT NULL,
-                          signature BLOB NOT NULL);
-CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
-CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
-CREATE TRIGGER checkpoints_refuse_update BEFORE UPDATE ON checkpoints
+{_COMMON}CREATE TRIGGER checkpoints_refuse_update BEFORE UPDATE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: UPDATE refused'); END;
 CREATE TRIGGER checkpoints_refuse_delete BEFORE DELETE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: DELETE refused'); END;
 """
 
-SCHEMA_2 = """
+SCHEMA_2 = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY, body TEXT NOT NULL, leaf BLOB NOT NULL,
@@ -66,15 +69,7 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_spans ON events (stream, span_last) WHERE span_last IS NOT NULL;
 CREATE VIEW audit_log AS SELECT seq, stream, stream_version, type, body, leaf FROM events;
-CREATE TABLE tree_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL,
-                         frontier BLOB NOT NULL);
-CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, statement TEXT NOT NULL,
-                          signature BLOB NOT NULL);
-CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
-CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
-"""
+{_COMMON}"""
 
 LOG_ID = "0193b7c8-1f2e-7c3a-9d4e-5f6a7b8c9d0e"
 # (stream, events in that append): interleaved streams, batches and single appends
