@@ -296,8 +296,9 @@ def _sql_floor(tmp: Path, count: int) -> None:
     variants: dict[str, Callable[[Path], float]] = {
         "ra's schema and statements (span index)": lambda p: ra_statements(p, True),
         "same, stream index dropped (no stream lookup)": lambda p: ra_statements(p, False),
-        "plain (seq, body), one multi-row INSERT": lambda p: plain_table(p, True),
-        "plain (seq, body), executemany (bench's sqlite)": lambda p: plain_table(p, False),
+        "plain (seq, body), one multi-row INSERT (bench's sqlite)":
+            lambda p: plain_table(p, True),
+        "plain (seq, body), executemany": lambda p: plain_table(p, False),
     }
     results: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(3):
