@@ -159,11 +159,11 @@ def insert_events(n: int, *, span: bool = True) -> str:
 
 #: (seq, the event's stream version) of one stream's events after a version
 #: (params: stream, version), found through its spans: the span on an
-#: append's first event covers the next ``length(span_leaves) / 32`` seqs.
+#: append's first event covers the next ``length(span_leaves) / LEAF`` seqs.
 STREAM_SEQS = (
-    "SELECT e.seq AS seq, s.span_last - (s.seq + length(s.span_leaves) / 32 - 1 - e.seq) "
+    f"SELECT e.seq AS seq, s.span_last - (s.seq + length(s.span_leaves) / {LEAF} - 1 - e.seq) "
     "AS version FROM events s JOIN events e ON e.seq >= s.seq "
-    "AND e.seq < s.seq + length(s.span_leaves) / 32 "
+    f"AND e.seq < s.seq + length(s.span_leaves) / {LEAF} "
     "WHERE s.span_stream = ? AND s.span_last IS NOT NULL AND s.span_last > ?"
 )
 
