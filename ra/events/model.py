@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from ra.errors import RaError
 from ra.events import canonical
@@ -232,12 +232,12 @@ def encode_batch(
 
     The rows come flat, as the parameters of one multi-row INSERT: ``[seq,
     text, stream, last version, leaf hashes joined, seq, text, seq, text,
-    ...]`` (the first event carries the append's span); each text is the canonical JSON of
-    `envelope(...)`, byte for byte, with the keys written in their sorted
-    order by hand and the parts every event of the batch shares written once;
-    only the payload goes through the canonical encoder. This loop is the
-    append path's hot spot; the records are made only when the caller looks
-    at them (`Appended`).
+    ...]`` (the first event carries the append's span). Each text is the
+    canonical JSON of `envelope(...)`, byte for byte, with the keys written in
+    their sorted order by hand and the parts every event of the batch shares
+    written once; only the payload goes through the canonical encoder. This
+    loop is the append path's hot spot; the records are made only when the
+    caller looks at them (`Appended`).
     """
     prefix, low = _uuid7_run(len(events))
     first_low = low
@@ -297,13 +297,13 @@ class Appended(Sequence[RecordedEvent]):
         if records is None:
             events, prefix, low, moment, origin, stream, version = self._made
             rows = self._rows
-            first = rows[0]
-            texts = [rows[1], *rows[6::2]]
+            first = cast(int, rows[0])
+            texts = cast(list[str], [rows[1], *rows[6::2]])  # see `Rows`
             records = self._records = [
-                RecordedEvent(first + i, f"{prefix}{low + i:012x}", stream, version + i,  # type: ignore[operator]
+                RecordedEvent(first + i, f"{prefix}{low + i:012x}", stream, version + i,
                               event.type, event.schema_version, moment, event.actor,
                               event.origin or origin, event.outcome, event.payload,
-                              text.encode("utf-8"))  # type: ignore[union-attr]
+                              text.encode("utf-8"))
                 for i, (event, text) in enumerate(zip(events, texts, strict=True))
             ]
         return records

@@ -321,7 +321,7 @@ def _scan_range(
 
 #: What `_Spans` hands the scan: the span's stream, the version and the
 #: offset in its leaf hashes of the next event, the hashes, and where it ends.
-InForce = tuple[bytes, int, bytes, int, int]
+_InForce = tuple[bytes, int, bytes, int, int]
 
 
 class _Spans:
@@ -343,7 +343,7 @@ class _Spans:
         self.firsts = scan.firsts
         self.lasts = scan.lasts
         self.end = lo  # where the span in force ends
-        self.in_force: InForce = (b"", 0, b"", 0, lo)
+        self.in_force: _InForce = (b"", 0, b"", 0, lo)
         if lo > 0:  # a range may begin inside a span that began before it
             row = conn.execute(
                 "SELECT seq, CAST(span_stream AS BLOB), span_last, CAST(span_leaves AS BLOB) "
@@ -362,7 +362,7 @@ class _Spans:
                                      self.end)
 
     def start(self, seq: int, stream: bytes | None, last: int,
-              leaves: bytes | None) -> InForce:
+              leaves: bytes | None) -> _InForce:
         if self.end != seq:
             what = (f"events {self.end} to {seq - 1} are in no span of the stream index"
                     if self.end < seq else
@@ -448,14 +448,15 @@ def _scan_with_gaps(
 ) -> tuple[dict[int, bytes], int]:
     """Rows in seq order, one by one, reporting every gap and repeat.
 
-    The stream index is not checked here: with events missing or repeated the
-    log is already reported, and the spans would only say so again.
+    Each event is still checked against the span that covers it, but not the
+    spans' tiling: with events missing or repeated the log is already
+    reported, and the spans would only say so again.
     """
     roots_at: dict[int, bytes] = {0: EMPTY_ROOT}
     frontier = Frontier()
     sha256 = hashlib.sha256
     expected = 0
-    stream, version, leaves, end = b"", 0, b"", 0
+    stream, version, leaves, first, end = b"", 0, b"", 0, 0
     cursor = store.conn.execute(f"{_SELECT} ORDER BY seq")
     while True:
         rows = cursor.fetchmany(20_000)
@@ -471,11 +472,11 @@ def _scan_with_gaps(
                 expected = seq
             digest = sha256(b"\x00" + body).digest()
             if type(span_last) is int and span_stream is not None and span_leaves:
-                stream, leaves = span_stream, bytes(span_leaves)
+                stream, leaves, first = span_stream, bytes(span_leaves), seq
                 end = seq + len(leaves) // LEAF
-                version = span_last - len(leaves) // LEAF + 1
+                version = span_last - (end - seq) + 1
             if seq < end:
-                skip = seq - (end - len(leaves) // LEAF)
+                skip = seq - first
                 if not leaves.startswith(digest, skip * LEAF):
                     problems.append(Problem(seq, "its content does not match its recorded "
                                                  "hash (the event was edited)"))
