@@ -80,6 +80,18 @@ def _wait_state(page: Page, state: str) -> None:
         f"() => document.getElementById('status').dataset.state === '{state}'", timeout=T * 1000)
 
 
+def _take_control(page: Page, person: pexpect.spawn) -> dict[str, float]:
+    """Take Control in the browser, consent as the person; the canvas's box on the page."""
+    page.click("#take-control")
+    person.expect("asks to control your mouse and keyboard")
+    person.expect("Answer y")
+    person.sendline("y")
+    _wait_state(page, "controlling")
+    box = page.locator("#screen").bounding_box()
+    assert box is not None
+    return box
+
+
 def _wait_file(path: Path, timeout: float = 10) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -185,13 +197,7 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
             print(f"canvas vs screen: mean abs error {error:.2f} per channel")
 
             # Take Control, consent, then type into the xterm through the canvas.
-            page.click("#take-control")
-            person.expect("asks to control your mouse and keyboard")
-            person.expect("Answer y")
-            person.sendline("y")
-            _wait_state(page, "controlling")
-            box = page.locator("#screen").bounding_box()
-            assert box is not None
+            box = _take_control(page, person)
             # A click at 30%/25% of the canvas lands at the same place on the remote screen.
             page.mouse.click(box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.25)
             time.sleep(0.5)

@@ -11,7 +11,6 @@ tests/test_desktop_e2e.py does.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import pexpect
 import pytest
-from desktop_support import Display, xvfb
+from desktop_support import CANVAS_JS, Display, canvas_rgba, xvfb
 from playwright.sync_api import Page, sync_playwright
 from support import stop
 from test_desktop_e2e import (
@@ -34,6 +33,7 @@ from test_desktop_e2e import (
     _launch,
     _pointer,
     _start_pair,
+    _take_control,
     _wait_state,
 )
 from Xlib import X  # type: ignore[import-untyped]
@@ -303,18 +303,8 @@ def _frames(page: Page) -> int:
 
 
 def _canvas(page: Page) -> np.ndarray:
-    """The canvas as RGB int16 (base64 over the wire: a 2560x800 array as JSON is slow)."""
-    width, height, data = page.evaluate("""() => {
-        const c = document.getElementById('screen');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let text = '';
-        for (let i = 0; i < d.length; i += 8192) {
-            text += String.fromCharCode.apply(null, d.subarray(i, i + 8192));
-        }
-        return [c.width, c.height, btoa(text)];
-    }""")
-    pixels = np.frombuffer(base64.b64decode(data), dtype=np.uint8)
-    return pixels.reshape(height, width, 4)[:, :, :3].astype(np.int16)
+    """The canvas as RGB int16."""
+    return canvas_rgba(page.evaluate(CANVAS_JS))[:, :, :3].astype(np.int16)
 
 
 def _wait_canvas(page: Page, expected: np.ndarray) -> float:
@@ -396,13 +386,7 @@ def test_refresh_and_monitor_choice_from_the_viewer(tmp_path: Path) -> None:
             print(f"monitor 2: {_wait_canvas(page, _grab(person_display)[:, HALF:]):.2f}")
 
             # In control, a click at 25%/50% of the canvas lands on monitor 2.
-            page.click("#take-control")
-            person.expect("asks to control your mouse and keyboard")
-            person.expect("Answer y")
-            person.sendline("y")
-            _wait_state(page, "controlling")
-            box = page.locator("#screen").bounding_box()
-            assert box is not None
+            box = _take_control(page, person)
             page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.50)
             deadline = time.monotonic() + 5
             while True:

@@ -9,7 +9,6 @@ tests fail rather than skip, so a missing browser cannot pass unseen.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import http.client
 import json
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 import simplejpeg  # type: ignore[import-untyped]
+from desktop_support import CANVAS_JS, canvas_rgba
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
@@ -125,19 +125,7 @@ class Session:
         )
 
     async def canvas_pixels(self) -> np.ndarray:
-        width, height, data = await self.page.evaluate(
-            """() => {
-                const c = document.getElementById('screen');
-                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let text = '';
-                for (let i = 0; i < d.length; i += 8192) {
-                    text += String.fromCharCode.apply(null, d.subarray(i, i + 8192));
-                }
-                return [c.width, c.height, btoa(text)];
-            }"""
-        )
-        pixels = np.frombuffer(base64.b64decode(data), dtype=np.uint8)
-        return pixels.reshape(height, width, 4)
+        return canvas_rgba(await self.page.evaluate(CANVAS_JS))
 
     async def cursor_at(self, x: int, y: int) -> None:
         """The pointer marker is shown over remote pixel (x, y) of the scaled canvas."""
