@@ -29,6 +29,12 @@ def _generated(name: str, path: str, kind: str = "TEXT") -> str:
     return f"{name} {kind} GENERATED ALWAYS AS (json_extract(body, '$.{path}')) VIRTUAL"
 
 
+#: How schemas 1 and 2 begin: the meta table and the events table's first columns.
+_EVENTS = """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY, body TEXT NOT NULL, leaf BLOB NOT NULL,
+    stream TEXT NOT NULL, stream_version INTEGER NOT NULL, type TEXT NOT NULL,"""
+
 #: What schemas 1 and 2 share after their events table.
 _COMMON = """CREATE TABLE tree_state (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL,
                          frontier BLOB NOT NULL);
@@ -41,10 +47,7 @@ BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
 """
 
 SCHEMA_1 = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY, body TEXT NOT NULL, leaf BLOB NOT NULL,
-    stream TEXT NOT NULL, stream_version INTEGER NOT NULL, type TEXT NOT NULL,
+{_EVENTS}
     {_generated("event_id", "event_id")},
     {_generated("schema_version", "schema_version", "INTEGER")},
     {_generated("occurred_at", "occurred_at")},
@@ -61,10 +64,7 @@ BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: DELETE refused'); END;
 """
 
 SCHEMA_2 = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY, body TEXT NOT NULL, leaf BLOB NOT NULL,
-    stream TEXT NOT NULL, stream_version INTEGER NOT NULL, type TEXT NOT NULL,
+{_EVENTS}
     span_last INTEGER
 );
 CREATE UNIQUE INDEX events_spans ON events (stream, span_last) WHERE span_last IS NOT NULL;
@@ -88,10 +88,16 @@ def build_old_log(home: Home, tmp_path: Path, schema: int = 1) -> tuple[bytes, P
         ("schema_version", str(schema)), ("log_id", LOG_ID),
         ("created_at", "2026-11-20T09:00:00.000000Z")])
     key = load_or_create_key(home.log_key)
+    moment = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
+
+    def signed_at(frontier: merkle.Frontier) -> Checkpoint:
+        return Checkpoint(origin=f"ra-log/{LOG_ID}", tree_size=frontier.size,
+                          root=frontier.root(), time=format_time(moment), sync_mode="FULL",
+                          public_key=public_bytes(key)).sign(key)
+
     frontier = merkle.Frontier()
     versions: dict[str, int] = {}
     seq = 0
-    moment = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
     for number, (stream, size) in enumerate(APPENDS):
         first = seq
         for _ in range(size):
@@ -113,15 +119,11 @@ def build_old_log(home: Home, tmp_path: Path, schema: int = 1) -> tuple[bytes, P
             frontier.append(leaf)
             seq += 1
         if number in (2, 5):  # two stored checkpoints, at sizes 6 and 13
-            signed = Checkpoint(origin=f"ra-log/{LOG_ID}", tree_size=frontier.size,
-                                root=frontier.root(), time=format_time(moment),
-                                sync_mode="FULL", public_key=public_bytes(key)).sign(key)
+            signed = signed_at(frontier)
             db.execute("INSERT INTO checkpoints (statement, signature) VALUES (?, ?)",
                        (canonical.dumps(signed.statement()), signed.signature))
     db.execute("INSERT INTO tree_state VALUES (1, ?, ?)", (frontier.size, frontier.to_bytes()))
-    offsite = Checkpoint(origin=f"ra-log/{LOG_ID}", tree_size=frontier.size,
-                         root=frontier.root(), time=format_time(moment), sync_mode="FULL",
-                         public_key=public_bytes(key)).sign(key)
+    offsite = signed_at(frontier)
     kept = tmp_path / "offsite.checkpoint"
     kept.write_bytes(offsite.to_file_bytes())
     db.close()

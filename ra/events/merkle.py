@@ -157,23 +157,14 @@ class Frontier:
 
     def append(self, leaf_hash: bytes) -> None:
         """Add one leaf hash at the right edge of the tree."""
-        if len(leaf_hash) != HASH_SIZE:
-            raise MerkleError(
-                f"a leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash)}"
-                " (hash the entry with leaf_hash() first)"
-            )
-        hashes = self._hashes
-        size = self._size
-        node = leaf_hash
-        bits = size
-        while bits & 1:  # each trailing 1 bit is a subtree as tall as `node`: merge
-            node = _sha256(b"\x01" + hashes.pop() + node).digest()
-            bits >>= 1
-        hashes.append(node)
-        self._size = size + 1
+        self.extend((leaf_hash,))
 
     def extend(self, hashes: Iterable[bytes]) -> None:
-        """Append each leaf hash in order (the loop of `append`, without a call per leaf)."""
+        """Append each leaf hash in order.
+
+        Like adding one to a binary counter per leaf: each trailing 1 bit of
+        the size is a subtree as tall as the new node, and the two merge.
+        """
         stack = self._hashes
         size = self._size
         sha256 = hashlib.sha256

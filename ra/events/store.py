@@ -327,13 +327,10 @@ class EventStore:
         appended and `ConcurrencyError` says so. ``None`` skips that check.
         """
         validate_stream(stream)
-        if len(events) == 1:
-            events[0].validate()
-        else:
-            for event in events:
-                event.validate()
-            if not events:
-                return ()
+        for event in events:
+            event.validate()
+        if not events:
+            return ()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -356,14 +353,14 @@ class EventStore:
                     moment=moment, origin=self.origin,
                 )
                 try:
-                    if count <= INSERT_ROWS:
-                        conn.execute(insert_events(count), rows)
-                    else:
-                        head = 3 + 2 * INSERT_ROWS
-                        conn.execute(insert_events(INSERT_ROWS), rows[:head])
-                        for at in range(head, len(rows), 2 * INSERT_ROWS):
-                            part = rows[at:at + 2 * INSERT_ROWS]
-                            conn.execute(insert_events(len(part) // 2, span=False), part)
+                    # The first statement carries the span; a bigger append goes
+                    # on in statements of INSERT_ROWS events.
+                    first = min(count, INSERT_ROWS)
+                    head = 3 + 2 * first
+                    conn.execute(insert_events(first), rows if first == count else rows[:head])
+                    for at in range(head, len(rows), 2 * INSERT_ROWS):
+                        part = rows[at:at + 2 * INSERT_ROWS]
+                        conn.execute(insert_events(len(part) // 2, span=False), part)
                     break
                 except sqlite3.IntegrityError:
                     if not known:
@@ -374,10 +371,7 @@ class EventStore:
                     moment = now or self._clock()
                     current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
-            if count == 1:
-                frontier.append(leaves[0])
-            else:
-                frontier.extend(leaves)
+            frontier.extend(leaves)
             if (size + count) // TREE_STATE_EVERY != size // TREE_STATE_EVERY:
                 self._save_tree_state(frontier)
             conn.execute("COMMIT")
