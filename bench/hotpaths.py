@@ -329,11 +329,11 @@ def _python_steps() -> None:
     events = [NewEvent(s.type, s.payload, actor=Actor(s.actor_kind, s.actor_id)) for s in specs]
     batches = [(specs[i].stream, events[i:i + BATCH]) for i in range(0, len(events), BATCH)]
     moment = datetime.now(UTC)
+    when = format_time(moment)
     encoded = [encode_batch(batch, first_seq=i * BATCH, first_version=1, stream=stream,
-                            moment=moment, origin=ORIGIN)
+                            occurred_at=when, origin=ORIGIN)
                for i, (stream, batch) in enumerate(batches)]
     runs = [_uuid7_run(BATCH) for _ in batches]
-    when = format_time(moment)
 
     def validate() -> None:
         for stream, batch in batches:
@@ -344,7 +344,7 @@ def _python_steps() -> None:
     def encode() -> None:
         for i, (stream, batch) in enumerate(batches):
             encode_batch(batch, first_seq=i * BATCH, first_version=1, stream=stream,
-                         moment=moment, origin=ORIGIN)
+                         occurred_at=when, origin=ORIGIN)
 
     def uuid_run() -> None:
         for _ in batches:
@@ -358,7 +358,7 @@ def _python_steps() -> None:
     def records() -> None:
         for (rows, _leaves, _appended), (stream, batch), (prefix, low) in zip(
                 encoded, batches, runs, strict=True):
-            Appended(rows, batch, prefix, low, moment, ORIGIN, stream, 1)[0]  # builds them all
+            Appended(rows, batch, prefix, low, when, ORIGIN, stream, 1)[0]  # builds them all
 
     def uuids() -> None:
         for _ in batches:

@@ -23,7 +23,7 @@ from ra.events import (
     canonical,
     merkle,
 )
-from ra.events.model import encode_batch, envelope, uuid7s
+from ra.events.model import encode_batch, envelope, format_time, uuid7s
 from ra.home import Home
 
 
@@ -178,6 +178,69 @@ def test_uuid7s_are_unique_and_increasing() -> None:
     assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
 
 
+def test_uuid7_runs_write_the_drawn_bits_and_keep_order_on_either_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A later millisecond than the last id's takes the short path; the same
+    # or an earlier one takes the long path (last + 1). Both place the drawn
+    # bits the same way, and ids keep increasing across the two.
+    import uuid
+
+    from ra.events import model
+
+    drawn = iter([0xABC_1FFF_123456789ABC | (0b111 << 61), 0x123_0456_000000000001] * 50)
+    monkeypatch.setattr(model, "_random80", lambda: next(drawn))
+    monkeypatch.setattr(model, "_last_v7", [0])
+    monkeypatch.setattr(model, "_last_v7_ms", [-1])
+    ms = 1_764_000_000_000
+    prefix, low = model._uuid7_run(3, now_ms=ms)  # short path
+    first = uuid.UUID(f"{prefix}{low:012x}")
+    rand = 0xABC_1FFF_123456789ABC | (0b111 << 61)
+    expected = (ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62
+                | (rand & ((1 << 61) - 1)))
+    assert first.int == expected and first.version == 7 and first.variant == uuid.RFC_4122
+    ids = [f"{prefix}{low + i:012x}" for i in range(3)]
+    ids += model.uuid7s(2, now_ms=ms)  # the same millisecond: long path, counts on
+    assert uuid.UUID(ids[3]).int == uuid.UUID(ids[2]).int + 1
+    ids += model.uuid7s(2, now_ms=ms - 5)  # the clock stepped back
+    ids += model.uuid7s(2, now_ms=ms + 1)  # short path again
+    assert uuid.UUID(ids[-2]).int >> 80 == ms + 1
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+
+
+def test_stamp_now_is_format_time_of_one_clock_read() -> None:
+    from ra.events.model import stamp_now
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for _ in range(3):
+        before = datetime.now(UTC)
+        text, ms = stamp_now()
+        after = datetime.now(UTC)
+        moment = datetime.fromisoformat(text)
+        assert format_time(moment) == text
+        assert before - timedelta(microseconds=1) <= moment <= after
+        assert (moment - epoch) // timedelta(milliseconds=1) == ms
+
+
+def test_format_time_writes_four_digit_years() -> None:
+    moment = datetime(999, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert format_time(moment) == "0999-02-03T04:05:06.000007Z"
+    assert datetime.fromisoformat(format_time(moment)) == moment
+
+
+def test_an_events_id_and_time_come_from_one_clock_read(store: EventStore) -> None:
+    import uuid
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    recorded = store.append("session:clock", 0, [NewEvent("chat.message", {"n": i})
+                                                 for i in range(3)])
+    for record in recorded:
+        ms = (record.occurred_at - epoch) // timedelta(milliseconds=1)
+        assert uuid.UUID(record.event_id).int >> 80 == ms
+        assert store.event(record.seq) == record
+
+
 json_scalars = (
     st.none() | st.booleans() | st.integers(-(2**63), 2**63)
     | st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
@@ -211,7 +274,8 @@ def test_the_append_encoder_writes_each_event_as_canonical_json(
               for payload, origin in zip(payloads, origins, strict=False)]
     moment = datetime(2026, 11, 25, 10, 0, 0, micro, tzinfo=timezone(timedelta(hours=offset)))
     rows, leaves, records = encode_batch(events, first_seq=40, first_version=9,
-                                         stream="session:x", moment=moment, origin="host")
+                                         stream="session:x", occurred_at=format_time(moment),
+                                         origin="host")
     # The INSERT's parameters: the first event with the append's span (its
     # stream, the version after it, every leaf hash), then seq and body.
     count = len(events)
@@ -227,6 +291,7 @@ def test_the_append_encoder_writes_each_event_as_canonical_json(
         assert text == expected
         assert leaf == merkle.leaf_hash(expected.encode())
         assert record.body == expected.encode() and record.seq == 40 + i
+        assert record.occurred_at == moment and record.occurred_at.tzinfo is UTC
     ids = [r.event_id for r in records]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 

@@ -225,8 +225,9 @@ def encode_batch(
     first_seq: int,
     first_version: int,
     stream: str,
-    moment: datetime,
+    occurred_at: str,
     origin: str,
+    now_ms: int | None = None,
 ) -> tuple[Rows, list[bytes], Appended]:
     """The rows, leaf hashes and records of a validated batch for one stream.
 
@@ -237,14 +238,16 @@ def encode_batch(
     their sorted order by hand and the parts every event of the batch shares
     written once; only the payload goes through the canonical encoder. This
     loop is the append path's hot spot; the records are made only when the
-    caller looks at them (`Appended`).
+    caller looks at them (`Appended`). `occurred_at` is the append's time as
+    `format_time` writes it; `now_ms`, the same time in Unix milliseconds if
+    the caller has it, dates the event ids (else the clock does).
     """
-    prefix, low = _uuid7_run(len(events))
+    prefix, low = _uuid7_run(len(events), now_ms)
     first_low = low
     rows: Rows = []
     put = rows.append
     leaves: list[bytes] = []
-    head = f'","occurred_at":"{format_time(moment)}","origin":'
+    head = f'","occurred_at":"{occurred_at}","origin":'
     own_origin = _json_str(origin)
     middle = f',"stream":"{stream}","stream_version":'
     dumps = canonical.dumps
@@ -272,7 +275,7 @@ def encode_batch(
         version += 1
         low += 1
     rows[2:2] = (stream, version - 1, b"".join(leaves))
-    return rows, leaves, Appended(rows, events, prefix, first_low, moment, origin, stream,
+    return rows, leaves, Appended(rows, events, prefix, first_low, occurred_at, origin, stream,
                                   first_version)
 
 
@@ -287,15 +290,16 @@ class Appended(Sequence[RecordedEvent]):
     __slots__ = ("_rows", "_made", "_records")
 
     def __init__(self, rows: Rows, events: Sequence[NewEvent], prefix: str, low: int,
-                 moment: datetime, origin: str, stream: str, first_version: int) -> None:
+                 occurred_at: str, origin: str, stream: str, first_version: int) -> None:
         self._rows = rows
-        self._made = (events, prefix, low, moment, origin, stream, first_version)
+        self._made = (events, prefix, low, occurred_at, origin, stream, first_version)
         self._records: list[RecordedEvent] | None = None
 
     def _all(self) -> list[RecordedEvent]:
         records = self._records
         if records is None:
-            events, prefix, low, moment, origin, stream, version = self._made
+            events, prefix, low, occurred_at, origin, stream, version = self._made
+            moment = _fromiso(occurred_at)
             rows = self._rows
             first = cast(int, rows[0])
             texts = cast(list[str], [rows[1], *rows[6::2]])  # see `Rows`
@@ -340,8 +344,8 @@ def format_time(moment: datetime) -> str:
         raise EventError("times must be timezone-aware (UTC)")
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    if moment.year < 1000:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.year < 1000:  # strftime's %Y does not pad to four digits
+        return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
@@ -353,7 +357,32 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: The whole second `stamp_now` last wrote, and its text up to the seconds.
+_second: tuple[int, str] = (-1, "")
+
+
+def stamp_now() -> tuple[str, int]:
+    """Now, as `format_time` writes it, and in Unix milliseconds: one clock read.
+
+    The text up to the seconds is made once a second; the append path reads
+    the time this way, as it is the same text for less work than a
+    `datetime`'s (a single append runs right after the last one's fsync, on
+    cold caches, where every call counts).
+    """
+    global _second
+    ns = time.time_ns()
+    whole = ns // 1_000_000_000
+    second = _second
+    if whole != second[0]:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{ns // 1000 % 1_000_000:06d}Z", ns // 1_000_000
+
+
+#: The last UUIDv7 handed out, and its millisecond field.
 _last_v7 = [0]
+_last_v7_ms = [-1]
+
+
 class _Entropy:
     """Bytes from os.urandom, handed out 10 at a time (one syscall per 409 ids)."""
 
@@ -390,12 +419,22 @@ def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
     """
     ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) & _MASK_48
     rand = _random80()
+    low = rand & _MASK_48
+    if ms > _last_v7_ms[0] and low + count <= _MASK_48:
+        # A later millisecond than the last id's: the run is past it as drawn.
+        # The groups are written one by one; the same bits as below.
+        version = 0x7000 | rand >> 68
+        variant = 0x8000 | (rand >> 48) & 0x1FFF
+        _last_v7[0] = ms << 80 | version << 64 | variant << 48 | (low + count - 1)
+        _last_v7_ms[0] = ms
+        return f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-{version:04x}-{variant:04x}-", low
     first = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (_MASK_62 >> 1))
     if first <= _last_v7[0]:
         first = _last_v7[0] + 1
     if (first & _MASK_48) + count > _MASK_48:  # keep the run inside one last group
         first = (first | _MASK_48) + 1
-    _last_v7[0] = first + count - 1
+    last = _last_v7[0] = first + count - 1
+    _last_v7_ms[0] = last >> 80
     h = f"{first:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-", first & _MASK_48
 

@@ -62,6 +62,7 @@ from ra.events.model import (
     RecordedEvent,
     encode_batch,
     format_time,
+    stamp_now,
     utc_now,
     uuid7,
     validate_stream,
@@ -339,7 +340,7 @@ class EventStore:
         count = len(events)
         try:
             # Time is read under the write lock, so occurred_at never goes back in seq order.
-            moment = now or self._clock()
+            occurred_at, now_ms = self._now(now)
             # When this store made the last append, it knows the next seq and
             # this stream's version without asking: it inserts straight away,
             # and if anyone else appended meanwhile, that seq is taken and the
@@ -350,7 +351,7 @@ class EventStore:
             while True:
                 rows, leaves, records = encode_batch(
                     events, first_seq=size, first_version=current + 1, stream=stream,
-                    moment=moment, origin=self.origin,
+                    occurred_at=occurred_at, origin=self.origin, now_ms=now_ms,
                 )
                 try:
                     # The first statement carries the span; a bigger append goes
@@ -368,7 +369,7 @@ class EventStore:
                     known = False  # the log moved on: start again on its state
                     conn.execute("ROLLBACK")
                     conn.execute("BEGIN IMMEDIATE")
-                    moment = now or self._clock()
+                    occurred_at, now_ms = self._now(now)
                     current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
             frontier.extend(leaves)
@@ -388,6 +389,13 @@ class EventStore:
             versions.clear()
         versions[stream] = current + count
         return records
+
+    def _now(self, now: datetime | None) -> tuple[str, int | None]:
+        """The append's time as stored, and in Unix ms when it is the real now
+        (which then also dates the event ids)."""
+        if now is None and self._clock is utc_now:
+            return stamp_now()
+        return format_time(now or self._clock()), None
 
     def _known_state(
         self, stream: str, expected_version: int | None
