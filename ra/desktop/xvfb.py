@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ra.errors import RaError
 
@@ -49,13 +51,19 @@ def _lock_owner(number: int) -> int | None:
 
 @contextmanager
 def xvfb(width: int = 1280, height: int = 800, depth: int = 24) -> Iterator[Display]:
-    """Start Xvfb (with XTEST, MIT-SHM, RECORD, DAMAGE) on a free display; stop it after."""
+    """Start Xvfb (with XTEST, MIT-SHM, RECORD, DAMAGE) on a free display; stop it after.
+
+    The server never resets: by default an X server starts afresh whenever its
+    last client leaves, dropping what was set on the display (root window
+    properties, RandR monitors), and a client that connects during that reset
+    (say an xterm starting while a probe disconnects) can be turned away.
+    """
     if shutil.which("Xvfb") is None:
         raise XvfbError("Xvfb is not installed (`make setup` installs it)")
     for _attempt in range(5):
         number = _free_display()
         proc = subprocess.Popen(
-            ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x{depth}",
+            ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x{depth}", "-noreset",
              "-nolisten", "tcp", "+extension", "XTEST", "+extension", "DAMAGE"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -87,26 +95,38 @@ def xterm(
     """An xterm on `display` (no window manager: focus follows the pointer)."""
     if shutil.which("xterm") is None:
         raise XvfbError("xterm is not installed (`make setup` installs it)")
-    proc = subprocess.Popen(
-        ["xterm", "-geometry", geometry, "-fa", "DejaVu Sans Mono", "-fs", "12", *args],
-        env=display.env(), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid", str(proc.pid)],
-                                   env=display.env(), capture_output=True, text=True)
-            if found.stdout.strip():
-                break
-            if proc.poll() is not None:
-                raise XvfbError(f"xterm exited (status {proc.returncode}) before its window "
-                                "appeared")
-            if time.monotonic() > deadline:
-                raise XvfbError("xterm's window did not appear within 30 s")
-            time.sleep(0.05)
-        yield proc
-    finally:
-        _stop(proc)
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            ["xterm", "-geometry", geometry, "-fa", "DejaVu Sans Mono", "-fs", "12", *args],
+            env=display.env(), cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                found = subprocess.run(
+                    ["xdotool", "search", "--onlyvisible", "--pid", str(proc.pid)],
+                    env=display.env(), capture_output=True, text=True)
+                if found.stdout.strip():
+                    break
+                if proc.poll() is not None:
+                    raise XvfbError(f"xterm exited (status {proc.returncode}) before its "
+                                    f"window appeared{_said(errors)}")
+                if time.monotonic() > deadline:
+                    raise XvfbError("xterm's window did not appear within 30 s")
+                time.sleep(0.05)
+            yield proc
+        finally:
+            _stop(proc)
+
+
+def _said(errors: IO[bytes]) -> str:
+    """What xterm wrote on stderr, its own "xterm: ..." lines first, for an error."""
+    errors.seek(0)
+    lines = [line.strip() for line in errors.read(8192).decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    own = [line for line in lines if line.startswith("xterm:")]
+    text = "; ".join((own or lines)[:2])
+    return f": {text[:300]}" if text else ""
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
