@@ -37,25 +37,29 @@ class Stream(Aggregate):
         pass
 
 
-class FullSyncApplication(Application[Any]):
-    """An Application on SQLite whose every connection runs synchronous=FULL.
+def full_sync(pool: Any) -> None:
+    """Make every connection an eventsourcing SQLite pool opens run synchronous=FULL.
 
     eventsourcing turns WAL on itself but leaves `synchronous` at the build's
-    default; the factory's connection pool is wrapped before the recorder
-    opens its first connection (as `bench.store._es_datastore` does).
+    default; `bench.store._es_pragmas` reads both back after the workload.
     """
+    create = pool._create_connection
+
+    def create_full_sync() -> Any:
+        connection = create()
+        connection._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    pool._create_connection = create_full_sync
+
+
+class FullSyncApplication(Application[Any]):
+    """An Application on SQLite whose every connection runs synchronous=FULL
+    (its pool is set up before the recorder opens its first connection)."""
 
     def construct_factory(self, env: Any) -> InfrastructureFactory:
         factory = super().construct_factory(env)
-        pool = factory.datastore.pool  # type: ignore[attr-defined]
-        create = pool._create_connection
-
-        def create_full_sync() -> Any:
-            connection = create()
-            connection._sqlite_conn.execute("PRAGMA synchronous=FULL")
-            return connection
-
-        pool._create_connection = create_full_sync
+        full_sync(factory.datastore.pool)  # type: ignore[attr-defined]
         return factory
 
 

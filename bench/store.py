@@ -236,16 +236,10 @@ def _es_datastore(path: Path) -> Any:
     """
     from eventsourcing.sqlite import SQLiteDatastore
 
+    from bench.es_application import full_sync
+
     datastore = SQLiteDatastore(str(path))
-    pool = datastore.pool
-    create = pool._create_connection
-
-    def create_full_sync() -> Any:
-        connection = create()
-        connection._sqlite_conn.execute("PRAGMA synchronous=FULL")
-        return connection
-
-    pool._create_connection = create_full_sync  # type: ignore[method-assign]
+    full_sync(datastore.pool)
     return datastore
 
 
