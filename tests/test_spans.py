@@ -13,6 +13,7 @@ an attacker would (triggers dropped first).
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from support import tamper
@@ -206,6 +207,26 @@ def test_two_writers_keep_one_tree(home: Home) -> None:
         assert one.root() == two.root() == merkle.root(leaves)
         assert one.checkpoint().root == merkle.root(leaves)
         assert two.checkpoint().root == merkle.root(leaves)
+        assert verify_log(one).ok
+
+
+def test_a_writer_that_finds_the_log_moved_on_reads_the_time_again(home: Home) -> None:
+    # `one` made the last append it knows of, so it inserts at once; `two`
+    # appended meanwhile, later than `one`'s first reading of the clock. The
+    # insert fails on the seq, and `one` starts again with a fresh reading:
+    # occurred_at never goes back in seq order.
+    EventStore.open(home).close()  # the log exists before the clocks below are read
+    start = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    readings = iter([start, start + timedelta(seconds=1), start + timedelta(seconds=3)])
+    with EventStore(home.database, key_path=home.log_key, clock=lambda: next(readings)) as one, \
+            EventStore(home.database, key_path=home.log_key,
+                       clock=lambda: start + timedelta(seconds=2)) as two:
+        one.append("session:a", 0, [NewEvent("chat.message")])  # 10:00:00
+        two.append("session:b", 0, [NewEvent("chat.message")])  # 10:00:02
+        again = one.append("session:a", 1, [NewEvent("chat.message")])
+        assert again[0].seq == 2 and again[0].occurred_at == start + timedelta(seconds=3)
+        times = [e.occurred_at for e in one.iter_events()]
+        assert times == sorted(times)
         assert verify_log(one).ok
 
 

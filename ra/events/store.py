@@ -339,29 +339,39 @@ class EventStore:
             raise AppendError(f"the event log is busy or unwritable: {exc}") from None
         count = len(events)
         try:
-            # Time is read under the write lock, so occurred_at never goes back in seq order.
-            occurred_at, now_ms = self._now(now)
             # When this store made the last append, it knows the next seq and
             # this stream's version without asking: it inserts straight away,
             # and if anyone else appended meanwhile, that seq is taken and the
             # insert fails, so it reads the state and starts again.
-            state = self._known_state(stream, expected_version)
-            known = state is not None
-            current, size, frontier = state or self._append_state(stream, expected_version)
+            frontier = self._frontier
+            current = self._versions.get(stream)
+            known = (frontier is not None and current is not None
+                     and expected_version in (None, current))
+            if known:
+                size = frontier.size
+            else:
+                current, size, frontier = self._append_state(stream, expected_version)
             while True:
+                # Time is read under the write lock (again if the log moved on),
+                # so occurred_at never goes back in seq order; the real now
+                # also dates the event ids.
+                if now is None and self._clock is utc_now:
+                    occurred_at, now_ms = stamp_now()
+                else:
+                    occurred_at, now_ms = format_time(now or self._clock()), None
                 rows, leaves, records = encode_batch(
                     events, first_seq=size, first_version=current + 1, stream=stream,
                     occurred_at=occurred_at, origin=self.origin, now_ms=now_ms,
                 )
                 try:
-                    # The first statement carries the span; a bigger append goes
-                    # on in statements of INSERT_ROWS events.
-                    first = min(count, INSERT_ROWS)
-                    head = 3 + 2 * first
-                    conn.execute(insert_events(first), rows if first == count else rows[:head])
-                    for at in range(head, len(rows), 2 * INSERT_ROWS):
-                        part = rows[at:at + 2 * INSERT_ROWS]
-                        conn.execute(insert_events(len(part) // 2, span=False), part)
+                    if count <= INSERT_ROWS:
+                        conn.execute(insert_events(count), rows)
+                    else:  # the first statement carries the span; the rest follow
+                        head = 3 + 2 * INSERT_ROWS
+                        conn.execute(insert_events(INSERT_ROWS), rows[:head])
+                        for at in range(head, len(rows), 2 * INSERT_ROWS):
+                            part = rows[at:at + 2 * INSERT_ROWS]
+                            conn.execute(insert_events(len(part) // 2, span=False), part)
                     break
                 except sqlite3.IntegrityError:
                     if not known:
@@ -369,7 +379,6 @@ class EventStore:
                     known = False  # the log moved on: start again on its state
                     conn.execute("ROLLBACK")
                     conn.execute("BEGIN IMMEDIATE")
-                    occurred_at, now_ms = self._now(now)
                     current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
             frontier.extend(leaves)
@@ -389,24 +398,6 @@ class EventStore:
             versions.clear()
         versions[stream] = current + count
         return records
-
-    def _now(self, now: datetime | None) -> tuple[str, int | None]:
-        """The append's time as stored, and in Unix ms when it is the real now
-        (which then also dates the event ids)."""
-        if now is None and self._clock is utc_now:
-            return stamp_now()
-        return format_time(now or self._clock()), None
-
-    def _known_state(
-        self, stream: str, expected_version: int | None
-    ) -> tuple[int, int, Frontier] | None:
-        """(stream version, log size, frontier) as this store left them, if it
-        made the last append it knows of and the caller expects that version."""
-        frontier = self._frontier
-        current = self._versions.get(stream)
-        if frontier is None or current is None or expected_version not in (None, current):
-            return None
-        return current, frontier.size, frontier
 
     def _append_state(
         self, stream: str, expected_version: int | None
