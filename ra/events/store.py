@@ -345,11 +345,10 @@ class EventStore:
             # insert fails, so it reads the state and starts again.
             frontier = self._frontier
             current = self._versions.get(stream)
-            known = (frontier is not None and current is not None
-                     and expected_version in (None, current))
-            if known:
-                size = frontier.size
+            if frontier is not None and current is not None and expected_version in (None, current):
+                known, size = True, frontier.size
             else:
+                known = False
                 current, size, frontier = self._append_state(stream, expected_version)
             while True:
                 # Time is read under the write lock (again if the log moved on),
