@@ -6,7 +6,9 @@ with the same ~300-byte events as ``python -m bench store``:
 1. single durable appends: time per SQL statement inside `EventStore.append`
    (through a timing proxy put in place of ``store.conn``; ra's statements
    are named by their constants in `ra.events.store`), the Python rest, WAL
-   frames per commit (ra vs a raw one-row insert), and cProfile;
+   frames per commit (ra vs a raw one-row insert); ra and raw interleaved in
+   one process, statement by statement; append's Python steps timed right
+   after a real fsync (and after a busy-wait, and run twice); cProfile;
 2. batched appends (100 a batch): the same split, cProfile, the SQL floor
    and the Python steps. The floor runs ra's exact statements
    (``_APPEND_STATE``, the multi-row INSERT of `insert_events`, the
@@ -186,10 +188,7 @@ def _append_split(path: Path, calls: list[tuple[str, int, list[Any]]], label: st
 
 def _raw_single(path: Path, count: int) -> None:
     bodies = [s.body for s in generate(count, 100, 1)]
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    conn = _raw_connection(path)
 
     def one(body: str) -> float:
         conn.execute("BEGIN IMMEDIATE")
@@ -208,11 +207,134 @@ def _raw_single(path: Path, count: int) -> None:
         f"WAL frames per commit: {frames:.2f}")
 
 
+def _raw_connection(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    return conn
+
+
+def _interleaved_single(tmp: Path, blocks: int, per_block: int) -> None:
+    """ra and raw sqlite3 single appends in one process, in alternating blocks
+    (the order flips every block), so both see the same disk; every statement
+    timed, the rest of each append is its Python."""
+    count = blocks * per_block
+    calls = _events(count, 100, 1)
+    bodies = [s.body for s in generate(count, 100, 1)]
+    store = _store(tmp / "paired-ra.db")
+    ra_sql = TimedConnection(store.conn)
+    store.conn = ra_sql
+    raw_sql = TimedConnection(_raw_connection(tmp / "paired-raw.db"))
+    totals = {"ra": 0.0, "raw": 0.0}
+    ratios: list[float] = []
+    perf = time.perf_counter
+    for block in range(blocks):
+        part = range(block * per_block, (block + 1) * per_block)
+        took: dict[str, float] = {}
+        for system in (("ra", "raw") if block % 2 == 0 else ("raw", "ra")):
+            t = perf()
+            if system == "ra":
+                for i in part:
+                    store.append(*calls[i])
+            else:
+                for i in part:
+                    raw_sql.execute("BEGIN IMMEDIATE")
+                    raw_sql.execute("INSERT INTO events (body) VALUES (?)", (bodies[i],))
+                    raw_sql.execute("COMMIT")
+            took[system] = perf() - t
+            totals[system] += took[system]
+        ratios.append(took["raw"] / took["ra"])
+    store.conn = ra_sql._conn
+    store.close()
+    raw_sql._conn.close()
+    say(f"  ra and raw sqlite3 interleaved in one process ({blocks} blocks of {per_block} "
+        f"appends each, every statement timed): ra/raw rate {totals['raw'] / totals['ra']:.2f} "
+        f"overall, {statistics.median(ratios):.2f} median of blocks "
+        f"({min(ratios):.2f}-{max(ratios):.2f})")
+    say(f"    {'us per append':30} {'ra':>8} {'raw':>8}")
+    for label, ra_key, raw_key in (("BEGIN IMMEDIATE", "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
+                                   ("the INSERT", "insert_events (the events and their span)",
+                                    "INSERT INTO events"),
+                                   ("COMMIT", "COMMIT", "COMMIT")):
+        say(f"    {label:30} {ra_sql.seconds[ra_key] / count * 1e6:8.1f} "
+            f"{raw_sql.seconds[raw_key] / count * 1e6:8.1f}")
+    rest = {name: (totals[name] - sum(timed.seconds.values())) / count * 1e6
+            for name, timed in (("ra", ra_sql), ("raw", raw_sql))}
+    say(f"    {'the rest (Python)':30} {rest['ra']:8.1f} {rest['raw']:8.1f}")
+    say(f"    {'the whole append':30} {totals['ra'] / count * 1e6:8.1f} "
+        f"{totals['raw'] / count * 1e6:8.1f}")
+
+
+def _cold_steps(tmp: Path, count: int) -> None:
+    """append's Python steps, each timed right after a real fsync (a raw
+    commit), as the benchmark's single appends meet them; then the same after
+    a 30 us busy-wait, and right after running the steps once already."""
+    from ra.events.merkle import Frontier
+    from ra.events.model import encode_batch, stamp_now, validate_stream
+
+    calls = _events(count, 100, 1)
+    conn = _raw_connection(tmp / "cold-raw.db")
+    # Every step extends a copy of one frontier of 1,001 leaves: one merge,
+    # the average of an append, the same in every mode.
+    base = Frontier()
+    base.extend(hashlib.sha256(b"%d" % i).digest() for i in range(1001))
+    perf = time.perf_counter_ns
+    steps: dict[str, list[int]] = defaultdict(list)
+
+    def run(i: int, record: str) -> None:
+        stream, expected, events = calls[i]
+        t0 = perf()
+        validate_stream(stream)
+        for event in events:
+            event.validate()
+        t1 = perf()
+        occurred_at, now_ms = stamp_now()
+        t2 = perf()
+        _rows, leaves, _records = encode_batch(
+            events, first_seq=i, first_version=expected + 1, stream=stream,
+            occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+        encoded = perf()
+        frontier = base.copy()  # not timed
+        t3 = perf()
+        frontier.extend(leaves)
+        t4 = perf()
+        if record:
+            for name, took in (("validate", t1 - t0), ("the clock (stamp_now)", t2 - t1),
+                               ("encode_batch", encoded - t2), ("Frontier.extend", t4 - t3),
+                               ("all four", encoded - t0 + t4 - t3)):
+                steps[f"{record}|{name}"].append(took)
+
+    for i in range(count):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events (body) VALUES (?)", ("x" * 300,))
+        conn.execute("COMMIT")
+        mode = ("after fsync", "after 30 us busy", "second run")[i % 3]
+        if mode == "after 30 us busy":
+            end = perf() + 30_000
+            while perf() < end:
+                pass
+        elif mode == "second run":
+            run(i, "")
+        run(i, mode)
+    conn.close()
+    modes = ("after fsync", "after 30 us busy", "second run")
+    say(f"  append's Python steps for one event, right after a real fsync (medians of "
+        f"{count // 3:,} each, us):")
+    say(f"    {'step':26}" + "".join(f" {m:>17}" for m in modes))
+    for name in ("validate", "the clock (stamp_now)", "encode_batch", "Frontier.extend",
+                 "all four"):
+        say(f"    {name:26}" + "".join(
+            f" {statistics.median(steps[f'{m}|{name}']) / 1000:17.2f}" for m in modes))
+
+
 def section_single(tmp: Path, count: int) -> None:
     say(f"## 1. Single durable appends ({count:,}, one event each, synchronous=FULL)")
     calls = _events(count, 100, 1)
     _append_split(tmp / "single.db", calls, "ra")
     _raw_single(tmp / "single-raw.db", count)
+    _interleaved_single(tmp, 20, 250)
+    _cold_steps(tmp, count)
     store = _store(tmp / "single-prof.db")
     _cprofile(lambda: [store.append(s, e, b) for s, e, b in calls[:1000]], 10)
     store.close()
