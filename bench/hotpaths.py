@@ -8,7 +8,8 @@ with the same ~300-byte events as ``python -m bench store``:
    are named by their constants in `ra.events.store`), the Python rest, WAL
    frames per commit (ra vs a raw one-row insert); ra and raw interleaved in
    one process, statement by statement; append's Python steps timed right
-   after a real fsync (and after a busy-wait, and run twice); cProfile;
+   after a real fsync (and after a busy-wait, and run twice); raw commits
+   that grow the WAL file against those that overwrite it; cProfile;
 2. batched appends (100 a batch): the same split, cProfile, the SQL floor
    and the Python steps. The floor runs ra's exact statements
    (``_APPEND_STATE``, the multi-row INSERT of `insert_events`, the
@@ -328,6 +329,32 @@ def _cold_steps(tmp: Path, count: int) -> None:
             f" {statistics.median(steps[f'{m}|{name}']) / 1000:17.2f}" for m in modes))
 
 
+def _wal_growth(tmp: Path, count: int) -> None:
+    """Raw one-row commits that grow the WAL file against those that overwrite
+    it (after the first automatic checkpoint the WAL starts again from its
+    beginning): a fresh log's first commits are the dear ones."""
+    path = tmp / "growth-raw.db"
+    conn = _raw_connection(path)
+    wal = Path(f"{path}-wal")
+    perf = time.perf_counter
+    grow: list[float] = []
+    overwrite: list[float] = []
+    size = 0
+    for _ in range(count):
+        t = perf()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events (body) VALUES (?)", ("x" * 300,))
+        conn.execute("COMMIT")
+        took = perf() - t
+        now = wal.stat().st_size
+        (grow if now > size else overwrite).append(took)
+        size = now
+    conn.close()
+    say(f"  raw one-row commits that grow the WAL file: {len(grow):,}, median "
+        f"{statistics.median(grow) * 1e6:.1f} us; that overwrite it: {len(overwrite):,}, "
+        f"median {statistics.median(overwrite) * 1e6:.1f} us")
+
+
 def section_single(tmp: Path, count: int) -> None:
     say(f"## 1. Single durable appends ({count:,}, one event each, synchronous=FULL)")
     calls = _events(count, 100, 1)
@@ -335,6 +362,7 @@ def section_single(tmp: Path, count: int) -> None:
     _raw_single(tmp / "single-raw.db", count)
     _interleaved_single(tmp, 20, 250)
     _cold_steps(tmp, count)
+    _wal_growth(tmp, 5000)
     store = _store(tmp / "single-prof.db")
     _cprofile(lambda: [store.append(s, e, b) for s, e, b in calls[:1000]], 10)
     store.close()
