@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.store import BATCH, ORIGIN, RESULTS, generate
+from bench.store import BATCH, ORIGIN, RESULTS, _raw_connect, generate
 
 _OUT: list[str] = []
 
@@ -189,7 +189,7 @@ def _append_split(path: Path, calls: list[tuple[str, int, list[Any]]], label: st
 
 def _raw_single(path: Path, count: int) -> None:
     bodies = [s.body for s in generate(count, 100, 1)]
-    conn = _raw_connection(path)
+    conn = _raw_connect(path)
 
     def one(body: str) -> float:
         conn.execute("BEGIN IMMEDIATE")
@@ -208,12 +208,12 @@ def _raw_single(path: Path, count: int) -> None:
         f"WAL frames per commit: {frames:.2f}")
 
 
-def _raw_connection(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-    return conn
+def _raw_append(conn: Any, body: str) -> None:
+    """The raw limit's single append: one INSERT in its own transaction
+    (`conn` is a connection or a `TimedConnection`)."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO events (body) VALUES (?)", (body,))
+    conn.execute("COMMIT")
 
 
 def _interleaved_single(tmp: Path, blocks: int, per_block: int) -> None:
@@ -226,7 +226,7 @@ def _interleaved_single(tmp: Path, blocks: int, per_block: int) -> None:
     store = _store(tmp / "paired-ra.db")
     ra_sql = TimedConnection(store.conn)
     store.conn = ra_sql
-    raw_sql = TimedConnection(_raw_connection(tmp / "paired-raw.db"))
+    raw_sql = TimedConnection(_raw_connect(tmp / "paired-raw.db"))
     totals = {"ra": 0.0, "raw": 0.0}
     ratios: list[float] = []
     perf = time.perf_counter
@@ -240,9 +240,7 @@ def _interleaved_single(tmp: Path, blocks: int, per_block: int) -> None:
                     store.append(*calls[i])
             else:
                 for i in part:
-                    raw_sql.execute("BEGIN IMMEDIATE")
-                    raw_sql.execute("INSERT INTO events (body) VALUES (?)", (bodies[i],))
-                    raw_sql.execute("COMMIT")
+                    _raw_append(raw_sql, bodies[i])
             took[system] = perf() - t
             totals[system] += took[system]
         ratios.append(took["raw"] / took["ra"])
@@ -275,7 +273,7 @@ def _cold_steps(tmp: Path, count: int) -> None:
     from ra.events.model import encode_batch, stamp_now, validate_stream
 
     calls = _events(count, 100, 1)
-    conn = _raw_connection(tmp / "cold-raw.db")
+    conn = _raw_connect(tmp / "cold-raw.db")
     # Every step extends a copy of one frontier of 1,001 leaves: one merge,
     # the average of an append, the same in every mode.
     base = Frontier()
@@ -306,11 +304,10 @@ def _cold_steps(tmp: Path, count: int) -> None:
                                ("all four", encoded - t0 + t4 - t3)):
                 steps[f"{record}|{name}"].append(took)
 
+    modes = ("after fsync", "after 30 us busy", "second run")
     for i in range(count):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO events (body) VALUES (?)", ("x" * 300,))
-        conn.execute("COMMIT")
-        mode = ("after fsync", "after 30 us busy", "second run")[i % 3]
+        _raw_append(conn, "x" * 300)
+        mode = modes[i % 3]
         if mode == "after 30 us busy":
             end = perf() + 30_000
             while perf() < end:
@@ -319,7 +316,6 @@ def _cold_steps(tmp: Path, count: int) -> None:
             run(i, "")
         run(i, mode)
     conn.close()
-    modes = ("after fsync", "after 30 us busy", "second run")
     say(f"  append's Python steps for one event, right after a real fsync (medians of "
         f"{count // 3:,} each, us):")
     say(f"    {'step':26}" + "".join(f" {m:>17}" for m in modes))
@@ -334,7 +330,7 @@ def _wal_growth(tmp: Path, count: int) -> None:
     it (after the first automatic checkpoint the WAL starts again from its
     beginning): a fresh log's first commits are the dear ones."""
     path = tmp / "growth-raw.db"
-    conn = _raw_connection(path)
+    conn = _raw_connect(path)
     wal = Path(f"{path}-wal")
     perf = time.perf_counter
     grow: list[float] = []
@@ -342,9 +338,7 @@ def _wal_growth(tmp: Path, count: int) -> None:
     size = 0
     for _ in range(count):
         t = perf()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO events (body) VALUES (?)", ("x" * 300,))
-        conn.execute("COMMIT")
+        _raw_append(conn, "x" * 300)
         took = perf() - t
         now = wal.stat().st_size
         (grow if now > size else overwrite).append(took)

@@ -191,7 +191,6 @@ def test_uuid7_runs_write_the_drawn_bits_and_keep_order_on_either_path(
     drawn = iter([0xABCD_1FFF_123456789ABC | (0b111 << 61), 0x1234_0456_000000000001] * 50)
     monkeypatch.setattr(model, "_random80", lambda: next(drawn))
     monkeypatch.setattr(model, "_last_v7", [0])
-    monkeypatch.setattr(model, "_last_v7_ms", [-1])
     ms = 1_764_000_000_000
     prefix, low = model._uuid7_run(3, now_ms=ms)  # short path
     first = uuid.UUID(f"{prefix}{low:012x}")

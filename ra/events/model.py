@@ -378,9 +378,8 @@ def stamp_now() -> tuple[str, int]:
     return f"{second[1]}.{ns // 1000 % 1_000_000:06d}Z", ns // 1_000_000
 
 
-#: The last UUIDv7 handed out, and its millisecond field.
+#: The last UUIDv7 handed out (its millisecond field is the top 48 bits).
 _last_v7 = [0]
-_last_v7_ms = [-1]
 
 
 class _Entropy:
@@ -420,21 +419,19 @@ def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
     ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) & _MASK_48
     rand = _random80()
     low = rand & _MASK_48
-    if ms > _last_v7_ms[0] and low + count <= _MASK_48:
+    if ms > _last_v7[0] >> 80 and low + count <= _MASK_48:
         # A later millisecond than the last id's: the run is past it as drawn.
         # The groups are written one by one; the same bits as below.
         version = 0x7000 | rand >> 68
         variant = 0x8000 | (rand >> 48) & 0x1FFF
         _last_v7[0] = ms << 80 | version << 64 | variant << 48 | (low + count - 1)
-        _last_v7_ms[0] = ms
         return f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-{version:04x}-{variant:04x}-", low
     first = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (_MASK_62 >> 1))
     if first <= _last_v7[0]:
         first = _last_v7[0] + 1
     if (first & _MASK_48) + count > _MASK_48:  # keep the run inside one last group
         first = (first | _MASK_48) + 1
-    last = _last_v7[0] = first + count - 1
-    _last_v7_ms[0] = last >> 80
+    _last_v7[0] = first + count - 1
     h = f"{first:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-", first & _MASK_48
 
