@@ -13,6 +13,7 @@ import pytest
 from ra.events import EventStore, NewEvent, merkle, verify_log
 from ra.events import verify as verify_module
 from ra.home import Home
+from tests.support import tamper
 
 
 @pytest.fixture
@@ -64,3 +65,32 @@ def test_an_edit_deep_in_a_later_worker_is_found_at_its_position(
     assert not report.ok
     assert report.first_problem is not None and report.first_problem.position == 131
     assert "edited" in report.first_problem.what
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("gone", "said"), [
+    (0, "deleted"), (17, "deleted"), (131, "deleted"), (149, "removed")])
+def test_a_deleted_row_anywhere_sends_verify_to_the_slow_path_which_names_it(
+    home: Home, small_blocks: None, workers: int, gone: int, said: str
+) -> None:
+    # The fast path reads only min(seq) and max(seq); each block checks its own
+    # first and last seq and the scan its row count, so a hole anywhere (in a
+    # later worker's range, at a block's first row, at seq 0) is still found.
+    build(home, [40, 150])
+    tamper(home.database, f"DELETE FROM events WHERE seq = {gone}")
+    with EventStore.open(home) as store:
+        report = verify_log(store, workers=workers)
+    assert not report.ok
+    assert report.first_problem is not None and report.first_problem.position == gone
+    assert said in report.first_problem.what
+
+
+def test_a_row_added_past_a_gap_at_the_end_is_found(home: Home, small_blocks: None) -> None:
+    # max(seq) then says the log is longer than it is: the last block comes up short.
+    build(home, [40, 150])
+    tamper(home.database,
+           "INSERT INTO events (seq, body) SELECT 160, body FROM events WHERE seq = 149")
+    with EventStore.open(home) as store:
+        report = verify_log(store, workers=2)
+    assert not report.ok
+    assert report.first_problem is not None and report.first_problem.position == 150

@@ -24,9 +24,14 @@ Checkpoints given from files (kept off the machine) are checked the same way;
 they catch a log that was rebuilt from scratch and re-signed with a new key.
 
 The leaf hash covers the stored canonical bytes, so verification never
-re-encodes JSON: it hashes what is on disk. Large logs are read in aligned
-blocks of 65,536 events by one process per core; each block's subtree roots
-are folded into the roots at every checkpoint's size (`merkle.fold`).
+re-encodes JSON: it hashes what is on disk. The log is read in aligned
+blocks of 4,096 events (large logs by one process per core, each taking a
+run of blocks); each block's tree is built a level at a time, and the
+blocks' subtree roots are folded into the roots at every checkpoint's size
+(`merkle.fold`). The fast path takes seq to run 0, 1, 2, ... (it reads
+`min(seq)` and `max(seq)`, and each block checks its own first and last
+seq and its row count); if it does not, the slow path reads the log row by
+row and names every gap.
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, fold
 from ra.events.receipts import RECEIPT_TYPE, check_receipts
 from ra.events.store import LEAF, EventStore
 
-BLOCK = 1 << 16
-PARALLEL_MIN = 4 * BLOCK
+BLOCK = 1 << 12
+PARALLEL_MIN = 1 << 18
 _SEQ_KEY = b',"seq":'
 _RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
 _TAIL = b',"seq":%d,"stream":"%s","stream_version":%d,"type":"'
@@ -129,6 +134,8 @@ class _Scan:
     lasts: dict[bytes, int] = field(default_factory=dict)
     #: where the last span that starts in this range ends (seq after its last event)
     span_end: int = 0
+    #: seq does not run lo, lo + 1, ... in this range: the scan stopped early
+    gapped: bool = False
 
 
 def verify_log(
@@ -161,18 +168,25 @@ def _verify(
     report = VerifyReport()
     problems = report.problems
     stored = _stored_checkpoints(store, problems)
-    count, low, high = store.conn.execute(
-        "SELECT count(*), min(seq), max(seq) FROM events").fetchone()
+    # min and max apart: each is one look at an end of the table (together,
+    # or with count, they would read it all). The scan counts the rows.
+    (low,) = store.conn.execute("SELECT min(seq) FROM events").fetchone()
+    (high,) = store.conn.execute("SELECT max(seq) FROM events").fetchone()
+    count = 0 if high is None else high + 1
     state = _tree_state(store, problems)
     wanted = {c.tree_size for c in stored} | {c.tree_size for c in external} | {count}
     if state is not None:
         wanted.add(state.size)
-    if count and (low != 0 or high != count - 1):
-        roots_at, size = _scan_with_gaps(store, wanted, problems, progress, count)
+    scanned = None
+    if low in (None, 0):
+        scanned = _scan_blocks(store, count, wanted, problems, progress, workers)
+    if scanned is None:  # seq has gaps: the slow path names each one
+        (rows,) = store.conn.execute("SELECT count(*) FROM events").fetchone()
+        roots_at, size = _scan_with_gaps(store, wanted, problems, progress, rows)
         receipts = [seq for (seq,) in store.conn.execute(
             "SELECT seq FROM events WHERE json_extract(body, '$.type') = ?", (RECEIPT_TYPE,))]
     else:
-        roots_at, receipts = _scan_blocks(store, count, wanted, problems, progress, workers)
+        roots_at, receipts = scanned
         size = count
     report.size = size
     report.root = roots_at.get(size, EMPTY_ROOT)
@@ -204,7 +218,8 @@ def _scan_blocks(
     problems: list[Problem],
     progress: Callable[[int, int], None] | None,
     workers: int | None,
-) -> tuple[dict[int, bytes], list[int]]:
+) -> tuple[dict[int, bytes], list[int]] | None:
+    """The roots at each wanted size and the receipts' seqs, or None if seq has gaps."""
     blocks = (count + BLOCK - 1) // BLOCK
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if count >= PARALLEL_MIN else 1
@@ -227,6 +242,8 @@ def _scan_blocks(
                     progress(done, count)
     else:
         scans.append(_scan_range(store.conn, 0, count, wanted, progress, count))
+    if any(scan.gapped for scan in scans):
+        return None
     merged = _Scan()
     versions: dict[bytes, int] = {}
     for scan in scans:
@@ -263,22 +280,31 @@ def _scan_range(
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> _Scan:
-    """Check rows lo..hi-1 (lo is block-aligned) and take their subtree roots."""
+    """Check rows lo..hi-1 (lo is block-aligned) and take their subtree roots.
+
+    The rows are read a block at a time; a block whose seqs do not run on
+    from the last one's marks the scan `gapped` and ends it (the caller
+    starts again on the slow path, which names every gap).
+    """
     scan = _Scan()
     problems, receipts = scan.problems, scan.receipts
     spans = _Spans(conn, lo, scan)
     stream, version, leaves, at, end = spans.in_force
     sha256 = hashlib.sha256
-    stack: list[bytes] = []
-    offset = 0  # position within the current block
+    tail, seq_key, receipt_tail = _TAIL, _SEQ_KEY, _RECEIPT_TAIL
     block = lo // BLOCK
     cursor = conn.execute(f"{_SELECT} WHERE seq >= ? AND seq < ? ORDER BY seq", (lo, hi))
     while True:
-        rows = cursor.fetchmany(20_000)
+        rows = cursor.fetchmany(BLOCK)
         if not rows:
             break
-        for seq, body, span_stream, span_last, span_leaves in rows:
-            digest = sha256(b"\x00" + body).digest()
+        base = block * BLOCK
+        if rows[0][0] != base or rows[-1][0] != base + len(rows) - 1:
+            scan.gapped = True
+            return scan
+        digests = [sha256(b"\x00" + row[1]).digest() for row in rows]
+        for row, digest in zip(rows, digests, strict=True):
+            seq, body, span_stream, span_last, span_leaves = row
             if span_last is not None:
                 stream, version, leaves, at, end = spans.start(
                     seq, span_stream, span_last, span_leaves)
@@ -286,37 +312,58 @@ def _scan_range(
                 if not leaves.startswith(digest, at):
                     problems.append(Problem(seq, "its content does not match its recorded "
                                                  "hash (the event was edited)"))
-                if not body.startswith(_TAIL % (seq, stream, version),
-                                       body.rfind(_SEQ_KEY)):
+                if not body.startswith(tail % (seq, stream, version), body.rfind(seq_key)):
                     problems.append(_misfiled(seq, body, stream, version))
                 version += 1
                 at += LEAF
             elif not _names_seq(body, seq):  # in no span: `spans` reports the run
                 problems.append(_moved(seq))
-            if body.endswith(_RECEIPT_TAIL):
+            if body.endswith(receipt_tail):
                 receipts.append(seq)
-            node = digest
-            carry = offset
-            while carry & 1:
-                node = sha256(b"\x01" + stack.pop() + node).digest()
-                carry >>= 1
-            stack.append(node)
-            offset += 1
-            size = seq + 1
-            if offset == BLOCK:
-                scan.blocks[block] = stack
-                stack = []
-                offset = 0
-                block += 1
-            elif size in wanted:
-                scan.snapshots[size] = list(stack)
+        _take_block(scan, block, digests, wanted)
+        block += 1
         scan.rows += len(rows)
         if progress is not None:
             progress(lo + scan.rows, total)
-    if stack:
-        scan.blocks[block] = stack
+    if scan.rows != hi - lo:
+        scan.gapped = True
     spans.finish(hi)
     return scan
+
+
+def _take_block(scan: _Scan, block: int, digests: list[bytes], wanted: set[int]) -> None:
+    """Keep the subtree roots of a block of leaf hashes, and of each wanted size in it.
+
+    The tree over the block is built a level at a time (each level the
+    hashes of the pairs of the one below; an odd one out waits for a later
+    block), which costs less than pushing leaves one by one. The subtree
+    roots of its first k leaves are then read off the levels: one node for
+    each bit set in k, the largest first.
+    """
+    sha256 = hashlib.sha256
+    levels = [digests]
+    level = digests
+    while len(level) > 1:
+        pairs = iter(level)  # an odd one out is left for a later block
+        level = [sha256(b"\x01" + left + right).digest()
+                 for left, right in zip(pairs, pairs, strict=False)]
+        levels.append(level)
+    base = block * BLOCK
+    scan.blocks[block] = _subtrees(levels, len(digests))
+    for size in wanted:  # a size at a block's end has the block's root
+        if base < size <= base + len(digests) and size - base < BLOCK:
+            scan.snapshots[size] = _subtrees(levels, size - base)
+
+
+def _subtrees(levels: list[list[bytes]], count: int) -> list[bytes]:
+    """The roots of the perfect subtrees over the first `count` leaves, largest first."""
+    roots: list[bytes] = []
+    start = 0
+    for height in range(len(levels) - 1, -1, -1):
+        if count >> height & 1:
+            roots.append(levels[height][start >> height])
+            start += 1 << height
+    return roots
 
 
 #: What `_Spans` hands the scan: the span's stream, the version and the
