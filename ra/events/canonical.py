@@ -14,6 +14,11 @@ from typing import Any
 
 from ra.errors import RaError
 
+try:  # a declared dependency; `dumps_checked` falls back to `dumps` without it
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None  # type: ignore[assignment]
+
 JSON = Any
 _MAX_DEPTH = 32
 
@@ -79,6 +84,35 @@ def dumps(value: JSON) -> str:
     if _c_encode is not None and type(value) is dict:
         return "".join(_c_encode(value, 0))
     return _encoder.encode(value)
+
+
+def _not_plain(value: object) -> JSON:
+    raise TypeError  # a subclass, a date, ...: `dumps_checked` hands it to `dumps`
+
+
+_orjson_options = (
+    0 if orjson is None else
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def dumps_checked(value: JSON) -> str:
+    """`dumps` of a value `check` has passed (so no floats): the same text, faster.
+
+    orjson writes what `dumps` writes for text keys, strings (each code point
+    escaped or not alike), ints within 64 bits, booleans, null, dicts (keys
+    sorted by code point) and lists. Anything else (an int past 64 bits, a
+    subclass of a built-in type) goes to `dumps`. It is on the append path,
+    where it takes about a third of `dumps`'s time; floats are kept from it
+    (orjson and `repr` write some of them differently, and NaN as null).
+    """
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, default=_not_plain, option=_orjson_options).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return dumps(value)
 
 
 def encode(value: JSON) -> bytes:

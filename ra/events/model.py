@@ -250,7 +250,7 @@ def encode_batch(
     head = f'","occurred_at":"{occurred_at}","origin":'
     own_origin = _json_str(origin)
     middle = f',"stream":"{stream}","stream_version":'
-    dumps = canonical.dumps
+    dumps = canonical.dumps_checked  # NewEvent.validate ran `check`
     start = _LEAF_PREFIX.copy
     seq = first_seq
     version = first_version
