@@ -375,7 +375,7 @@ def stamp_now() -> tuple[str, int]:
     second = _second
     if whole != second[0]:
         second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{second[1]}.{ns // 1000 % 1_000_000:06d}Z", ns // 1_000_000
+    return "%s.%06dZ" % (second[1], ns // 1000 % 1_000_000), ns // 1_000_000  # noqa: UP031
 
 
 #: The last UUIDv7 handed out (its millisecond field is the top 48 bits).
@@ -425,7 +425,8 @@ def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
         version = 0x7000 | rand >> 68
         variant = 0x8000 | (rand >> 48) & 0x1FFF
         _last_v7[0] = ms << 80 | version << 64 | variant << 48 | (low + count - 1)
-        return f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-{version:04x}-{variant:04x}-", low
+        # %-format: about half the time of the same f-string with format specs
+        return "%08x-%04x-%04x-%04x-" % (ms >> 16, ms & 0xFFFF, version, variant), low  # noqa: UP031
     first = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (_MASK_62 >> 1))
     if first <= _last_v7[0]:
         first = _last_v7[0] + 1
