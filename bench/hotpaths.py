@@ -22,7 +22,8 @@ with the same ~300-byte events as ``python -m bench store``:
    `Appended` builds when read, and the UUIDv7 run;
 3. verify_log: its rate (as it runs, and in one process), check_receipts,
    cProfile, and its scan loop built up step by step (fetch verify's rows,
-   + leaf hash against the span's, + Merkle stack, + body-tail check) up to
+   + leaf hash against the span's, + each block's tree built a level at a time,
+   + body-tail check) up to
    verify's own `_scan_range` (which adds the span checks and the block
    bookkeeping);
 4. projection rebuild: cProfile, the cost of each step of
@@ -559,11 +560,11 @@ def _build(path: Path, key: Path, count: int) -> None:
 
 
 def _verify_variants(path: Path, count: int, root: bytes) -> None:
-    from ra.events.merkle import fold
-    from ra.events.verify import _SELECT, _scan_range
+    from ra.events.verify import _SELECT, BLOCK, _roots, _Scan, _scan_range, _take_block
 
     sha256 = hashlib.sha256
-    # verify's own statement and bounds (its single-process path: one range, 0..count-1).
+    # verify's own statement and bounds (its single-process path: one range, 0..count-1),
+    # read a block at a time as verify reads it.
     query = f"{_SELECT} WHERE seq >= ? AND seq < ? ORDER BY seq"
     bounds = (0, count)
     tail = b',"seq":%d,"stream":"%s","stream_version":%d,"type":"'
@@ -572,7 +573,7 @@ def _verify_variants(path: Path, count: int, root: bytes) -> None:
     def fetch() -> None:
         conn = sqlite3.connect(str(path))
         cursor = conn.execute(query, bounds)
-        while rows := cursor.fetchmany(20_000):
+        while rows := cursor.fetchmany(BLOCK):
             for _seq, _body, _stream, _last, _leaves in rows:
                 pass
         conn.close()
@@ -581,80 +582,59 @@ def _verify_variants(path: Path, count: int, root: bytes) -> None:
         conn = sqlite3.connect(str(path))
         cursor = conn.execute(query, bounds)
         leaves, at = b"", 0
-        while rows := cursor.fetchmany(20_000):
-            for _seq, body, _stream, last, span_leaves in rows:
+        while rows := cursor.fetchmany(BLOCK):
+            digests = [sha256(b"\x00" + row[1]).digest() for row in rows]
+            for (_seq, _body, _stream, last, span_leaves), digest in zip(
+                    rows, digests, strict=True):
                 if last is not None:
                     leaves, at = span_leaves, 0
-                if not leaves.startswith(sha256(b"\x00" + body).digest(), at):
+                if not leaves.startswith(digest, at):
                     raise AssertionError
                 at += 32
         conn.close()
 
-    def merkle() -> None:
+    def merkle(check_tail: bool = False) -> None:
         conn = sqlite3.connect(str(path))
-        stack: list[bytes] = []
-        pop, push = stack.pop, stack.append
         cursor = conn.execute(query, bounds)
-        leaves, at = b"", 0
-        while rows := cursor.fetchmany(20_000):
-            for seq, body, _stream, last, span_leaves in rows:
-                if last is not None:
-                    leaves, at = span_leaves, 0
-                node = sha256(b"\x00" + body).digest()
-                if not leaves.startswith(node, at):
-                    raise AssertionError
-                at += 32
-                carry = seq
-                while carry & 1:
-                    node = sha256(b"\x01" + pop() + node).digest()
-                    carry >>= 1
-                push(node)
-        conn.close()
-        assert fold(stack) == root
-
-    def tailcheck() -> None:
-        conn = sqlite3.connect(str(path))
-        stack: list[bytes] = []
-        pop, push = stack.pop, stack.append
-        cursor = conn.execute(query, bounds)
-        leaves, at, stream, version = b"", 0, b"", 0
-        while rows := cursor.fetchmany(20_000):
-            for seq, body, span_stream, last, span_leaves in rows:
+        scan = _Scan()
+        leaves, at, stream, version, block = b"", 0, b"", 0, 0
+        while rows := cursor.fetchmany(BLOCK):
+            digests = [sha256(b"\x00" + row[1]).digest() for row in rows]
+            for (seq, body, span_stream, last, span_leaves), digest in zip(
+                    rows, digests, strict=True):
                 if last is not None:
                     leaves, at, stream = span_leaves, 0, span_stream
                     version = last - len(leaves) // 32 + 1
-                node = sha256(b"\x00" + body).digest()
-                if not leaves.startswith(node, at):
+                if not leaves.startswith(digest, at):
                     raise AssertionError
                 at += 32
-                if not body.startswith(tail % (seq, stream, version), body.rfind(seq_key)):
+                if check_tail and not body.startswith(tail % (seq, stream, version),
+                                                      body.rfind(seq_key)):
                     raise AssertionError
                 version += 1
-                carry = seq
-                while carry & 1:
-                    node = sha256(b"\x01" + pop() + node).digest()
-                    carry >>= 1
-                push(node)
+            _take_block(scan, block, digests, {count})  # the block's tree, a level at a time
+            block += 1
         conn.close()
-        assert fold(stack) == root
+        assert _roots(scan, {count})[count] == root
 
     def scan() -> None:
         conn = sqlite3.connect(str(path), isolation_level=None)
         conn.execute("BEGIN")
         result = _scan_range(conn, 0, count, {count}, None, count)
         conn.close()
-        assert not result.problems, result.problems[:3]
+        assert not result.problems and not result.gapped, result.problems[:3]
 
     say(f"  verify_log's scan loop built up step by step over the {count:,}-event log, one "
-        "process (median of 3):")
+        f"process, {BLOCK:,} rows a fetch (median of 3):")
     previous = 0.0
     for name, fn in (("fetch verify's rows (body, and the span on a first event)", fetch),
                      ("+ leaf SHA-256, compared with the span's", hashed),
-                     ("+ Merkle stack (inlined, as verify does)", merkle),
-                     ("+ body tail check (seq, and stream, version from the span)", tailcheck),
-                     ("+ spans, receipt type, blocks: verify's _scan_range", scan)):
+                     ("+ each block's tree, a level at a time", merkle),
+                     ("+ body tail check (seq, and stream, version from the span)",
+                      lambda: merkle(check_tail=True)),
+                     ("+ spans, receipt type, block checks: verify's _scan_range", scan)):
         seconds = statistics.median(timeit.repeat(fn, number=1, repeat=3))
-        extra = f"  (+{(seconds - previous) / count * 1e6:.2f} us/event)" if previous else ""
+        extra = f"  ({(seconds - previous) / count * 1e6:+.2f} us/event)" if previous else ""
         say(f"    {name:58} {count / seconds:10,.0f} ev/s  "
             f"{seconds / count * 1e6:5.2f} us/event{extra}")
         previous = seconds
