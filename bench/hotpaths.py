@@ -7,7 +7,9 @@ with the same ~300-byte events as ``python -m bench store``:
    (through a timing proxy put in place of ``store.conn``; ra's statements
    are named by their constants in `ra.events.store`), the Python rest, WAL
    frames per commit (ra vs a raw one-row insert); ra and raw interleaved in
-   one process, statement by statement; append's Python steps timed right
+   one process, statement by statement; the ladder from raw's insert to
+   ra's append (ra's schema, + the leaf hash and frontier, + the encoding,
+   + `append` itself), interleaved; append's Python steps timed right
    after a real fsync (and after a busy-wait, and run twice); raw commits
    that grow the WAL file against those that overwrite it; cProfile;
 2. batched appends (100 a batch): the same split, cProfile, the SQL floor
@@ -350,12 +352,113 @@ def _wal_growth(tmp: Path, count: int) -> None:
         f"median {statistics.median(overwrite) * 1e6:.1f} us")
 
 
+def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
+    """Single appends from raw's one-row insert up to ra's `append`, one step
+    at a time, each on its own database file, interleaved in blocks (the
+    order rotates every block) so that all of them see the same disk:
+
+    raw      the bench's limit: (seq, body) table, one INSERT of the body;
+    schema   ra's schema (``SCHEMA``: span columns, stream index, triggers)
+             and ra's INSERT, rows encoded and hashed before the clock;
+    +hash    the same, the leaf SHA-256 and `Frontier.extend` in the clock;
+    +encode  `stamp_now` and `encode_batch` in the clock too (ids, text,
+             UTF-8, leaf hash), and the frontier: ra's work without `append`;
+    ra       `EventStore.append` (validation, the known state, the rest).
+    """
+    from ra.events.merkle import Frontier
+    from ra.events.model import encode_batch, stamp_now
+    from ra.events.store import SCHEMA, insert_events
+
+    count = blocks * per_block
+    calls = _events(count, 100, 1)
+    encoded = []
+    for i, (stream, expected, events) in enumerate(calls):
+        occurred_at, now_ms = stamp_now()
+        rows, _leaves, _records = encode_batch(
+            events, first_seq=i, first_version=expected + 1, stream=stream,
+            occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+        encoded.append(rows)
+    conns = {}
+    for name in ("raw", "schema", "+hash", "+encode"):
+        conns[name] = conn = _raw_connect(tmp / f"ladder-{name[-4:]}.db")
+        if name != "raw":
+            conn.execute("DROP TABLE events")
+            conn.executescript(SCHEMA)
+    store = _store(tmp / "ladder-ra.db")
+    frontiers = {"+hash": Frontier(), "+encode": Frontier()}
+    sha256 = hashlib.sha256
+    insert = insert_events(1)
+    perf = time.perf_counter
+
+    def run(name: str, part: range) -> None:
+        conn = conns.get(name)
+        if name == "raw":
+            assert conn is not None
+            for i in part:
+                _raw_append(conn, encoded[i][1])
+        elif name == "schema":
+            assert conn is not None
+            for i in part:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(insert, encoded[i])
+                conn.execute("COMMIT")
+        elif name == "+hash":
+            assert conn is not None
+            frontier = frontiers[name]
+            for i in part:
+                seq, text, stream, version, _leaf = encoded[i]
+                conn.execute("BEGIN IMMEDIATE")
+                leaf = sha256(b"\x00" + text.encode("utf-8")).digest()
+                conn.execute(insert, (seq, text, stream, version, leaf))
+                frontier.extend((leaf,))
+                conn.execute("COMMIT")
+        elif name == "+encode":
+            assert conn is not None
+            frontier = frontiers[name]
+            for i in part:
+                stream, expected, events = calls[i]
+                conn.execute("BEGIN IMMEDIATE")
+                occurred_at, now_ms = stamp_now()
+                rows, leaves, _records = encode_batch(
+                    events, first_seq=i, first_version=expected + 1, stream=stream,
+                    occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+                conn.execute(insert, rows)
+                frontier.extend(leaves)
+                conn.execute("COMMIT")
+        else:
+            for i in part:
+                store.append(*calls[i])
+
+    names = ("raw", "schema", "+hash", "+encode", "ra")
+    took: dict[str, list[float]] = {name: [] for name in names}
+    for block in range(blocks):
+        part = range(block * per_block, (block + 1) * per_block)
+        for name in names[block % len(names):] + names[:block % len(names)]:
+            t = perf()
+            run(name, part)
+            took[name].append((perf() - t) / per_block)
+    for conn in conns.values():
+        conn.close()
+    store.close()
+    say(f"  single appends from raw's insert up to ra's append, a step at a time, "
+        f"interleaved ({blocks} blocks of {per_block}, order rotated; medians of blocks):")
+    say(f"    {'step':10} {'us/append':>10} {'vs raw':>7} {'step adds':>10}")
+    previous = None
+    for name in names:
+        median = statistics.median(took[name])
+        ratio = statistics.median(r / t for r, t in zip(took["raw"], took[name], strict=True))
+        step = "" if previous is None else f"{(median - previous) * 1e6:+10.1f}"
+        say(f"    {name:10} {median * 1e6:10.1f} {ratio:7.2f} {step:>10}")
+        previous = median
+
+
 def section_single(tmp: Path, count: int) -> None:
     say(f"## 1. Single durable appends ({count:,}, one event each, synchronous=FULL)")
     calls = _events(count, 100, 1)
     _append_split(tmp / "single.db", calls, "ra")
     _raw_single(tmp / "single-raw.db", count)
     _interleaved_single(tmp, 20, 250)
+    _single_ladder(tmp, 20, 250)
     _cold_steps(tmp, count)
     _wal_growth(tmp, 5000)
     store = _store(tmp / "single-prof.db")

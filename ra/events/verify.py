@@ -283,8 +283,8 @@ def _scan_range(
     """Check rows lo..hi-1 (lo is block-aligned) and take their subtree roots.
 
     The rows are read a block at a time; a block whose seqs do not run on
-    from the last one's marks the scan `gapped` and ends it (the caller
-    starts again on the slow path, which names every gap).
+    from the last one's, or a range short of rows, marks the scan `gapped`
+    (the caller starts again on the slow path, which names every gap).
     """
     scan = _Scan()
     problems, receipts = scan.problems, scan.receipts
@@ -335,8 +335,9 @@ def _take_block(scan: _Scan, block: int, digests: list[bytes], wanted: set[int])
     """Keep the subtree roots of a block of leaf hashes, and of each wanted size in it.
 
     The tree over the block is built a level at a time (each level the
-    hashes of the pairs of the one below; an odd one out waits for a later
-    block), which costs less than pushing leaves one by one. The subtree
+    hashes of the pairs of the one below; an odd one out, only in a range's
+    last block, stays a subtree root), which costs less than pushing leaves
+    one by one. The subtree
     roots of its first k leaves are then read off the levels: one node for
     each bit set in k, the largest first.
     """
@@ -344,7 +345,7 @@ def _take_block(scan: _Scan, block: int, digests: list[bytes], wanted: set[int])
     levels = [digests]
     level = digests
     while len(level) > 1:
-        pairs = iter(level)  # an odd one out is left for a later block
+        pairs = iter(level)
         level = [sha256(b"\x01" + left + right).digest()
                  for left, right in zip(pairs, pairs, strict=False)]
         levels.append(level)
