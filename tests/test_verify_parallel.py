@@ -69,7 +69,7 @@ def test_an_edit_deep_in_a_later_worker_is_found_at_its_position(
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize(("gone", "said"), [
-    (0, "deleted"), (17, "deleted"), (131, "deleted"), (149, "removed")])
+    (0, "deleted"), (16, "deleted"), (131, "deleted"), (149, "removed")])
 def test_a_deleted_row_anywhere_sends_verify_to_the_slow_path_which_names_it(
     home: Home, small_blocks: None, workers: int, gone: int, said: str
 ) -> None:
