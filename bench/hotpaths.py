@@ -391,19 +391,20 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
     perf = time.perf_counter
 
     def run(name: str, part: range) -> None:
-        conn = conns.get(name)
+        if name == "ra":
+            for i in part:
+                store.append(*calls[i])
+            return
+        conn = conns[name]
         if name == "raw":
-            assert conn is not None
             for i in part:
                 _raw_append(conn, encoded[i][1])
         elif name == "schema":
-            assert conn is not None
             for i in part:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(insert, encoded[i])
                 conn.execute("COMMIT")
         elif name == "+hash":
-            assert conn is not None
             frontier = frontiers[name]
             for i in part:
                 seq, text, stream, version, _leaf = encoded[i]
@@ -412,8 +413,7 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
                 conn.execute(insert, (seq, text, stream, version, leaf))
                 frontier.extend((leaf,))
                 conn.execute("COMMIT")
-        elif name == "+encode":
-            assert conn is not None
+        else:  # +encode
             frontier = frontiers[name]
             for i in part:
                 stream, expected, events = calls[i]
@@ -425,9 +425,6 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
                 conn.execute(insert, rows)
                 frontier.extend(leaves)
                 conn.execute("COMMIT")
-        else:
-            for i in part:
-                store.append(*calls[i])
 
     names = ("raw", "schema", "+hash", "+encode", "ra")
     took: dict[str, list[float]] = {name: [] for name in names}

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from support import tamper
 
 from ra.events import EventStore, NewEvent, merkle, verify_log
 from ra.events import verify as verify_module
 from ra.home import Home
-from tests.support import tamper
 
 
 @pytest.fixture

@@ -442,11 +442,8 @@ class EventStore:
                     conn.execute("BEGIN IMMEDIATE")
                     current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
-            if (size + count) // TREE_STATE_EVERY != size // TREE_STATE_EVERY:
-                frontier.extend(leaves)
-                self._save_tree_state(frontier)
-                conn.execute("COMMIT")
-            elif count >= BESIDE_COMMIT and (beside := self._helper()) is not None:
+            save_state = (size + count) // TREE_STATE_EVERY != size // TREE_STATE_EVERY
+            if count >= BESIDE_COMMIT and not save_state and (beside := self._helper()):
                 # COMMIT waits for the disk with the GIL released: the frontier
                 # is extended meanwhile, by the store's helper thread.
                 beside.start(frontier.extend, leaves)
@@ -456,6 +453,8 @@ class EventStore:
                     beside.finish()
             else:
                 frontier.extend(leaves)
+                if save_state:
+                    self._save_tree_state(frontier)
                 conn.execute("COMMIT")
         except BaseException as exc:
             self._versions.clear()
