@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 from ra.errors import RaError
 from ra.events import canonical
+from ra.events.speedups import speedups as _speedups
 
 Outcome = Literal["success", "failure", "denied"]
 OUTCOMES: frozenset[str] = frozenset({"success", "failure", "denied"})
@@ -247,8 +248,14 @@ def encode_batch(
     rows: Rows = []
     put = rows.append
     leaves: list[bytes] = []
-    head = f'","occurred_at":"{occurred_at}","origin":'
     own_origin = _json_str(origin)
+    if _speedups is not None:
+        made = _speedups.encode(events, first_seq, first_version, stream, occurred_at,
+                                own_origin, prefix, low)
+        if made is not None:
+            return made[0], made[1], Appended(made[0], events, prefix, first_low, occurred_at,
+                                              origin, stream, first_version)
+    head = f'","occurred_at":"{occurred_at}","origin":'
     middle = f',"stream":"{stream}","stream_version":'
     dumps = canonical.dumps_checked  # NewEvent.validate ran `check`
     start = _LEAF_PREFIX.copy
@@ -361,7 +368,7 @@ def utc_now() -> datetime:
 _second: tuple[int, str] = (-1, "")
 
 
-def stamp_now() -> tuple[str, int]:
+def _py_stamp_now() -> tuple[str, int]:
     """Now, as `format_time` writes it, and in Unix milliseconds: one clock read.
 
     The text up to the seconds is made once a second; the append path reads
@@ -407,7 +414,7 @@ _MASK_62 = (1 << 62) - 1
 _MASK_48 = (1 << 48) - 1
 
 
-def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
+def _py_uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
     """`count` consecutive UUIDv7s (RFC 9562) as (text prefix, first low 48 bits).
 
     48-bit Unix milliseconds, the version, then randomness: the first is
@@ -435,6 +442,30 @@ def _uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
     _last_v7[0] = first + count - 1
     h = f"{first:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-", first & _MASK_48
+
+
+def configure_speedups(module: Any) -> None:
+    """Hand the C loops what they share with the Python: orjson as
+    `canonical.dumps_checked` calls it, the JSON string writer, the types
+    known to be good, the outcomes and `Actor`."""
+    module.configure(
+        canonical.orjson.dumps, canonical._not_plain, canonical._orjson_options,
+        canonical.orjson.JSONEncodeError, _json_str, _KNOWN_GOOD_TYPES, OUTCOMES, Actor)
+
+
+if _speedups is not None:
+    configure_speedups(_speedups)
+
+#: Whether every event passes `NewEvent.validate`'s first test, in C (False
+#: means "run `validate`"); None where the C loops are not there.
+events_valid: Callable[[Sequence[NewEvent]], bool] | None = (
+    None if _speedups is None else _speedups.valid)
+#: The clock and the id runs of the append path: the C ones where built (the
+#: same text, the same bits from the same draws), else the Python above.
+stamp_now: Callable[[], tuple[str, int]] = (
+    _py_stamp_now if _speedups is None else _speedups.stamp_now)
+_uuid7_run: Callable[..., tuple[str, int]] = (
+    _py_uuid7_run if _speedups is None else _speedups.uuid7_run)
 
 
 def uuid7s(count: int, now_ms: int | None = None) -> list[str]:

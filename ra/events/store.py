@@ -65,6 +65,7 @@ from ra.events.model import (
     NewEvent,
     RecordedEvent,
     encode_batch,
+    events_valid,
     format_time,
     stamp_now,
     utc_now,
@@ -390,8 +391,9 @@ class EventStore:
         appended and `ConcurrencyError` says so. ``None`` skips that check.
         """
         validate_stream(stream)
-        for event in events:
-            event.validate()
+        if events_valid is None or not events_valid(events):
+            for event in events:
+                event.validate()
         if not events:
             return ()
         conn = self.conn

@@ -1,0 +1,851 @@
+/* The append path's inner loops in C: an optional accelerator.
+ *
+ * Each function here does what a Python function of ra does, to the byte:
+ * `stamp_now` and `uuid7_run` as `ra.events.model.stamp_now` and
+ * `_uuid7_run`, `encode` as the loop of `encode_batch`, `extend` as
+ * `ra.events.merkle.Frontier.extend`.  The Python functions stay the
+ * definition: they run whenever this module was not built, is turned off
+ * (RA_PURE_PYTHON=1), or declines (`encode` and `extend` answer None for
+ * anything out of the common case: a payload orjson will not write, a
+ * number past 64 bits, text that is not valid Unicode, a hash that is not
+ * 32 bytes), and the tests compare the two.
+ *
+ * Why C: a single durable append runs right after the previous one's fsync,
+ * when the processor's caches and predictors are cold, and there each line of
+ * Python, each call into OpenSSL (object, EVP context, provider) and each
+ * big-int operation costs several times its warm price.  The same work in a
+ * few kilobytes of straight C is what lets a single append keep up with a
+ * bare INSERT.  Payloads are still written by orjson, as in
+ * `canonical.dumps_checked`; SHA-256 is the small one below.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define HASH_SIZE 32
+
+/* -- SHA-256 (FIPS 180-4) ---------------------------------------------------
+ * Small and self-contained: after an fsync the caches are cold, and a call
+ * into OpenSSL through hashlib (object, EVP context, provider) costs several
+ * times the hashing itself.  The tests compare it with hashlib. */
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void
+sha256_block(uint32_t h[8], const unsigned char *p)
+{
+    uint32_t w[64];
+    for (int t = 0; t < 16; t++)
+        w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16
+               | (uint32_t)p[4 * t + 2] << 8 | (uint32_t)p[4 * t + 3];
+    for (int t = 16; t < 64; t++) {
+        uint32_t s0 = ROTR(w[t - 15], 7) ^ ROTR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+        uint32_t s1 = ROTR(w[t - 2], 17) ^ ROTR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+        w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int t = 0; t < 64; t++) {
+        uint32_t t1 = k + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g))
+                      + K256[t] + w[t];
+        uint32_t t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+    h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+
+static void
+sha256_blocks_portable(uint32_t h[8], const unsigned char *p, size_t blocks)
+{
+    for (; blocks; blocks--, p += 64)
+        sha256_block(h, p);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI_CODE 1
+
+/* The same blocks with the x86 SHA extensions (SHA-NI), where the processor
+ * has them: the state kept as ABEF/CDGH, four rounds per step of the loop,
+ * the message schedule made by sha256msg1/msg2 four words ahead. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void
+sha256_blocks_ni(uint32_t h[8], const unsigned char *p, size_t blocks)
+{
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+    __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
+    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);  /* ABEF */
+    state1 = _mm_blend_epi16(state1, tmp, 0xF0);       /* CDGH */
+    for (; blocks; blocks--, p += 64) {
+        __m128i abef = state0, cdgh = state1, msg[4], m;
+#pragma GCC unroll 16
+        for (int g = 0; g < 16; g++) {
+            if (g < 4)
+                msg[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), swap);
+            m = _mm_add_epi32(msg[g & 3], _mm_loadu_si128((const __m128i *)&K256[4 * g]));
+            state1 = _mm_sha256rnds2_epu32(state1, state0, m);
+            if (g >= 3 && g <= 14) {
+                __m128i t = _mm_alignr_epi8(msg[g & 3], msg[(g - 1) & 3], 4);
+                msg[(g + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(msg[(g + 1) & 3], t),
+                                                        msg[g & 3]);
+            }
+            state0 = _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(m, 0x0E));
+            if (g >= 1 && g <= 12)
+                msg[(g - 1) & 3] = _mm_sha256msg1_epu32(msg[(g - 1) & 3], msg[g & 3]);
+        }
+        state0 = _mm_add_epi32(state0, abef);
+        state1 = _mm_add_epi32(state1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(state0, 0x1B);      /* FEBA */
+    state1 = _mm_shuffle_epi32(state1, 0xB1);   /* DCHG */
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0); /* DCBA */
+    state1 = _mm_alignr_epi8(state1, tmp, 8);    /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], state0);
+    _mm_storeu_si128((__m128i *)&h[4], state1);
+}
+
+static int
+cpu_has_sha_ni(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 29))) /* SHA */
+        return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    return (c & (1u << 19)) && (c & (1u << 9)); /* SSE4.1, SSSE3 */
+}
+#endif
+
+/* The block function in use: SHA-NI where the processor has it. */
+static void (*sha256_blocks)(uint32_t h[8], const unsigned char *p, size_t blocks) =
+    sha256_blocks_portable;
+
+/* SHA-256 of data[0:n] into out[0:32], with `blocks` for the rounds. */
+static void
+sha256_with(void (*blocks)(uint32_t[8], const unsigned char *, size_t),
+            const unsigned char *data, size_t n, unsigned char out[HASH_SIZE])
+{
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    size_t whole = n / 64;
+    if (whole)
+        blocks(h, data, whole);
+    unsigned char tail[128] = {0};
+    size_t rest = n - whole * 64;
+    memcpy(tail, data + whole * 64, rest);
+    tail[rest] = 0x80;
+    size_t end = rest < 56 ? 64 : 128;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int i = 0; i < 8; i++)
+        tail[end - 1 - i] = (unsigned char)(bits >> (8 * i));
+    blocks(h, tail, end / 64);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (unsigned char)(h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)h[i];
+    }
+}
+
+static void
+sha256(const unsigned char *data, size_t n, unsigned char out[HASH_SIZE])
+{
+    sha256_with(sha256_blocks, data, n, out);
+}
+
+/* sha256(data, portable=False) -> 32 bytes: for the tests, which compare
+ * both block functions with hashlib. */
+static PyObject *
+sha256_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    unsigned char out[HASH_SIZE];
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "sha256(data, portable=False)");
+        return NULL;
+    }
+    int portable = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
+    if (portable < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    sha256_with(portable ? sha256_blocks_portable : sha256_blocks, view.buf, (size_t)view.len,
+                out);
+    PyBuffer_Release(&view);
+    return PyBytes_FromStringAndSize((const char *)out, HASH_SIZE);
+}
+
+/* -- configuration ------------------------------------------------------------ */
+
+static struct {
+    PyObject *dumps;        /* orjson.dumps */
+    PyObject *kwnames;      /* ("default", "option") */
+    PyObject *fallback;     /* its `default` callable */
+    PyObject *option;       /* its option flags (int) */
+    PyObject *encode_error; /* orjson.JSONEncodeError */
+    PyObject *json_str;     /* json.encoder.encode_basestring */
+    PyObject *known_types;  /* ra.events.model._KNOWN_GOOD_TYPES (a set) */
+    PyObject *outcomes;     /* ra.events.model.OUTCOMES (a frozenset) */
+    PyObject *actor_type;   /* ra.events.model.Actor */
+} st;
+
+static PyObject *s_actor, *s_json, *s_origin, *s_outcome, *s_payload, *s_schema_version, *s_type;
+
+static PyObject *
+configure(PyObject *self, PyObject *args)
+{
+    PyObject *dumps, *fallback, *option, *encode_error, *json_str, *known_types, *outcomes,
+        *actor_type;
+    if (!PyArg_ParseTuple(args, "OOOOOO!O!O!:configure", &dumps, &fallback, &option,
+                          &encode_error, &json_str, &PySet_Type, &known_types,
+                          &PyFrozenSet_Type, &outcomes, &PyType_Type, &actor_type))
+        return NULL;
+    /* interned: orjson knows its keywords by identity */
+    PyObject *d = PyUnicode_InternFromString("default");
+    PyObject *o = d ? PyUnicode_InternFromString("option") : NULL;
+    PyObject *kwnames = o ? PyTuple_Pack(2, d, o) : NULL;
+    Py_XDECREF(d);
+    Py_XDECREF(o);
+    if (kwnames == NULL)
+        return NULL;
+    Py_XSETREF(st.kwnames, kwnames);
+    Py_XSETREF(st.dumps, Py_NewRef(dumps));
+    Py_XSETREF(st.fallback, Py_NewRef(fallback));
+    Py_XSETREF(st.option, Py_NewRef(option));
+    Py_XSETREF(st.encode_error, Py_NewRef(encode_error));
+    Py_XSETREF(st.json_str, Py_NewRef(json_str));
+    Py_XSETREF(st.known_types, Py_NewRef(known_types));
+    Py_XSETREF(st.outcomes, Py_NewRef(outcomes));
+    Py_XSETREF(st.actor_type, Py_NewRef(actor_type));
+    Py_RETURN_NONE;
+}
+
+/* -- the clock: `ra.events.model.stamp_now` ----------------------------------- */
+
+static struct {
+    time_t second;
+    char text[32]; /* "YYYY-MM-DDTHH:MM:SS" of `second` */
+    size_t size;
+} clock_text = {(time_t)-1, "", 0};
+
+/* stamp_now() -> (text, unix ms): one clock read, as format_time writes it. */
+static PyObject *
+stamp_now(PyObject *self, PyObject *unused)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    if (now.tv_sec != clock_text.second) {
+        struct tm parts;
+        if (gmtime_r(&now.tv_sec, &parts) == NULL)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        size_t size = strftime(clock_text.text, sizeof clock_text.text, "%Y-%m-%dT%H:%M:%S",
+                               &parts);
+        if (size == 0) {
+            PyErr_SetString(PyExc_OverflowError, "the clock's year does not fit");
+            return NULL;
+        }
+        clock_text.size = size;
+        clock_text.second = now.tv_sec;
+    }
+    char text[48];
+    memcpy(text, clock_text.text, clock_text.size);
+    int more = snprintf(text + clock_text.size, sizeof text - clock_text.size, ".%06ldZ",
+                        (long)(now.tv_nsec / 1000));
+    PyObject *stamp = PyUnicode_FromStringAndSize(text, (Py_ssize_t)clock_text.size + more);
+    if (stamp == NULL)
+        return NULL;
+    long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    PyObject *millis = PyLong_FromLongLong(ms);
+    if (millis == NULL) {
+        Py_DECREF(stamp);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, stamp, millis);
+    Py_DECREF(stamp);
+    Py_DECREF(millis);
+    return pair;
+}
+
+/* -- UUIDv7 runs: `ra.events.model._uuid7_run` ---------------------------------
+ * The same bits from the same draws; its own entropy pool (getrandom, 409 ids
+ * a read, dropped in a forked child) and its own last id. */
+
+typedef unsigned __int128 u128;
+#define MASK48 ((1ULL << 48) - 1)
+
+static struct {
+    unsigned char pool[4090];
+    size_t at;
+    u128 last;
+} ids = {{0}, sizeof ids.pool, 0};
+
+static void
+forget_entropy(void)
+{
+    ids.at = sizeof ids.pool; /* a forked child must not reuse its parent's bytes */
+}
+
+static int
+draw80(u128 *rand)
+{
+    if (ids.at + 10 > sizeof ids.pool) {
+        size_t got = 0;
+        while (got < sizeof ids.pool) {
+            ssize_t n = getrandom(ids.pool + got, sizeof ids.pool - got, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                PyErr_SetFromErrno(PyExc_OSError);
+                return -1;
+            }
+            got += (size_t)n;
+        }
+        ids.at = 0;
+    }
+    u128 value = 0;
+    for (int i = 0; i < 10; i++)
+        value = value << 8 | ids.pool[ids.at + i];
+    ids.at += 10;
+    *rand = value;
+    return 0;
+}
+
+/* uuid7_run(count, now_ms=None, drawn=None) -> (prefix, low)
+ * `drawn`, 10 bytes, stands for the pool's next draw (for the tests). */
+static PyObject *
+uuid7_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "uuid7_run takes 1 to 3 arguments");
+        return NULL;
+    }
+    long long count = PyLong_AsLongLong(args[0]);
+    if (count == -1 && PyErr_Occurred())
+        return NULL;
+    if (count < 1 || (unsigned long long)count > MASK48) {
+        PyErr_SetString(PyExc_ValueError, "a run of UUIDv7s is 1 to 2**48 - 1 long");
+        return NULL;
+    }
+    uint64_t ms;
+    if (nargs >= 2 && args[1] != Py_None) {
+        PyObject *mask = PyLong_FromUnsignedLongLong(MASK48);
+        if (mask == NULL)
+            return NULL;
+        PyObject *masked = PyNumber_And(args[1], mask);
+        Py_DECREF(mask);
+        if (masked == NULL)
+            return NULL;
+        ms = PyLong_AsUnsignedLongLong(masked);
+        Py_DECREF(masked);
+        if (ms == (uint64_t)-1 && PyErr_Occurred())
+            return NULL;
+    } else {
+        struct timespec now;
+        if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        ms = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) & MASK48;
+    }
+    u128 rand;
+    if (nargs == 3 && args[2] != Py_None) {
+        if (!PyBytes_Check(args[2]) || PyBytes_GET_SIZE(args[2]) != 10) {
+            PyErr_SetString(PyExc_ValueError, "drawn must be 10 bytes");
+            return NULL;
+        }
+        const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[2]);
+        rand = 0;
+        for (int i = 0; i < 10; i++)
+            rand = rand << 8 | b[i];
+    } else if (draw80(&rand) < 0) {
+        return NULL;
+    }
+    uint64_t low = (uint64_t)rand & MASK48;
+    u128 first;
+    if (ms > (uint64_t)(ids.last >> 80) && low + (uint64_t)count <= MASK48) {
+        /* a later millisecond than the last id's: the run is past it as drawn */
+        first = (u128)ms << 80 | (u128)(0x7000 | (uint64_t)(rand >> 68)) << 64
+                | (u128)(0x8000 | ((uint64_t)(rand >> 48) & 0x1FFF)) << 48 | low;
+    } else {
+        first = (u128)ms << 80 | (u128)0x7 << 76 | (u128)(uint64_t)(rand >> 68) << 64
+                | (u128)0x2 << 62 | (rand & (((u128)1 << 61) - 1));
+        if (first <= ids.last)
+            first = ids.last + 1;
+        if (((uint64_t)first & MASK48) + (uint64_t)count > MASK48) /* one last group */
+            first = (first | MASK48) + 1;
+    }
+    ids.last = first + (u128)(count - 1);
+    char prefix[32];
+    int n = snprintf(prefix, sizeof prefix, "%08x-%04x-%04x-%04x-",
+                     (unsigned)(first >> 96), (unsigned)(first >> 80) & 0xFFFF,
+                     (unsigned)(first >> 64) & 0xFFFF, (unsigned)(first >> 48) & 0xFFFF);
+    return Py_BuildValue("(s#K)", prefix, (Py_ssize_t)n, (unsigned long long)((uint64_t)first & MASK48));
+}
+
+/* uuid7_forget() : forget the last id (for the tests). */
+static PyObject *
+uuid7_forget(PyObject *self, PyObject *unused)
+{
+    ids.last = 0;
+    Py_RETURN_NONE;
+}
+
+/* -- encode: `ra.events.model.encode_batch`'s loop ------------------------------ */
+
+/* UTF-8 of a str; NULL and no error set means "not for this path". */
+static const char *
+text_of(PyObject *value, Py_ssize_t *size)
+{
+    if (!PyUnicode_Check(value))
+        return NULL;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(value, size);
+    if (utf8 == NULL && PyErr_ExceptionMatches(PyExc_UnicodeError))
+        PyErr_Clear(); /* lone surrogates: the Python loop names the event */
+    return utf8;
+}
+
+#define PUT(p, s, n) (memcpy((p), (s), (size_t)(n)), (p) += (n))
+#define PUT_LIT(p, lit) PUT(p, lit, sizeof(lit) - 1)
+/* "hand this batch to the Python loop" (no error set) */
+#define DECLINE(label) do { declined = 1; goto label; } while (0)
+
+/* encode(events, first_seq, first_version, stream, occurred_at, own_origin,
+ *        id_prefix, low) -> (rows, leaves) or None
+ *
+ * `own_origin` is the store's origin already written as a JSON string;
+ * `stream` and `occurred_at` are written as they are (validated: no escapes).
+ */
+static PyObject *
+encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "encode takes 8 arguments");
+        return NULL;
+    }
+    if (st.dumps == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_speedups.configure was not called");
+        return NULL;
+    }
+    long long seq = PyLong_AsLongLong(args[1]);
+    long long version = PyLong_AsLongLong(args[2]);
+    unsigned long long low = PyLong_AsUnsignedLongLong(args[7]);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t stream_n, at_n, own_n, prefix_n;
+    const char *stream = text_of(args[3], &stream_n);
+    const char *at = stream ? text_of(args[4], &at_n) : NULL;
+    const char *own = at ? text_of(args[5], &own_n) : NULL;
+    const char *prefix = own ? text_of(args[6], &prefix_n) : NULL;
+    if (prefix == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *events = PySequence_Fast(args[0], "events must be a sequence");
+    if (events == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(events);
+    PyObject **items = PySequence_Fast_ITEMS(events);
+    int declined = 0;
+    PyObject *rows = NULL, *leaves = NULL, *joined = NULL, *result = NULL;
+    char small[2048], *buffer = small;
+    size_t buffer_size = sizeof small;
+    if (count == 0)
+        DECLINE(done);
+    rows = PyList_New(2 * count + 3);
+    leaves = PyList_New(count);
+    joined = PyBytes_FromStringAndSize(NULL, HASH_SIZE * count);
+    if (rows == NULL || leaves == NULL || joined == NULL)
+        goto done;
+    unsigned char *joined_at = (unsigned char *)PyBytes_AS_STRING(joined);
+
+    for (Py_ssize_t i = 0; i < count; i++, seq++, version++, low++) {
+        PyObject *event = items[i];
+        PyObject *actor = NULL, *actor_json = NULL, *origin = NULL, *origin_json = NULL,
+                 *outcome = NULL, *payload = NULL, *payload_json = NULL, *schema = NULL,
+                 *type = NULL, *leaf = NULL, *text = NULL;
+        int ok = 0;
+        Py_ssize_t actor_n, origin_n, outcome_n, type_n;
+        const char *actor_s, *origin_s, *outcome_s, *type_s;
+        if (low > MASK48)
+            DECLINE(event_done);
+        if ((actor = PyObject_GetAttr(event, s_actor)) == NULL
+            || (actor_json = PyObject_GetAttr(actor, s_json)) == NULL
+            || (origin = PyObject_GetAttr(event, s_origin)) == NULL
+            || (outcome = PyObject_GetAttr(event, s_outcome)) == NULL
+            || (payload = PyObject_GetAttr(event, s_payload)) == NULL
+            || (schema = PyObject_GetAttr(event, s_schema_version)) == NULL
+            || (type = PyObject_GetAttr(event, s_type)) == NULL)
+            goto event_done;
+        if ((actor_s = text_of(actor_json, &actor_n)) == NULL)
+            goto event_decline;
+        if (origin == Py_None) {
+            origin_s = own;
+            origin_n = own_n;
+        } else {
+            if (!PyUnicode_Check(origin))
+                DECLINE(event_done);
+            if ((origin_json = PyObject_CallOneArg(st.json_str, origin)) == NULL)
+                goto event_done;
+            if ((origin_s = text_of(origin_json, &origin_n)) == NULL)
+                goto event_decline;
+        }
+        if ((outcome_s = text_of(outcome, &outcome_n)) == NULL
+            || (type_s = text_of(type, &type_n)) == NULL)
+            goto event_decline;
+        if (!PyLong_CheckExact(schema))
+            DECLINE(event_done);
+        int overflow = 0;
+        long long schema_v = PyLong_AsLongLongAndOverflow(schema, &overflow);
+        if (overflow || (schema_v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            DECLINE(event_done);
+        }
+        {
+            PyObject *call[4] = {NULL, payload, st.fallback, st.option};
+            payload_json = PyObject_Vectorcall(st.dumps, call + 1,
+                                               1 | PY_VECTORCALL_ARGUMENTS_OFFSET, st.kwnames);
+        }
+        if (payload_json == NULL) {
+            if (PyErr_ExceptionMatches(st.encode_error)) {
+                PyErr_Clear();
+                DECLINE(event_done); /* `canonical.dumps` writes it, in Python */
+            }
+            goto event_done;
+        }
+        if (!PyBytes_Check(payload_json))
+            DECLINE(event_done);
+        char numbers[3][24], id_low[16];
+        int seq_n = snprintf(numbers[0], sizeof numbers[0], "%lld", seq);
+        int version_n = snprintf(numbers[1], sizeof numbers[1], "%lld", version);
+        int schema_n = snprintf(numbers[2], sizeof numbers[2], "%lld", schema_v);
+        int low_n = snprintf(id_low, sizeof id_low, "%012llx", low);
+        Py_ssize_t payload_n = PyBytes_GET_SIZE(payload_json);
+        size_t size = (size_t)(
+            sizeof("{\"actor\":") - 1 + actor_n
+            + sizeof(",\"event_id\":\"") - 1 + prefix_n + low_n
+            + sizeof("\",\"occurred_at\":\"") - 1 + at_n
+            + sizeof("\",\"origin\":") - 1 + origin_n
+            + sizeof(",\"outcome\":\"") - 1 + outcome_n
+            + sizeof("\",\"payload\":") - 1 + payload_n
+            + sizeof(",\"schema_version\":") - 1 + schema_n
+            + sizeof(",\"seq\":") - 1 + seq_n
+            + sizeof(",\"stream\":\"") - 1 + stream_n
+            + sizeof("\",\"stream_version\":") - 1 + version_n
+            + sizeof(",\"type\":\"") - 1 + type_n
+            + sizeof("\"}") - 1);
+        if (size + 1 > buffer_size) {
+            char *bigger = PyMem_Malloc(size + 1);
+            if (bigger == NULL) {
+                PyErr_NoMemory();
+                goto event_done;
+            }
+            if (buffer != small)
+                PyMem_Free(buffer);
+            buffer = bigger;
+            buffer_size = size + 1;
+        }
+        /* 0x00 and the body: the leaf hash's input, and the text after it */
+        char *p = buffer;
+        *p++ = 0;
+        PUT_LIT(p, "{\"actor\":");
+        PUT(p, actor_s, actor_n);
+        PUT_LIT(p, ",\"event_id\":\"");
+        PUT(p, prefix, prefix_n);
+        PUT(p, id_low, low_n);
+        PUT_LIT(p, "\",\"occurred_at\":\"");
+        PUT(p, at, at_n);
+        PUT_LIT(p, "\",\"origin\":");
+        PUT(p, origin_s, origin_n);
+        PUT_LIT(p, ",\"outcome\":\"");
+        PUT(p, outcome_s, outcome_n);
+        PUT_LIT(p, "\",\"payload\":");
+        PUT(p, PyBytes_AS_STRING(payload_json), payload_n);
+        PUT_LIT(p, ",\"schema_version\":");
+        PUT(p, numbers[2], schema_n);
+        PUT_LIT(p, ",\"seq\":");
+        PUT(p, numbers[0], seq_n);
+        PUT_LIT(p, ",\"stream\":\"");
+        PUT(p, stream, stream_n);
+        PUT_LIT(p, "\",\"stream_version\":");
+        PUT(p, numbers[1], version_n);
+        PUT_LIT(p, ",\"type\":\"");
+        PUT(p, type_s, type_n);
+        PUT_LIT(p, "\"}");
+        unsigned char *digest = joined_at + HASH_SIZE * i;
+        sha256((const unsigned char *)buffer, size + 1, digest);
+        if ((leaf = PyBytes_FromStringAndSize((const char *)digest, HASH_SIZE)) == NULL)
+            goto event_done;
+        if ((text = PyUnicode_DecodeUTF8(buffer + 1, (Py_ssize_t)size, "strict")) == NULL)
+            goto event_done;
+        Py_ssize_t at_row = i == 0 ? 0 : 2 * i + 3;
+        PyObject *seq_obj = PyLong_FromLongLong(seq);
+        if (seq_obj == NULL)
+            goto event_done;
+        PyList_SET_ITEM(rows, at_row, seq_obj);
+        PyList_SET_ITEM(rows, at_row + 1, text);
+        text = NULL;
+        PyList_SET_ITEM(leaves, i, leaf);
+        leaf = NULL;
+        ok = 1;
+        goto event_done;
+    event_decline:
+        if (!PyErr_Occurred())
+            declined = 1;
+    event_done:
+        Py_XDECREF(actor);
+        Py_XDECREF(actor_json);
+        Py_XDECREF(origin);
+        Py_XDECREF(origin_json);
+        Py_XDECREF(outcome);
+        Py_XDECREF(payload);
+        Py_XDECREF(payload_json);
+        Py_XDECREF(schema);
+        Py_XDECREF(type);
+        Py_XDECREF(leaf);
+        Py_XDECREF(text);
+        if (!ok)
+            goto done;
+    }
+    {
+        PyObject *last = PyLong_FromLongLong(version - 1);
+        if (last == NULL)
+            goto done;
+        PyList_SET_ITEM(rows, 2, Py_NewRef(args[3]));
+        PyList_SET_ITEM(rows, 3, last);
+        PyList_SET_ITEM(rows, 4, joined);
+        joined = NULL;
+        result = PyTuple_Pack(2, rows, leaves);
+    }
+done:
+    if (buffer != small)
+        PyMem_Free(buffer);
+    Py_DECREF(events);
+    Py_XDECREF(rows);
+    Py_XDECREF(leaves);
+    Py_XDECREF(joined);
+    if (result == NULL && declined && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return result;
+}
+
+/* -- valid: `NewEvent.validate`'s common case ------------------------------------ */
+
+/* valid(events) -> bool: whether each event passes `NewEvent.validate`'s
+ * first test (a known type and outcome, an `Actor` with its JSON, an int
+ * schema version of at least 1, a dict of text keys and scalar values).
+ * False is no verdict: the caller then runs `validate` on each event. */
+static PyObject *
+valid(PyObject *self, PyObject *arg)
+{
+    if (st.known_types == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_speedups.configure was not called");
+        return NULL;
+    }
+    PyObject *events = PySequence_Fast(arg, "events must be a sequence");
+    if (events == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(events);
+    PyObject **items = PySequence_Fast_ITEMS(events);
+    int good = 1;
+    for (Py_ssize_t i = 0; good && i < count; i++) {
+        PyObject *event = items[i], *value = NULL, *json = NULL;
+        good = 0;
+        if ((value = PyObject_GetAttr(event, s_type)) == NULL)
+            goto next;
+        int in = PyUnicode_CheckExact(value) ? PySet_Contains(st.known_types, value) : 0;
+        Py_CLEAR(value);
+        if (in != 1 || (value = PyObject_GetAttr(event, s_outcome)) == NULL)
+            goto next;
+        in = PyUnicode_CheckExact(value) ? PySet_Contains(st.outcomes, value) : 0;
+        Py_CLEAR(value);
+        if (in != 1 || (value = PyObject_GetAttr(event, s_actor)) == NULL)
+            goto next;
+        if (Py_TYPE(value) != (PyTypeObject *)st.actor_type
+            || (json = PyObject_GetAttr(value, s_json)) == NULL || json == Py_None)
+            goto next;
+        Py_CLEAR(value);
+        if ((value = PyObject_GetAttr(event, s_schema_version)) == NULL
+            || !PyLong_CheckExact(value))
+            goto next;
+        int overflow = 0;
+        long long version = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow || version < 1)
+            goto next;
+        Py_CLEAR(value);
+        if ((value = PyObject_GetAttr(event, s_payload)) == NULL || !PyDict_CheckExact(value))
+            goto next;
+        Py_ssize_t at = 0;
+        PyObject *key, *item;
+        good = 1;
+        while (good && PyDict_Next(value, &at, &key, &item)) {
+            good = PyUnicode_CheckExact(key)
+                   && (PyUnicode_CheckExact(item) || PyLong_CheckExact(item)
+                       || PyBool_Check(item) || item == Py_None);
+        }
+    next:
+        Py_XDECREF(value);
+        Py_XDECREF(json);
+        if (PyErr_Occurred()) {
+            Py_DECREF(events);
+            return NULL;
+        }
+    }
+    Py_DECREF(events);
+    return PyBool_FromLong(good);
+}
+
+/* -- extend: `ra.events.merkle.Frontier.extend` ----------------------------------- */
+
+/* extend(stack, size, hashes) -> size or None
+ * None, changing nothing, unless every hash is a bytes object of 32 (the
+ * Python loop then takes them, or names the one that is wrong); else each is
+ * appended like adding one to a binary counter, merging equal subtrees with
+ * SHA-256(0x01 || left || right).
+ */
+static PyObject *
+extend(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "extend takes (list, size, hashes)");
+        return NULL;
+    }
+    PyObject *stack = args[0];
+    unsigned long long size = PyLong_AsUnsignedLongLong(args[1]);
+    if (size == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    PyObject *hashes = PySequence_Fast(args[2], "hashes must be a sequence");
+    if (hashes == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(hashes);
+    PyObject **items = PySequence_Fast_ITEMS(hashes);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (!PyBytes_CheckExact(items[i]) || PyBytes_GET_SIZE(items[i]) != HASH_SIZE) {
+            Py_DECREF(hashes); /* the Python loop names it, or takes it */
+            Py_RETURN_NONE;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *node = Py_NewRef(items[i]);
+        for (unsigned long long carry = size; carry & 1; carry >>= 1) {
+            Py_ssize_t top = PyList_GET_SIZE(stack);
+            if (top == 0) {
+                PyErr_SetString(PyExc_ValueError, "the frontier is shorter than its size");
+                goto fail;
+            }
+            PyObject *left = PyList_GET_ITEM(stack, top - 1);
+            if (!PyBytes_Check(left) || PyBytes_GET_SIZE(left) != HASH_SIZE) {
+                PyErr_SetString(PyExc_ValueError, "the frontier holds a hash that is not 32 bytes");
+                goto fail;
+            }
+            unsigned char pair[1 + 2 * HASH_SIZE], parent[HASH_SIZE];
+            pair[0] = 1;
+            memcpy(pair + 1, PyBytes_AS_STRING(left), HASH_SIZE);
+            memcpy(pair + 1 + HASH_SIZE, PyBytes_AS_STRING(node), HASH_SIZE);
+            sha256(pair, sizeof pair, parent);
+            PyObject *made = PyBytes_FromStringAndSize((const char *)parent, HASH_SIZE);
+            if (made == NULL || PyList_SetSlice(stack, top - 1, top, NULL) < 0) {
+                Py_XDECREF(made);
+                goto fail;
+            }
+            Py_SETREF(node, made);
+        }
+        if (PyList_Append(stack, node) < 0)
+            goto fail;
+        Py_DECREF(node);
+        size++;
+        continue;
+    fail:
+        Py_DECREF(node);
+        Py_DECREF(hashes);
+        return NULL;
+    }
+    Py_DECREF(hashes);
+    return PyLong_FromUnsignedLongLong(size);
+}
+
+static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(orjson_dumps, default, option, encode_error, json_str, known_types, "
+     "outcomes, actor_type)"},
+    {"valid", valid, METH_O, "valid(events) -> bool"},
+    {"stamp_now", stamp_now, METH_NOARGS, "stamp_now() -> (text, unix ms)"},
+    {"uuid7_run", (PyCFunction)(void (*)(void))uuid7_run, METH_FASTCALL,
+     "uuid7_run(count, now_ms=None, drawn=None) -> (prefix, low)"},
+    {"uuid7_forget", uuid7_forget, METH_NOARGS, "forget the last UUIDv7 (for the tests)"},
+    {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
+     "encode(events, first_seq, first_version, stream, occurred_at, own_origin, "
+     "id_prefix, low) -> (rows, leaves) or None"},
+    {"extend", (PyCFunction)(void (*)(void))extend, METH_FASTCALL,
+     "extend(stack, size, hashes) -> size or None"},
+    {"sha256", (PyCFunction)(void (*)(void))sha256_py, METH_FASTCALL,
+     "sha256(data, portable=False) -> 32 bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "ra.events._speedups",
+    "The append path's inner loops in C (optional; see ra.events.speedups).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    struct { PyObject **slot; const char *name; } names[] = {
+        {&s_actor, "actor"}, {&s_json, "json"}, {&s_origin, "origin"},
+        {&s_outcome, "outcome"}, {&s_payload, "payload"},
+        {&s_schema_version, "schema_version"}, {&s_type, "type"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (*names[i].slot == NULL
+            && (*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)
+            return NULL;
+    }
+#ifdef HAVE_SHA_NI_CODE
+    if (cpu_has_sha_ni())
+        sha256_blocks = sha256_blocks_ni;
+#endif
+    static int at_fork = 0;
+    if (!at_fork) {
+        if (pthread_atfork(NULL, NULL, forget_entropy) != 0) {
+            PyErr_SetString(PyExc_OSError, "pthread_atfork failed");
+            return NULL;
+        }
+        at_fork = 1;
+    }
+    PyObject *made = PyModule_Create(&module);
+    if (made != NULL
+        && PyModule_AddStringConstant(made, "SHA256_BLOCKS",
+                                      sha256_blocks == sha256_blocks_portable ? "portable"
+                                                                              : "sha-ni") < 0) {
+        Py_DECREF(made);
+        return NULL;
+    }
+    return made;
+}
