@@ -25,7 +25,11 @@ Systems
 -------
 ``ra``      `ra.events.store.EventStore` (WAL, synchronous=FULL, its default):
             encodes, hashes and extends the Merkle frontier itself; it is given
-            `NewEvent` objects.
+            `NewEvent` objects. Its append path runs the C loops of
+            `ra/events/_speedups.c` where they were built (each sample records
+            which: ``ra_loops``).
+``ra_py``   the same store with ``RA_PURE_PYTHON=1``: its Python loops only,
+            single and batched appends (what the C loops add, in the same run).
 ``sqlite``  the limit: a plain ``events (seq INTEGER PRIMARY KEY, body TEXT)``
             table, WAL, synchronous=FULL, the pre-encoded bodies; one INSERT in
             its own BEGIN IMMEDIATE/COMMIT per single append, one multi-row
@@ -82,7 +86,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 
-SYSTEMS = ("ra", "sqlite", "es", "es_app", "es_save", "es_agg")
+SYSTEMS = ("ra", "ra_py", "sqlite", "es", "es_app", "es_save", "es_agg")
 ORIGIN = "bench-host"
 BODY_BYTES = 300  # every generated body is padded to exactly this many bytes
 BATCH = 100
@@ -341,7 +345,7 @@ def _row_stats(system: str, path: Path) -> dict[str, Any]:
             rows, body, row = conn.execute(
                 "SELECT count(*), avg(length(state)), avg(length(originator_id) "
                 "+ length(topic) + length(state) + 8) FROM stored_events").fetchone()
-        elif system == "ra":
+        elif system in ("ra", "ra_py"):
             rows, body, row = conn.execute(
                 "SELECT count(*), avg(length(CAST(body AS BLOB))), "
                 "avg(length(CAST(body AS BLOB)) + 8 + coalesce(length(span_leaves) "
@@ -371,7 +375,10 @@ def _append_loop(
     perf = time.perf_counter
     times: list[float] = []
     rows = read_workload(workload)
-    if system == "ra":
+    if system in ("ra", "ra_py"):
+        from ra.events.speedups import speedups
+
+        out["ra_loops"] = "python" if speedups is None else "c"
         store = _ra_store(path)
         _rss_mark(out)
         pragmas = _pragmas(store.conn)
@@ -709,6 +716,9 @@ def _prepare(system: str, path: Path, spec: dict[str, Any]) -> dict[str, Any]:
 def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("RA_PURE_PYTHON", None)
+    if spec["system"] == "ra_py":
+        env["RA_PURE_PYTHON"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "worker", json.dumps(spec)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=None, text=True, check=False,
@@ -834,6 +844,8 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                 s["latency_ms"]["p99"] for s in group)
         if "impl" in group[0]:
             entry["impl"] = group[0]["impl"]
+        if "ra_loops" in group[0]:
+            entry["ra_loops"] = sorted({s["ra_loops"] for s in group})
         out[f"{workload}/{system}"] = entry
     return out
 
@@ -883,7 +895,8 @@ def targets(summary: dict[str, dict[str, Any]], config: Config) -> list[dict[str
 
 # ------------------------------------------------------------- reporting
 
-_LABEL = {"ra": "ra (EventStore)", "sqlite": "raw sqlite3 (limit)",
+_LABEL = {"ra": "ra (EventStore)", "ra_py": "ra, its Python loops only (RA_PURE_PYTHON=1)",
+          "sqlite": "raw sqlite3 (limit)",
           "es": "eventsourcing SQLiteApplicationRecorder (given encoded StoredEvents)",
           "es_app": "eventsourcing Mapper + SQLiteApplicationRecorder (from DomainEvents)",
           "es_save": "eventsourcing Application.save of Aggregates (its users' write path)",
@@ -938,6 +951,9 @@ def markdown(result: dict[str, Any]) -> str:
                  "batch workload): " + "; ".join(
                      f"{s} {summary[f'batch/{s}']['file_bytes_per_event']:.0f}" for s in SYSTEMS)
                  + ".")
+    loops = {s: summary[f"single/{s}"].get("ra_loops") for s in ("ra", "ra_py")}
+    lines.append(f"ra's append loops: ra {', '.join(loops['ra'] or ['?'])}; "
+                 f"ra_py {', '.join(loops['ra_py'] or ['?'])}.")
     if result["code"].get("changed_during_run"):
         lines.append("WARNING: ra/events changed while this ran; the samples mix code "
                      "versions. Run again.")
@@ -980,7 +996,8 @@ def machine(tmp: Path) -> dict[str, Any]:
 def code_fingerprint() -> dict[str, Any]:
     """Which ra the numbers belong to (others edit it while this runs; each
     worker imports ra afresh, so a change mid-run is flagged)."""
-    files = sorted((ROOT / "ra" / "events").glob("*.py"))
+    files = sorted([*(ROOT / "ra" / "events").glob("*.py"),
+                    *(ROOT / "ra" / "events").glob("*.c")])
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())

@@ -10,14 +10,16 @@
 #      with their own message).
 #   2. .venv, made with `python3 -m venv` unless it exists and runs.
 #   3. `pip install -e '.[EXTRAS]'` (EXTRAS = $RA_EXTRAS, default test,bench),
-#      only when pyproject.toml is newer than .venv/.ra-installed, when an extra
-#      was never installed, or when the `ra` command is missing.
+#      which also builds the optional C loops (ra/events/_speedups.c), only
+#      when pyproject.toml, setup.py or the C is newer than .venv/.ra-installed,
+#      when an extra was never installed, when the `ra` command is missing, or
+#      when the C loops are not built.
 set -euo pipefail
 
 # Extend this list when the project needs more from Debian.  A package counts
 # as present when dpkg has it installed or its command is on PATH (so a pyenv
 # python3 or a hand-built git will do); see pkg_command below for the names.
-RA_DEBIAN_PACKAGES="make python3 xvfb xauth xdotool xterm x11-utils x11vnc chromium fonts-dejavu-core sqlite3 git"
+RA_DEBIAN_PACKAGES="make python3 gcc xvfb xauth xdotool xterm x11-utils x11vnc chromium fonts-dejavu-core sqlite3 git"
 # Added to the list only when a venv cannot be made with the python3 at hand.
 RA_VENV_PACKAGES="python3-venv python3-pip"
 
@@ -37,7 +39,7 @@ pkg_command() {
     case "$1" in
         xvfb) echo Xvfb ;;
         x11-utils) echo xwininfo ;;
-        python3-venv | python3-pip) echo "" ;;
+        python3-venv | python3-pip | python3-dev) echo "" ;;
         *) echo "$1" ;;
     esac
 }
@@ -79,6 +81,12 @@ missing=()
 for pkg in $RA_DEBIAN_PACKAGES; do
     have_pkg "$pkg" || missing+=("$pkg")
 done
+# The C loops of the append path (ra/events/_speedups.c) need Python's headers.
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import os, sysconfig, sys
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    >/dev/null 2>&1; then
+    have_pkg python3-dev || missing+=(python3-dev)
+fi
 if ! venv_ok; then
     if ! command -v python3 >/dev/null 2>&1; then
         # python3 will come from Debian, which splits venv and pip off it.
@@ -125,8 +133,12 @@ fi
 
 # -- 3. the project and its Python dependencies --------------------------------------
 need_install=0
-if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ ! -x "$VENV/bin/ra" ]; then
+built() { compgen -G 'ra/events/_speedups.*.so' >/dev/null; }
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ setup.py -nt "$STAMP" ] \
+    || [ ra/events/_speedups.c -nt "$STAMP" ] || [ ! -x "$VENV/bin/ra" ]; then
     need_install=1
+elif ! built && command -v gcc >/dev/null 2>&1; then
+    need_install=1 # the C loops are missing (a clean tree): build them
 else
     installed=",$(cat "$STAMP"),"
     IFS=, read -r -a wanted <<<"$RA_EXTRAS"
@@ -143,6 +155,7 @@ if [ "$need_install" -eq 1 ]; then
         -e ".[$RA_EXTRAS]"
     printf '%s\n' "$RA_EXTRAS" >"$STAMP"
     did_something=1
+    built || say "note: the C loops (ra/events/_speedups.c) were not built; ra runs its Python loops"
 fi
 
 if [ -n "$still_missing" ]; then
