@@ -7,9 +7,9 @@ import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import support
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import support
 from support import HELPER, PERSON, fill
 
 from ra.events import (

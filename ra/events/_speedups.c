@@ -346,8 +346,8 @@ uuid7_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long long count = PyLong_AsLongLong(args[0]);
     if (count == -1 && PyErr_Occurred())
         return NULL;
-    if (count < 1 || (unsigned long long)count > MASK48) {
-        PyErr_SetString(PyExc_ValueError, "a run of UUIDv7s is 1 to 2**48 - 1 long");
+    if (count < 0 || (unsigned long long)count > MASK48) {
+        PyErr_SetString(PyExc_ValueError, "a run of UUIDv7s is 0 to 2**48 - 1 long");
         return NULL;
     }
     uint64_t ms;
@@ -505,8 +505,8 @@ encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto event_done;
         if ((actor_s = text_of(actor_json, &actor_n)) == NULL)
             goto event_decline;
-        if (origin == Py_None) {
-            origin_s = own;
+        if (origin == Py_None || (PyUnicode_Check(origin) && PyUnicode_GET_LENGTH(origin) == 0)) {
+            origin_s = own; /* `event.origin or origin`, as `envelope` has it */
             origin_n = own_n;
         } else {
             if (!PyUnicode_Check(origin))

@@ -264,7 +264,7 @@ def encode_batch(
     for event in events:
         text = (
             f'{{"actor":{event.actor.json},"event_id":"{prefix}{low:012x}{head}'
-            f'{own_origin if event.origin is None else _json_str(event.origin)},'
+            f'{own_origin if not event.origin else _json_str(event.origin)},'
             f'"outcome":"{event.outcome}","payload":{dumps(event.payload)},'
             f'"schema_version":{event.schema_version},"seq":{seq}{middle}{version},'
             f'"type":"{event.type}"}}'
@@ -448,9 +448,11 @@ def configure_speedups(module: Any) -> None:
     """Hand the C loops what they share with the Python: orjson as
     `canonical.dumps_checked` calls it, the JSON string writer, the types
     known to be good, the outcomes and `Actor`."""
+    import orjson
+
     module.configure(
-        canonical.orjson.dumps, canonical._not_plain, canonical._orjson_options,
-        canonical.orjson.JSONEncodeError, _json_str, _KNOWN_GOOD_TYPES, OUTCOMES, Actor)
+        orjson.dumps, canonical._not_plain, canonical._orjson_options, orjson.JSONEncodeError,
+        _json_str, _KNOWN_GOOD_TYPES, OUTCOMES, Actor)
 
 
 if _speedups is not None:
