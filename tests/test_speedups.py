@@ -124,6 +124,55 @@ def test_encode_writes_what_the_python_loop_writes(
             occurred_at=record.occurred_at, origin=origin)
 
 
+def test_flat_payloads_are_written_as_the_reference_encoder_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Flat payloads are written by the C itself: every code point of the
+    # first two planes in keys and values (escapes, controls, quotes, DEL,
+    # U+2028), keys sorted by code point, ints at the 64-bit edges.
+    points = [chr(c) for c in range(0x20000) if not 0xD800 <= c <= 0xDFFF]
+    payloads: list[dict[str, Any]] = [
+        {"".join(points[i:i + 700]): "".join(points[i + 700:i + 1400]), "n": -(2**63),
+         "m": 2**63 - 1, "t": True, "f": False, "z": None}
+        for i in range(0, len(points), 1400)
+    ]
+    payloads.append({chr(c): c for c in range(0, 32)} | {"\x7f": "\\\"", "é": "\u2028"})
+    payloads.append({f"k{i}": i for i in range(40)})  # more keys than the C sorts itself
+    payloads.append({"big": 2**63, "bigger": -(2**64)})  # past its 64 bits
+    for payload in payloads:
+        events = [NewEvent("consent.granted", payload)]
+        (c_rows, _, _), (rows, _, _) = _both(
+            monkeypatch, events, first_seq=0, first_version=1, stream="session:x",
+            occurred_at="2026-12-05T10:00:00.000000Z", origin="h", now_ms=1)
+        assert c_rows == rows
+        assert model.canonical.dumps(payload) in str(c_rows[1])
+
+
+def test_encode_now_dates_events_and_ids_with_one_clock_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    events = _plain(3)
+    for loop in (C, None):
+        monkeypatch.setattr(model, "_speedups", loop)
+        before = datetime.now(UTC)
+        rows, leaves, records = model.encode_now(events, 7, 2, "session:x", "host")
+        after = datetime.now(UTC)
+        assert [r.seq for r in records] == [7, 8, 9] and rows[3] == 4
+        for record, leaf in zip(records, leaves, strict=True):
+            assert before - timedelta(microseconds=1) <= record.occurred_at <= after
+            millis = uuid.UUID(record.event_id).int >> 80
+            epoch = datetime(1970, 1, 1, tzinfo=UTC)
+            assert millis == (record.occurred_at - epoch) // timedelta(milliseconds=1)
+            assert hashlib.sha256(b"\x00" + record.body).digest() == leaf
+            assert record.body.decode() == model.encode_envelope(
+                events[record.seq - 7], seq=record.seq, event_id=record.event_id,
+                stream="session:x", stream_version=record.stream_version,
+                occurred_at=record.occurred_at, origin="host")
+
+
 def _plain(n: int = 2) -> list[NewEvent]:
     events = [NewEvent("consent.granted", {"n": i, "who": "é\"x"}, support.HELPER)
               for i in range(n)]

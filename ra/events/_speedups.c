@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -251,34 +252,50 @@ static struct {
     size_t size;
 } clock_text = {(time_t)-1, "", 0};
 
-/* stamp_now() -> (text, unix ms): one clock read, as format_time writes it. */
-static PyObject *
-stamp_now(PyObject *self, PyObject *unused)
+/* Now as `format_time` writes it (into text[48], its length returned) and in
+ * Unix milliseconds; -1 with an exception set if the clock cannot be read. */
+static Py_ssize_t
+clock_now(char text[48], long long *ms)
 {
     struct timespec now;
-    if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-        return PyErr_SetFromErrno(PyExc_OSError);
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
     if (now.tv_sec != clock_text.second) {
         struct tm parts;
-        if (gmtime_r(&now.tv_sec, &parts) == NULL)
-            return PyErr_SetFromErrno(PyExc_OSError);
+        if (gmtime_r(&now.tv_sec, &parts) == NULL) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
         size_t size = strftime(clock_text.text, sizeof clock_text.text, "%Y-%m-%dT%H:%M:%S",
                                &parts);
         if (size == 0) {
             PyErr_SetString(PyExc_OverflowError, "the clock's year does not fit");
-            return NULL;
+            return -1;
         }
         clock_text.size = size;
         clock_text.second = now.tv_sec;
     }
-    char text[48];
     memcpy(text, clock_text.text, clock_text.size);
-    int more = snprintf(text + clock_text.size, sizeof text - clock_text.size, ".%06ldZ",
+    int more = snprintf(text + clock_text.size, 48 - clock_text.size, ".%06ldZ",
                         (long)(now.tv_nsec / 1000));
-    PyObject *stamp = PyUnicode_FromStringAndSize(text, (Py_ssize_t)clock_text.size + more);
+    *ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (Py_ssize_t)clock_text.size + more;
+}
+
+/* stamp_now() -> (text, unix ms): one clock read, as format_time writes it. */
+static PyObject *
+stamp_now(PyObject *self, PyObject *unused)
+{
+    char text[48];
+    long long ms;
+    Py_ssize_t size = clock_now(text, &ms);
+    if (size < 0)
+        return NULL;
+    PyObject *stamp = PyUnicode_FromStringAndSize(text, size);
     if (stamp == NULL)
         return NULL;
-    long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     PyObject *millis = PyLong_FromLongLong(ms);
     if (millis == NULL) {
         Py_DECREF(stamp);
@@ -334,6 +351,39 @@ draw80(u128 *rand)
     return 0;
 }
 
+/* A run of `count` UUIDv7s at `ms`: the text up to the last group into
+ * prefix[32] (its length returned) and the first last group into *low;
+ * `drawn` (or NULL: the pool) gives the random bits. -1 on an error. */
+static int
+uuid_run(uint64_t count, uint64_t ms, const u128 *drawn, char prefix[32], uint64_t *low_out)
+{
+    u128 rand;
+    if (drawn != NULL)
+        rand = *drawn;
+    else if (draw80(&rand) < 0)
+        return -1;
+    ms &= MASK48;
+    uint64_t low = (uint64_t)rand & MASK48;
+    u128 first;
+    if (ms > (uint64_t)(ids.last >> 80) && low + count <= MASK48) {
+        /* a later millisecond than the last id's: the run is past it as drawn */
+        first = (u128)ms << 80 | (u128)(0x7000 | (uint64_t)(rand >> 68)) << 64
+                | (u128)(0x8000 | ((uint64_t)(rand >> 48) & 0x1FFF)) << 48 | low;
+    } else {
+        first = (u128)ms << 80 | (u128)0x7 << 76 | (u128)(uint64_t)(rand >> 68) << 64
+                | (u128)0x2 << 62 | (rand & (((u128)1 << 61) - 1));
+        if (first <= ids.last)
+            first = ids.last + 1;
+        if (((uint64_t)first & MASK48) + count > MASK48) /* one last group */
+            first = (first | MASK48) + 1;
+    }
+    ids.last = first + (u128)count - 1;
+    *low_out = (uint64_t)first & MASK48;
+    return snprintf(prefix, 32, "%08x-%04x-%04x-%04x-", (unsigned)(first >> 96),
+                    (unsigned)(first >> 80) & 0xFFFF, (unsigned)(first >> 64) & 0xFFFF,
+                    (unsigned)(first >> 48) & 0xFFFF);
+}
+
 /* uuid7_run(count, now_ms=None, drawn=None) -> (prefix, low)
  * `drawn`, 10 bytes, stands for the pool's next draw (for the tests). */
 static PyObject *
@@ -367,41 +417,30 @@ uuid7_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         struct timespec now;
         if (clock_gettime(CLOCK_REALTIME, &now) != 0)
             return PyErr_SetFromErrno(PyExc_OSError);
-        ms = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) & MASK48;
+        ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     }
-    u128 rand;
+    u128 drawn = 0, *given = NULL;
     if (nargs == 3 && args[2] != Py_None) {
         if (!PyBytes_Check(args[2]) || PyBytes_GET_SIZE(args[2]) != 10) {
             PyErr_SetString(PyExc_ValueError, "drawn must be 10 bytes");
             return NULL;
         }
         const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[2]);
-        rand = 0;
         for (int i = 0; i < 10; i++)
-            rand = rand << 8 | b[i];
-    } else if (draw80(&rand) < 0) {
-        return NULL;
+            drawn = drawn << 8 | b[i];
+        given = &drawn;
     }
-    uint64_t low = (uint64_t)rand & MASK48;
-    u128 first;
-    if (ms > (uint64_t)(ids.last >> 80) && low + (uint64_t)count <= MASK48) {
-        /* a later millisecond than the last id's: the run is past it as drawn */
-        first = (u128)ms << 80 | (u128)(0x7000 | (uint64_t)(rand >> 68)) << 64
-                | (u128)(0x8000 | ((uint64_t)(rand >> 48) & 0x1FFF)) << 48 | low;
-    } else {
-        first = (u128)ms << 80 | (u128)0x7 << 76 | (u128)(uint64_t)(rand >> 68) << 64
-                | (u128)0x2 << 62 | (rand & (((u128)1 << 61) - 1));
-        if (first <= ids.last)
-            first = ids.last + 1;
-        if (((uint64_t)first & MASK48) + (uint64_t)count > MASK48) /* one last group */
-            first = (first | MASK48) + 1;
-    }
-    ids.last = first + (u128)(count - 1);
     char prefix[32];
-    int n = snprintf(prefix, sizeof prefix, "%08x-%04x-%04x-%04x-",
-                     (unsigned)(first >> 96), (unsigned)(first >> 80) & 0xFFFF,
-                     (unsigned)(first >> 64) & 0xFFFF, (unsigned)(first >> 48) & 0xFFFF);
-    return Py_BuildValue("(s#K)", prefix, (Py_ssize_t)n, (unsigned long long)((uint64_t)first & MASK48));
+    uint64_t low;
+    int n = uuid_run((uint64_t)count, ms, given, prefix, &low);
+    if (n < 0)
+        return NULL;
+    PyObject *text = PyUnicode_FromStringAndSize(prefix, n);
+    PyObject *number = text ? PyLong_FromUnsignedLongLong(low) : NULL;
+    PyObject *pair = number ? PyTuple_Pack(2, text, number) : NULL;
+    Py_XDECREF(text);
+    Py_XDECREF(number);
+    return pair;
 }
 
 /* uuid7_forget() : forget the last id (for the tests). */
@@ -413,6 +452,188 @@ uuid7_forget(PyObject *self, PyObject *unused)
 }
 
 /* -- encode: `ra.events.model.encode_batch`'s loop ------------------------------ */
+
+/* A growing byte buffer: on the stack while it fits. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    char small[2048];
+} writer;
+
+static void
+w_init(writer *w)
+{
+    w->p = w->small;
+    w->n = 0;
+    w->cap = sizeof w->small;
+}
+
+static void
+w_free(writer *w)
+{
+    if (w->p != w->small)
+        PyMem_Free(w->p);
+}
+
+static int
+w_room(writer *w, size_t more)
+{
+    if (w->n + more <= w->cap)
+        return 0;
+    size_t cap = w->cap * 2;
+    while (cap < w->n + more)
+        cap *= 2;
+    char *bigger = PyMem_Malloc(cap);
+    if (bigger == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(bigger, w->p, w->n);
+    w_free(w);
+    w->p = bigger;
+    w->cap = cap;
+    return 0;
+}
+
+static int
+w_put(writer *w, const char *s, size_t n)
+{
+    if (w_room(w, n) < 0)
+        return -1;
+    memcpy(w->p + w->n, s, n);
+    w->n += n;
+    return 0;
+}
+
+#define W_LIT(w, lit) w_put((w), (lit), sizeof(lit) - 1)
+
+/* UTF-8 text as a JSON string, escaped as json.encoder.encode_basestring
+ * escapes it (ensure_ascii off): '"', '\\', and the C0 controls only. */
+static int
+w_json_string(writer *w, const char *s, Py_ssize_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* at most 6 bytes out for one in, and the quotes */
+    if (w_room(w, (size_t)n * 6 + 2) < 0)
+        return -1;
+    char *out = w->p + w->n;
+    *out++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        default:
+            *out++ = 'u';
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        }
+    }
+    *out++ = '"';
+    w->n = (size_t)(out - w->p);
+    return 0;
+}
+
+typedef struct {
+    const char *key;
+    Py_ssize_t key_n;
+    PyObject *value;
+} item;
+
+/* The canonical JSON of a flat payload (a dict of text keys and str, int,
+ * bool or None values; keys sorted by code point, which is UTF-8 byte order):
+ * 1 written, 0 not flat or not small (nothing written), -1 error. */
+static int
+w_flat_payload(writer *w, PyObject *payload)
+{
+    item items[32];
+    Py_ssize_t count = PyDict_GET_SIZE(payload);
+    if (count > 32)
+        return 0;
+    Py_ssize_t at = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(payload, &at, &key, &value)) {
+        if (!PyUnicode_CheckExact(key))
+            return 0;
+        if (!(value == Py_None || PyBool_Check(value) || PyLong_CheckExact(value)
+              || PyUnicode_CheckExact(value)))
+            return 0;
+        items[i].key = PyUnicode_AsUTF8AndSize(key, &items[i].key_n);
+        if (items[i].key == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeError))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        items[i].value = value;
+        /* insertion sort: payloads are small */
+        Py_ssize_t j = i++;
+        while (j > 0) {
+            item *a = &items[j - 1], *b = &items[j];
+            Py_ssize_t both = a->key_n < b->key_n ? a->key_n : b->key_n;
+            int order = memcmp(a->key, b->key, (size_t)both);
+            if (order < 0 || (order == 0 && a->key_n <= b->key_n))
+                break;
+            item swap = *a;
+            *a = *b;
+            *b = swap;
+            j--;
+        }
+    }
+    size_t start = w->n;
+    if (W_LIT(w, "{") < 0)
+        return -1;
+    for (i = 0; i < count; i++) {
+        if ((i && W_LIT(w, ",") < 0) || w_json_string(w, items[i].key, items[i].key_n) < 0
+            || W_LIT(w, ":") < 0)
+            return -1;
+        PyObject *v = items[i].value;
+        int done;
+        if (v == Py_None) {
+            done = W_LIT(w, "null");
+        } else if (v == Py_True) {
+            done = W_LIT(w, "true");
+        } else if (v == Py_False) {
+            done = W_LIT(w, "false");
+        } else if (PyLong_CheckExact(v)) {
+            int overflow = 0;
+            long long number = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (overflow) { /* past 64 bits: orjson and then `dumps` see to it */
+                w->n = start;
+                return 0;
+            }
+            char digits[24];
+            int digits_n = snprintf(digits, sizeof digits, "%lld", number);
+            done = w_put(w, digits, (size_t)digits_n);
+        } else {
+            Py_ssize_t text_n;
+            const char *text = PyUnicode_AsUTF8AndSize(v, &text_n);
+            if (text == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeError))
+                    return -1;
+                PyErr_Clear();
+                w->n = start;
+                return 0;
+            }
+            done = w_json_string(w, text, text_n);
+        }
+        if (done < 0)
+            return -1;
+    }
+    return W_LIT(w, "}") < 0 ? -1 : 1;
+}
 
 /* UTF-8 of a str; NULL and no error set means "not for this path". */
 static const char *
@@ -426,57 +647,37 @@ text_of(PyObject *value, Py_ssize_t *size)
     return utf8;
 }
 
-#define PUT(p, s, n) (memcpy((p), (s), (size_t)(n)), (p) += (n))
-#define PUT_LIT(p, lit) PUT(p, lit, sizeof(lit) - 1)
 /* "hand this batch to the Python loop" (no error set) */
 #define DECLINE(label) do { declined = 1; goto label; } while (0)
 
-/* encode(events, first_seq, first_version, stream, occurred_at, own_origin,
- *        id_prefix, low) -> (rows, leaves) or None
- *
- * `own_origin` is the store's origin already written as a JSON string;
- * `stream` and `occurred_at` are written as they are (validated: no escapes).
- */
+/* The rows and leaf hashes of `events` (see `encode`): a new (rows, leaves),
+ * a new reference to None when declined, or NULL on an error. */
 static PyObject *
-encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+encode_rows(PyObject *events_in, long long seq, long long version, PyObject *stream_obj,
+            const char *at, Py_ssize_t at_n, const char *own, Py_ssize_t own_n,
+            const char *prefix, Py_ssize_t prefix_n, uint64_t low)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "encode takes 8 arguments");
-        return NULL;
-    }
     if (st.dumps == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_speedups.configure was not called");
         return NULL;
     }
-    long long seq = PyLong_AsLongLong(args[1]);
-    long long version = PyLong_AsLongLong(args[2]);
-    unsigned long long low = PyLong_AsUnsignedLongLong(args[7]);
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return NULL;
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    Py_ssize_t stream_n, at_n, own_n, prefix_n;
-    const char *stream = text_of(args[3], &stream_n);
-    const char *at = stream ? text_of(args[4], &at_n) : NULL;
-    const char *own = at ? text_of(args[5], &own_n) : NULL;
-    const char *prefix = own ? text_of(args[6], &prefix_n) : NULL;
-    if (prefix == NULL) {
+    Py_ssize_t stream_n;
+    const char *stream = text_of(stream_obj, &stream_n);
+    if (stream == NULL) {
         if (PyErr_Occurred())
             return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *events = PySequence_Fast(args[0], "events must be a sequence");
+    PyObject *events = PySequence_Fast(events_in, "events must be a sequence");
     if (events == NULL)
         return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(events);
     PyObject **items = PySequence_Fast_ITEMS(events);
     int declined = 0;
     PyObject *rows = NULL, *leaves = NULL, *joined = NULL, *result = NULL;
-    char small[2048], *buffer = small;
-    size_t buffer_size = sizeof small;
-    if (count == 0)
+    writer w;
+    w_init(&w);
+    if (count == 0 || seq > LLONG_MAX - count || version > LLONG_MAX - count)
         DECLINE(done);
     rows = PyList_New(2 * count + 3);
     leaves = PyList_New(count);
@@ -527,82 +728,51 @@ encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             DECLINE(event_done);
         }
-        {
-            PyObject *call[4] = {NULL, payload, st.fallback, st.option};
-            payload_json = PyObject_Vectorcall(st.dumps, call + 1,
-                                               1 | PY_VECTORCALL_ARGUMENTS_OFFSET, st.kwnames);
-        }
-        if (payload_json == NULL) {
-            if (PyErr_ExceptionMatches(st.encode_error)) {
-                PyErr_Clear();
-                DECLINE(event_done); /* `canonical.dumps` writes it, in Python */
-            }
-            goto event_done;
-        }
-        if (!PyBytes_Check(payload_json))
-            DECLINE(event_done);
         char numbers[3][24], id_low[16];
         int seq_n = snprintf(numbers[0], sizeof numbers[0], "%lld", seq);
         int version_n = snprintf(numbers[1], sizeof numbers[1], "%lld", version);
         int schema_n = snprintf(numbers[2], sizeof numbers[2], "%lld", schema_v);
-        int low_n = snprintf(id_low, sizeof id_low, "%012llx", low);
-        Py_ssize_t payload_n = PyBytes_GET_SIZE(payload_json);
-        size_t size = (size_t)(
-            sizeof("{\"actor\":") - 1 + actor_n
-            + sizeof(",\"event_id\":\"") - 1 + prefix_n + low_n
-            + sizeof("\",\"occurred_at\":\"") - 1 + at_n
-            + sizeof("\",\"origin\":") - 1 + origin_n
-            + sizeof(",\"outcome\":\"") - 1 + outcome_n
-            + sizeof("\",\"payload\":") - 1 + payload_n
-            + sizeof(",\"schema_version\":") - 1 + schema_n
-            + sizeof(",\"seq\":") - 1 + seq_n
-            + sizeof(",\"stream\":\"") - 1 + stream_n
-            + sizeof("\",\"stream_version\":") - 1 + version_n
-            + sizeof(",\"type\":\"") - 1 + type_n
-            + sizeof("\"}") - 1);
-        if (size + 1 > buffer_size) {
-            char *bigger = PyMem_Malloc(size + 1);
-            if (bigger == NULL) {
-                PyErr_NoMemory();
+        int low_n = snprintf(id_low, sizeof id_low, "%012llx", (unsigned long long)low);
+        /* 0x00 and the body: the leaf hash's input, and the text after it */
+        w.n = 0;
+        if (w_put(&w, "\0{\"actor\":", 10) < 0 || w_put(&w, actor_s, (size_t)actor_n) < 0
+            || W_LIT(&w, ",\"event_id\":\"") < 0 || w_put(&w, prefix, (size_t)prefix_n) < 0
+            || w_put(&w, id_low, (size_t)low_n) < 0 || W_LIT(&w, "\",\"occurred_at\":\"") < 0
+            || w_put(&w, at, (size_t)at_n) < 0 || W_LIT(&w, "\",\"origin\":") < 0
+            || w_put(&w, origin_s, (size_t)origin_n) < 0 || W_LIT(&w, ",\"outcome\":\"") < 0
+            || w_put(&w, outcome_s, (size_t)outcome_n) < 0 || W_LIT(&w, "\",\"payload\":") < 0)
+            goto event_done;
+        int flat = PyDict_CheckExact(payload) ? w_flat_payload(&w, payload) : 0;
+        if (flat < 0)
+            goto event_done;
+        if (!flat) { /* nested, or big: orjson, as `canonical.dumps_checked` */
+            PyObject *call[4] = {NULL, payload, st.fallback, st.option};
+            payload_json = PyObject_Vectorcall(st.dumps, call + 1,
+                                               1 | PY_VECTORCALL_ARGUMENTS_OFFSET, st.kwnames);
+            if (payload_json == NULL) {
+                if (PyErr_ExceptionMatches(st.encode_error)) {
+                    PyErr_Clear();
+                    DECLINE(event_done); /* `canonical.dumps` writes it, in Python */
+                }
                 goto event_done;
             }
-            if (buffer != small)
-                PyMem_Free(buffer);
-            buffer = bigger;
-            buffer_size = size + 1;
+            if (!PyBytes_Check(payload_json))
+                DECLINE(event_done);
+            if (w_put(&w, PyBytes_AS_STRING(payload_json), (size_t)PyBytes_GET_SIZE(payload_json)) < 0)
+                goto event_done;
         }
-        /* 0x00 and the body: the leaf hash's input, and the text after it */
-        char *p = buffer;
-        *p++ = 0;
-        PUT_LIT(p, "{\"actor\":");
-        PUT(p, actor_s, actor_n);
-        PUT_LIT(p, ",\"event_id\":\"");
-        PUT(p, prefix, prefix_n);
-        PUT(p, id_low, low_n);
-        PUT_LIT(p, "\",\"occurred_at\":\"");
-        PUT(p, at, at_n);
-        PUT_LIT(p, "\",\"origin\":");
-        PUT(p, origin_s, origin_n);
-        PUT_LIT(p, ",\"outcome\":\"");
-        PUT(p, outcome_s, outcome_n);
-        PUT_LIT(p, "\",\"payload\":");
-        PUT(p, PyBytes_AS_STRING(payload_json), payload_n);
-        PUT_LIT(p, ",\"schema_version\":");
-        PUT(p, numbers[2], schema_n);
-        PUT_LIT(p, ",\"seq\":");
-        PUT(p, numbers[0], seq_n);
-        PUT_LIT(p, ",\"stream\":\"");
-        PUT(p, stream, stream_n);
-        PUT_LIT(p, "\",\"stream_version\":");
-        PUT(p, numbers[1], version_n);
-        PUT_LIT(p, ",\"type\":\"");
-        PUT(p, type_s, type_n);
-        PUT_LIT(p, "\"}");
+        if (W_LIT(&w, ",\"schema_version\":") < 0 || w_put(&w, numbers[2], (size_t)schema_n) < 0
+            || W_LIT(&w, ",\"seq\":") < 0 || w_put(&w, numbers[0], (size_t)seq_n) < 0
+            || W_LIT(&w, ",\"stream\":\"") < 0 || w_put(&w, stream, (size_t)stream_n) < 0
+            || W_LIT(&w, "\",\"stream_version\":") < 0
+            || w_put(&w, numbers[1], (size_t)version_n) < 0 || W_LIT(&w, ",\"type\":\"") < 0
+            || w_put(&w, type_s, (size_t)type_n) < 0 || W_LIT(&w, "\"}") < 0)
+            goto event_done;
         unsigned char *digest = joined_at + HASH_SIZE * i;
-        sha256((const unsigned char *)buffer, size + 1, digest);
+        sha256((const unsigned char *)w.p, w.n, digest);
         if ((leaf = PyBytes_FromStringAndSize((const char *)digest, HASH_SIZE)) == NULL)
             goto event_done;
-        if ((text = PyUnicode_DecodeUTF8(buffer + 1, (Py_ssize_t)size, "strict")) == NULL)
+        if ((text = PyUnicode_DecodeUTF8(w.p + 1, (Py_ssize_t)w.n - 1, "strict")) == NULL)
             goto event_done;
         Py_ssize_t at_row = i == 0 ? 0 : 2 * i + 3;
         PyObject *seq_obj = PyLong_FromLongLong(seq);
@@ -637,21 +807,110 @@ encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *last = PyLong_FromLongLong(version - 1);
         if (last == NULL)
             goto done;
-        PyList_SET_ITEM(rows, 2, Py_NewRef(args[3]));
+        PyList_SET_ITEM(rows, 2, Py_NewRef(stream_obj));
         PyList_SET_ITEM(rows, 3, last);
         PyList_SET_ITEM(rows, 4, joined);
         joined = NULL;
         result = PyTuple_Pack(2, rows, leaves);
     }
 done:
-    if (buffer != small)
-        PyMem_Free(buffer);
+    w_free(&w);
     Py_DECREF(events);
     Py_XDECREF(rows);
     Py_XDECREF(leaves);
     Py_XDECREF(joined);
     if (result == NULL && declined && !PyErr_Occurred())
         Py_RETURN_NONE;
+    return result;
+}
+
+/* encode(events, first_seq, first_version, stream, occurred_at, own_origin,
+ *        id_prefix, low) -> (rows, leaves) or None
+ *
+ * `own_origin` is the store's origin already written as a JSON string;
+ * `stream` and `occurred_at` are written as they are (validated: no escapes).
+ */
+static PyObject *
+encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "encode takes 8 arguments");
+        return NULL;
+    }
+    long long seq = PyLong_AsLongLong(args[1]);
+    long long version = PyLong_AsLongLong(args[2]);
+    unsigned long long low = PyLong_AsUnsignedLongLong(args[7]);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t at_n, own_n, prefix_n;
+    const char *at = text_of(args[4], &at_n);
+    const char *own = at ? text_of(args[5], &own_n) : NULL;
+    const char *prefix = own ? text_of(args[6], &prefix_n) : NULL;
+    if (prefix == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    return encode_rows(args[0], seq, version, args[3], at, at_n, own, own_n, prefix, prefix_n,
+                       low);
+}
+
+/* encode_now(events, first_seq, first_version, stream, own_origin)
+ *     -> (rows, leaves, occurred_at, id_prefix, low) or None
+ * `stamp_now`, `_uuid7_run` and `encode` in one call: one clock read dates
+ * the events and their ids, as `EventStore.append` does with the three. */
+static PyObject *
+encode_now(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "encode_now takes 5 arguments");
+        return NULL;
+    }
+    long long seq = PyLong_AsLongLong(args[1]);
+    long long version = PyLong_AsLongLong(args[2]);
+    Py_ssize_t count = PyObject_Length(args[0]);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t own_n;
+    const char *own = text_of(args[4], &own_n);
+    if (own == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (count < 1 || (uint64_t)count > MASK48)
+        Py_RETURN_NONE;
+    char at[48], prefix[32];
+    long long ms;
+    uint64_t low;
+    Py_ssize_t at_n = clock_now(at, &ms);
+    if (at_n < 0)
+        return NULL;
+    int prefix_n = uuid_run((uint64_t)count, (uint64_t)ms, NULL, prefix, &low);
+    if (prefix_n < 0)
+        return NULL;
+    PyObject *made = encode_rows(args[0], seq, version, args[3], at, at_n, own, own_n, prefix,
+                                 prefix_n, low);
+    if (made == NULL || made == Py_None)
+        return made;
+    PyObject *stamp = PyUnicode_FromStringAndSize(at, at_n);
+    PyObject *text = stamp ? PyUnicode_FromStringAndSize(prefix, prefix_n) : NULL;
+    PyObject *number = text ? PyLong_FromUnsignedLongLong(low) : NULL;
+    PyObject *result = number ? PyTuple_Pack(5, PyTuple_GET_ITEM(made, 0),
+                                             PyTuple_GET_ITEM(made, 1), stamp, text, number)
+                              : NULL;
+    Py_DECREF(made);
+    Py_XDECREF(stamp);
+    Py_XDECREF(text);
+    Py_XDECREF(number);
     return result;
 }
 
@@ -799,6 +1058,9 @@ static PyMethodDef methods[] = {
     {"uuid7_run", (PyCFunction)(void (*)(void))uuid7_run, METH_FASTCALL,
      "uuid7_run(count, now_ms=None, drawn=None) -> (prefix, low)"},
     {"uuid7_forget", uuid7_forget, METH_NOARGS, "forget the last UUIDv7 (for the tests)"},
+    {"encode_now", (PyCFunction)(void (*)(void))encode_now, METH_FASTCALL,
+     "encode_now(events, first_seq, first_version, stream, own_origin) "
+     "-> (rows, leaves, occurred_at, id_prefix, low) or None"},
     {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
      "encode(events, first_seq, first_version, stream, occurred_at, own_origin, "
      "id_prefix, low) -> (rows, leaves) or None"},

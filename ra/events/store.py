@@ -65,9 +65,9 @@ from ra.events.model import (
     NewEvent,
     RecordedEvent,
     encode_batch,
+    encode_now,
     events_valid,
     format_time,
-    stamp_now,
     utc_now,
     uuid7,
     validate_stream,
@@ -419,13 +419,13 @@ class EventStore:
                 # so occurred_at never goes back in seq order; the real now
                 # also dates the event ids.
                 if now is None and self._clock is utc_now:
-                    occurred_at, now_ms = stamp_now()
+                    rows, leaves, records = encode_now(
+                        events, size, current + 1, stream, self.origin)
                 else:
-                    occurred_at, now_ms = format_time(now or self._clock()), None
-                rows, leaves, records = encode_batch(
-                    events, first_seq=size, first_version=current + 1, stream=stream,
-                    occurred_at=occurred_at, origin=self.origin, now_ms=now_ms,
-                )
+                    rows, leaves, records = encode_batch(
+                        events, first_seq=size, first_version=current + 1, stream=stream,
+                        occurred_at=format_time(now or self._clock()), origin=self.origin,
+                    )
                 try:
                     if count <= INSERT_ROWS:
                         conn.execute(insert_events(count), rows)
