@@ -273,7 +273,7 @@ def _cold_steps(tmp: Path, count: int) -> None:
     commit), as the benchmark's single appends meet them; then the same after
     a 30 us busy-wait, and right after running the steps once already."""
     from ra.events.merkle import Frontier
-    from ra.events.model import encode_batch, stamp_now, validate_stream
+    from ra.events.model import encode_now, events_valid, validate_stream
 
     calls = _events(count, 100, 1)
     conn = _raw_connect(tmp / "cold-raw.db")
@@ -287,24 +287,21 @@ def _cold_steps(tmp: Path, count: int) -> None:
     def run(i: int, record: str) -> None:
         stream, expected, events = calls[i]
         t0 = perf()
-        validate_stream(stream)
-        for event in events:
-            event.validate()
+        if events_valid is None or not events_valid(events, stream):  # as `append` does
+            validate_stream(stream)
+            for event in events:
+                event.validate()
         t1 = perf()
-        occurred_at, now_ms = stamp_now()
-        t2 = perf()
-        _rows, leaves, _records = encode_batch(
-            events, first_seq=i, first_version=expected + 1, stream=stream,
-            occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+        _rows, leaves, _records = encode_now(events, i, expected + 1, stream, ORIGIN)
         encoded = perf()
         frontier = base.copy()  # not timed
         t3 = perf()
         frontier.extend(leaves)
         t4 = perf()
         if record:
-            for name, took in (("validate", t1 - t0), ("the clock (stamp_now)", t2 - t1),
-                               ("encode_batch", encoded - t2), ("Frontier.extend", t4 - t3),
-                               ("all four", encoded - t0 + t4 - t3)):
+            for name, took in (("validate", t1 - t0), ("encode_now", encoded - t1),
+                               ("Frontier.extend", t4 - t3),
+                               ("all three", encoded - t0 + t4 - t3)):
                 steps[f"{record}|{name}"].append(took)
 
     modes = ("after fsync", "after 30 us busy", "second run")
@@ -322,8 +319,7 @@ def _cold_steps(tmp: Path, count: int) -> None:
     say(f"  append's Python steps for one event, right after a real fsync (medians of "
         f"{count // 3:,} each, us):")
     say(f"    {'step':26}" + "".join(f" {m:>17}" for m in modes))
-    for name in ("validate", "the clock (stamp_now)", "encode_batch", "Frontier.extend",
-                 "all four"):
+    for name in ("validate", "encode_now", "Frontier.extend", "all three"):
         say(f"    {name:26}" + "".join(
             f" {statistics.median(steps[f'{m}|{name}']) / 1000:17.2f}" for m in modes))
 
@@ -361,22 +357,19 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
     schema   ra's schema (``SCHEMA``: span columns, stream index, triggers)
              and ra's INSERT, rows encoded and hashed before the clock;
     +hash    the same, the leaf SHA-256 and `Frontier.extend` in the clock;
-    +encode  `stamp_now` and `encode_batch` in the clock too (ids, text,
+    +encode  `encode_now` in the clock too (the clock, ids, text,
              UTF-8, leaf hash), and the frontier: ra's work without `append`;
     ra       `EventStore.append` (validation, the known state, the rest).
     """
     from ra.events.merkle import Frontier
-    from ra.events.model import encode_batch, stamp_now
+    from ra.events.model import encode_now
     from ra.events.store import SCHEMA, insert_events
 
     count = blocks * per_block
     calls = _events(count, 100, 1)
     encoded = []
     for i, (stream, expected, events) in enumerate(calls):
-        occurred_at, now_ms = stamp_now()
-        rows, _leaves, _records = encode_batch(
-            events, first_seq=i, first_version=expected + 1, stream=stream,
-            occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+        rows, _leaves, _records = encode_now(events, i, expected + 1, stream, ORIGIN)
         encoded.append(rows)
     conns = {}
     for name in ("raw", "schema", "+hash", "+encode"):
@@ -418,10 +411,7 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
             for i in part:
                 stream, expected, events = calls[i]
                 conn.execute("BEGIN IMMEDIATE")
-                occurred_at, now_ms = stamp_now()
-                rows, leaves, _records = encode_batch(
-                    events, first_seq=i, first_version=expected + 1, stream=stream,
-                    occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+                rows, leaves, _records = encode_now(events, i, expected + 1, stream, ORIGIN)
                 conn.execute(insert, rows)
                 frontier.extend(leaves)
                 conn.execute("COMMIT")

@@ -277,8 +277,11 @@ def test_extend_declines_what_is_not_32_bytes_and_changes_nothing() -> None:
 def test_valid_passes_only_what_validate_passes_at_once() -> None:
     good = NewEvent("consent.granted", {"a": 1, "b": "x", "c": None, "d": True}, support.HELPER)
     good.validate()
-    assert C.valid([good, good]) is True
-    assert C.valid(()) is True
+    model.validate_stream("session:v")
+    assert C.valid([good, good], "session:v") is True
+    assert C.valid((), "session:v") is True
+    assert C.valid([good], "session:never-validated") is False
+    assert C.valid([good], 42) is False
     not_at_once = [
         NewEvent("never.seen_before", {}),                   # a type not yet known good
         NewEvent("consent.granted", {"a": 1.5}),             # a float
@@ -292,7 +295,7 @@ def test_valid_passes_only_what_validate_passes_at_once() -> None:
         NewEvent("consent.granted", schema_version=2**64),
     ]
     for event in not_at_once:
-        assert C.valid([good, event]) is False, event
+        assert C.valid([good, event], "session:v") is False, event
 
 
 # -- the clock and ids in a forked child ------------------------------------------

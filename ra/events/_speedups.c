@@ -209,6 +209,7 @@ static struct {
     PyObject *encode_error; /* orjson.JSONEncodeError */
     PyObject *json_str;     /* json.encoder.encode_basestring */
     PyObject *known_types;  /* ra.events.model._KNOWN_GOOD_TYPES (a set) */
+    PyObject *known_streams; /* ra.events.model._KNOWN_GOOD_STREAMS (a set) */
     PyObject *outcomes;     /* ra.events.model.OUTCOMES (a frozenset) */
     PyObject *actor_type;   /* ra.events.model.Actor */
 } st;
@@ -218,11 +219,12 @@ static PyObject *s_actor, *s_json, *s_origin, *s_outcome, *s_payload, *s_schema_
 static PyObject *
 configure(PyObject *self, PyObject *args)
 {
-    PyObject *dumps, *fallback, *option, *encode_error, *json_str, *known_types, *outcomes,
-        *actor_type;
-    if (!PyArg_ParseTuple(args, "OOOOOO!O!O!:configure", &dumps, &fallback, &option,
-                          &encode_error, &json_str, &PySet_Type, &known_types,
-                          &PyFrozenSet_Type, &outcomes, &PyType_Type, &actor_type))
+    PyObject *dumps, *fallback, *option, *encode_error, *json_str, *known_types,
+        *known_streams, *outcomes, *actor_type;
+    if (!PyArg_ParseTuple(args, "OOOOOO!O!O!O!:configure", &dumps, &fallback, &option,
+                          &encode_error, &json_str, &PySet_Type, &known_types, &PySet_Type,
+                          &known_streams, &PyFrozenSet_Type, &outcomes, &PyType_Type,
+                          &actor_type))
         return NULL;
     /* interned: orjson knows its keywords by identity */
     PyObject *d = PyUnicode_InternFromString("default");
@@ -239,6 +241,7 @@ configure(PyObject *self, PyObject *args)
     Py_XSETREF(st.encode_error, Py_NewRef(encode_error));
     Py_XSETREF(st.json_str, Py_NewRef(json_str));
     Py_XSETREF(st.known_types, Py_NewRef(known_types));
+    Py_XSETREF(st.known_streams, Py_NewRef(known_streams));
     Py_XSETREF(st.outcomes, Py_NewRef(outcomes));
     Py_XSETREF(st.actor_type, Py_NewRef(actor_type));
     Py_RETURN_NONE;
@@ -916,18 +919,28 @@ encode_now(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* -- valid: `NewEvent.validate`'s common case ------------------------------------ */
 
-/* valid(events) -> bool: whether each event passes `NewEvent.validate`'s
- * first test (a known type and outcome, an `Actor` with its JSON, an int
- * schema version of at least 1, a dict of text keys and scalar values).
- * False is no verdict: the caller then runs `validate` on each event. */
+/* valid(events, stream) -> bool: whether the stream is one `validate_stream`
+ * passed before, and each event passes `NewEvent.validate`'s first test (a
+ * known type and outcome, an `Actor` with its JSON, an int schema version of
+ * at least 1, a dict of text keys and scalar values). False is no verdict:
+ * the caller then runs `validate_stream` and `validate` on each event. */
 static PyObject *
-valid(PyObject *self, PyObject *arg)
+valid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "valid takes (events, stream)");
+        return NULL;
+    }
     if (st.known_types == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_speedups.configure was not called");
         return NULL;
     }
-    PyObject *events = PySequence_Fast(arg, "events must be a sequence");
+    int known = PyUnicode_CheckExact(args[1]) ? PySet_Contains(st.known_streams, args[1]) : 0;
+    if (known < 0)
+        return NULL;
+    if (!known)
+        Py_RETURN_FALSE;
+    PyObject *events = PySequence_Fast(args[0], "events must be a sequence");
     if (events == NULL)
         return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(events);
@@ -1052,8 +1065,9 @@ extend(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(orjson_dumps, default, option, encode_error, json_str, known_types, "
-     "outcomes, actor_type)"},
-    {"valid", valid, METH_O, "valid(events) -> bool"},
+     "known_streams, outcomes, actor_type)"},
+    {"valid", (PyCFunction)(void (*)(void))valid, METH_FASTCALL,
+     "valid(events, stream) -> bool"},
     {"stamp_now", stamp_now, METH_NOARGS, "stamp_now() -> (text, unix ms)"},
     {"uuid7_run", (PyCFunction)(void (*)(void))uuid7_run, METH_FASTCALL,
      "uuid7_run(count, now_ms=None, drawn=None) -> (prefix, low)"},

@@ -468,21 +468,22 @@ def _py_uuid7_run(count: int, now_ms: int | None = None) -> tuple[str, int]:
 
 def configure_speedups(module: Any) -> None:
     """Hand the C loops what they share with the Python: orjson as
-    `canonical.dumps_checked` calls it, the JSON string writer, the types
-    known to be good, the outcomes and `Actor`."""
+    `canonical.dumps_checked` calls it, the JSON string writer, the types and
+    streams known to be good, the outcomes and `Actor`."""
     import orjson
 
     module.configure(
         orjson.dumps, canonical._not_plain, canonical._orjson_options, orjson.JSONEncodeError,
-        _json_str, _KNOWN_GOOD_TYPES, OUTCOMES, Actor)
+        _json_str, _KNOWN_GOOD_TYPES, _KNOWN_GOOD_STREAMS, OUTCOMES, Actor)
 
 
 if _speedups is not None:
     configure_speedups(_speedups)
 
-#: Whether every event passes `NewEvent.validate`'s first test, in C (False
-#: means "run `validate`"); None where the C loops are not there.
-events_valid: Callable[[Sequence[NewEvent]], bool] | None = (
+#: Whether the stream passed `validate_stream` before and every event passes
+#: `NewEvent.validate`'s first test, in C (False means "run them"); None
+#: where the C loops are not there.
+events_valid: Callable[[Sequence[NewEvent], str], bool] | None = (
     None if _speedups is None else _speedups.valid)
 #: The clock and the id runs of the append path: the C ones where built (the
 #: same text, the same bits from the same draws), else the Python above.

@@ -390,8 +390,8 @@ class EventStore:
         for a new stream); if another writer moved it first, nothing is
         appended and `ConcurrencyError` says so. ``None`` skips that check.
         """
-        validate_stream(stream)
-        if events_valid is None or not events_valid(events):
+        if events_valid is None or not events_valid(events, stream):
+            validate_stream(stream)
             for event in events:
                 event.validate()
         if not events:
