@@ -456,6 +456,34 @@ uuid7_forget(PyObject *self, PyObject *unused)
 
 /* -- encode: `ra.events.model.encode_batch`'s loop ------------------------------ */
 
+/* Decimal text of v into out (24 bytes will do); its length. As "%lld". */
+static int
+fmt_decimal(char *out, long long v)
+{
+    char digits[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int size = 0;
+    if (v < 0)
+        out[size++] = '-';
+    while (n)
+        out[size++] = digits[--n];
+    return size;
+}
+
+/* The low 48 bits of a UUID as 12 lower-case hex digits. As "%012llx". */
+static void
+fmt_hex12(char out[12], uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 11; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+}
+
 /* A growing byte buffer: on the stack while it fits. */
 typedef struct {
     char *p;
@@ -478,11 +506,17 @@ w_free(writer *w)
         PyMem_Free(w->p);
 }
 
-static int
+static int w_grow(writer *w, size_t more);
+
+static inline int
 w_room(writer *w, size_t more)
 {
-    if (w->n + more <= w->cap)
-        return 0;
+    return w->n + more <= w->cap ? 0 : w_grow(w, more);
+}
+
+static int
+w_grow(writer *w, size_t more)
+{
     size_t cap = w->cap * 2;
     while (cap < w->n + more)
         cap *= 2;
@@ -498,7 +532,7 @@ w_room(writer *w, size_t more)
     return 0;
 }
 
-static int
+static inline int
 w_put(writer *w, const char *s, size_t n)
 {
     if (w_room(w, n) < 0)
@@ -618,8 +652,7 @@ w_flat_payload(writer *w, PyObject *payload)
                 return 0;
             }
             char digits[24];
-            int digits_n = snprintf(digits, sizeof digits, "%lld", number);
-            done = w_put(w, digits, (size_t)digits_n);
+            done = w_put(w, digits, (size_t)fmt_decimal(digits, number));
         } else {
             Py_ssize_t text_n;
             const char *text = PyUnicode_AsUTF8AndSize(v, &text_n);
@@ -731,11 +764,12 @@ encode_rows(PyObject *events_in, long long seq, long long version, PyObject *str
             PyErr_Clear();
             DECLINE(event_done);
         }
-        char numbers[3][24], id_low[16];
-        int seq_n = snprintf(numbers[0], sizeof numbers[0], "%lld", seq);
-        int version_n = snprintf(numbers[1], sizeof numbers[1], "%lld", version);
-        int schema_n = snprintf(numbers[2], sizeof numbers[2], "%lld", schema_v);
-        int low_n = snprintf(id_low, sizeof id_low, "%012llx", (unsigned long long)low);
+        char numbers[3][24], id_low[12];
+        int seq_n = fmt_decimal(numbers[0], seq);
+        int version_n = fmt_decimal(numbers[1], version);
+        int schema_n = fmt_decimal(numbers[2], schema_v);
+        int low_n = 12;
+        fmt_hex12(id_low, low);
         /* 0x00 and the body: the leaf hash's input, and the text after it */
         w.n = 0;
         if (w_put(&w, "\0{\"actor\":", 10) < 0 || w_put(&w, actor_s, (size_t)actor_n) < 0
