@@ -5,6 +5,7 @@ same errors; and what they decline goes to the Python."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -354,3 +355,87 @@ def test_a_log_appended_by_both_loops_verifies(tmp_path: Path) -> None:
     assert report.ok, report.problems
     assert len(bodies) == 40 + 40 + 30 + 50
     assert b'"big":1180591620717411303424' in bodies[45]
+
+
+# -- run_check: verify's text checks -------------------------------------------------
+
+
+def _python_run_check(rows: list[Any], i: int, j: int, stream: bytes,
+                      version: int) -> tuple[int, list[int]]:
+    from ra.events.verify import _SEQ_KEY, _TAIL
+
+    stop = next((k for k in range(i + 1, j) if rows[k][3] is not None), j)
+    bad = [k for k in range(i, stop)
+           if not rows[k][1].startswith(_TAIL % (rows[k][0], stream, version + k - i),
+                                        rows[k][1].rfind(_SEQ_KEY))]
+    return stop, bad
+
+
+def test_run_check_agrees_with_the_python_text_check(tmp_path: Path) -> None:
+    import random
+
+    from ra.events.verify import _SELECT
+
+    with EventStore(tmp_path / "log.db", key_path=tmp_path / "k") as store:
+        store.append("session:a", 0, [NewEvent("chat.sent", {"i": i}) for i in range(40)])
+        rows = store.conn.execute(f"{_SELECT} ORDER BY seq").fetchall()
+    assert C.run_check(rows, 0, 40, b"session:a", 1) == (40, [])
+    randomly = random.Random(7)
+    edits = [
+        lambda b: b.replace(b'"seq":', b'"seq":1', 1),                  # another seq
+        lambda b: b.replace(b'"session:a"', b'"session:b"'),            # another stream
+        lambda b: b.replace(b'"stream_version":', b'"stream_version":9'),  # another version
+        lambda b: b.replace(b',"seq":', b',"sequence":'),               # no seq key
+        lambda b: b[:20],                                               # cut short
+        lambda b: b + b',"seq":1}',                                     # a later seq key
+    ]
+    for _ in range(300):
+        tampered = list(rows)
+        for k in randomly.sample(range(40), randomly.randint(0, 4)):
+            row = list(tampered[k])
+            row[1] = randomly.choice(edits)(row[1])
+            tampered[k] = tuple(row)
+        if randomly.random() < 0.3:  # a span starting inside the run
+            k = randomly.randrange(1, 40)
+            tampered[k] = (*tampered[k][:3], 99, tampered[k][4])
+        i = randomly.randrange(0, 39)
+        j = randomly.randrange(i + 1, 41)
+        version = 1 + i + randomly.choice([0, 0, 0, 1])
+        expected = _python_run_check(tampered, i, j, b"session:a", version)
+        assert C.run_check(tampered, i, j, b"session:a", version) == expected
+    with pytest.raises(TypeError):
+        C.run_check(rows, 0, 40, "session:a", 1)  # the stream as verify reads it: bytes
+    assert C.run_check(rows, 0, 40, b"session:a", 2**64) is None  # the Python's to check
+
+
+def test_verify_reports_the_same_problems_on_either_loop(tmp_path: Path) -> None:
+    path, key = tmp_path / "log.db", tmp_path / "k"
+    with EventStore(path, key_path=key) as store:
+        for i in range(6):
+            store.append(f"session:{i % 2}", None,
+                         [NewEvent("chat.sent", {"i": i, "j": j}) for j in range(5)])
+        store.checkpoint()
+    support.tamper(
+        path,
+        "UPDATE events SET body = replace(body, '\"i\":2', '\"i\":7') WHERE seq = 11",
+        "UPDATE events SET body = replace(body, '\"seq\":14', '\"seq\":15') WHERE seq = 14",
+        "UPDATE events SET span_stream = 'session:9' WHERE seq = 20",
+    )
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from ra.events import EventStore\n"
+        "from ra.events.verify import verify_log\n"
+        "with EventStore(sys.argv[1], key_path=Path(sys.argv[2])) as store:\n"
+        "    report = verify_log(store, workers=1)\n"
+        "print(json.dumps([[p.position, str(p)] for p in report.problems]))\n"
+    )
+    env = {**os.environ, "RA_PURE_PYTHON": "1", "PYTHONPATH": str(ROOT)}
+    python = subprocess.run([sys.executable, "-c", script, str(path), str(key)], env=env,
+                            check=True, capture_output=True, text=True)
+    with EventStore(path, key_path=key) as store:
+        report = verify_log(store, workers=1)
+    found = [[p.position, str(p)] for p in report.problems]
+    assert found == json.loads(python.stdout)
+    positions = {p.position for p in report.problems}
+    assert {11, 14, 20} <= positions

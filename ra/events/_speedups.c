@@ -1027,6 +1027,117 @@ valid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(good);
 }
 
+/* -- run_check: the text checks of `ra.events.verify`'s scan ----------------------- */
+
+/* run_check(rows, i, j, stream, version) -> (stop, bad)
+ * For verify's rows (seq, body, span_stream, span_last, span_leaves) i..j-1,
+ * all in one span of `stream` whose row i has stream version `version`:
+ * `stop` is the first row after i that starts a span of its own (else j),
+ * and `bad` the indexes of rows i..stop-1 whose body does not hold, at its
+ * last ',"seq":', the text `,"seq":SEQ,"stream":"STREAM","stream_version":V,"type":"`.
+ * No hashing: verify hashes with hashlib. None for what is not plain (the
+ * Python loop then checks those rows). */
+static PyObject *
+run_check(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_CheckExact(args[0]) || !PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "run_check takes (list, i, j, bytes, version)");
+        return NULL;
+    }
+    PyObject *rows = args[0];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]), j = PyLong_AsSsize_t(args[2]);
+    long long version = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (i < 0 || j > PyList_GET_SIZE(rows) || i >= j)
+        Py_RETURN_NONE;
+    const char *stream = PyBytes_AS_STRING(args[3]);
+    Py_ssize_t stream_n = PyBytes_GET_SIZE(args[3]);
+    Py_ssize_t stop = j;
+    for (Py_ssize_t k = i; k < j; k++) {
+        PyObject *row = PyList_GET_ITEM(rows, k);
+        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 5
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(row, 0))
+            || !PyBytes_CheckExact(PyTuple_GET_ITEM(row, 1)))
+            Py_RETURN_NONE;
+        if (k > i && PyTuple_GET_ITEM(row, 3) != Py_None) {
+            stop = k;
+            break;
+        }
+    }
+    PyObject *bad = PyList_New(0);
+    if (bad == NULL)
+        return NULL;
+    static const char key[] = ",\"seq\":";
+    const Py_ssize_t key_n = sizeof key - 1;
+    for (Py_ssize_t k = i; k < stop; k++, version++) {
+        PyObject *row = PyList_GET_ITEM(rows, k);
+        long long seq = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 0));
+        if (seq == -1 && PyErr_Occurred()) {
+            Py_DECREF(bad);
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                return NULL;
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        PyObject *body_obj = PyTuple_GET_ITEM(row, 1);
+        const char *body = PyBytes_AS_STRING(body_obj);
+        Py_ssize_t body_n = PyBytes_GET_SIZE(body_obj);
+        /* the last ',"seq":' (rfind), then the expected text from there */
+        Py_ssize_t at = body_n - key_n;
+        while (at >= 0 && memcmp(body + at, key, (size_t)key_n) != 0)
+            at--;
+        int ok = 0;
+        if (at >= 0) {
+            char expected[96];
+            char *p = expected;
+            memcpy(p, key, (size_t)key_n);
+            p += key_n;
+            p += fmt_decimal(p, seq);
+            static const char mid[] = ",\"stream\":\"";
+            memcpy(p, mid, sizeof mid - 1);
+            p += sizeof mid - 1;
+            Py_ssize_t head = p - expected;
+            static const char after[] = "\",\"stream_version\":";
+            char rest[64];
+            char *q = rest;
+            memcpy(q, after, sizeof after - 1);
+            q += sizeof after - 1;
+            q += fmt_decimal(q, version);
+            static const char type[] = ",\"type\":\"";
+            memcpy(q, type, sizeof type - 1);
+            q += sizeof type - 1;
+            Py_ssize_t rest_n = q - rest;
+            ok = at + head + stream_n + rest_n <= body_n
+                 && memcmp(body + at, expected, (size_t)head) == 0
+                 && memcmp(body + at + head, stream, (size_t)stream_n) == 0
+                 && memcmp(body + at + head + stream_n, rest, (size_t)rest_n) == 0;
+        }
+        if (!ok) {
+            PyObject *index = PyLong_FromSsize_t(k);
+            if (index == NULL || PyList_Append(bad, index) < 0) {
+                Py_XDECREF(index);
+                Py_DECREF(bad);
+                return NULL;
+            }
+            Py_DECREF(index);
+        }
+    }
+    PyObject *stop_obj = PyLong_FromSsize_t(stop);
+    if (stop_obj == NULL) {
+        Py_DECREF(bad);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, stop_obj, bad);
+    Py_DECREF(stop_obj);
+    Py_DECREF(bad);
+    return pair;
+}
+
 /* -- extend: `ra.events.merkle.Frontier.extend` ----------------------------------- */
 
 /* extend(stack, size, hashes) -> size or None
@@ -1114,6 +1225,8 @@ static PyMethodDef methods[] = {
      "id_prefix, low) -> (rows, leaves) or None"},
     {"extend", (PyCFunction)(void (*)(void))extend, METH_FASTCALL,
      "extend(stack, size, hashes) -> size or None"},
+    {"run_check", (PyCFunction)(void (*)(void))run_check, METH_FASTCALL,
+     "run_check(rows, i, j, stream, version) -> (stop, bad) or None"},
     {"sha256", (PyCFunction)(void (*)(void))sha256_py, METH_FASTCALL,
      "sha256(data, portable=False) -> 32 bytes"},
     {NULL, NULL, 0, NULL},

@@ -32,6 +32,14 @@ blocks' subtree roots are folded into the roots at every checkpoint's size
 `min(seq)` and `max(seq)`, and each block checks its own first and last
 seq and its row count); if it does not, the slow path reads the log row by
 row and names every gap.
+
+All hashing here is `hashlib`'s (OpenSSL), never the SHA-256 of the C loops
+that wrote the leaf hashes on append: the log is checked by another
+implementation than the one that wrote it. Within a block, the rows of one
+span are checked as a run: their leaf hashes against the span's in one
+comparison, and their seq, stream and version text (check 3) by
+`_speedups.run_check` in C where it was built, else by the Python beside
+it; both name the same rows (`tests/test_speedups.py`).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, fold
 from ra.events.receipts import RECEIPT_TYPE, check_receipts
+from ra.events.speedups import speedups
 from ra.events.store import LEAF, EventStore
 
 BLOCK = 1 << 12
@@ -55,6 +64,10 @@ PARALLEL_MIN = 1 << 18
 _SEQ_KEY = b',"seq":'
 _RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
 _TAIL = b',"seq":%d,"stream":"%s","stream_version":%d,"type":"'
+#: The text checks of a run of rows in C (`_speedups.run_check`: no hashing
+#: there, verify hashes with hashlib), or None: the Python below does them.
+_run_check = None if speedups is None else speedups.run_check
+
 _SELECT = (
     "SELECT seq, CAST(body AS BLOB), CAST(span_stream AS BLOB), span_last, "
     "CAST(span_leaves AS BLOB) FROM events"
@@ -292,6 +305,7 @@ def _scan_range(
     stream, version, leaves, at, end = spans.in_force
     sha256 = hashlib.sha256
     tail, seq_key, receipt_tail = _TAIL, _SEQ_KEY, _RECEIPT_TAIL
+    run_check = _run_check
     block = lo // BLOCK
     cursor = conn.execute(f"{_SELECT} WHERE seq >= ? AND seq < ? ORDER BY seq", (lo, hi))
     while True:
@@ -303,23 +317,43 @@ def _scan_range(
             scan.gapped = True
             return scan
         digests = [sha256(b"\x00" + row[1]).digest() for row in rows]
-        for row, digest in zip(rows, digests, strict=True):
-            seq, body, span_stream, span_last, span_leaves = row
+        count = len(rows)
+        i = 0
+        while i < count:
+            seq, body, span_stream, span_last, span_leaves = rows[i]
             if span_last is not None:
                 stream, version, leaves, at, end = spans.start(
                     seq, span_stream, span_last, span_leaves)
-            if seq < end:
-                if not leaves.startswith(digest, at):
-                    problems.append(Problem(seq, "its content does not match its recorded "
-                                                 "hash (the event was edited)"))
-                if not body.startswith(tail % (seq, stream, version), body.rfind(seq_key)):
-                    problems.append(_misfiled(seq, body, stream, version))
-                version += 1
-                at += LEAF
-            elif not _names_seq(body, seq):  # in no span: `spans` reports the run
-                problems.append(_moved(seq))
-            if body.endswith(receipt_tail):
-                receipts.append(seq)
+            if seq >= end:  # in no span: `spans` reports the run
+                if not _names_seq(body, seq):
+                    problems.append(_moved(seq))
+                i += 1
+                continue
+            # The rows from here to the span's end (or to a span that starts
+            # inside it: an overlap, which `spans.start` reports), at once.
+            j = min(count, i + end - seq)
+            checked = None if run_check is None else run_check(rows, i, j, stream, version)
+            if checked is None:
+                j = next((k for k in range(i + 1, j) if rows[k][3] is not None), j)
+                bad = [k for k in range(i, j)
+                       if not rows[k][1].startswith(tail % (rows[k][0], stream, version + k - i),
+                                                    rows[k][1].rfind(seq_key))]
+            else:
+                j, bad = checked
+            run = rows[i:j]
+            size = j - i
+            if b"".join(digests[i:j]) != leaves[at:at + LEAF * size]:
+                problems += [Problem(row[0], "its content does not match its recorded hash "
+                                             "(the event was edited)")
+                             for row, digest, offset in zip(
+                                 run, digests[i:j], range(at, at + LEAF * size, LEAF), strict=True)
+                             if not leaves.startswith(digest, offset)]
+            problems += [_misfiled(rows[k][0], rows[k][1], stream, version + k - i)
+                         for k in bad]
+            version += size
+            at += LEAF * size
+            i = j
+        receipts += [row[0] for row in rows if row[1].endswith(receipt_tail)]
         _take_block(scan, block, digests, wanted)
         block += 1
         scan.rows += len(rows)
