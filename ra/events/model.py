@@ -286,18 +286,20 @@ def encode_batch(
                                   first_version)
 
 
-#: The last origin `encode_now` wrote, and its JSON string.
-_origin_json: list[Any] = [None, ""]
+#: The last origin `encode_now` wrote and its JSON string, replaced whole
+#: (a pair read at once, so threads with other origins never mix them).
+_origin_json: tuple[str | None, str] = (None, "")
 
 
 def encode_now(events: Sequence[NewEvent], first_seq: int, first_version: int, stream: str,
                origin: str) -> tuple[Rows, list[bytes], Appended]:
     """`encode_batch` at the clock's now: one reading of the clock dates the
     events and their ids (`stamp_now`). On the C loops it is one call."""
+    global _origin_json
     if _speedups is not None:
         cached = _origin_json
         if cached[0] is not origin:
-            cached[:] = origin, _json_str(origin)
+            cached = _origin_json = (origin, _json_str(origin))
         made = _speedups.encode_now(events, first_seq, first_version, stream, cached[1])
         if made is not None:
             rows, leaves, occurred_at, prefix, low = made

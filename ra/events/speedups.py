@@ -7,9 +7,9 @@ without them where not). The Python functions stay the definition: they
 run otherwise, and for whatever the C declines (a payload orjson will not
 write, a number past 64 bits, text that is not valid Unicode).
 ``RA_PURE_PYTHON=1`` in the environment turns the C off; the tests run both
-and compare them. Verification never uses them: it hashes with hashlib
-(OpenSSL), so the log is checked by another SHA-256 than the one that
-wrote its leaf hashes.
+and compare them. Verification takes only the text check of a run of rows
+from them (`run_check`); it hashes with hashlib (OpenSSL), so the log is
+checked by another SHA-256 than the one that wrote its leaf hashes.
 """
 
 from __future__ import annotations
