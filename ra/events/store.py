@@ -32,10 +32,7 @@ on the primary key, and the store starts again on the state it reads. The
 frontier lives in memory and is caught up from the spans' leaf hashes when
 another process appended meanwhile; ``tree_state`` keeps a copy on disk,
 rewritten every `TREE_STATE_EVERY` events and at each checkpoint, so a new
-process reads at most that many leaves to start. An append of
-`BESIDE_COMMIT` events or more extends the frontier while its COMMIT waits
-for the disk (SQLite releases the GIL then), on a helper thread of the
-store's; the append returns once both are done. Triggers refuse UPDATE and
+process reads at most that many leaves to start. Triggers refuse UPDATE and
 DELETE on ``events`` and ``checkpoints``; verification (`ra.events.verify`)
 assumes an attacker may drop them and does not rely on them.
 
@@ -57,7 +54,6 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -189,60 +185,6 @@ TRIGGERS = (
 )
 
 
-#: An append of at least this many events extends the frontier during its COMMIT.
-BESIDE_COMMIT = 16
-
-
-class _Beside:
-    """A helper thread that runs one call while the caller waits in COMMIT.
-
-    SQLite releases the GIL while it writes and syncs the WAL; the thread
-    takes it then. Two locks hand the call over and back (no busy wait).
-    Made again in a forked child, where the parent's thread does not run.
-    """
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.broken = False
-        self._go = threading.Lock()
-        self._done = threading.Lock()
-        self._go.acquire()
-        self._done.acquire()
-        self._call: tuple[Callable[..., object], tuple[object, ...]] | None = None
-        self._error: BaseException | None = None
-        threading.Thread(target=self._run, name="ra-frontier", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            self._go.acquire()
-            call = self._call
-            if call is None:
-                return
-            try:
-                call[0](*call[1])
-            except BaseException as exc:  # handed to the caller by `finish`
-                self._error = exc
-            self._done.release()
-
-    def start(self, function: Callable[..., object], *args: object) -> None:
-        self._call, self._error = (function, args), None
-        self._go.release()
-
-    def finish(self) -> None:
-        try:
-            self._done.acquire()
-        except BaseException:  # interrupted: the call may still run, so never reuse it
-            self.broken = True
-            raise
-        if self._error is not None:
-            raise self._error
-
-    def stop(self) -> None:
-        if not self.broken:
-            self._call = None
-            self._go.release()
-
-
 class EventStore:
     """The log: append events, read them back, sign checkpoints."""
 
@@ -264,7 +206,6 @@ class EventStore:
         self._key: Ed25519PrivateKey | None = None
         #: The Merkle frontier at the size last seen (caught up on use).
         self._frontier: Frontier | None = None
-        self._beside: _Beside | None = None
         #: The versions of the streams this store appended to, as of that size.
         self._versions: dict[str, int] = {}
         self.origin = origin or socket.gethostname()
@@ -299,9 +240,6 @@ class EventStore:
         return cls(home.database, sync=sync, key_path=home.log_key, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        if self._beside is not None:
-            self._beside.stop()
-            self._beside = None
         self.conn.close()
 
     def __enter__(self) -> EventStore:
@@ -453,19 +391,10 @@ class EventStore:
                     current, size, frontier = self._append_state(stream, expected_version)
             self._frontier = None  # extended in place below: kept only if the commit holds
             save_state = (size + count) // TREE_STATE_EVERY != size // TREE_STATE_EVERY
-            if count >= BESIDE_COMMIT and not save_state and (beside := self._helper()):
-                # COMMIT waits for the disk with the GIL released: the frontier
-                # is extended meanwhile, by the store's helper thread.
-                beside.start(frontier.extend, leaves)
-                try:
-                    conn.execute("COMMIT")
-                finally:
-                    beside.finish()
-            else:
-                frontier.extend(leaves)
-                if save_state:
-                    self._save_tree_state(frontier)
-                conn.execute("COMMIT")
+            frontier.extend(leaves)
+            if save_state:
+                self._save_tree_state(frontier)
+            conn.execute("COMMIT")
         except BaseException as exc:
             self._versions.clear()
             if conn.in_transaction:
@@ -479,16 +408,6 @@ class EventStore:
             versions.clear()
         versions[stream] = current + count
         return records
-
-    def _helper(self) -> _Beside | None:
-        """The store's helper thread (made on first use, and again after a fork)."""
-        beside = self._beside
-        if beside is None or beside.pid != os.getpid() or beside.broken:
-            try:
-                beside = self._beside = _Beside()
-            except RuntimeError:  # no thread to be had: the append does it all itself
-                return None
-        return beside
 
     def _append_state(
         self, stream: str, expected_version: int | None
