@@ -62,8 +62,14 @@ def test_sha256_matches_hashlib_on_any_bytes(data: bytes) -> None:
     assert C.sha256(data, True) == expected
 
 
-def test_the_block_function_in_use_is_named() -> None:
-    assert C.SHA256_BLOCKS in ("sha-ni", "portable")
+def test_sha_ni_is_used_where_the_processor_has_it() -> None:
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    has = {"sha_ni", "sse4_1", "ssse3"} <= flags
+    assert C.SHA256_BLOCKS == ("sha-ni" if has else "portable")
 
 
 # -- encode ----------------------------------------------------------------------
@@ -360,21 +366,10 @@ def test_a_log_appended_by_both_loops_verifies(tmp_path: Path) -> None:
 # -- run_check: verify's text checks -------------------------------------------------
 
 
-def _python_run_check(rows: list[Any], i: int, j: int, stream: bytes,
-                      version: int) -> tuple[int, list[int]]:
-    from ra.events.verify import _SEQ_KEY, _TAIL
-
-    stop = next((k for k in range(i + 1, j) if rows[k][3] is not None), j)
-    bad = [k for k in range(i, stop)
-           if not rows[k][1].startswith(_TAIL % (rows[k][0], stream, version + k - i),
-                                        rows[k][1].rfind(_SEQ_KEY))]
-    return stop, bad
-
-
 def test_run_check_agrees_with_the_python_text_check(tmp_path: Path) -> None:
     import random
 
-    from ra.events.verify import _SELECT
+    from ra.events.verify import _SELECT, _py_run_check
 
     with EventStore(tmp_path / "log.db", key_path=tmp_path / "k") as store:
         store.append("session:a", 0, [NewEvent("chat.sent", {"i": i}) for i in range(40)])
@@ -401,7 +396,7 @@ def test_run_check_agrees_with_the_python_text_check(tmp_path: Path) -> None:
         i = randomly.randrange(0, 39)
         j = randomly.randrange(i + 1, 41)
         version = 1 + i + randomly.choice([0, 0, 0, 1])
-        expected = _python_run_check(tampered, i, j, b"session:a", version)
+        expected = _py_run_check(tampered, i, j, b"session:a", version)
         assert C.run_check(tampered, i, j, b"session:a", version) == expected
     with pytest.raises(TypeError):
         C.run_check(rows, 0, 40, "session:a", 1)  # the stream as verify reads it: bytes

@@ -587,7 +587,7 @@ typedef struct {
     const char *key;
     Py_ssize_t key_n;
     PyObject *value;
-} item;
+} field_item;
 
 /* The canonical JSON of a flat payload (a dict of text keys and str, int,
  * bool or None values; keys sorted by code point, which is UTF-8 byte order):
@@ -595,7 +595,7 @@ typedef struct {
 static int
 w_flat_payload(writer *w, PyObject *payload)
 {
-    item items[32];
+    field_item items[32];
     Py_ssize_t count = PyDict_GET_SIZE(payload);
     if (count > 32)
         return 0;
@@ -618,12 +618,12 @@ w_flat_payload(writer *w, PyObject *payload)
         /* insertion sort: payloads are small */
         Py_ssize_t j = i++;
         while (j > 0) {
-            item *a = &items[j - 1], *b = &items[j];
+            field_item *a = &items[j - 1], *b = &items[j];
             Py_ssize_t both = a->key_n < b->key_n ? a->key_n : b->key_n;
             int order = memcmp(a->key, b->key, (size_t)both);
             if (order < 0 || (order == 0 && a->key_n <= b->key_n))
                 break;
-            item swap = *a;
+            field_item swap = *a;
             *a = *b;
             *b = swap;
             j--;
@@ -671,6 +671,20 @@ w_flat_payload(writer *w, PyObject *payload)
     return W_LIT(w, "}") < 0 ? -1 : 1;
 }
 
+/* After a conversion came back empty: None, a decline (the Python loop takes
+ * it), when no error is set or the error is an overflow (a number past 64
+ * bits); NULL, passing the error on, for anything else. */
+static PyObject *
+decline_or_fail(void)
+{
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
 /* UTF-8 of a str; NULL and no error set means "not for this path". */
 static const char *
 text_of(PyObject *value, Py_ssize_t *size)
@@ -699,11 +713,8 @@ encode_rows(PyObject *events_in, long long seq, long long version, PyObject *str
     }
     Py_ssize_t stream_n;
     const char *stream = text_of(stream_obj, &stream_n);
-    if (stream == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
+    if (stream == NULL)
+        return decline_or_fail();
     PyObject *events = PySequence_Fast(events_in, "events must be a sequence");
     if (events == NULL)
         return NULL;
@@ -877,21 +888,14 @@ encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long long seq = PyLong_AsLongLong(args[1]);
     long long version = PyLong_AsLongLong(args[2]);
     unsigned long long low = PyLong_AsUnsignedLongLong(args[7]);
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return NULL;
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
+    if (PyErr_Occurred())
+        return decline_or_fail();
     Py_ssize_t at_n, own_n, prefix_n;
     const char *at = text_of(args[4], &at_n);
     const char *own = at ? text_of(args[5], &own_n) : NULL;
     const char *prefix = own ? text_of(args[6], &prefix_n) : NULL;
-    if (prefix == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
+    if (prefix == NULL)
+        return decline_or_fail();
     return encode_rows(args[0], seq, version, args[3], at, at_n, own, own_n, prefix, prefix_n,
                        low);
 }
@@ -910,19 +914,12 @@ encode_now(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long long seq = PyLong_AsLongLong(args[1]);
     long long version = PyLong_AsLongLong(args[2]);
     Py_ssize_t count = PyObject_Length(args[0]);
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return NULL;
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
+    if (PyErr_Occurred())
+        return decline_or_fail();
     Py_ssize_t own_n;
     const char *own = text_of(args[4], &own_n);
-    if (own == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
+    if (own == NULL)
+        return decline_or_fail();
     if (count < 1 || (uint64_t)count > MASK48)
         Py_RETURN_NONE;
     char at[48], prefix[32];
@@ -1047,12 +1044,8 @@ run_check(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *rows = args[0];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]), j = PyLong_AsSsize_t(args[2]);
     long long version = PyLong_AsLongLong(args[4]);
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return NULL;
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
+    if (PyErr_Occurred())
+        return decline_or_fail();
     if (i < 0 || j > PyList_GET_SIZE(rows) || i >= j)
         Py_RETURN_NONE;
     const char *stream = PyBytes_AS_STRING(args[3]);
@@ -1079,10 +1072,7 @@ run_check(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         long long seq = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 0));
         if (seq == -1 && PyErr_Occurred()) {
             Py_DECREF(bad);
-            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-                return NULL;
-            PyErr_Clear();
-            Py_RETURN_NONE;
+            return decline_or_fail();
         }
         PyObject *body_obj = PyTuple_GET_ITEM(row, 1);
         const char *body = PyBytes_AS_STRING(body_obj);

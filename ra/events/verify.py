@@ -51,6 +51,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
@@ -304,7 +305,7 @@ def _scan_range(
     spans = _Spans(conn, lo, scan)
     stream, version, leaves, at, end = spans.in_force
     sha256 = hashlib.sha256
-    tail, seq_key, receipt_tail = _TAIL, _SEQ_KEY, _RECEIPT_TAIL
+    receipt_tail = _RECEIPT_TAIL
     run_check = _run_check
     block = lo // BLOCK
     cursor = conn.execute(f"{_SELECT} WHERE seq >= ? AND seq < ? ORDER BY seq", (lo, hi))
@@ -333,21 +334,13 @@ def _scan_range(
             # inside it: an overlap, which `spans.start` reports), at once.
             j = min(count, i + end - seq)
             checked = None if run_check is None else run_check(rows, i, j, stream, version)
-            if checked is None:
-                j = next((k for k in range(i + 1, j) if rows[k][3] is not None), j)
-                bad = [k for k in range(i, j)
-                       if not rows[k][1].startswith(tail % (rows[k][0], stream, version + k - i),
-                                                    rows[k][1].rfind(seq_key))]
-            else:
-                j, bad = checked
-            run = rows[i:j]
+            j, bad = _py_run_check(rows, i, j, stream, version) if checked is None else checked
             size = j - i
             if b"".join(digests[i:j]) != leaves[at:at + LEAF * size]:
-                problems += [Problem(row[0], "its content does not match its recorded hash "
-                                             "(the event was edited)")
-                             for row, digest, offset in zip(
-                                 run, digests[i:j], range(at, at + LEAF * size, LEAF), strict=True)
-                             if not leaves.startswith(digest, offset)]
+                problems += [Problem(rows[k][0], "its content does not match its recorded hash "
+                                                 "(the event was edited)")
+                             for k in range(i, j)
+                             if not leaves.startswith(digests[k], at + LEAF * (k - i))]
             problems += [_misfiled(rows[k][0], rows[k][1], stream, version + k - i)
                          for k in bad]
             version += size
@@ -363,6 +356,18 @@ def _scan_range(
         scan.gapped = True
     spans.finish(hi)
     return scan
+
+
+def _py_run_check(rows: list[Any], i: int, j: int, stream: bytes,
+                  version: int) -> tuple[int, list[int]]:
+    """`_speedups.run_check` in Python: for rows i..j-1 of one span, row i at
+    `version`, the first row after i that starts a span of its own (else j),
+    and the rows before it whose body does not name its seq, the stream and
+    its version (`_TAIL` at its last ``,"seq":``)."""
+    stop = next((k for k in range(i + 1, j) if rows[k][3] is not None), j)
+    return stop, [k for k in range(i, stop)
+                  if not rows[k][1].startswith(_TAIL % (rows[k][0], stream, version + k - i),
+                                               rows[k][1].rfind(_SEQ_KEY))]
 
 
 def _take_block(scan: _Scan, block: int, digests: list[bytes], wanted: set[int]) -> None:
