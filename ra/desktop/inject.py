@@ -22,8 +22,19 @@ Typing a character:
   the trick xdotool uses, and press that.  Bindings are kept (least recently
   used first to go) while the injector lives and removed by :meth:`close`.
 
-Named keys (``Enter``, ``Tab``, ``ArrowLeft`` ...) are pressed as they are:
-the helper's held modifiers apply (``Shift`` + ``Tab`` stays Shift+Tab).
+A character is the one the helper's browser produced, so a held AltGr
+(``AltGraph``, ``ISO_Level3_Shift``) or ``Mode_switch`` is lifted around it
+too: ``@`` typed with the helper's AltGr down is ``@``, never the third level
+of the person's key that types ``@`` without it.
+
+Named keys (``Enter``, ``Tab``, ``ArrowLeft``, ``AltGraph`` ...) are pressed as
+they are: the helper's held modifiers apply (``Shift`` + ``Tab`` stays
+Shift+Tab).
+
+The keycodes that typed Escape when the injector opened (or the ones it is
+given: the person's Esc keys of the session's start) are never pressed, even
+after the keymap binds them to something else: the Esc watcher still takes
+them for Esc (:mod:`ra.desktop.esc`).
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -90,7 +101,10 @@ class Injector:
     :meth:`release_all` while the network thread injects).
     """
 
-    def __init__(self, display: str = ":57", *, max_spare: int = 8) -> None:
+    def __init__(
+        self, display: str = ":57", *, max_spare: int = 8,
+        escape_keycodes: Iterable[int] | None = None,
+    ) -> None:
         self.display_name = display
         try:
             self._d: Any = xdisplay.Display(display)
@@ -105,7 +119,12 @@ class Injector:
         self.width = int(screen.width_in_pixels)
         self.height = int(screen.height_in_pixels)
         self._lock = threading.RLock()
-        self._keymap = Keymap.from_display(self._d)
+        #: Keycodes never pressed: the ones that typed Escape when it opened, or those given.
+        self.escape_keycodes: frozenset[int] = (
+            Keymap.from_display(self._d).escape_keycodes() if escape_keycodes is None
+            else frozenset(escape_keycodes)
+        )
+        self._keymap = Keymap.from_display(self._d, self.escape_keycodes)
         self._held: OrderedDict[str, _Held] = OrderedDict()
         self._buttons: list[int] = []
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
@@ -169,6 +188,11 @@ class Injector:
                 self._d.sync()
             except (error.XError, error.ConnectionClosedError, OSError):
                 pass
+
+    @property
+    def client_id(self) -> int:
+        """The resource-id base of this injector's X connection (what XRecord reports)."""
+        return int(self._d.display.info.resource_id_base)
 
     @property
     def held_keycodes(self) -> list[int]:
@@ -273,6 +297,10 @@ class Injector:
                 held.pressed_mods.append(self._keymap.shift_keycodes[0])
             elif not stroke.shift and ours:
                 held.lifted_mods.extend(ours)
+        if event.is_char:
+            switches = self._keymap.level_switch_keycodes
+            held.lifted_mods.extend(k.keycode for k in self._held.values()
+                                    if k.keycode in switches)
         for mod in held.lifted_mods:
             self._fake(X.KeyRelease, mod)
         for mod in held.pressed_mods:
@@ -314,7 +342,7 @@ class Injector:
             self._reload_keymap()
 
     def _reload_keymap(self) -> None:
-        self._keymap = Keymap.from_display(self._d)
+        self._keymap = Keymap.from_display(self._d, self.escape_keycodes)
         for keysym, keycode in list(self._bound.items()):
             if self._keymap.keysyms(keycode)[:1] != (keysym,):
                 del self._bound[keysym]  # someone remapped it: not ours any more

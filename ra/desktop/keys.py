@@ -19,6 +19,8 @@ character (``"a"``, ``"A"``, ``"!"``, ``"é"``, ``"ж"``) or a name from
 ``code`` (``KeyboardEvent.code``, the physical key) is optional; it picks the
 right-hand modifier (``"ShiftRight"``) and identifies the key between its down
 and its up (the ``key`` of the up can differ: Shift released in between).
+``"AltGraph"`` is the key that selects the third level (``ISO_Level3_Shift``),
+which keyboards of many languages need.
 
 Escape is never injected: ``Escape`` anywhere means "give control back" to the
 person at the machine, and their Esc watcher cannot tell an injected Esc from
@@ -28,7 +30,9 @@ keycode it is about to press.
 
 :class:`Keymap` is a snapshot of a display's keyboard mapping (the core
 ``GetKeyboardMapping`` table plus the Shift modifier keys) that turns a keysym
-into the keycode to press and whether Shift must be down for it.
+into the keycode to press and whether Shift must be down for it.  Keycodes it
+is told to reserve (the person's Esc keys of the session's start) are never
+used for typing, whatever they are bound to now.
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from Xlib import XK  # type: ignore[import-untyped]
 
 from ra.errors import RaError
+
+XK.load_keysym_group("xkb")  # ISO_Level3_Shift and the other ISO_ names
 
 
 class InputError(RaError):
@@ -72,6 +78,10 @@ JSON_MAX: Final = 4096
 
 XK_ESCAPE: Final[int] = XK.string_to_keysym("Escape")
 NO_SYMBOL: Final = 0
+#: Keysyms of the keys that switch the level or group characters are typed on.
+LEVEL_SWITCHES: Final[frozenset[int]] = frozenset(
+    int(XK.string_to_keysym(name)) for name in ("ISO_Level3_Shift", "Mode_switch")
+)
 
 #: Browser ``KeyboardEvent.key`` names -> X keysym names.
 NAMED_KEYS: Final[Mapping[str, str]] = {
@@ -334,29 +344,39 @@ class Keymap:
     ``rows[i]`` holds the keysyms of keycode ``min_keycode + i`` (index 0 is
     unshifted, 1 shifted; higher indices are other groups/levels and are not
     used for typing, a character only reachable there gets a spare keycode).
+    ``reserved`` keycodes are never looked up, spare or typed with: they type
+    Escape (:meth:`produces_escape`) whatever they are bound to.
     """
 
     def __init__(
-        self, min_keycode: int, rows: Sequence[Sequence[int]], shift_keycodes: Sequence[int]
+        self, min_keycode: int, rows: Sequence[Sequence[int]], shift_keycodes: Sequence[int],
+        reserved: Iterable[int] = (),
     ) -> None:
         self.min_keycode = min_keycode
         self.rows: list[tuple[int, ...]] = [tuple(int(s) for s in row) for row in rows]
         self.shift_keycodes: tuple[int, ...] = tuple(k for k in shift_keycodes if k)
+        self.reserved: frozenset[int] = frozenset(reserved)
         self._index: dict[int, Stroke] = {}
         for level in (0, 1):
             for offset, row in enumerate(self.rows):
-                if len(row) > level and row[level] != NO_SYMBOL:
-                    self._index.setdefault(row[level], Stroke(min_keycode + offset, level == 1))
+                keycode = min_keycode + offset
+                if len(row) > level and row[level] != NO_SYMBOL and keycode not in self.reserved:
+                    self._index.setdefault(row[level], Stroke(keycode, level == 1))
+        #: Keycodes of AltGr-like keys (``ISO_Level3_Shift``, ``Mode_switch``).
+        self.level_switch_keycodes: frozenset[int] = frozenset(
+            min_keycode + offset for offset, row in enumerate(self.rows)
+            if LEVEL_SWITCHES.intersection(row[:2])
+        )
 
     @classmethod
-    def from_display(cls, display: Any) -> Keymap:
+    def from_display(cls, display: Any, reserved: Iterable[int] = ()) -> Keymap:
         """Read the current mapping of an open python-xlib ``Display``."""
         info = display.display.info
         first, last = int(info.min_keycode), int(info.max_keycode)
         rows = display.get_keyboard_mapping(first, last - first + 1)
         shift_index = 0  # X.ShiftMapIndex
         shift = [int(k) for k in display.get_modifier_mapping()[shift_index]]
-        return cls(first, rows, shift)
+        return cls(first, rows, shift, reserved)
 
     @property
     def max_keycode(self) -> int:
@@ -383,13 +403,21 @@ class Keymap:
         return keysym, self.lookup(keysym)
 
     def produces_escape(self, keycode: int) -> bool:
-        """Whether pressing ``keycode`` (shifted or not) would type Escape."""
-        return XK_ESCAPE in self.keysyms(keycode)[:2]
+        """Whether pressing ``keycode`` (shifted or not) would type Escape, or it is reserved."""
+        return keycode in self.reserved or XK_ESCAPE in self.keysyms(keycode)[:2]
+
+    def escape_keycodes(self) -> frozenset[int]:
+        """Every keycode that types Escape (shifted or not) in this mapping."""
+        return frozenset(
+            self.min_keycode + offset
+            for offset, row in enumerate(self.rows)
+            if XK_ESCAPE in row[:2]
+        )
 
     def spare_keycodes(self) -> list[int]:
         """Keycodes with no keysym at all: free to bind a missing character to."""
         return [
             self.min_keycode + offset
             for offset, row in enumerate(self.rows)
-            if not any(row)
+            if not any(row) and self.min_keycode + offset not in self.reserved
         ]

@@ -22,7 +22,8 @@ ConsentStatus = Literal["requested", "granted", "denied"]
 #: Why a session ended (the ``reason`` of ``session.disconnected``).
 DISCONNECT_REASONS = frozenset({"user", "helper", "network", "invitation ended", "error"})
 #: How control ended (the ``via`` of ``control.released``).
-RELEASE_VIA = frozenset({"esc", "button", "command", "timeout", "disconnect"})
+RELEASE_VIA = frozenset({"esc", "button", "command", "timeout", "disconnect",
+                         "keymap-changed"})
 #: Why consent was refused (the ``reason`` of ``consent.denied`` and ``control.denied``).
 DENIAL_REASONS = frozenset({"declined", "timed out"})
 #: The kinds of input event a helper may send.

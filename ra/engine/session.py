@@ -307,6 +307,21 @@ class SessionEngine:
             return []
         return self._release("person", "esc")
 
+    def keymap_changed(self, now: float) -> list[Output]:
+        """The person's keyboard mapping changed while the helper had control.
+
+        A changed mapping could have moved Esc away, so control ends at once,
+        released by the person's side ``via`` ``keymap-changed``.
+        """
+        if self.state is S.DISCONNECTED:
+            return []
+        self._require("person", "notice a keyboard mapping change")
+        if self.state is not S.CONTROLLING:
+            return []
+        out = self._release("person", "keymap-changed")
+        out.append(Show(f"the keyboard mapping changed while {self.peer} had control"))
+        return out
+
     def chat(self, text: str, now: float) -> list[Output]:
         """A chat message from a chat box (never read as a /command)."""
         if self.state is S.DISCONNECTED or not text.strip():

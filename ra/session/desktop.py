@@ -19,7 +19,14 @@ edge, the engine decides):
   `disable_input` releases every held key and button and disarms.
 - Esc on the person's display closes the gate at once (no further input is
   injected, even before the engine has recorded the release), then asks the
-  engine to record ``control.released`` (by the person, via esc).
+  engine to record ``control.released`` (by the person, via esc).  The Esc
+  keys are the keycodes that typed Escape when control was first granted,
+  kept for the whole session: the injector never presses them and the
+  watcher takes them for Esc whatever they are bound to later.
+- A change of the keyboard mapping by anything but the injector while input
+  is enabled (``xmodmap``, ``setxkbmap`` run from a terminal on the desktop)
+  closes the gate the same way and asks the engine to record
+  ``control.released`` (by the person, via keymap-changed).
 
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
@@ -70,11 +77,13 @@ class X11Desktop:
         max_fps: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         send_json: SendJson | None = None,
+        on_keymap_change: Callable[[], None] | None = None,
     ) -> None:
         self.display = display
         self._send_screen = send_screen
         self._send_json = send_json
         self._on_esc = on_esc
+        self._on_keymap_change = on_keymap_change or on_esc  # either way, control ends
         self._clock = clock
         self.pacer = Pacer(min_interval=1 / max_fps, max_quality=75)
         self._screen: Screen | None = None
@@ -228,10 +237,14 @@ class X11Desktop:
     # -- input ----------------------------------------------------------------------
 
     def enable_input(self) -> None:
-        if self._injector is None:
+        if self._injector is None:  # it reads the Esc keycodes, kept for the session
             self._injector = Injector(self.display)
         if self._watcher is None:
-            self._watcher = EscWatcher(self.display, self._esc)
+            self._watcher = EscWatcher(
+                self.display, self._esc, on_keymap_change=self._keymap_changed,
+                escape_keycodes=self._injector.escape_keycodes,
+                trusted_clients=(self._injector.client_id,),
+            )
             self._watcher.start()
         self._gate.set()
 
@@ -266,6 +279,13 @@ class X11Desktop:
         if self._gate.is_set():
             self._gate.clear()
             self._on_esc()
+
+    def _keymap_changed(self, what: str) -> None:
+        """On the watcher's thread: the keyboard mapping changed; like Esc, gate first."""
+        if self._gate.is_set():
+            self._gate.clear()
+            _log.info("desktop.keymap_changed", request=what)
+            self._on_keymap_change()
 
     def close(self) -> None:
         self.stop_streaming()

@@ -244,7 +244,16 @@ def _x11_desktop(
 
         loop.call_soon_threadsafe(feed)
 
-    return X11Desktop(display, send_screen, on_esc, send_json=send_json)
+    def on_keymap_change() -> None:  # called on the Esc watcher's thread
+        def feed() -> None:
+            driver = current()
+            if driver is not None and not driver.done:
+                driver.feed_soon(engine.keymap_changed)
+
+        loop.call_soon_threadsafe(feed)
+
+    return X11Desktop(display, send_screen, on_esc, send_json=send_json,
+                      on_keymap_change=on_keymap_change)
 
 
 def _ended(engine: SessionEngine, reason: str, now: float) -> list[Output]:
