@@ -344,6 +344,25 @@ def test_the_helpers_escape_gives_control_back_and_is_never_forwarded() -> None:
     assert state_of(pair.helper) is S.RELEASED
 
 
+def test_a_keymap_change_in_control_gives_control_back_with_that_reason() -> None:
+    pair = controlling_pair()
+    out = pair.on("person", pair.person.keymap_changed(4.0))
+    assert describe(out) == ["Record control.released", "DisableInput",
+                             "Send control.released", "Show", "Show"]
+    released = record(out, "control.released")
+    assert (released.payload, released.actor) == ({"by": "person", "via": "keymap-changed"},
+                                                  ALICE)
+    assert "keyboard mapping changed" in str(out[-1])
+    out = pair.to_helper(out, 4.0)  # the helper's side takes the reason as it is
+    assert record(out, "control.released").payload == {"by": "person", "via": "keymap-changed"}
+    assert state_of(pair.person) is state_of(pair.helper) is S.RELEASED
+    pair.check_replay()
+    assert pair.person.keymap_changed(5.0) == []  # outside control: nothing
+    assert person_at(S.VIEWING).keymap_changed(5.0) == []
+    with pytest.raises(IllegalMove):
+        pair.helper.keymap_changed(5.0)
+
+
 # -- consent refused ----------------------------------------------------------------------
 
 

@@ -7,15 +7,19 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
-from desktop_support import Display, xvfb
+from desktop_support import Display, xterm, xvfb
 from Xlib import XK, X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
 from ra.desktop.esc import EscWatcher
 from ra.desktop.inject import Injector
 from ra.desktop.keys import DisplayError
+from ra.engine import DisableInput, EnableInput, Output, Record, SessionEngine
+from ra.session.desktop import X11Desktop
 
 
 class Calls:
@@ -210,3 +214,150 @@ def test_losing_the_display_fails_safe() -> None:
         else:
             assert calls.times == [] and errors == [watcher.failure]
         watcher.stop()
+
+
+# -- a helper who remaps the keyboard --------------------------------------------
+
+
+def xmodmap(display: Display, *expressions: str) -> None:
+    args = [arg for expression in expressions for arg in ("-e", expression)]
+    subprocess.run(["xmodmap", *args], env=display.env(), check=True, timeout=10)
+
+
+def press_keycode(display: Display, keycode: int) -> None:
+    """Press and release `keycode` as the person's keyboard would (XTEST, like the key)."""
+    conn = xdisplay.Display(display.name)
+    try:
+        conn.xtest_fake_input(X.KeyPress, keycode)
+        conn.xtest_fake_input(X.KeyRelease, keycode)
+        conn.sync()
+    finally:
+        conn.close()
+
+
+def test_the_physical_esc_still_releases_after_it_was_remapped(display: Display) -> None:
+    calls = Calls()
+    with EscWatcher(display.name, calls) as watcher:
+        assert watcher.escape_keycodes == {9}
+        xmodmap(display, "keycode 9 = a")  # Esc's key now types "a"
+        press_keycode(display, 9)
+        assert calls.wait(1), "the remapped Esc key no longer released"
+        press_keycode(display, 38)  # the "a" key itself is not Esc
+        time.sleep(0.3)
+        assert len(calls.times) == 1
+
+
+def test_esc_keycodes_given_are_esc_whatever_the_keymap_says(display: Display) -> None:
+    xmodmap(display, "keycode 9 = a")  # changed before this watcher started
+    calls = Calls()
+    with EscWatcher(display.name, calls, escape_keycodes=[9]) as watcher:
+        assert watcher.escape_keycodes == {9}
+        press_keycode(display, 9)
+        assert calls.wait(1)
+
+
+def test_keymap_changes_are_reported_except_the_trusted_clients(display: Display) -> None:
+    changes: list[str] = []
+    seen = threading.Event()
+
+    def on_change(what: str) -> None:
+        changes.append(what)
+        seen.set()
+
+    with Injector(display.name) as injector, EscWatcher(
+        display.name, lambda: None, on_keymap_change=on_change,
+        trusted_clients=[injector.client_id],
+    ) as watcher:
+        for char in "éж":  # the injector binds spare keycodes: trusted, not reported
+            injector.inject({"kind": "key", "key": char, "down": True})
+            injector.inject({"kind": "key", "key": char, "down": False})
+        subprocess.run(["xkbcomp", "-xkb", display.name, "-o", "/dev/null"],
+                       env=display.env(), check=True, capture_output=True, timeout=10)
+        time.sleep(0.3)  # reading the keymap is no change either
+        assert changes == []
+        cases: list[tuple[Callable[[], object], str]] = [
+            (lambda: xmodmap(display, "keycode 9 = a"), "ChangeKeyboardMapping"),
+            (lambda: xmodmap(display, "clear mod5"), "SetModifierMapping"),
+            (lambda: subprocess.run(["setxkbmap", "de"], env=display.env(), check=True,
+                                    timeout=10), "XkbGetKbdByName"),
+        ]
+        for change, request in cases:
+            seen.clear()
+            change()
+            assert seen.wait(2), f"{request} was not reported"
+            assert changes[-1] == request
+        assert watcher.keymap_changes == len(changes) == 3
+
+
+def released_via(outputs: list[Output]) -> Any:
+    (event,) = [o.event for o in outputs if isinstance(o, Record)
+                and o.event.type == "control.released"]
+    assert any(isinstance(o, DisableInput) for o in outputs)
+    return event.payload
+
+
+def test_a_helper_who_remaps_esc_from_an_xterm_loses_control_at_once(
+    display: Display, tmp_path: Path
+) -> None:
+    """The attack: in control, type `xmodmap -e 'keycode 9 = a'` into a terminal."""
+    engine = SessionEngine("person", "alice")
+    engine.connected("bob", 0.0)
+    engine.authenticated(0.0)
+    engine.consent_answered("view", True, 1.0)
+    engine.received({"type": "control.request"}, 2.0)
+    assert any(isinstance(o, EnableInput) for o in engine.consent_answered("control", True, 3.0))
+    heard: list[str] = []
+    woke = threading.Event()
+
+    def wake(what: str) -> Callable[[], None]:
+        def called() -> None:
+            heard.append(what)
+            woke.set()
+        return called
+
+    async def no_screen(data: bytes) -> None:
+        return None
+
+    desktop = X11Desktop(display.name, no_screen, wake("esc"), on_keymap_change=wake("keymap"))
+    args = ("-e", "env", "LC_ALL=C.UTF-8", "bash", "--norc", "--noprofile")
+    try:
+        with xterm(display, *args, cwd=tmp_path):
+            desktop.enable_input()
+            desktop.inject({"kind": "pointer", "x": 200, "y": 100})  # focus: the xterm
+            for char in "xmodmap -e 'keycode 9 = a'; touch DONE":
+                desktop.inject({"kind": "key", "key": char, "down": True})
+                desktop.inject({"kind": "key", "key": char, "down": False})
+            desktop.inject({"kind": "key", "key": "Enter", "down": True})
+            desktop.inject({"kind": "key", "key": "Enter", "down": False})
+            assert woke.wait(10), "the keymap change did not end control"
+            assert heard == ["keymap"]
+            injector = desktop._injector
+            assert injector is not None
+            injected = injector.stats.events
+            desktop.inject({"kind": "key", "key": "x", "down": True})  # the gate is shut
+            assert injector.stats.events == injected
+            assert released_via(engine.keymap_changed(4.0)) == {
+                "by": "person", "via": "keymap-changed"}
+            desktop.disable_input()
+            deadline = time.monotonic() + 10
+            while not (tmp_path / "DONE").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert (tmp_path / "DONE").exists()  # the command ran to its end
+            conn = xdisplay.Display(display.name)
+            try:  # the remap did happen: Esc's key types "a" now
+                assert conn.get_keyboard_mapping(9, 1)[0][0] == XK.XK_a
+            finally:
+                conn.close()
+
+            # Control granted again: the Esc key of the session's start still releases.
+            woke.clear()
+            engine.received({"type": "control.request"}, 5.0)
+            engine.consent_answered("control", True, 6.0)
+            desktop.enable_input()
+            press_keycode(display, 9)
+            assert woke.wait(5), "the physical Esc key no longer released"
+            assert heard == ["keymap", "esc"]
+            assert released_via(engine.esc_pressed(7.0)) == {"by": "person", "via": "esc"}
+            desktop.disable_input()
+    finally:
+        desktop.close()

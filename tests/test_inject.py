@@ -225,6 +225,42 @@ def test_characters_missing_from_the_keymap_use_a_spare_keycode(
         conn.close()
 
 
+def test_altgraph_is_pressed_and_characters_typed_with_it_stay_themselves(
+    shell: Path, injector: Injector, display: Display
+) -> None:
+    """A German keymap (AltGr+q = @): the helper's AltGr is held as the person's
+    ISO_Level3_Shift, and the characters the helper's browser produced are typed."""
+    subprocess.run(["setxkbmap", "de"], env=display.env(), check=True, timeout=10)
+    conn = xdisplay.Display(display.name)
+    try:
+        level3 = {code for code, _ in conn.keysym_to_keycodes(
+            XK.string_to_keysym("ISO_Level3_Shift"))}
+    finally:
+        conn.close()
+    assert level3
+    type_text(injector, "echo '")
+    injector.inject(key("AltGraph", True, "AltRight"))
+    assert level3 & pressed_keycodes(display)
+    assert pointer_mask(display) & X.Mod5Mask  # the third level is selected
+    injector.inject(key("@", True, "KeyQ"))
+    injector.inject(key("@", False, "KeyQ"))
+    injector.inject(key("q", True, "KeyQ"))  # AltGr held: still "q", not the key's "@"
+    injector.inject(key("q", False, "KeyQ"))
+    assert level3 & pressed_keycodes(display)  # held again after each character
+    injector.inject(key("AltGraph", False, "AltRight"))
+    assert not level3 & pressed_keycodes(display)
+    type_text(injector, "' > ALTGR")
+    tap(injector, "Enter")
+    assert wait_for(file_says(shell / "ALTGR", "@q\n"))
+    assert injector.held_keycodes == []
+
+
+def test_altgraph_names_iso_level3_shift() -> None:
+    event = parse_event(key("AltGraph", True, "AltRight"))
+    assert isinstance(event, KeyEvent)
+    assert keysym_for(event) == XK.string_to_keysym("ISO_Level3_Shift") == 0xFE03
+
+
 def test_named_keys_edit_the_command_line(shell: Path, injector: Injector) -> None:
     type_text(injector, "echo ab > EDITED")
     for _ in range(len(" > EDITED")):
@@ -345,6 +381,28 @@ def test_a_key_remapped_to_escape_is_refused(display: Display, injector: Injecto
         conn.sync()
     finally:
         conn.close()
+
+
+def test_the_esc_key_of_the_start_is_never_pressed_even_remapped(
+    display: Display, window: Window, injector: Injector
+) -> None:
+    """Esc's keycode bound to "a" later is still Esc to the watcher: "a" goes elsewhere."""
+    assert injector.escape_keycodes == {9}
+    subprocess.run(["xmodmap", "-e", "keycode 9 = a"], env=display.env(), check=True,
+                   timeout=10)
+    injector.inject({"kind": "pointer", "x": 400, "y": 300})  # focus: our window
+    tap(injector, "a")
+    pressed = [e.detail for e in window.events() if e.type == X.KeyPress]
+    assert pressed == [38]  # the other "a" key, never 9
+    conn = xdisplay.Display(display.name)
+    try:  # cleared, keycode 9 is spare: still not used for a missing character
+        conn.change_keyboard_mapping(9, [(0, 0)])
+        conn.sync()
+    finally:
+        conn.close()
+    tap(injector, "ж")
+    pressed = [e.detail for e in window.events() if e.type == X.KeyPress]
+    assert len(pressed) == 1 and pressed != [9]
 
 
 # -- release_all ---------------------------------------------------------------------
