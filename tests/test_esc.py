@@ -361,3 +361,29 @@ def test_a_helper_who_remaps_esc_from_an_xterm_loses_control_at_once(
             desktop.disable_input()
     finally:
         desktop.close()
+
+
+def test_a_trusted_client_s_id_is_not_trusted_once_it_is_gone(display: Display) -> None:
+    """The server gives a closed connection's id to the next client: trust ends with it."""
+    changes: list[str] = []
+    injector = Injector(display.name)
+    trusted = injector.client_id
+    with EscWatcher(display.name, lambda: None, on_keymap_change=changes.append,
+                    trusted_clients=[trusted]):
+        injector.close()
+        deadline = time.monotonic() + 5
+        while True:  # the server frees the id once it has seen the connection close
+            conn = xdisplay.Display(display.name)
+            if int(conn.display.info.resource_id_base) == trusted:
+                break
+            conn.close()
+            assert time.monotonic() < deadline, "the closed connection's id was not reused"
+        try:
+            conn.change_keyboard_mapping(9, [(XK.XK_a, XK.XK_A)])
+            conn.sync()
+        finally:
+            conn.close()
+        deadline = time.monotonic() + 2
+        while not changes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert changes == ["ChangeKeyboardMapping"]

@@ -26,7 +26,8 @@ through pynput's ``keyboard.Listener`` (which also uses RECORD on X):
   keymap, as ``setxkbmap`` does; XInput ``ChangeDeviceKeyMapping`` and
   ``SetDeviceModifierMapping``).  RECORD names the client that sent each, so
   those of ``trusted_clients`` (the injector, binding spare keycodes for
-  characters the keymap lacks) are let through, and any other calls
+  characters the keymap lacks) are let through while they live (the server
+  may give a dead client's id to the next one), and any other calls
   ``on_keymap_change`` with the request's name, before the server has
   applied it.  A helper who remaps Esc from a terminal on the desktop
   (``xmodmap -e 'keycode 9 = a'``) thus loses control at once.
@@ -101,7 +102,7 @@ class EscWatcher:
         self._on_esc = on_esc
         self._on_error = on_error
         self._on_keymap_change = on_keymap_change
-        self._trusted = frozenset(trusted_clients)
+        self._trusted = set(trusted_clients)
         #: The physical Esc keys: given, else those that type Escape when watching starts.
         self.escape_keycodes: frozenset[int] = frozenset(escape_keycodes or ())
         self._read_escape_keycodes = escape_keycodes is None
@@ -194,6 +195,7 @@ class EscWatcher:
         if self._on_keymap_change is None:
             return ranges
         ranges += [_record_range(core_requests=(op, op)) for op in _CORE_CHANGES]
+        ranges.append(_record_range(client_died=True))  # a trusted client's id is not reused
         for name, minors in _EXT_CHANGES.items():
             found = self._control.query_extension(name)
             if found is None:
@@ -235,6 +237,9 @@ class EscWatcher:
             self._started.set()
             return
         if self._stopping:
+            return
+        if reply.category == record.ClientDied:
+            self._trusted.discard(int(reply.id_base))
             return
         if reply.category == record.FromClient:
             if int(reply.id_base) not in self._trusted:
