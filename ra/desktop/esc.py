@@ -28,17 +28,17 @@ through pynput's ``keyboard.Listener`` (which also uses RECORD on X):
   those of ``trusted_clients`` (the injector, binding spare keycodes for
   characters the keymap lacks) are let through while they live (the server
   may give a dead client's id to the next one), and any other calls
-  ``on_keymap_change`` with the request's name, before the server has
-  applied it.  A helper who remaps Esc from a terminal on the desktop
-  (``xmodmap -e 'keycode 9 = a'``) thus loses control at once.
+  ``on_keymap_change`` with the request's name.  A helper who remaps Esc
+  from a terminal on the desktop (``xmodmap -e 'keycode 9 = a'``) thus
+  loses control at once.
 * **start() returns once recording is live** (the server's StartOfData reply
   has arrived), so an Esc pressed right after ``start()`` is never missed.
 
 ``on_esc`` runs on the watcher's own thread, once per Esc press (auto-repeat
 of a held Esc does not call it again), never concurrently with itself or with
-``on_keymap_change``.  It
-should be quick (revoke control, :meth:`Injector.release_all`); exceptions it
-raises are logged and do not stop the watcher.  It may call :meth:`stop`.
+``on_keymap_change`` (once per change request).  Both should be quick (revoke
+control, :meth:`Injector.release_all`); exceptions they raise are logged and
+do not stop the watcher.  They may call :meth:`stop`.
 
 Fail-safe: if the watcher dies (the X connection is lost), it can no longer
 hear Esc, so control must not continue: ``on_error`` is called with the
@@ -246,7 +246,7 @@ class EscWatcher:
                 for what in self._changes(bytes(reply.data), bool(reply.client_swapped)):
                     self.keymap_changes += 1
                     log.info("keymap_changed", display=self.display_name, request=what,
-                                client=hex(int(reply.id_base)))
+                             client=hex(int(reply.id_base)))
                     self._call_safely(functools.partial(self._keymap_changed, what))
             return
         if reply.category != record.FromServer:
@@ -293,6 +293,8 @@ class EscWatcher:
             if size < 4:
                 break
             data = data[size:]
+        if 0 < len(data) < 4:
+            found.append("a request cut short")
         return found
 
     def _is_escape(self, keycode: int) -> bool:
