@@ -108,3 +108,9 @@ def test_the_terminal_escapes_what_its_encoding_cannot_show() -> None:
     out = io.TextIOWrapper(raw, encoding="latin-1")
     Terminal(out=out).show("café 🙂")
     assert raw.getvalue() == "café \\U0001f642\n".encode("latin-1")
+
+
+def test_the_question_mark_is_the_one_the_end_to_end_tests_look_for() -> None:
+    import test_spoofed_consent
+
+    assert test_spoofed_consent.QUESTION_MARK == QUESTION_MARK

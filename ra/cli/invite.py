@@ -27,6 +27,7 @@ from ra.cli.common import (
 )
 from ra.events import EventStore
 from ra.events.model import format_time
+from ra.inert import inert
 from ra.invitations import (
     FILE_SUFFIX,
     InvitationError,
@@ -40,7 +41,6 @@ from ra.invitations import (
     send_invitation_email,
     to_code,
 )
-from ra.inert import inert
 from ra.invitations.service import DEFAULT_PORT, Invitations, InvitationView
 from ra.logs import register_secret
 
