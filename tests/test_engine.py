@@ -277,12 +277,12 @@ def test_a_whole_session_step_by_step() -> None:
     out = pair.to_helper(out, 8.0)
     assert describe(out) == ["Record chat.message", "Show"]
     assert record(out, "chat.message").actor == ALICE
-    assert out[-1] == Show("alice: what do you see?")
+    assert out[-1] == Show("[chat] person alice: what do you see?")
     out = pair.on("helper", helper.local_command("your settings", 9.0))
     out = pair.to_person(out, 9.0)
     assert describe(out) == ["Record chat.message", "Show"]
     assert record(out, "chat.message").payload == {"from": "helper", "text": "your settings"}
-    assert out[-1] == Show("bob: your settings")
+    assert out[-1] == Show("[chat] helper bob: your settings")
 
     # the person disconnects
     out = pair.on("person", person.local_command("/disconnect", 10.0))

@@ -27,6 +27,7 @@ from ra.cli.common import (
 )
 from ra.events import EventStore
 from ra.events.model import format_time
+from ra.inert import inert
 from ra.invitations import (
     FILE_SUFFIX,
     InvitationError,
@@ -46,6 +47,8 @@ from ra.logs import register_secret
 app = typer.Typer(help="Invite a helper, and manage your invitations.", no_args_is_help=True)
 
 DEFAULT_FILE = Path("RAInvitation" + FILE_SUFFIX)
+#: How much of an invitation's name or message a text listing shows (on one line).
+SHOWN = 4000
 
 
 class InvitationInputError(UsageError):
@@ -285,8 +288,8 @@ def list_cmd(
         left = view.time_left(now)
         minutes = int(left.total_seconds() // 60)
         left_text = f"{minutes // 60}h{minutes % 60:02d}m" if not view.ended else "-"
-        say(f"{view.id[:8]:<10}{view.status.value:<10}{left_text:<11}{view.name[:19]:<20}"
-            f"{view.message[:40]}")
+        say(f"{view.id[:8]:<10}{view.status.value:<10}{left_text:<11}"
+            f"{inert(view.name, 19):<20}{inert(view.message, 40)}")
 
 
 @app.command()
@@ -308,8 +311,8 @@ def show(
         ]})
         return
     say(f"Invitation {view.id}")
-    say(f"  from     {view.name}")
-    say(f"  message  {view.message}")
+    say(f"  from     {inert(view.name, SHOWN)}")
+    say(f"  message  {inert(view.message, SHOWN)}")
     say(f"  status   {view.status.value}")
     say(f"  expires  {_local(view.expires_at)}")
     say(f"  key      {format_fingerprint(view.key_fingerprint)}")
@@ -318,7 +321,7 @@ def show(
         details = {k: v for k, v in event.payload.items()
                    if k not in ("file", "name", "message", "tls_fingerprint", "key_fingerprint")}
         say(f"    {event.seq:>5}  {_local(event.occurred_at)}  {event.type:<20} "
-            f"{event.outcome:<8} {event.actor}  {_brief(details)}")
+            f"{event.outcome:<8} {inert(event.actor)}  {inert(_brief(details))}")
 
 
 def _end(invitation: str, home: Path | None, action: str) -> None:
@@ -410,9 +413,11 @@ def inspect(
             "addresses": list(invitation.addresses), "port": invitation.port,
         })
     else:
+        # Name and message come from whoever wrote the file: each stays on its
+        # line, so no line below can be forged.
         say(f"Invitation {invitation.invitation_id}")
-        say(f"  from       {invitation.name}")
-        say(f"  message    {invitation.message}")
+        say(f"  from       {inert(invitation.name, SHOWN)}")
+        say(f"  message    {inert(invitation.message, SHOWN)}")
         say(f"  expires    {_local(invitation.expires_at)}" + ("  (EXPIRED)" if expired else ""))
         say(f"  connect to {', '.join(invitation.addresses)} port {invitation.port}")
         say(f"  signed by  {format_fingerprint(fingerprint)}  (signature valid)")

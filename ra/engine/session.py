@@ -31,6 +31,12 @@ are dropped and recorded as ``input.rejected`` (with the kind of input, never
 the key, which could spell a password). Driver mistakes (calling a person-only
 input on the helper's side, authenticating twice) raise `IllegalMove`. After
 ``disconnected`` every input returns ``[]``.
+
+What the peer wrote is shown inert (`ra.inert`): a chat message is one line
+that starts with ``[chat]`` and the sender's role and name (`chat_line`), and
+the helper's name in a consent question cannot add a line to it. The
+terminal makes every line it prints inert again, so the peer's name in any
+status line is harmless too.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from ra.engine.outputs import (
 )
 from ra.engine.replay import trigger_for
 from ra.events.model import SYSTEM, Actor, NewEvent, Outcome
+from ra.inert import inert
 from ra.statemachines.base import IllegalMove
 from ra.statemachines.session import STREAMING, SessionMachine, SessionState
 
@@ -68,10 +75,19 @@ HEARTBEAT_S = 2.0
 
 WARNING = "Only allow someone you contacted yourself."
 HELPER_RELEASE_VIA = frozenset({"esc", "button", "command"})
+#: How much of a peer's name, or of a detail it caused, is shown.
+NAME_SHOWN = 80
+#: Every chat line starts with this; ra's own questions never do.
+CHAT_PREFIX = "[chat]"
 
 
 def prompt_text(kind: PromptKind, helper: str, timeout_s: int = CONSENT_TIMEOUT_S) -> str:
-    """The question the person is asked: who asks, for what, and the warning."""
+    """The question the person is asked: who asks, for what, and the warning.
+
+    The helper's name is shown inert (`ra.inert`): it cannot add a line or
+    move the cursor.
+    """
+    helper = inert(helper, NAME_SHOWN)
     if kind == "view":
         what = (
             f"{helper} (the helper) asks to see your screen. If you allow it, {helper} "
@@ -85,6 +101,15 @@ def prompt_text(kind: PromptKind, helper: str, timeout_s: int = CONSENT_TIMEOUT_
             f"time to take control back. Allow {helper} to control your mouse and keyboard?"
         )
     return f"{what} {WARNING} (No answer within {timeout_s} s means no.)"
+
+
+def chat_line(role: Role, name: str, text: str) -> str:
+    """A chat message as one line that says who wrote it: ``[chat] helper Bob: text``.
+
+    Name and text are inert, so the message cannot end its line, start
+    another or reach back into the lines above.
+    """
+    return f"{CHAT_PREFIX} {role} {inert(name, NAME_SHOWN)}: {inert(text, msg.MAX_TEXT)}"
 
 
 class SessionEngine:
@@ -236,7 +261,7 @@ class SessionEngine:
             out: list[Output] = []
             self._record(out, "chat.message", {"from": self.peer_role, "text": fact.text},
                          self.peer_role)
-            out.append(Show(f"{self.peer}: {fact.text}"))
+            out.append(Show(chat_line(self.peer_role, self.peer, fact.text)))
             return out
         if isinstance(fact, msg.Disconnect):
             return self._end(self.peer_role, fact.reason, notify=False)
@@ -578,7 +603,8 @@ class SessionEngine:
         if reason == "network":
             return f"lost the connection to {self.peer}; the session has ended"
         if reason == "error":
-            return (f"{self.peer} sent something ra does not understand ({detail}); "
+            return (f"{self.peer} sent something ra does not understand "
+                    f"({inert(detail, NAME_SHOWN)}); "
                     "the session has ended to be safe")
         if reason == "invitation ended":
             why = f" ({detail})" if detail else ""
@@ -592,4 +618,12 @@ class SessionEngine:
         self._next_heartbeat = None
 
 
-__all__ = ["CONSENT_TIMEOUT_S", "HEARTBEAT_S", "PEER_TIMEOUT_S", "SessionEngine", "prompt_text"]
+__all__ = [
+    "CHAT_PREFIX",
+    "CONSENT_TIMEOUT_S",
+    "HEARTBEAT_S",
+    "PEER_TIMEOUT_S",
+    "SessionEngine",
+    "chat_line",
+    "prompt_text",
+]

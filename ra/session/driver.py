@@ -13,7 +13,10 @@ connection is dropped and the session ends with the error.
 Three tasks feed the engine: the channel reader (``received``; a broken
 connection is ``transport_lost``), the timer (``tick`` at ``next_deadline()``,
 at least every 0.5 s) and the terminal (a line answers an open consent prompt,
-otherwise it is a ``local_command``). Callers may add watchers (the person's
+otherwise it is a ``local_command``). The `Terminal` prints every line inert,
+marks the lines of a consent question as ra's own, and prints the question
+again after anything else shown while it waits; the driver tells it when the
+engine's question is no longer open. Callers may add watchers (the person's
 side follows the invitation) with `SessionDriver.run`'s ``extra`` argument.
 
 The screen and input adapters are not here yet: the driver calls a `Desktop`
@@ -60,6 +63,7 @@ from ra.engine import (
 from ra.errors import RaError
 from ra.events import EventStore, NewEvent
 from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
+from ra.inert import inert
 from ra.logs import get_logger
 from ra.net import Channel, Kind, NetError, ProtocolError
 from ra.statemachines.session import STREAMING
@@ -78,6 +82,15 @@ _ALL_SCREEN_MESSAGES = SCREEN_MESSAGES["helper"] | SCREEN_MESSAGES["person"]
 RECEIPT_WAIT_S = 3.0
 TICK_S = 0.5
 YES = frozenset({"y", "yes"})
+#: The start of every line of ra's consent question; chat and status lines never have it.
+QUESTION_MARK = ">> ra asks:"
+#: What a yes to each question grants, said on the answer line.
+GRANTS = {
+    "view": "Yes lets the helper SEE your screen.",
+    "control": "Yes lets the helper CONTROL your mouse and keyboard.",
+}
+#: The longest line the terminal prints (a chat line of the longest message fits).
+LINE_SHOWN = 8000
 
 _log = get_logger("ra.session")
 
@@ -108,19 +121,54 @@ class Desktop(Protocol):
 
 
 class Terminal:
-    """The local terminal: status lines out, typed lines in (a reader thread)."""
+    """The local terminal: status lines out, typed lines in (a reader thread).
+
+    Every line is printed inert (`ra.inert`): whatever the peer put in it, it
+    stays one line and cannot move the cursor. ra's consent question is the
+    only text whose lines start with `QUESTION_MARK`; a chat line starts with
+    ``[chat]``, and a status line that would start with the mark is indented.
+    While a question waits for its answer, anything else printed (chat, a
+    status line) is followed by the whole question again, so the last thing
+    on the screen is always the real question.
+    """
 
     def __init__(self, out: TextIO | None = None, inp: TextIO | None = None) -> None:
         self._out = out if out is not None else sys.stdout
         self._in = inp if inp is not None else sys.stdin
         self._lines: asyncio.Queue[str | None] | None = None
+        self._question: tuple[str, str] | None = None
 
     def show(self, text: str) -> None:
-        self._out.write(text + "\n")
-        self._out.flush()
+        line = inert(text, LINE_SHOWN)
+        if line.startswith(QUESTION_MARK):
+            line = " " + line  # only ra's question starts with the mark
+        self._write(line + "\n")
+        if self._question is not None:
+            self._write_question()
 
-    def ask(self, text: str) -> None:
-        self._out.write(text + "\nAnswer y (yes) or n (no): ")
+    def ask(self, text: str, grants: str = "") -> None:
+        """Ask a yes/no question: `text`, then what a yes `grants` and the answer line."""
+        self._question = (inert(text, LINE_SHOWN), inert(grants, LINE_SHOWN))
+        self._write_question()
+
+    def close_question(self) -> None:
+        """The question was answered or taken down: printing no longer repeats it."""
+        self._question = None
+
+    def _write_question(self) -> None:
+        assert self._question is not None
+        text, grants = self._question
+        answer = f"{grants} Answer y (yes) or n (no): " if grants else (
+            "Answer y (yes) or n (no): ")
+        self._write(f"{QUESTION_MARK} {text}\n{QUESTION_MARK} {answer}")
+
+    def _write(self, text: str) -> None:
+        encoding = getattr(self._out, "encoding", None) or "utf-8"
+        try:  # a terminal that cannot show a character gets its escape instead
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:
+            text = text.encode("ascii", "backslashreplace").decode("ascii")
+        self._out.write(text)
         self._out.flush()
 
     def start_reading(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
@@ -242,6 +290,8 @@ class SessionDriver:
         task.add_done_callback(self._tasks.discard)
 
     async def _perform(self, outputs: Sequence[Output]) -> None:
+        if self.engine.open_prompt is None:
+            self.terminal.close_question()  # answered, timed out or ended: not asked again
         events = [out.event for out in outputs if isinstance(out, Record)]
         if events and not self._append(events):
             return
@@ -251,8 +301,9 @@ class SessionDriver:
             if isinstance(out, Send):
                 await self._send(out.message)
             elif isinstance(out, Prompt):
-                self.terminal.ask(out.text)
+                self.terminal.ask(out.text, GRANTS[out.kind])
             elif isinstance(out, Dismiss):
+                self.terminal.close_question()
                 self.terminal.show(f"(the {out.kind} question is closed)")
             elif isinstance(out, Show):
                 self.terminal.show(out.text)
@@ -471,6 +522,8 @@ class SessionDriver:
 
 
 __all__ = [
+    "GRANTS",
+    "QUESTION_MARK",
     "SCREEN_MESSAGES",
     "Desktop",
     "Input",

@@ -7,7 +7,8 @@ The screen is shown in the browser viewer (`ra.viewer`), served on 127.0.0.1
 with a one-time token: the person's screen updates are handed to it as they
 arrive (and acknowledged to the person, which paces the stream), its buttons,
 chat and input are fed to the engine like the terminal's commands, and every
-state change and chat line from the person is pushed back to it.
+state change and chat line from the person is pushed back to it, inert
+(`ra.inert`), as are the invitation's name and message.
 
 Screen choices: whenever the page connects (it starts blank), and when it asks
 (its Refresh button), the person is asked for a full frame (``screen.refresh``);
@@ -29,9 +30,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ra.engine import Output, Record, SessionEngine
+from ra.engine.messages import MAX_TEXT
+from ra.engine.session import NAME_SHOWN
 from ra.events import EventStore
 from ra.home import Home
 from ra.identity import load_identity
+from ra.inert import inert
 from ra.invitations import Invitation
 from ra.logs import get_logger
 from ra.net import connect
@@ -62,8 +66,8 @@ class ViewerBridge:
 
     async def start(self) -> str:
         url = await self.server.start()
-        await self.server.send_json({"type": "info", "name": self.invitation.name,
-                                     "message": self.invitation.message})
+        await self.server.send_json({"type": "info", "name": inert(self.invitation.name),
+                                     "message": inert(self.invitation.message)})
         return url
 
     async def refresh(self) -> None:
@@ -115,8 +119,9 @@ class ViewerBridge:
                 sender = out.event.payload.get("from")
                 if sender == "person" or not self._from_viewer:
                     name = self.invitation.name if sender == "person" else "You"
-                    await self.server.send_json({"type": "chat", "from": name,
-                                                 "text": str(out.event.payload.get("text"))})
+                    await self.server.send_json({
+                        "type": "chat", "from": inert(name, NAME_SHOWN),
+                        "text": inert(out.event.payload.get("text"), MAX_TEXT)})
         state = self.driver.engine.state.value
         if state != self._state:
             self._state = state
