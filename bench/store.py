@@ -163,7 +163,8 @@ def _place(index: int, streams: int, batch: int) -> tuple[int, int]:
 
 def generate(count: int, streams: int, batch: int) -> Iterator[Spec]:
     """`count` events, deterministic, each body exactly BODY_BYTES long."""
-    from ra.events.model import Actor, NewEvent, encode_envelope
+    from ra.events.encoding import encode_envelope
+    from ra.events.model import Actor, NewEvent
 
     for index in range(count):
         number, version = _place(index, streams, batch)
