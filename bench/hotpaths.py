@@ -268,12 +268,23 @@ def _interleaved_single(tmp: Path, blocks: int, per_block: int) -> None:
         f"{totals['raw'] / count * 1e6:8.1f}")
 
 
+def _encode_now(events: list[Any], first_seq: int, first_version: int,
+                stream: str) -> tuple[Any, list[bytes], Any]:
+    """What `EventStore.append` does to encode at the clock's now."""
+    from ra.events.encoding import encode_batch
+    from ra.events.model import stamp_now
+
+    occurred_at, now_ms = stamp_now()
+    return encode_batch(events, first_seq=first_seq, first_version=first_version,
+                        stream=stream, occurred_at=occurred_at, origin=ORIGIN, now_ms=now_ms)
+
+
 def _cold_steps(tmp: Path, count: int) -> None:
     """append's Python steps, each timed right after a real fsync (a raw
     commit), as the benchmark's single appends meet them; then the same after
     a 30 us busy-wait, and right after running the steps once already."""
     from ra.events.merkle import Frontier
-    from ra.events.model import encode_now, events_valid, validate_stream
+    from ra.events.model import validate_stream
 
     calls = _events(count, 100, 1)
     conn = _raw_connect(tmp / "cold-raw.db")
@@ -287,19 +298,18 @@ def _cold_steps(tmp: Path, count: int) -> None:
     def run(i: int, record: str) -> None:
         stream, expected, events = calls[i]
         t0 = perf()
-        if events_valid is None or not events_valid(events, stream):  # as `append` does
-            validate_stream(stream)
-            for event in events:
-                event.validate()
+        validate_stream(stream)  # as `append` does
+        for event in events:
+            event.validate()
         t1 = perf()
-        _rows, leaves, _records = encode_now(events, i, expected + 1, stream, ORIGIN)
+        _rows, leaves, _records = _encode_now(events, i, expected + 1, stream)
         encoded = perf()
         frontier = base.copy()  # not timed
         t3 = perf()
         frontier.extend(leaves)
         t4 = perf()
         if record:
-            for name, took in (("validate", t1 - t0), ("encode_now", encoded - t1),
+            for name, took in (("validate", t1 - t0), ("encode", encoded - t1),
                                ("Frontier.extend", t4 - t3),
                                ("all three", encoded - t0 + t4 - t3)):
                 steps[f"{record}|{name}"].append(took)
@@ -319,7 +329,7 @@ def _cold_steps(tmp: Path, count: int) -> None:
     say(f"  append's Python steps for one event, right after a real fsync (medians of "
         f"{count // 3:,} each, us):")
     say(f"    {'step':26}" + "".join(f" {m:>17}" for m in modes))
-    for name in ("validate", "encode_now", "Frontier.extend", "all three"):
+    for name in ("validate", "encode", "Frontier.extend", "all three"):
         say(f"    {name:26}" + "".join(
             f" {statistics.median(steps[f'{m}|{name}']) / 1000:17.2f}" for m in modes))
 
@@ -357,19 +367,18 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
     schema   ra's schema (``SCHEMA``: span columns, stream index, triggers)
              and ra's INSERT, rows encoded and hashed before the clock;
     +hash    the same, the leaf SHA-256 and `Frontier.extend` in the clock;
-    +encode  `encode_now` in the clock too (the clock, ids, text,
+    +encode  `_encode_now` in the clock too (the clock, ids, text,
              UTF-8, leaf hash), and the frontier: ra's work without `append`;
     ra       `EventStore.append` (validation, the known state, the rest).
     """
     from ra.events.merkle import Frontier
-    from ra.events.model import encode_now
     from ra.events.store import SCHEMA, insert_events
 
     count = blocks * per_block
     calls = _events(count, 100, 1)
     encoded = []
     for i, (stream, expected, events) in enumerate(calls):
-        rows, _leaves, _records = encode_now(events, i, expected + 1, stream, ORIGIN)
+        rows, _leaves, _records = _encode_now(events, i, expected + 1, stream)
         encoded.append(rows)
     conns = {}
     for name in ("raw", "schema", "+hash", "+encode"):
@@ -411,7 +420,7 @@ def _single_ladder(tmp: Path, blocks: int, per_block: int) -> None:
             for i in part:
                 stream, expected, events = calls[i]
                 conn.execute("BEGIN IMMEDIATE")
-                rows, leaves, _records = encode_now(events, i, expected + 1, stream, ORIGIN)
+                rows, leaves, _records = _encode_now(events, i, expected + 1, stream)
                 conn.execute(insert, rows)
                 frontier.extend(leaves)
                 conn.execute("COMMIT")
@@ -547,18 +556,10 @@ def _sql_floor(tmp: Path, count: int) -> None:
 
 
 def _python_steps() -> None:
+    from ra.events.encoding import Appended, encode_batch, encode_envelope
+    from ra.events.ids import uuid7_run, uuid7s
     from ra.events.merkle import Frontier
-    from ra.events.model import (
-        Actor,
-        Appended,
-        NewEvent,
-        _uuid7_run,
-        encode_batch,
-        encode_envelope,
-        format_time,
-        uuid7s,
-        validate_stream,
-    )
+    from ra.events.model import Actor, NewEvent, format_time, validate_stream
 
     specs = list(generate(1000, 100, BATCH))
     events = [NewEvent(s.type, s.payload, actor=Actor(s.actor_kind, s.actor_id)) for s in specs]
@@ -568,7 +569,7 @@ def _python_steps() -> None:
     encoded = [encode_batch(batch, first_seq=i * BATCH, first_version=1, stream=stream,
                             occurred_at=when, origin=ORIGIN)
                for i, (stream, batch) in enumerate(batches)]
-    runs = [_uuid7_run(BATCH) for _ in batches]
+    runs = [uuid7_run(BATCH) for _ in batches]
 
     def validate() -> None:
         for stream, batch in batches:
@@ -583,7 +584,7 @@ def _python_steps() -> None:
 
     def uuid_run() -> None:
         for _ in batches:
-            _uuid7_run(BATCH)
+            uuid7_run(BATCH)
 
     def frontier() -> None:
         f = Frontier()
@@ -614,7 +615,7 @@ def _python_steps() -> None:
     for name, fn, in_append in (
             ("NewEvent.validate (+ validate_stream per batch)", validate, True),
             ("encode_batch (ids, text, utf-8, leaf SHA-256)", encode, True),
-            ("  of which the UUIDv7 run (_uuid7_run)", uuid_run, False),
+            ("  of which the UUIDv7 run (uuid7_run)", uuid_run, False),
             ("Frontier.extend (one call per batch)", frontier, True),
             ("records from Appended, when first read", records, False),
             ("  not on the path: uuid7s(100), ids as a list", uuids, False),

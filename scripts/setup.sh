@@ -10,10 +10,13 @@
 #      with their own message).
 #   2. .venv, made with `python3 -m venv` unless it exists and runs.
 #   3. `pip install -e '.[EXTRAS]'` (EXTRAS = $RA_EXTRAS, default test,bench),
-#      which also builds the optional C loops (ra/events/_speedups.c), only
-#      when pyproject.toml, setup.py or the C is newer than .venv/.ra-installed,
-#      when an extra was never installed, when the `ra` command is missing, or
-#      when the C loops are not built.
+#      only when pyproject.toml is newer than .venv/.ra-installed, when an
+#      extra was never installed, or when the `ra` command is missing.
+#
+# ra itself is pure Python and installs without a C compiler.  gcc and
+# Python's headers are here for evdev, which pynput needs on Linux and which
+# is served only as source: the test extra installs pynput (its backend is
+# tested on Xvfb).
 set -euo pipefail
 
 # Extend this list when the project needs more from Debian.  A package counts
@@ -83,7 +86,7 @@ missing=()
 for pkg in $RA_DEBIAN_PACKAGES; do
     have_pkg "$pkg" || missing+=("$pkg")
 done
-# The C loops of the append path (ra/events/_speedups.c) need Python's headers.
+# evdev (pynput's, in the test extra) builds against Python's headers.
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import os, sysconfig, sys
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     >/dev/null 2>&1; then
@@ -135,12 +138,8 @@ fi
 
 # -- 3. the project and its Python dependencies --------------------------------------
 need_install=0
-built() { compgen -G 'ra/events/_speedups.*.so' >/dev/null; }
-if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ setup.py -nt "$STAMP" ] \
-    || [ ra/events/_speedups.c -nt "$STAMP" ] || [ ! -x "$VENV/bin/ra" ]; then
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ ! -x "$VENV/bin/ra" ]; then
     need_install=1
-elif ! built && command -v gcc >/dev/null 2>&1; then
-    need_install=1 # the C loops are missing (a clean tree): build them
 else
     installed=",$(cat "$STAMP"),"
     IFS=, read -r -a wanted <<<"$RA_EXTRAS"
@@ -157,7 +156,6 @@ if [ "$need_install" -eq 1 ]; then
         -e ".[$RA_EXTRAS]"
     printf '%s\n' "$RA_EXTRAS" >"$STAMP"
     did_something=1
-    built || say "note: the C loops (ra/events/_speedups.c) were not built; ra runs its Python loops"
 fi
 
 if [ -n "$still_missing" ]; then

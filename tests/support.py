@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pexpect
-import pytest
 
 from ra.events import Actor, EventStore, NewEvent, merkle
 
@@ -60,17 +58,3 @@ def stop(children: list[pexpect.spawn]) -> None:
     for child in children:
         if child.isalive():
             child.terminate(force=True)
-
-
-def speedups() -> Any:
-    """ra's C loops (`ra/events/_speedups.c`), configured, whether or not
-    ``RA_PURE_PYTHON`` keeps ra itself from using them. `make setup` builds
-    them (the project's set-up installs a C compiler), so a missing build fails."""
-    from ra.events import model
-
-    try:
-        from ra.events import _speedups  # type: ignore[attr-defined]
-    except ImportError as exc:
-        pytest.fail(f"ra.events._speedups was not built ({exc}); `make setup` builds it")
-    model.configure_speedups(_speedups)
-    return _speedups

@@ -20,7 +20,8 @@ import pytest
 
 from ra.events import Actor, EventStore, NewEvent, canonical, merkle
 from ra.events.checkpoint import Checkpoint, load_or_create_key, public_bytes
-from ra.events.model import encode_envelope, format_time
+from ra.events.encoding import encode_envelope
+from ra.events.model import format_time
 from ra.events.store import _statements
 from ra.home import Home
 

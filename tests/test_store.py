@@ -7,7 +7,6 @@ import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import support
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import HELPER, PERSON, fill
@@ -24,7 +23,9 @@ from ra.events import (
     canonical,
     merkle,
 )
-from ra.events.model import encode_batch, envelope, format_time, uuid7s
+from ra.events.encoding import encode_batch, envelope
+from ra.events.ids import uuid7s
+from ra.events.model import format_time
 from ra.home import Home
 
 
@@ -179,56 +180,37 @@ def test_uuid7s_are_unique_and_increasing() -> None:
     assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
 
 
-@pytest.mark.parametrize("impl", ["python", "c"])
-def test_uuid7_runs_write_the_drawn_bits_and_keep_order_on_either_path(
-    monkeypatch: pytest.MonkeyPatch, impl: str
-) -> None:
-    # A later millisecond than the last id's takes the short path; the same
-    # or an earlier one takes the long path (last + 1). Both place the drawn
-    # bits the same way, and ids keep increasing across the two; the C runs
-    # (ra/events/_speedups.c) write the same ids from the same draws.
+def test_uuid7_runs_write_the_drawn_bits_and_keep_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A later millisecond than the last id's keeps the drawn bits; the same
+    # or an earlier one counts on from the last id (last + 1).
     import uuid
 
-    from ra.events import model
+    from ra.events import ids as ids_module
 
     draws = [0xABCD_1FFF_123456789ABC | (0b111 << 61), 0x1234_0456_000000000001] * 50
     drawn = iter(draws)
-    if impl == "python":
-        monkeypatch.setattr(model, "_random80", lambda: next(drawn))
-        monkeypatch.setattr(model, "_last_v7", [0])
-        run = model._py_uuid7_run
-    else:
-        c = support.speedups()
-        c.uuid7_forget()
-
-        def run(count: int, now_ms: int | None = None) -> tuple[str, int]:
-            return c.uuid7_run(count, now_ms, next(drawn).to_bytes(10, "big"))  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(model, "_uuid7_run", run)
+    monkeypatch.setattr(ids_module, "_random80", lambda: next(drawn))
+    monkeypatch.setattr(ids_module, "_last", 0)
     ms = 1_764_000_000_000
-    prefix, low = run(3, now_ms=ms)  # short path
+    prefix, low = ids_module.uuid7_run(3, now_ms=ms)
     first = uuid.UUID(f"{prefix}{low:012x}")
     rand = draws[0]
     expected = (ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62
                 | (rand & ((1 << 61) - 1)))
     assert first.int == expected and first.version == 7 and first.variant == uuid.RFC_4122
     ids = [f"{prefix}{low + i:012x}" for i in range(3)]
-    ids += model.uuid7s(2, now_ms=ms)  # the same millisecond: long path, counts on
+    ids += uuid7s(2, now_ms=ms)  # the same millisecond: counts on
     assert uuid.UUID(ids[3]).int == uuid.UUID(ids[2]).int + 1
-    ids += model.uuid7s(2, now_ms=ms - 5)  # the clock stepped back
-    ids += model.uuid7s(2, now_ms=ms + 1)  # short path again
+    ids += uuid7s(2, now_ms=ms - 5)  # the clock stepped back
+    ids += uuid7s(2, now_ms=ms + 1)  # a later millisecond: drawn again
     assert uuid.UUID(ids[-2]).int >> 80 == ms + 1
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
-    if impl == "c":
-        c.uuid7_forget()  # the next real id starts from the clock again
 
 
-@pytest.mark.parametrize("impl", ["python", "c"])
-def test_stamp_now_is_format_time_of_one_clock_read(impl: str) -> None:
-    from ra.events.model import _py_stamp_now
+def test_stamp_now_is_format_time_of_one_clock_read() -> None:
+    from ra.events.model import stamp_now
 
-    stamp_now = _py_stamp_now if impl == "python" else support.speedups().stamp_now
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for _ in range(3):
         before = datetime.now(UTC)

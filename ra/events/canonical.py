@@ -12,12 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ra.errors import RaError
+import orjson
 
-try:  # a declared dependency; `dumps_checked` falls back to `dumps` without it
-    import orjson
-except ImportError:  # pragma: no cover
-    orjson = None  # type: ignore[assignment]
+from ra.errors import RaError
 
 JSON = Any
 _MAX_DEPTH = 32
@@ -67,22 +64,10 @@ def check(value: JSON, _depth: int = 0, _where: str = "payload") -> None:
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-# The C encoder behind `_encoder`, called directly: the same output without
-# two layers of Python wrappers (it is on the append path).
-_c_encode = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _encoder.default, json.encoder.encode_basestring,
-        None, ":", ",", True, False, False,
-    )
-    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
-    else None
-)
 
 
 def dumps(value: JSON) -> str:
     """The canonical text of `value` (call `check` first for untrusted input)."""
-    if _c_encode is not None and type(value) is dict:
-        return "".join(_c_encode(value, 0))
     return _encoder.encode(value)
 
 
@@ -91,7 +76,6 @@ def _not_plain(value: object) -> JSON:
 
 
 _orjson_options = (
-    0 if orjson is None else
     orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
 )
@@ -107,12 +91,10 @@ def dumps_checked(value: JSON) -> str:
     where it takes about a third of `dumps`'s time; floats are kept from it
     (orjson and `repr` write some of them differently, and NaN as null).
     """
-    if orjson is not None:
-        try:
-            return orjson.dumps(value, default=_not_plain, option=_orjson_options).decode()
-        except orjson.JSONEncodeError:
-            pass
-    return dumps(value)
+    try:
+        return orjson.dumps(value, default=_not_plain, option=_orjson_options).decode()
+    except orjson.JSONEncodeError:
+        return dumps(value)
 
 
 def encode(value: JSON) -> bytes:

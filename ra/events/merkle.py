@@ -46,8 +46,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from ra.events.speedups import speedups as _speedups
-
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -167,11 +165,6 @@ class Frontier:
         Like adding one to a binary counter per leaf: each trailing 1 bit of
         the size is a subtree as tall as the new node, and the two merge.
         """
-        if _speedups is not None:
-            size = _speedups.extend(self._hashes, self._size, hashes)
-            if size is not None:
-                self._size = size
-                return
         stack = self._hashes
         size = self._size
         sha256 = hashlib.sha256

@@ -36,14 +36,6 @@ process reads at most that many leaves to start. Triggers refuse UPDATE and
 DELETE on ``events`` and ``checkpoints``; verification (`ra.events.verify`)
 assumes an attacker may drop them and does not rely on them.
 
-An append's own work (validation's first test, the clock, the event ids, the
-canonical text, the leaf hashes, the frontier) runs in C where
-`ra/events/_speedups.c` was built (`ra.events.speedups`): a single append
-starts right after the last one's fsync, on cold caches, where a few
-kilobytes of C cost a fraction of the interpreted lines they replace. The
-Python in `ra.events.model` and `ra.events.merkle` stays the definition and
-the fallback.
-
 The database runs in WAL mode with ``synchronous=FULL`` by default: an
 append that returned is on disk. ``NORMAL`` may be chosen; the mode in force
 is written into every checkpoint.
@@ -63,17 +55,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ra.events import canonical
 from ra.events.checkpoint import Checkpoint, load_or_create_key, public_bytes
+from ra.events.encoding import encode_batch
 from ra.events.errors import AppendError, ConcurrencyError, LogStateError, StoreError
+from ra.events.ids import uuid7
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError
 from ra.events.model import (
     NewEvent,
     RecordedEvent,
-    encode_batch,
-    encode_now,
-    events_valid,
     format_time,
+    stamp_now,
     utc_now,
-    uuid7,
     validate_stream,
 )
 from ra.home import Home
@@ -336,10 +327,9 @@ class EventStore:
         for a new stream); if another writer moved it first, nothing is
         appended and `ConcurrencyError` says so. ``None`` skips that check.
         """
-        if events_valid is None or not events_valid(events, stream):
-            validate_stream(stream)
-            for event in events:
-                event.validate()
+        validate_stream(stream)
+        for event in events:
+            event.validate()
         if not events:
             return ()
         conn = self.conn
@@ -365,13 +355,13 @@ class EventStore:
                 # so occurred_at never goes back in seq order; the real now
                 # also dates the event ids.
                 if now is None and self._clock is utc_now:
-                    rows, leaves, records = encode_now(
-                        events, size, current + 1, stream, self.origin)
+                    occurred_at, now_ms = stamp_now()
                 else:
-                    rows, leaves, records = encode_batch(
-                        events, first_seq=size, first_version=current + 1, stream=stream,
-                        occurred_at=format_time(now or self._clock()), origin=self.origin,
-                    )
+                    occurred_at, now_ms = format_time(now or self._clock()), None
+                rows, leaves, records = encode_batch(
+                    events, first_seq=size, first_version=current + 1, stream=stream,
+                    occurred_at=occurred_at, origin=self.origin, now_ms=now_ms,
+                )
                 try:
                     if count <= INSERT_ROWS:
                         conn.execute(insert_events(count), rows)

@@ -33,13 +33,9 @@ blocks' subtree roots are folded into the roots at every checkpoint's size
 seq and its row count); if it does not, the slow path reads the log row by
 row and names every gap.
 
-All hashing here is `hashlib`'s (OpenSSL), never the SHA-256 of the C loops
-that wrote the leaf hashes on append: the log is checked by another
-implementation than the one that wrote it. Within a block, the rows of one
-span are checked as a run: their leaf hashes against the span's in one
-comparison, and their seq, stream and version text (check 3) by
-`_speedups.run_check` in C where it was built, else by the Python beside
-it; both name the same rows (`tests/test_speedups.py`).
+Within a block, the rows of one span are checked as a run: their leaf
+hashes against the span's in one comparison, and their seq, stream and
+version text (check 3) by `_run_check`.
 """
 
 from __future__ import annotations
@@ -57,7 +53,6 @@ from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
 from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, fold
 from ra.events.receipts import RECEIPT_TYPE, check_receipts
-from ra.events.speedups import speedups
 from ra.events.store import LEAF, EventStore
 
 BLOCK = 1 << 12
@@ -65,9 +60,6 @@ PARALLEL_MIN = 1 << 18
 _SEQ_KEY = b',"seq":'
 _RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
 _TAIL = b',"seq":%d,"stream":"%s","stream_version":%d,"type":"'
-#: The text checks of a run of rows in C (`_speedups.run_check`: no hashing
-#: there, verify hashes with hashlib), or None: the Python below does them.
-_run_check = None if speedups is None else speedups.run_check
 
 _SELECT = (
     "SELECT seq, CAST(body AS BLOB), CAST(span_stream AS BLOB), span_last, "
@@ -306,7 +298,6 @@ def _scan_range(
     stream, version, leaves, at, end = spans.in_force
     sha256 = hashlib.sha256
     receipt_tail = _RECEIPT_TAIL
-    run_check = _run_check
     block = lo // BLOCK
     cursor = conn.execute(f"{_SELECT} WHERE seq >= ? AND seq < ? ORDER BY seq", (lo, hi))
     while True:
@@ -333,8 +324,7 @@ def _scan_range(
             # The rows from here to the span's end (or to a span that starts
             # inside it: an overlap, which `spans.start` reports), at once.
             j = min(count, i + end - seq)
-            checked = None if run_check is None else run_check(rows, i, j, stream, version)
-            j, bad = _py_run_check(rows, i, j, stream, version) if checked is None else checked
+            j, bad = _run_check(rows, i, j, stream, version)
             size = j - i
             if b"".join(digests[i:j]) != leaves[at:at + LEAF * size]:
                 problems += [Problem(rows[k][0], "its content does not match its recorded hash "
@@ -358,12 +348,12 @@ def _scan_range(
     return scan
 
 
-def _py_run_check(rows: list[Any], i: int, j: int, stream: bytes,
-                  version: int) -> tuple[int, list[int]]:
-    """`_speedups.run_check` in Python: for rows i..j-1 of one span, row i at
-    `version`, the first row after i that starts a span of its own (else j),
-    and the rows before it whose body does not name its seq, the stream and
-    its version (`_TAIL` at its last ``,"seq":``)."""
+def _run_check(rows: list[Any], i: int, j: int, stream: bytes,
+               version: int) -> tuple[int, list[int]]:
+    """For rows i..j-1 of one span, row i at `version`: the first row after i
+    that starts a span of its own (else j), and the rows before it whose body
+    does not name its seq, the stream and its version (`_TAIL` at its last
+    ``,"seq":``)."""
     stop = next((k for k in range(i + 1, j) if rows[k][3] is not None), j)
     return stop, [k for k in range(i, stop)
                   if not rows[k][1].startswith(_TAIL % (rows[k][0], stream, version + k - i),
