@@ -8,6 +8,12 @@ token, gets a bare 404. Every request must also name this server in its
 ``Host`` header (and, if it has one, its ``Origin``), which defeats DNS
 rebinding: a page on another site never gets a response it could read.
 
+127.0.0.1 is open to every local account, so the token is never put where
+another account could read it (``ra.viewer.opener`` hands it to the browser
+in a file only the user can read), and each accepted connection's owner is
+looked up (``ra.viewer.peer``): one made by another account is closed before
+any byte of it is read or answered.
+
 The wire format (JSON text messages both ways) is described in
 ``docs/viewer.md``. Screen updates go to the page as binary messages in the
 person's own format, ``ra.desktop.codec.Update.to_bytes()``
@@ -26,7 +32,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -36,6 +42,7 @@ from websockets.http11 import Request, Response
 from ra.desktop.codec import Update, UpdateFormatError
 from ra.desktop.pacing import merge_updates
 from ra.logs import get_logger, register_secret
+from ra.viewer.peer import refusal
 
 _log = get_logger("ra.viewer")
 
@@ -236,6 +243,18 @@ def _denied(status: int) -> Response:
     return _response(status, body, "text/plain; charset=utf-8", {})
 
 
+class _SameUserConnection(ServerConnection):
+    """A connection that is closed at once, unanswered, if another account made it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+        reason = refusal(local, remote) if local and remote else "no address"
+        if reason is not None:
+            _log.warning("viewer.refused", reason=reason)
+            cast(asyncio.Transport, transport).abort()  # before reading: no request is parsed, nothing is sent
+
+
 class ViewerServer:
     """Serves the viewer page and its one WebSocket on 127.0.0.1.
 
@@ -299,6 +318,7 @@ class ViewerServer:
         self._server = await serve(
             self._handler, self._host, 0,
             process_request=self._process_request,
+            create_connection=_SameUserConnection,
             server_header=None,
             max_size=MAX_PAGE_MESSAGE,
             compression=None,
