@@ -252,7 +252,8 @@ class _SameUserConnection(ServerConnection):
         reason = refusal(local, remote) if local and remote else "no address"
         if reason is not None:
             _log.warning("viewer.refused", reason=reason)
-            cast(asyncio.Transport, transport).abort()  # before reading: no request is parsed, nothing is sent
+            # Before reading: no request is parsed, nothing is sent.
+            cast(asyncio.Transport, transport).abort()
 
 
 class ViewerServer:
