@@ -281,7 +281,7 @@ def test_another_account_finds_no_token_and_is_refused(
         answers = report["answers"]
         assert isinstance(answers, dict)
         for name, answer in answers.items():
-            assert answer["bytes"] == "", (name, answer)  # not one byte of HTTP
+            assert answer["bytes"] == "", (name, answer["bytes"][:200])  # not one byte of HTTP
             assert answer["outcome"] in ("closed", "reset"), (name, answer)
 
         # The real page, from the file, still gets in: nothing above used the token up.
@@ -369,9 +369,9 @@ def test_the_viewer_closes_another_accounts_connection_unanswered() -> None:
                 out, _ = await asyncio.wait_for(child.communicate(), T)
                 got = out.decode()
                 if expect_page:
-                    assert got.startswith("b'HTTP/1.1 200"), got
+                    assert got.startswith("b'HTTP/1.1 200"), got[:200]
                 else:
-                    assert got == "b''", got
+                    assert got == "b''", got[:200]
         finally:
             await server.close()
 
