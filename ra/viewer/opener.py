@@ -3,8 +3,8 @@
 The page's address holds its one-time token, and a command line or an
 environment can be read by every local account (``/proc/*/cmdline``). So the
 browser is never given that address. It is given the path of a small HTML
-file that moves it on to the page (``location.replace``, and a meta refresh
-for a browser without script), the way Jupyter opens its notebooks:
+file that moves it on to the page (``location.replace``, or a meta refresh
+where script is off), the way Jupyter opens its notebooks:
 
 - the file is created 0600 (whatever the umask), never over an existing file
   or through a symbolic link, in the user's runtime folder: ``$XDG_RUNTIME_DIR``

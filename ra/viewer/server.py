@@ -244,16 +244,40 @@ def _denied(status: int) -> Response:
 
 
 class _SameUserConnection(ServerConnection):
-    """A connection that is closed at once, unanswered, if another account made it."""
+    """A connection that is closed unanswered if another account made it.
+
+    Nothing is read from it until its owner is known: reading is paused as it
+    is accepted, the kernel's tables are read on a worker thread (they take
+    milliseconds to produce, which the event loop must not wait for), and then
+    the connection is either let through or aborted, its request unread and
+    nothing sent.
+    """
+
+    _owner_check: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
-        reason = refusal(local, remote) if local and remote else "no address"
+        stream = cast(asyncio.Transport, transport)
+        local, remote = stream.get_extra_info("sockname"), stream.get_extra_info("peername")
+        if not (local and remote):
+            _log.warning("viewer.refused", reason="no address")
+            stream.abort()
+            return
+        stream.pause_reading()
+        self._owner_check = self.loop.create_task(self._check_owner(stream, local, remote))
+
+    async def _check_owner(self, stream: asyncio.Transport, local: Any, remote: Any) -> None:
+        try:
+            reason = await asyncio.to_thread(refusal, local, remote)
+        except Exception:  # an address the tables cannot be searched for: nobody to vouch for
+            reason = "owner unknown"
+        if stream.is_closing():
+            return
         if reason is not None:
             _log.warning("viewer.refused", reason=reason)
-            # Before reading: no request is parsed, nothing is sent.
-            cast(asyncio.Transport, transport).abort()
+            stream.abort()
+        else:
+            stream.resume_reading()
 
 
 class ViewerServer:
