@@ -20,14 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pexpect
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from support import stop
 
 from ra.engine.session import PEER_TIMEOUT_S
@@ -145,9 +146,9 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
             "COLUMNS": "300", **extra}
 
 
-def _wait_for(check: object, what: str) -> None:
+def _wait_for(check: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + T
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
@@ -218,20 +219,20 @@ def _processes_holding(secret: bytes) -> list[str]:
     return holding
 
 
-def _attack(base: Path, opener: Path | None, port: int, token: str) -> dict[str, object]:
+def _attack(base: Path, opener: Path | None, port: int, token: str) -> dict[str, Any]:
     script = base / "attacker.py"
     script.write_text(ATTACKER)
     script.chmod(0o644)
     result = subprocess.run(
         [*AS_NOBODY, sys.executable, str(script), str(opener or ""), str(port)],
         input=token, capture_output=True, text=True, timeout=60, cwd=base, check=True)
-    report: dict[str, object] = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
     assert report["uid"] == NOBODY
     return report
 
 
-def _launch_page(playwright: object) -> tuple[object, Page]:
-    browser = playwright.chromium.launch(  # type: ignore[attr-defined]
+def _launch_page(playwright: Playwright) -> tuple[Browser, Page]:
+    browser = playwright.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     return browser, browser.new_page()
 
@@ -266,7 +267,9 @@ def test_another_account_finds_no_token_and_is_refused(
     pair = _start(base, children)
     try:
         url = _viewer_url(pair.target)
-        port, token = int(VIEWER_URL.search(url).group(1)), url.rsplit("/", 1)[1]  # type: ignore[union-attr]
+        found = VIEWER_URL.fullmatch(url)
+        assert found is not None
+        port, token = int(found.group(1)), found.group(2)
 
         # No process on the machine has the token in its arguments or environment.
         assert _processes_holding(token.encode()) == []
@@ -278,9 +281,7 @@ def test_another_account_finds_no_token_and_is_refused(
         report = _attack(base, opener, port, token)
         assert report["found"] == []
         assert report["opener"] == "PermissionError"
-        answers = report["answers"]
-        assert isinstance(answers, dict)
-        for name, answer in answers.items():
+        for name, answer in report["answers"].items():
             assert answer["bytes"] == "", (name, answer["bytes"][:200])  # not one byte of HTTP
             assert answer["outcome"] in ("closed", "reset"), (name, answer)
 
@@ -296,13 +297,12 @@ def test_another_account_finds_no_token_and_is_refused(
                 _wait_state(page, "viewing")
                 # Now that it is in, the account that is not ours still gets nothing.
                 report = _attack(base, opener, port, token)
-                assert all(answer["bytes"] == ""
-                           for answer in report["answers"].values()), report  # type: ignore[union-attr]
+                assert all(answer["bytes"] == "" for answer in report["answers"].values()), report
                 page.click("#disconnect")
                 pair.person.expect("ended the session")
                 pair.helper.expect("session ended")
             finally:
-                browser.close()  # type: ignore[attr-defined]
+                browser.close()
         pair.helper.expect(pexpect.EOF)
         assert list(pair.runtime.iterdir()) == []
     finally:
@@ -337,7 +337,7 @@ def test_a_browser_command_that_does_not_return_does_not_stall_the_session(
                 page.click("#disconnect")
                 pair.helper.expect("session ended")
             finally:
-                browser.close()  # type: ignore[attr-defined]
+                browser.close()
     finally:
         pair.release.touch()
 
