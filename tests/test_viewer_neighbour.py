@@ -32,7 +32,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from support import stop
 
 from ra.engine.session import PEER_TIMEOUT_S
-from ra.viewer.opener import opener_html, private_folder, write_opener
+from ra.viewer.opener import OpenerError, opener_html, private_folder, write_opener
 from ra.viewer.peer import peer_uids, refusal
 
 PASSWORD = "correct horse battery staple 42"
@@ -453,3 +453,20 @@ def test_opener_folder_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (home / "run").chmod(0o755)
     assert private_folder(home) == home / "run"
     assert stat.S_IMODE((home / "run").stat().st_mode) == 0o700  # tightened
+    # Made under a umask that leaves even its owner out: still 0700.
+    (home / "run").rmdir()
+    old = os.umask(0o777)
+    try:
+        assert private_folder(home) == home / "run"
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((home / "run").stat().st_mode) == 0o700
+    # A file, or a link, where the folder should be: one clear error, nothing written.
+    (home / "run").rmdir()
+    (home / "run").write_text("")
+    with pytest.raises(OpenerError, match="is not a folder of yours"):
+        private_folder(home)
+    (home / "run").unlink()
+    (home / "run").symlink_to(tmp_path)
+    with pytest.raises(OpenerError, match="is not a folder of yours"):
+        private_folder(home)

@@ -44,6 +44,8 @@ RUN_FOLDER = "run"
 class OpenerError(RaError):
     """The viewer's opener file could not be written where only you can read it."""
 
+    exit_code = 2
+
 
 def _private_dir(path: Path) -> bool:
     """A real folder (no link) owned by us that no one else may enter."""
@@ -68,7 +70,7 @@ def private_folder(home: Path) -> Path:
         info = folder.lstat()
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             raise OpenerError(f"{folder} is not a folder of yours: remove it and try again")
-        if info.st_mode & 0o077:
+        if stat.S_IMODE(info.st_mode) != 0o700:  # looser, or made under a tight umask
             os.chmod(folder, 0o700)
     except OSError as exc:
         raise OpenerError(f"cannot make {folder}: {exc.strerror or exc}") from None
