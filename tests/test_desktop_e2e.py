@@ -9,6 +9,7 @@ in the person's real terminal (a pty).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -121,7 +122,8 @@ def _start_pair(
     person_home: Path, person_display: Display, helper_home: Path, helper_display: Display,
     file: Path, children: list[pexpect.spawn],
 ) -> tuple[pexpect.spawn, pexpect.spawn, str]:
-    """`ra ask` for the person, `ra connect` for the helper; returns them and the viewer URL."""
+    """`ra ask` for the person, `ra connect` for the helper; returns them and the address
+    of the viewer's opener file (the file that takes a browser to the page)."""
     person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
                            env=_env(person_home, person_display), encoding="utf-8",
                            timeout=T, dimensions=(50, 300))
@@ -135,7 +137,7 @@ def _start_pair(
     helper.logfile_read = sys.stdout
     children.append(helper)
     helper.sendline(PASSWORD)
-    helper.expect(r"viewer: (http://127\.0\.0\.1:\d+/v/\S+)")
+    helper.expect(r"viewer: open (file://\S+) in your browser")
     return person, helper, str(helper.match.group(1)).strip()
 
 
@@ -174,6 +176,7 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
             browser = _launch(playwright, helper_display)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
+            page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/v/"))
             page.wait_for_function(
                 "() => document.getElementById('name').textContent.includes('Alice')")
 

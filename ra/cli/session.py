@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -75,7 +76,8 @@ def connect(
     ] = False,
     no_browser: Annotated[
         bool,
-        typer.Option("--no-browser", help="Do not open a browser; print the viewer's address."),
+        typer.Option("--no-browser",
+                     help="Do not open a browser; print the viewer's file to open in one."),
     ] = False,
     home: HomeOption = None,
 ) -> None:
@@ -85,15 +87,26 @@ def connect(
     read from standard input. Type /control to ask for the mouse and keyboard,
     /release to give them back, /disconnect (or Ctrl-C) to leave; any other
     line is chat. Every step is recorded in your own log.
+
+    The viewer opens in your browser from a file only you can read (in
+    $XDG_RUNTIME_DIR, else in RA_HOME/run); it holds the viewer's one-time
+    address, which never appears on a command line.
     """
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)
     reason = asyncio.run(connect_async(
         home_of(home), invitation, password, terminal=Terminal(), open_browser=not no_browser,
-        on_viewer=lambda url: say(f"viewer: {url}"),
+        on_viewer=functools.partial(_show_viewer, no_browser),
     ))
     say(f"session ended ({reason})")
+
+
+def _show_viewer(no_browser: bool, opener: Path) -> None:
+    if no_browser:
+        say(f"viewer: open {opener.as_uri()} in your browser (only you can read that file)")
+    else:
+        say(f"viewer: opening {opener.as_uri()} in your browser")
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -12,6 +12,7 @@ a tampered copy caught.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import sqlite3
@@ -84,7 +85,7 @@ def session_story(root: Path) -> None:
                                           "--no-browser"], helper_home, helper_screen)
                 children.append(helper)
                 helper.sendline(password)
-                helper.expect(r"viewer: (http://127\.0\.0\.1:\d+/v/\S+)")
+                helper.expect(r"viewer: open (file://\S+) in your browser")
                 url = str(helper.match.group(1)).strip()
                 say("4. Bob runs `ra connect RAInvitation.rainv`: TLS pinned to Alice's "
                     "certificate, the password proved with SPAKE2; his viewer opens.")
@@ -93,7 +94,8 @@ def session_story(root: Path) -> None:
                         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
                         env={"DISPLAY": helper_screen.name})
                     page = browser.new_page(viewport={"width": 1400, "height": 900})
-                    page.goto(url)
+                    page.goto(url)  # the opener file: it takes the browser to the page
+                    page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/v/"))
                     person.expect("asks to see your screen")
                     person.expect("Answer y")
                     say("5. Alice's terminal asks: may Bob see the screen? "

@@ -4,11 +4,14 @@ The helper's log is its own RA_HOME: its events go to ``session:<session_id>``
 (the public session id both sides share), and a signed checkpoint closes it.
 
 The screen is shown in the browser viewer (`ra.viewer`), served on 127.0.0.1
-with a one-time token: the person's screen updates are handed to it as they
-arrive (and acknowledged to the person, which paces the stream), its buttons,
-chat and input are fed to the engine like the terminal's commands, and every
-state change and chat line from the person is pushed back to it, inert
-(`ra.inert`), as are the invitation's name and message.
+with a one-time token. The browser is given only the path of an opener file
+(`ra.viewer.opener`, readable by the user alone) that holds the token, never
+the token itself, and is started without waiting for it: a browser command
+that does not return cannot hold up the session. The person's screen updates
+are handed to the page as they arrive (and acknowledged to the person, which
+paces the stream), its buttons, chat and input are fed to the engine like the
+terminal's commands, and every state change and chat line from the person is
+pushed back to it, inert (`ra.inert`), as are the invitation's name and message.
 
 Screen choices: whenever the page connects (it starts blank), and when it asks
 (its Refresh button), the person is asked for a full frame (``screen.refresh``);
@@ -25,8 +28,8 @@ import functools
 import getpass
 import os
 import signal
-import webbrowser
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ra.engine import Output, Record, SessionEngine
@@ -42,6 +45,7 @@ from ra.net import connect
 from ra.session.driver import SessionDriver, Terminal
 from ra.statemachines.session import STREAMING
 from ra.viewer import ViewerServer
+from ra.viewer.opener import launch_browser, private_folder, remove_opener, write_opener
 from ra.viewer.server import clean_monitors
 
 _log = get_logger("ra.session")
@@ -59,16 +63,24 @@ class ViewerBridge:
 
     def __init__(self, invitation: Invitation) -> None:
         self.invitation = invitation
-        self.server = ViewerServer(self._from_page, on_connect=self.refresh)
+        self.server = ViewerServer(self._from_page, on_connect=self._page_connected)
         self.driver: SessionDriver | None = None
+        #: The opener file that holds the page's address (deleted once the page is up).
+        self.opener: Path | None = None
         self._state = ""
         self._from_viewer = False
 
-    async def start(self) -> str:
+    async def start(self, home: Home) -> Path:
+        """Start the viewer; the path of its opener file (0600, in the user's runtime folder)."""
         url = await self.server.start()
         await self.server.send_json({"type": "info", "name": inert(self.invitation.name),
                                      "message": inert(self.invitation.message)})
-        return url
+        self.opener = write_opener(url, private_folder(home.root))
+        return self.opener
+
+    async def _page_connected(self) -> None:
+        remove_opener(self.opener)  # the token is used up: the file is of no more use
+        await self.refresh()
 
     async def refresh(self) -> None:
         """Ask the person for a full frame (only while streaming; else nothing)."""
@@ -128,6 +140,7 @@ class ViewerBridge:
             await self.server.send_json({"type": "status", "state": state})
 
     async def close(self) -> None:
+        remove_opener(self.opener)
         with contextlib.suppress(Exception):
             await self.server.close()
 
@@ -140,9 +153,13 @@ async def connect_async(
     terminal: Terminal,
     viewer: bool = True,
     open_browser: bool = True,
-    on_viewer: Callable[[str], None] | None = None,
+    on_viewer: Callable[[Path], None] | None = None,
 ) -> str:
-    """Connect, run the helper's engine until the session ends; returns why it ended."""
+    """Connect, run the helper's engine until the session ends; returns why it ended.
+
+    `on_viewer` gets the path of the viewer's opener file; with `open_browser`
+    the browser is started on it (and not waited for).
+    """
     terminal.show(f"connecting to {invitation.name} ...")
     channel = await connect(invitation, password)
     loop = asyncio.get_running_loop()
@@ -150,11 +167,11 @@ async def connect_async(
     with EventStore.open(home) as store:
         try:
             if bridge is not None:
-                url = await bridge.start()
+                opener = await bridge.start(home)
                 if on_viewer is not None:
-                    on_viewer(url)
+                    on_viewer(opener)
                 if open_browser:
-                    await loop.run_in_executor(None, webbrowser.open, url)
+                    launch_browser(opener)
             engine = SessionEngine("helper", local_name(), label=channel.session_id[:8])
             driver = SessionDriver(
                 engine, channel, store, channel.session_id, terminal,

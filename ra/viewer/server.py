@@ -8,6 +8,12 @@ token, gets a bare 404. Every request must also name this server in its
 ``Host`` header (and, if it has one, its ``Origin``), which defeats DNS
 rebinding: a page on another site never gets a response it could read.
 
+127.0.0.1 is open to every local account, so the token is never put where
+another account could read it (``ra.viewer.opener`` hands it to the browser
+in a file only the user can read), and each accepted connection's owner is
+looked up (``ra.viewer.peer``): one made by another account is closed before
+any byte of it is read or answered.
+
 The wire format (JSON text messages both ways) is described in
 ``docs/viewer.md``. Screen updates go to the page as binary messages in the
 person's own format, ``ra.desktop.codec.Update.to_bytes()``
@@ -26,7 +32,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -36,6 +42,7 @@ from websockets.http11 import Request, Response
 from ra.desktop.codec import Update, UpdateFormatError
 from ra.desktop.pacing import merge_updates
 from ra.logs import get_logger, register_secret
+from ra.viewer.peer import refusal
 
 _log = get_logger("ra.viewer")
 
@@ -236,6 +243,43 @@ def _denied(status: int) -> Response:
     return _response(status, body, "text/plain; charset=utf-8", {})
 
 
+class _SameUserConnection(ServerConnection):
+    """A connection that is closed unanswered if another account made it.
+
+    Nothing is read from it until its owner is known: reading is paused as it
+    is accepted, the kernel's tables are read on a worker thread (they take
+    milliseconds to produce, which the event loop must not wait for), and then
+    the connection is either let through or aborted, its request unread and
+    nothing sent.
+    """
+
+    _owner_check: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        stream = cast(asyncio.Transport, transport)
+        local, remote = stream.get_extra_info("sockname"), stream.get_extra_info("peername")
+        if not (local and remote):
+            _log.warning("viewer.refused", reason="no address")
+            stream.abort()
+            return
+        stream.pause_reading()
+        self._owner_check = self.loop.create_task(self._check_owner(stream, local, remote))
+
+    async def _check_owner(self, stream: asyncio.Transport, local: Any, remote: Any) -> None:
+        try:
+            reason = await asyncio.to_thread(refusal, local, remote)
+        except Exception:  # an address the tables cannot be searched for: nobody to vouch for
+            reason = "owner unknown"
+        if stream.is_closing():
+            return
+        if reason is not None:
+            _log.warning("viewer.refused", reason=reason)
+            stream.abort()
+        else:
+            stream.resume_reading()
+
+
 class ViewerServer:
     """Serves the viewer page and its one WebSocket on 127.0.0.1.
 
@@ -299,6 +343,7 @@ class ViewerServer:
         self._server = await serve(
             self._handler, self._host, 0,
             process_request=self._process_request,
+            create_connection=_SameUserConnection,
             server_header=None,
             max_size=MAX_PAGE_MESSAGE,
             compression=None,
