@@ -1,4 +1,9 @@
-"""What every command shares: --home, --json, opening the log, printing."""
+"""What every command shares: --home, --json, opening the log, printing.
+
+Nothing here imports the log or the session stacks at module level: the
+command tree is built on every start (`ra --help` included), so a command's
+heavy imports happen inside the command.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,31 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ra.errors import RaError
-from ra.events import EventStore
-from ra.home import Home
+
+if TYPE_CHECKING:
+    from ra.events import EventStore
+    from ra.home import Home
 
 
 class UsageError(RaError):
     """The command line asks for something that cannot be done."""
 
     exit_code = 2
+
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
+def help_when_no_command(ctx: typer.Context) -> None:
+    """A group called without a command: its help on stderr, exit 2 (a usage error)."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        typer.echo(ctx.get_help(), err=True)
+        raise typer.Exit(2)
 
 
 HomeOption = Annotated[
@@ -37,10 +54,14 @@ JsonOption = Annotated[
 
 
 def home_of(home: Path | None) -> Home:
+    from ra.home import Home
+
     return Home.at(home)
 
 
 def open_store(home: Path | None) -> EventStore:
+    from ra.events import EventStore
+
     return EventStore.open(home_of(home))
 
 
