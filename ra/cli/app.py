@@ -82,8 +82,12 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.TyperException as exc:
         return _usage_error(exc)
-    except typer.Abort:
-        # End of input at a prompt (Ctrl-D): typer has ended the prompt's line.
+    except typer.Abort as exc:
+        # A prompt ended by Ctrl-C or Ctrl-D: typer raises Abort for both, in
+        # the handler of the KeyboardInterrupt or EOFError (kept as __context__).
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            typer.echo("ra: interrupted", err=True)
+            return 130
         typer.echo("ra: cancelled (no input)", err=True)
         return 1
     except typer.Exit as exc:

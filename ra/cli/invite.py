@@ -383,7 +383,7 @@ def revoke(
     invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
-    """Revoke an invitation (final), e.g. when it was sent to the wrong person.
+    """Revoke an invitation (final), for one sent to the wrong person.
 
     Example:
 
