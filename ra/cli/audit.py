@@ -16,11 +16,14 @@ import typer
 from ra.cli.common import (
     CONTEXT_SETTINGS,
     HomeOption,
+    JsonArray,
+    JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
     help_when_no_command,
     home_of,
+    json_mode,
     open_store,
     parse_since,
     say,
@@ -247,20 +250,27 @@ def log(
         int | None, typer.Option("--limit", "-n", min=1, help="At most this many events.")
     ] = None,
     json_out: JsonOption = False,
+    jsonl_out: JsonlOption = False,
     home: HomeOption = None,
 ) -> None:
-    """List events in order (`--json`: one JSON object a line).
+    """List events in order (`--json`: one array; `--jsonl`: one object a line).
 
     Example:
 
     \b
         ra audit log --type 'control.*' --since 1h
         ra audit log --stream session:21b4 --json
+        ra audit log --jsonl | jq .type
     """
+    mode = json_mode(json_out, jsonl_out)
     moment = parse_since(since) if since else None
+    array = JsonArray()
     with open_store(home) as store:
         for event in store.iter_events(stream=stream, types=type_, since=moment, limit=limit):
-            if json_out:
+            if mode == "json":
+                array.add(event.body.decode("utf-8"))
+                continue
+            if mode == "jsonl":
                 sys.stdout.write(event.body.decode("utf-8") + "\n")
                 continue
             say(
@@ -268,6 +278,8 @@ def log(
                 f"{event.type:<22} {event.outcome:<8} {event.stream}  "
                 f"{event.actor}  {_brief(event.payload)}"
             )
+    if mode == "json":
+        array.close()
 
 
 @app.command()
@@ -277,7 +289,9 @@ def report(
         typer.Argument(help="The report, e.g. consent-and-control-grants (omit to list them)."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, csv or json (one object a line).")
+        str,
+        typer.Option("--format", "-f",
+                     help="table, csv, json (one array) or jsonl (one object a line)."),
     ] = "table",
     home: HomeOption = None,
 ) -> None:
@@ -295,14 +309,16 @@ def report(
         for known in reports.names():
             say(f"{known.replace('_', '-'):<32} {reports.description(known)}")
         return
-    if fmt not in ("table", "csv", "json"):
-        raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+    if fmt not in ("table", "csv", "json", "jsonl"):
+        raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
     with open_store(home) as store:
         rows = list(store.db.query(query))
         columns = list(rows[0]) if rows else [
             d[0] for d in store.conn.execute(query).description or []]
     if fmt == "json":
+        emit_json(rows)
+    elif fmt == "jsonl":
         for row in rows:
             emit_json(row)
     elif fmt == "csv":

@@ -49,7 +49,10 @@ HomeOption = Annotated[
     ),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print JSON for scripts instead of text.")
+    bool, typer.Option("--json", help="Print JSON for scripts instead of text (one document).")
+]
+JsonlOption = Annotated[
+    bool, typer.Option("--jsonl", help="Print JSON lines: one object a line, as they come.")
 ]
 
 
@@ -67,6 +70,27 @@ def open_store(home: Path | None) -> EventStore:
 
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def json_mode(json_out: bool, jsonl_out: bool) -> str | None:
+    """``"json"`` (one document), ``"jsonl"`` (one object a line) or None (text)."""
+    if json_out and jsonl_out:
+        raise UsageError("give --json (one document) or --jsonl (one object a line), not both")
+    return "json" if json_out else "jsonl" if jsonl_out else None
+
+
+class JsonArray:
+    """Write a JSON array item by item: one document, without holding the items."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, encoded: str) -> None:
+        sys.stdout.write(("[" if self.count == 0 else ",\n") + encoded)
+        self.count += 1
+
+    def close(self) -> None:
+        sys.stdout.write("[]\n" if self.count == 0 else "]\n")
 
 
 def say(text: str = "") -> None:

@@ -20,11 +20,13 @@ import typer
 from ra.cli.common import (
     CONTEXT_SETTINGS,
     HomeOption,
+    JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
     help_when_no_command,
     home_of,
+    json_mode,
     parse_duration,
     read_password_line,
     say,
@@ -288,6 +290,7 @@ def create(
 def list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include ended invitations.")] = False,
     json_out: JsonOption = False,
+    jsonl_out: JsonlOption = False,
     home: HomeOption = None,
 ) -> None:
     """Your invitations, with their status and time left.
@@ -298,10 +301,14 @@ def list_cmd(
         ra invite list
         ra invite list --all --json
     """
+    mode = json_mode(json_out, jsonl_out)
     with _service(home) as service:
         views = service.list(include_ended=all_)
         now = service.clock()
-    if json_out:
+    if mode == "json":
+        emit_json([view.to_json(now) for view in views])
+        return
+    if mode == "jsonl":
         for view in views:
             emit_json(view.to_json(now))
         return
