@@ -229,3 +229,12 @@ def test_the_cli_defaults_are_the_librarys() -> None:
     from ra.invitations.service import DEFAULT_PORT
 
     assert (invite.FILE_SUFFIX, invite.DEFAULT_PORT) == (FILE_SUFFIX, DEFAULT_PORT)
+
+
+@pytest.mark.parametrize("args", [["\x1b[2Jx\ny"], ["invite", "show", "--\x1b]0;owned\x07"]],
+                         ids=["command", "option"])
+def test_control_characters_in_a_bad_argument_are_shown_inert(ra, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = ra(*args)
+    _one_line_usage_error(result)
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b" in result.stderr
