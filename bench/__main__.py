@@ -1,4 +1,4 @@
-"""``python -m bench [store|desktop|profile] [options]``: see `bench/__init__.py`."""
+"""``python -m bench [store|desktop|profile|startup] [options]``: see `bench/__init__.py`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import desktop
 
         return desktop.main(args)
+    if suite == "startup":
+        from bench import startup
+
+        return startup.main(args)
     if suite == "profile":
         from bench import hotpaths
 
@@ -32,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import store
 
         return store.worker_main(args)
-    print(f"bench: unknown suite {suite!r} (use: store, desktop, profile)", file=sys.stderr)
+    print(f"bench: unknown suite {suite!r} (use: store, desktop, profile, startup)",
+          file=sys.stderr)
     return 2
 
 

@@ -52,10 +52,10 @@ import re
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
-from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+if TYPE_CHECKING:  # structlog itself is imported on first use: `ra --help` needs none of it
+    from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 __all__ = [
     "HARMLESS_QUALIFIERS",
@@ -336,6 +336,8 @@ def configure_logging(
     Raises:
         ValueError: unknown level or format.
     """
+    import structlog
+
     out: TextIO = stream if stream is not None else cast(TextIO, _StderrProxy())
     min_level = _resolve_level(level)
     use_json = _resolve_json(json, out)
@@ -378,8 +380,10 @@ def get_logger(name: str | None = None, **initial_values: Any) -> FilteringBound
     If nothing configured structlog yet, :func:`configure_logging` runs with its
     defaults first, so that no line ever escapes to stdout or unredacted.
     """
+    import structlog
+
     if not structlog.is_configured():
         configure_logging()
     if name is not None:
         initial_values.setdefault("logger_name", name)
-    return cast(FilteringBoundLogger, structlog.get_logger(**initial_values))
+    return cast("FilteringBoundLogger", structlog.get_logger(**initial_values))

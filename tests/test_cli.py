@@ -47,11 +47,16 @@ def test_every_command_has_help_and_is_in_the_readme(ra, path: tuple[str, ...]) 
     assert f"ra {' '.join(path)}" in README
 
 
-def test_log_json_is_one_object_a_line(ra, home: Home) -> None:  # type: ignore[no-untyped-def]
+def test_log_jsonl_is_one_object_a_line_and_json_one_document(ra, home: Home) -> None:  # type: ignore[no-untyped-def]
     with EventStore.open(home) as store:
         fill(store)
-    result = ra("audit", "log", "--json", "--type", "control.*", check=True)
+    result = ra("audit", "log", "--jsonl", "--type", "control.*", check=True)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
+    document = ra("audit", "log", "--json", "--type", "control.*", check=True).stdout
+    assert json.loads(document) == lines
+    assert json.loads(ra("audit", "log", "--json", "--type", "none.*", check=True).stdout) == []
+    both = ra("audit", "log", "--json", "--jsonl")
+    assert both.returncode == 2 and len(both.stderr.splitlines()) == 1
     assert [e["type"] for e in lines] == ["control.granted", "control.released"] * 3
     for event in lines:
         assert {"seq", "stream", "type", "occurred_at", "actor", "outcome", "payload"} <= set(event)
@@ -110,8 +115,11 @@ def test_compliance_reports_export_as_json_and_csv(ra, home: Home) -> None:  # t
         fill(store)
     listing = ra("audit", "report", check=True).stdout
     assert "consent-and-control-grants" in listing and "session-timeline" in listing
-    rows = [json.loads(line) for line in ra("audit", "report", "consent-and-control-grants",
-                                             "--format", "json", check=True).stdout.splitlines()]
+    rows = json.loads(ra("audit", "report", "consent-and-control-grants", "--format", "json",
+                         check=True).stdout)
+    lines = [json.loads(line) for line in ra("audit", "report", "consent-and-control-grants",
+                                              "--format", "jsonl", check=True).stdout.splitlines()]
+    assert lines == rows
     assert [r["decision"] for r in rows] == ["consent.granted", "control.granted",
                                              "control.released"] * 3
     assert rows[0]["decided_by"] == "person:alice"

@@ -26,7 +26,7 @@ def create(ra, *args: str, cwd: Path | None = None) -> dict:  # type: ignore[no-
 
 
 def log_lines(ra) -> list[dict]:  # type: ignore[no-untyped-def]
-    result = ra("audit", "log", "--json", check=True)
+    result = ra("audit", "log", "--jsonl", check=True)
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
@@ -37,8 +37,10 @@ def test_the_whole_lifecycle_through_the_cli(ra, tmp_path: Path) -> None:  # typ
     assert Path(made["file"]) == tmp_path / "RAInvitation.rainv"  # the default name
     inv_id = made["id"]
 
-    listed = [json.loads(line) for line in ra("invite", "list", "--json", check=True)
-              .stdout.splitlines()]
+    listed = json.loads(ra("invite", "list", "--json", check=True).stdout)
+    lines = [json.loads(line) for line in ra("invite", "list", "--jsonl", check=True)
+             .stdout.splitlines()]
+    assert [i["id"] for i in lines] == [i["id"] for i in listed]
     assert [(i["id"], i["status"]) for i in listed] == [(inv_id, "sent")]
     assert 3500 < listed[0]["seconds_left"] <= 3600
 
@@ -71,8 +73,8 @@ def test_the_whole_lifecycle_through_the_cli(ra, tmp_path: Path) -> None:  # typ
     assert [h["type"] for h in shown["history"]] == [
         "invitation.created", "invitation.sent", "invitation.sent", "invitation.expired",
         "invitation.deleted"]
-    assert ra("invite", "list", "--json", check=True).stdout == ""
-    assert len(ra("invite", "list", "--all", "--json", check=True).stdout.splitlines()) == 1
+    assert json.loads(ra("invite", "list", "--json", check=True).stdout) == []
+    assert len(json.loads(ra("invite", "list", "--all", "--json", check=True).stdout)) == 1
     verified = ra("audit", "verify", check=True)
     assert verified.stdout.startswith("log intact")
     assert "0 stored" not in verified.stdout, "each command leaves a signed checkpoint"
@@ -83,7 +85,7 @@ def test_expiry_is_enforced_from_the_log_and_the_clock(ra, tmp_path: Path) -> No
     time.sleep(2.2)
     result = ra("invite", "inspect", str(tmp_path / "short.rainv"))
     assert result.returncode != 0 and "expired" in result.stderr
-    listed = json.loads(ra("invite", "list", "--all", "--json", check=True).stdout)
+    [listed] = json.loads(ra("invite", "list", "--all", "--json", check=True).stdout)
     assert listed["status"] == "expired"
     expired = [e for e in log_lines(ra) if e["type"] == "invitation.expired"]
     assert len(expired) == 1 and expired[0]["payload"] == {"reason": "time"}
@@ -102,7 +104,7 @@ def test_policy_and_password_rules(ra, home: Home, tmp_path: Path) -> None:  # t
     (home.root / "config.toml").write_text('[invitations]\nmax_expiry = "2h"\n')
     strict = ra(*base, "--expires", "3h", "--password-stdin", input=PASSWORD + "\n")
     assert strict.returncode == 2 and "at most 2 h" in strict.stderr
-    assert ra("audit", "log", "--json", check=True).stdout == "", "nothing was created"
+    assert ra("audit", "log", "--jsonl", check=True).stdout == "", "nothing was created"
 
 
 def test_a_generated_password_is_shown_once_and_kept_nowhere(  # type: ignore[no-untyped-def]
@@ -186,7 +188,7 @@ def test_email_through_a_real_smtp_server(ra, home: Home, tmp_path: Path, startt
     if starttls:
         assert authenticator.attempts and authenticator.attempts[-1][1] == b"alice"
 
-    sent = [e for e in map(json.loads, ra("audit", "log", "--json", check=True)
+    sent = [e for e in map(json.loads, ra("audit", "log", "--jsonl", check=True)
                            .stdout.splitlines()) if e["type"] == "invitation.sent"]
     assert [e["payload"]["channel"] for e in sent] == ["file", "email"]
     # Neither the invitation password nor the SMTP password is in the mail, an event,
@@ -203,7 +205,7 @@ def test_email_needs_a_server_and_a_bad_one_is_one_clear_line(ra, tmp_path: Path
     base = ("invite", "create", "--name", "A", "--password-stdin", "--email", "h@example.org")
     missing = ra(*base, input=PASSWORD + "\n")
     assert missing.returncode == 2 and "--smtp HOST:PORT" in missing.stderr
-    assert ra("audit", "log", "--json", check=True).stdout == ""
+    assert ra("audit", "log", "--jsonl", check=True).stdout == ""
     closed = ra(*base, "--smtp", "127.0.0.1:9", input=PASSWORD + "\n")
     assert closed.returncode != 0 and "Traceback" not in closed.stderr
     assert "127.0.0.1:9" in closed.stderr

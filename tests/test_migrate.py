@@ -190,7 +190,7 @@ def test_migrate_keeps_every_event_hash_and_checkpoint(ra, home: Home, tmp_path:
     verified = ra("audit", "verify", "--json", "--checkpoint", str(kept), check=True)
     summary = json.loads(verified.stdout)
     assert summary["ok"] and summary["root"] == root.hex() and summary["external_checked"] == 1
-    listed = ra("audit", "log", "--stream", "session:a", "--json", check=True)
+    listed = ra("audit", "log", "--stream", "session:a", "--jsonl", check=True)
     assert [json.loads(line)["stream_version"] for line in listed.stdout.splitlines()] == \
         [1, 2, 3, 4, 5, 6, 7]
     with EventStore.open(home) as store:

@@ -1,16 +1,32 @@
-"""The `ra` command: Remote Assistance you can audit."""
+"""The `ra` command: Remote Assistance you can audit.
+
+Every way a command line can be wrong ends the same way: one line on stderr,
+`ra: ...`, and exit code 2 (a library error: its own line and code; Ctrl-C:
+130). Nothing reaches the user as a traceback. The parser's errors are typer's
+own exception classes (typer vendors its parser), caught here through the
+names typer exports: `typer.TyperException` (every usage and parse error,
+with its `exit_code`), `typer.Abort` and `typer.Exit`.
+
+`ra` with no arguments, or a group (`ra invite`) without its command, prints
+that group's help on stderr and exits 2: it is a usage error that happens to
+have a long answer. `-h` is `--help` everywhere.
+
+Start-up is part of the interface: building this command tree imports only
+typer and the command modules, which import what a command needs inside it
+(see `python -m bench startup`).
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-import click
 import typer
 
 from ra import __version__
 from ra.cli import audit, demo, invite, session
+from ra.cli.common import CONTEXT_SETTINGS, help_when_no_command
 from ra.errors import RaError
-from ra.logs import configure_logging
 
 app = typer.Typer(
     name="ra",
@@ -18,9 +34,11 @@ app = typer.Typer(
         "Remote Assistance you can audit: invite a helper, consent to being viewed and "
         "controlled, take control back with Esc; every step is kept in a tamper-evident log."
     ),
-    no_args_is_help=True,
+    invoke_without_command=True,
+    context_settings=CONTEXT_SETTINGS,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 app.add_typer(invite.app, name="invite")
 app.command("ask")(session.ask)
@@ -37,11 +55,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Remote Assistance you can audit."""
+    help_when_no_command(ctx)
 
 
 def main() -> None:
@@ -50,24 +70,45 @@ def main() -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI: library errors become one clear line and an exit code."""
-    configure_logging()
+    """Run the CLI: every error becomes one clear line and an exit code.
+
+    Logging is configured on first use (`ra.logs.get_logger`), not here:
+    commands that log nothing never import structlog.
+    """
     try:
-        result = app(args=argv, prog_name="ra", standalone_mode=False)
+        result: Any = app(args=argv, prog_name="ra", standalone_mode=False)
     except RaError as exc:
         typer.echo(f"ra: {exc}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        typer.echo("ra: interrupted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.TyperException as exc:
+        return _usage_error(exc)
+    except typer.Abort as exc:
+        # A prompt ended by Ctrl-C or Ctrl-D: typer raises Abort for both, in
+        # the handler of the KeyboardInterrupt or EOFError (kept as __context__).
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            typer.echo("ra: interrupted", err=True)
+            return 130
+        typer.echo("ra: cancelled (no input)", err=True)
+        return 1
+    except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("ra: interrupted", err=True)
         return 130
     except BrokenPipeError:
         return 0
-    return result if isinstance(result, int) else 0
+    code = result if isinstance(result, int) else 0
+    if code == 130:
+        # typer turns Ctrl-C inside a command into Exit(130) and returns its code.
+        typer.echo("ra: interrupted", err=True)
+    return code
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """One line for a parse error: what is wrong, and where the help is."""
+    words = " ".join(exc.format_message().split())
+    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in words)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+    typer.echo(f"ra: {message}{hint}", err=True)
+    return exc.exit_code

@@ -1,38 +1,46 @@
-"""`ra audit`: verify the log, sign and export checkpoints, prove, list events."""
+"""`ra audit`: verify the log, sign and export checkpoints, prove, list events.
+
+The log's modules are imported inside each command (the command tree is built
+on every start of `ra`, `--help` included).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ra.cli.common import (
+    CONTEXT_SETTINGS,
     HomeOption,
+    JsonArray,
+    JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
+    help_when_no_command,
     home_of,
+    json_mode,
     open_store,
     parse_since,
     say,
     warn,
 )
 from ra.errors import RaError
-from ra.events import Checkpoint, verify_log
-from ra.events.proofs import (
-    ProofDocument,
-    consistency_document,
-    inclusion_document,
-    verify_document,
-)
+
+if TYPE_CHECKING:
+    from ra.events.proofs import ProofDocument
 
 app = typer.Typer(
     help="Check and export the tamper-evident log.",
-    no_args_is_help=True,
+    invoke_without_command=True,
+    context_settings=CONTEXT_SETTINGS,
+    rich_markup_mode=None,
 )
+app.callback()(help_when_no_command)
 
 
 class TamperedError(RaError):
@@ -58,7 +66,15 @@ def verify(
 
     Exit 0 with a one-line summary when the log is intact; exit 1 with the
     first bad position and what is wrong when it is not.
+
+    Example:
+
+    \b
+        ra audit verify
+        ra audit verify --checkpoint /media/usb/ra.checkpoint
     """
+    from ra.events import Checkpoint, verify_log
+
     external = [Checkpoint.load(path) for path in checkpoint or []]
     with open_store(home) as store:
         show = not quiet and not json_out and sys.stderr.isatty()
@@ -106,6 +122,11 @@ def checkpoint_cmd(
 
     Keep the file somewhere the machine cannot rewrite: later, `ra audit
     verify --checkpoint FILE` proves the log still holds everything it held.
+
+    Example:
+
+    \b
+        ra audit checkpoint --out /media/usb/ra.checkpoint
     """
     with open_store(home) as store:
         signed = store.checkpoint()
@@ -139,7 +160,16 @@ def prove(
 
     The proof carries the event itself, so `ra audit check-proof` can check
     it anywhere, without the database.
+
+    Example:
+
+    \b
+        ra audit prove 42 --out event42.proof.json
+        ra audit prove 42 --checkpoint /media/usb/ra.checkpoint
     """
+    from ra.events import Checkpoint
+    from ra.events.proofs import inclusion_document, verify_document
+
     checkpoint = Checkpoint.load(against) if against is not None else None
     if checkpoint is not None:
         size = checkpoint.tree_size
@@ -158,7 +188,16 @@ def consistency(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Print a consistency proof: today's log extends the one in an old checkpoint."""
+    """Print a consistency proof: today's log extends the one in an old checkpoint.
+
+    Example:
+
+    \b
+        ra audit consistency --from /media/usb/ra.checkpoint --out grown.proof.json
+    """
+    from ra.events import Checkpoint
+    from ra.events.proofs import consistency_document, verify_document
+
     checkpoint = Checkpoint.load(old)
     with open_store(home) as store:
         doc = consistency_document(store, checkpoint, new_size=new_size)
@@ -173,7 +212,15 @@ def check_proof(
     ],
     json_out: JsonOption = False,
 ) -> None:
-    """Check an inclusion or consistency proof offline: no database needed."""
+    """Check an inclusion or consistency proof offline: no database needed.
+
+    Example:
+
+    \b
+        ra audit check-proof event42.proof.json
+    """
+    from ra.events.proofs import ProofDocument, verify_document
+
     try:
         data = json.loads(proof.read_bytes())
     except OSError as exc:
@@ -199,15 +246,31 @@ def log(
         str | None,
         typer.Option("--since", help="Only events at or after this time (ISO 8601, or 1h, 2d)."),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1)] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="At most this many events.")
+    ] = None,
     json_out: JsonOption = False,
+    jsonl_out: JsonlOption = False,
     home: HomeOption = None,
 ) -> None:
-    """List events in order (`--json`: one JSON object a line)."""
+    """List events in order (`--json`: one array; `--jsonl`: one object a line).
+
+    Example:
+
+    \b
+        ra audit log --type 'control.*' --since 1h
+        ra audit log --stream session:21b4 --json
+        ra audit log --jsonl | jq .type
+    """
+    mode = json_mode(json_out, jsonl_out)
     moment = parse_since(since) if since else None
+    array = JsonArray()
     with open_store(home) as store:
         for event in store.iter_events(stream=stream, types=type_, since=moment, limit=limit):
-            if json_out:
+            if mode == "json":
+                array.add(event.body.decode("utf-8"))
+                continue
+            if mode == "jsonl":
                 sys.stdout.write(event.body.decode("utf-8") + "\n")
                 continue
             say(
@@ -215,6 +278,8 @@ def log(
                 f"{event.type:<22} {event.outcome:<8} {event.stream}  "
                 f"{event.actor}  {_brief(event.payload)}"
             )
+    if mode == "json":
+        array.close()
 
 
 @app.command()
@@ -224,25 +289,36 @@ def report(
         typer.Argument(help="The report, e.g. consent-and-control-grants (omit to list them)."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, csv or json (one object a line).")
+        str,
+        typer.Option("--format", "-f",
+                     help="table, csv, json (one array) or jsonl (one object a line)."),
     ] = "table",
     home: HomeOption = None,
 ) -> None:
-    """Run a compliance report (the SQL in audit/reports/) over the log."""
+    """Run a compliance report (the SQL in audit/reports/) over the log.
+
+    Example:
+
+    \b
+        ra audit report
+        ra audit report consent-and-control-grants --format csv
+    """
     from ra import reports
 
     if name is None:
         for known in reports.names():
             say(f"{known.replace('_', '-'):<32} {reports.description(known)}")
         return
-    if fmt not in ("table", "csv", "json"):
-        raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+    if fmt not in ("table", "csv", "json", "jsonl"):
+        raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
     with open_store(home) as store:
         rows = list(store.db.query(query))
         columns = list(rows[0]) if rows else [
             d[0] for d in store.conn.execute(query).description or []]
     if fmt == "json":
+        emit_json(rows)
+    elif fmt == "jsonl":
         for row in rows:
             emit_json(row)
     elif fmt == "csv":
@@ -273,6 +349,11 @@ def migrate(
     Every event, hash and checkpoint is copied as it is (checkpoint files kept
     elsewhere stay valid); the result must verify before it replaces the old
     file, which is kept as ra.db.schema<N>.bak. Stop other ra processes first.
+
+    Example:
+
+    \b
+        ra audit migrate
     """
     from ra.events.migrate import migrate as run_migration
 

@@ -1,4 +1,9 @@
-"""What every command shares: --home, --json, opening the log, printing."""
+"""What every command shares: --home, --json, opening the log, printing.
+
+Nothing here imports the log or the session stacks at module level: the
+command tree is built on every start (`ra --help` included), so a command's
+heavy imports happen inside the command.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,31 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ra.errors import RaError
-from ra.events import EventStore
-from ra.home import Home
+
+if TYPE_CHECKING:
+    from ra.events import EventStore
+    from ra.home import Home
 
 
 class UsageError(RaError):
     """The command line asks for something that cannot be done."""
 
     exit_code = 2
+
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
+def help_when_no_command(ctx: typer.Context) -> None:
+    """A group called without a command: its help on stderr, exit 2 (a usage error)."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        typer.echo(ctx.get_help(), err=True)
+        raise typer.Exit(2)
 
 
 HomeOption = Annotated[
@@ -32,20 +49,48 @@ HomeOption = Annotated[
     ),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print JSON for scripts instead of text.")
+    bool, typer.Option("--json", help="Print JSON for scripts instead of text (one document).")
+]
+JsonlOption = Annotated[
+    bool, typer.Option("--jsonl", help="Print JSON lines: one object a line, as they come.")
 ]
 
 
 def home_of(home: Path | None) -> Home:
+    from ra.home import Home
+
     return Home.at(home)
 
 
 def open_store(home: Path | None) -> EventStore:
+    from ra.events import EventStore
+
     return EventStore.open(home_of(home))
 
 
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def json_mode(json_out: bool, jsonl_out: bool) -> str | None:
+    """``"json"`` (one document), ``"jsonl"`` (one object a line) or None (text)."""
+    if json_out and jsonl_out:
+        raise UsageError("give --json (one document) or --jsonl (one object a line), not both")
+    return "json" if json_out else "jsonl" if jsonl_out else None
+
+
+class JsonArray:
+    """Write a JSON array item by item: one document, without holding the items."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, encoded: str) -> None:
+        sys.stdout.write(("[" if self.count == 0 else ",\n") + encoded)
+        self.count += 1
+
+    def close(self) -> None:
+        sys.stdout.write("[]\n" if self.count == 0 else "]\n")
 
 
 def say(text: str = "") -> None:

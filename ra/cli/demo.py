@@ -28,6 +28,12 @@ def demo(
     back with Esc; they chat and disconnect. Then her log is verified,
     exported, and a tampered copy is caught. `--log-only` shows the log part
     alone (append, checkpoint, verify, tamper, catch).
+
+    Example:
+
+    \b
+        ra demo
+        ra demo --log-only
     """
     scratch = Path(tempfile.mkdtemp(prefix="ra-demo-")) if home is None else home
     scratch.mkdir(parents=True, exist_ok=True)

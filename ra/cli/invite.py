@@ -1,50 +1,58 @@
-"""`ra invite`: create, send, list, show, expire, revoke, delete, resend, inspect."""
+"""`ra invite`: create, send, list, show, expire, revoke, delete, resend, inspect.
+
+The log, the invitation service, signing and mail are imported inside the
+commands that use them: the command tree is built on every start of `ra`.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-import ssl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ra.cli.common import (
+    CONTEXT_SETTINGS,
     HomeOption,
+    JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
+    help_when_no_command,
     home_of,
+    json_mode,
     parse_duration,
     read_password_line,
     say,
     warn,
 )
-from ra.events import EventStore
 from ra.events.model import format_time
 from ra.inert import inert
-from ra.invitations import (
-    FILE_SUFFIX,
-    InvitationError,
-    InvitationExpiredError,
-    check_strength,
-    format_fingerprint,
-    from_code,
-    generate_password,
-    key_fingerprint,
-    parse_invitation,
-    send_invitation_email,
-    to_code,
-)
-from ra.invitations.service import DEFAULT_PORT, Invitations, InvitationView
+from ra.invitations.errors import InvitationError, InvitationExpiredError
+from ra.invitations.password import check_strength, generate_password
 from ra.logs import register_secret
 
-app = typer.Typer(help="Invite a helper, and manage your invitations.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from ra.invitations.service import Invitations, InvitationView
+
+# Also in ra.invitations (FILE_SUFFIX) and ra.invitations.service (DEFAULT_PORT),
+# which cost signing and the log to import; a test keeps them equal.
+FILE_SUFFIX = ".rainv"
+DEFAULT_PORT = 5960
+
+app = typer.Typer(
+    help="Invite a helper, and manage your invitations.",
+    invoke_without_command=True,
+    context_settings=CONTEXT_SETTINGS,
+    rich_markup_mode=None,
+)
+app.callback()(help_when_no_command)
 
 DEFAULT_FILE = Path("RAInvitation" + FILE_SUFFIX)
 #: How much of an invitation's name or message a text listing shows (on one line).
@@ -57,6 +65,9 @@ class InvitationInputError(UsageError):
 
 @contextmanager
 def _service(home: Path | None) -> Iterator[Invitations]:
+    from ra.events import EventStore
+    from ra.invitations.service import Invitations
+
     h = home_of(home)
     with EventStore.open(h) as store:
         size = store.size()
@@ -115,6 +126,10 @@ def _smtp_target(smtp: str | None) -> tuple[str, int]:
 def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: str | None,
                 starttls: bool, smtp_user: str | None, smtp_password_env: str | None,
                 sender: str | None, cafile: Path | None) -> InvitationView:
+    import ssl
+
+    from ra.invitations.mail import send_invitation_email
+
     host, port = _smtp_target(smtp)
     service.ensure_can(view, "send")
     secret = None
@@ -227,7 +242,15 @@ def create(
     The password is never taken on the command line: it is asked twice, read
     from standard input, or generated. Tell it to your helper another way (by
     phone, in person): it is in no file, mail or log.
+
+    Example:
+
+    \b
+        ra invite create --name "Alice" --message "My printer vanished"
+        ra invite create --name "Alice" --generate-password --code --expires 30m
     """
+    from ra.invitations.file import format_fingerprint, to_code
+
     lifetime = parse_duration(expires)
     password, generated = _read_password(password_stdin, generate_pw)
     register_secret(password)
@@ -270,13 +293,25 @@ def create(
 def list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include ended invitations.")] = False,
     json_out: JsonOption = False,
+    jsonl_out: JsonlOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Your invitations, with their status and time left."""
+    """Your invitations, with their status and time left.
+
+    Example:
+
+    \b
+        ra invite list
+        ra invite list --all --json
+    """
+    mode = json_mode(json_out, jsonl_out)
     with _service(home) as service:
         views = service.list(include_ended=all_)
         now = service.clock()
-    if json_out:
+    if mode == "json":
+        emit_json([view.to_json(now) for view in views])
+        return
+    if mode == "jsonl":
         for view in views:
             emit_json(view.to_json(now))
         return
@@ -298,7 +333,15 @@ def show(
     json_out: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
-    """An invitation's status and its whole history from the log."""
+    """An invitation's status and its whole history from the log.
+
+    Example:
+
+    \b
+        ra invite show 3f2a19c0
+    """
+    from ra.invitations.file import format_fingerprint
+
     with _service(home) as service:
         view = service.get(invitation)
         now = service.clock()
@@ -335,7 +378,13 @@ def expire(
     invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
-    """Expire an invitation now (final: a later connection with it is refused)."""
+    """Expire an invitation now (final: a later connection with it is refused).
+
+    Example:
+
+    \b
+        ra invite expire 3f2a19c0
+    """
     _end(invitation, home, "expire")
 
 
@@ -344,7 +393,13 @@ def revoke(
     invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
-    """Revoke an invitation (final), e.g. when it was sent to the wrong person."""
+    """Revoke an invitation (final), for one sent to the wrong person.
+
+    Example:
+
+    \b
+        ra invite revoke 3f2a19c0
+    """
     _end(invitation, home, "revoke")
 
 
@@ -353,7 +408,13 @@ def delete(
     invitation: InvitationArg,
     home: HomeOption = None,
 ) -> None:
-    """Delete an invitation (final). Its history stays in the log."""
+    """Delete an invitation (final). Its history stays in the log.
+
+    Example:
+
+    \b
+        ra invite delete 3f2a19c0
+    """
     _end(invitation, home, "delete")
 
 
@@ -371,7 +432,16 @@ def resend(
     code: CodeOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Send the same invitation again, as a file, by email or as a code."""
+    """Send the same invitation again, as a file, by email or as a code.
+
+    Example:
+
+    \b
+        ra invite resend 3f2a19c0 --save RAInvitation.rainv
+        ra invite resend 3f2a19c0 --code
+    """
+    from ra.invitations.file import to_code
+
     if save is None and email is None and not code:
         raise UsageError("say how to resend: --save FILE, --email TO or --code")
     with _service(home) as service:
@@ -396,7 +466,15 @@ def inspect(
     Exits non-zero when the signature does not hold or the invitation has
     expired. Confirm the key fingerprint with the person (by phone) before
     you connect.
+
+    Example:
+
+    \b
+        ra invite inspect RAInvitation.rainv
+        ra invite inspect ra1:... --json
     """
+    from ra.invitations.file import format_fingerprint, key_fingerprint, parse_invitation
+
     data = _read_invitation_source(source)
     now = datetime.now(UTC)
     invitation = parse_invitation(data, check_expiry=False)  # signature and format
@@ -427,6 +505,8 @@ def inspect(
 
 
 def _read_invitation_source(source: str) -> bytes:
+    from ra.invitations.file import from_code
+
     text = source.strip()
     if text.startswith("ra1:"):
         return from_code(text)

@@ -1,8 +1,12 @@
-"""`ra ask` (the person waits for a helper) and `ra connect` (the helper joins)."""
+"""`ra ask` (the person waits for a helper) and `ra connect` (the helper joins).
+
+The session stacks (desktop, codec, network, viewer) are imported inside the
+commands that run them: every other `ra` command, and `--help` here too,
+starts without them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 from pathlib import Path
@@ -11,11 +15,6 @@ from typing import Annotated
 import typer
 
 from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say
-from ra.invitations import load_invitation
-from ra.logs import register_secret
-from ra.session.driver import Terminal
-from ra.session.helper import connect_async
-from ra.session.person import ask_async
 
 
 def ask(
@@ -53,7 +52,18 @@ def ask(
     may control it. Type a line to chat, /release to take control back,
     /disconnect (or Ctrl-C) to end. Ending the invitation (`ra invite expire`)
     ends the session too. Every step is recorded in your log.
+
+    Example:
+
+    \b
+        ra ask
+        ra ask 3f2a19c0 --no-screen
     """
+    import asyncio
+
+    from ra.session.driver import Terminal
+    from ra.session.person import ask_async
+
     terminal = Terminal()
     screen = None if no_screen else display
     if screen is None and not no_screen:
@@ -91,7 +101,20 @@ def connect(
     The viewer opens in your browser from a file only you can read (in
     $XDG_RUNTIME_DIR, else in RA_HOME/run); it holds the viewer's one-time
     address, which never appears on a command line.
+
+    Example:
+
+    \b
+        ra connect RAInvitation.rainv
+        ra connect RAInvitation.rainv --no-browser
     """
+    import asyncio
+
+    from ra.invitations import load_invitation
+    from ra.logs import register_secret
+    from ra.session.driver import Terminal
+    from ra.session.helper import connect_async
+
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)

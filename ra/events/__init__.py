@@ -1,22 +1,63 @@
-"""The tamper-evident event log: events, the SQLite store, Merkle tree, checkpoints."""
+"""The tamper-evident event log: events, the SQLite store, Merkle tree, checkpoints.
 
-from ra.events.checkpoint import Checkpoint, CheckpointError, KeyFileError
-from ra.events.errors import (
-    AppendError,
-    ConcurrencyError,
-    LogStateError,
-    StoreError,
-)
-from ra.events.model import (
-    SYSTEM,
-    Actor,
-    EventError,
-    NewEvent,
-    Outcome,
-    RecordedEvent,
-)
-from ra.events.store import EventStore
-from ra.events.verify import Problem, VerifyReport, verify_log
+The names below are imported on first use (`__getattr__`), so importing
+one submodule loads only what that submodule needs: `ra --help` builds its
+command tree without the store, Merkle and verify modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ra.events.checkpoint import Checkpoint, CheckpointError, KeyFileError
+    from ra.events.errors import (
+        AppendError,
+        ConcurrencyError,
+        LogStateError,
+        StoreError,
+    )
+    from ra.events.model import (
+        SYSTEM,
+        Actor,
+        EventError,
+        NewEvent,
+        Outcome,
+        RecordedEvent,
+    )
+    from ra.events.store import EventStore
+    from ra.events.verify import Problem, VerifyReport, verify_log
+
+_WHERE = {
+    "Checkpoint": "ra.events.checkpoint",
+    "CheckpointError": "ra.events.checkpoint",
+    "KeyFileError": "ra.events.checkpoint",
+    "AppendError": "ra.events.errors",
+    "ConcurrencyError": "ra.events.errors",
+    "LogStateError": "ra.events.errors",
+    "StoreError": "ra.events.errors",
+    "SYSTEM": "ra.events.model",
+    "Actor": "ra.events.model",
+    "EventError": "ra.events.model",
+    "NewEvent": "ra.events.model",
+    "Outcome": "ra.events.model",
+    "RecordedEvent": "ra.events.model",
+    "EventStore": "ra.events.store",
+    "Problem": "ra.events.verify",
+    "VerifyReport": "ra.events.verify",
+    "verify_log": "ra.events.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SYSTEM",
