@@ -13,6 +13,7 @@ typed outputs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -162,7 +163,7 @@ def test_the_injectors_validation_refuses_with_input_error_only(event: object) -
 def person_at(step: int) -> SessionEngine:
     """A person's engine walked `step` moves along a session (0: connecting)."""
     engine = SessionEngine("person", "alice", flood_limit=20)
-    moves = [
+    moves: list[Callable[[], object]] = [
         lambda: engine.connected("mallory", 0.0),
         lambda: engine.authenticated(0.0),
         lambda: engine.consent_answered("view", True, 0.1),
@@ -177,7 +178,7 @@ def person_at(step: int) -> SessionEngine:
 
 def helper_at(step: int) -> SessionEngine:
     engine = SessionEngine("helper", "bob")
-    moves = [
+    moves: list[Callable[[], object]] = [
         lambda: engine.connected("alice", 0.0),
         lambda: engine.authenticated(0.0),
         lambda: engine.received(msg.consent("view", "requested"), 0.1),
@@ -272,6 +273,7 @@ def test_page_text_of_any_kind_parses_to_a_message_or_none(raw: str) -> None:
 
 @FUZZ
 @given(input_events)
+@example({"kind": "key", "key": "k" * 40, "code": "KeyK", "down": True})
 def test_page_input_events_are_rebuilt_or_refused(event: object) -> None:
     clean = _clean_input(event)
     if clean is not None:

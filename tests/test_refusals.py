@@ -152,7 +152,7 @@ def test_input_racing_a_release_is_recorded_but_not_held_against_the_helper(
     start = 2.0 + RACE_GRACE_S
     for n in range(FLOOD_LIMIT + 1):
         log(engine.received(inp(POINTER), start + n * 0.001))
-    assert engine.state is S.DISCONNECTED
+    assert log.engine.state is S.DISCONNECTED
     assert log.events()[-1].payload["reason"] == "flood"
     assert total(log.rejected()) == 1000 + FLOOD_LIMIT + 1
 

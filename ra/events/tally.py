@@ -90,6 +90,11 @@ class Tally:
         self._last = now
         return self._take()
 
+    def quiet(self, now: float) -> bool:
+        """Nothing pending and the interval has passed: the tally can be forgotten
+        (a new one would hand out its first refusal at once, as this one would)."""
+        return not self._count and (self._last is None or now - self._last >= self.interval_s)
+
     def drain(self) -> Counted | None:
         """The pending refusals, whatever the time (the end: nothing may be lost)."""
         return self._take() if self._count else None
