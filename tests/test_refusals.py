@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ra.engine import Close, Output, Record, Send, SessionEngine, replay
-from ra.engine.session import FLOOD_LIMIT, FLOOD_WINDOW_S, RACE_GRACE_S
+from ra.engine.session import CHAT_LIMIT, FLOOD_LIMIT, FLOOD_WINDOW_S, RACE_GRACE_S
 from ra.events import EventStore, RecordedEvent
 from ra.events.tally import Tally, Window
 from ra.statemachines.session import SessionState
@@ -186,6 +186,37 @@ def test_every_ending_records_what_is_still_counted(store: EventStore, end: str)
     events = log.events()
     assert events[-1].type == "session.disconnected"
     assert total(log.rejected()) == 7
+
+
+@pytest.mark.parametrize("role", ["person", "helper"])
+def test_a_flood_of_chat_ends_the_session(store: EventStore, role: str) -> None:
+    engine = SessionEngine(role, "me")  # type: ignore[arg-type]
+    engine.connected("peer", 0.0)
+    engine.authenticated(0.0)
+    peer = "helper" if role == "person" else "person"
+    chats = 0
+    for n in range(10_000):
+        out = engine.received({"type": "chat", "text": "x" * 4000}, 0.1 + n * 0.01)
+        chats += sum(1 for o in out if isinstance(o, Record)
+                     and o.event.type == "chat.message")
+        if engine.state is S.DISCONNECTED:
+            ending = [o.event for o in out if isinstance(o, Record)][-1]
+            assert (ending.type, ending.payload["reason"]) == ("session.disconnected", "flood")
+            assert [o for o in out if isinstance(o, Send)][-1].message == {
+                "type": "disconnect", "reason": "flood"}
+            break
+    assert engine.state is S.DISCONNECTED and chats == CHAT_LIMIT, peer
+
+
+def test_people_chatting_are_never_cut_off(store: EventStore) -> None:
+    log = Logged(store)
+    log.awaiting_view_consent()
+    log(log.engine.consent_answered("view", True, 0.05))
+    for n in range(600):  # one line every 0.25 s for 150 s: faster than anyone types
+        log(log.engine.received({"type": "chat", "text": f"line {n}"}, 0.1 + n * 0.25))
+        log(log.engine.tick(0.1 + n * 0.25))
+    assert log.engine.state is S.VIEWING
+    assert [e.type for e in log.events()].count("chat.message") == 600
 
 
 def test_tally_hands_out_at_most_once_an_interval_and_loses_nothing() -> None:

@@ -42,7 +42,9 @@ messages within `FLOOD_WINDOW_S` seconds, is disconnected with reason
 ``flood``; refusals in the `RACE_GRACE_S` seconds after control ended are
 recorded but not held against it (its input was on the way when control
 ended, which takes a round trip to learn; a laggy link can hold a few
-hundred pointer moves).
+hundred pointer moves). Chat is recorded whole, message by message, so a
+peer that sends more than `CHAT_LIMIT` chat messages within `FLOOD_WINDOW_S`
+seconds is disconnected with reason ``flood`` too.
 
 Driver mistakes (calling a person-only input on the helper's side,
 authenticating twice) raise `IllegalMove`. After ``disconnected`` every input
@@ -87,6 +89,9 @@ FLOOD_LIMIT = 200
 FLOOD_WINDOW_S = 10.0
 #: Refusals this soon after control ended do not count towards FLOOD_LIMIT.
 RACE_GRACE_S = 5.0
+#: More chat messages from the peer than this within FLOOD_WINDOW_S seconds end the
+#: session too: each is an event, kept whole (people type far fewer).
+CHAT_LIMIT = 50
 #: The longest ``detail`` a ``session.disconnected`` event keeps.
 MAX_DETAIL = 200
 
@@ -147,6 +152,7 @@ class SessionEngine:
         self._next_heartbeat: float | None = None
         self._refused = Tally(refusals_every_s)
         self._flood = Window(flood_limit, flood_window_s)
+        self._chats = Window(CHAT_LIMIT, flood_window_s)
         self._controlling_seen: float | None = None  # last `now` seen in controlling
 
     # -- what a driver may ask ---------------------------------------------------
@@ -281,6 +287,10 @@ class SessionEngine:
         if isinstance(fact, msg.Heartbeat):
             return []
         if isinstance(fact, msg.Chat):
+            if self._chats.add(now):  # each one is an event: a flood of them is one too
+                return self._end("system", "flood", notify=True,
+                                 detail=f"more than {self._chats.limit} chat messages within "
+                                 f"{self._chats.window_s:g} s")
             out: list[Output] = []
             self._record(out, "chat.message", {"from": self.peer_role, "text": fact.text},
                          self.peer_role)
@@ -647,6 +657,7 @@ class SessionEngine:
 
 
 __all__ = [
+    "CHAT_LIMIT",
     "CONSENT_TIMEOUT_S",
     "FLOOD_LIMIT",
     "FLOOD_WINDOW_S",

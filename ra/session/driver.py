@@ -450,11 +450,11 @@ class SessionDriver:
             _log.error("session.end_failed", error_type=type(again).__name__)
             if self.error is None:
                 self.error = SessionFailed(f"the session failed ({type(exc).__name__}) and "
-                                           "could not be ended in the log; it was closed")
+                                           "was closed")
             self.channel.abort()
             self._done.set()
             return
-        if not self._done.is_set():  # the engine had already ended the session
+        if not self._done.is_set():  # nothing was left to end: close all the same
             self.channel.abort()
             self._done.set()
 
