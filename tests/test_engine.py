@@ -85,6 +85,13 @@ def inp(event: object) -> dict[str, Any]:
     return {"type": "input", "event": event}
 
 
+def refused(kind: str, state: str, reason: str = "not in control",
+            count: int = 1) -> dict[str, Any]:
+    """The payload of an ``input.rejected`` that counts `count` refusals of one sort."""
+    return {"count": count, "kinds": {kind: count}, "reasons": {reason: count},
+            "states": {state: count}}
+
+
 class Pair:
     """A person's and a helper's engine; `deliver` carries one side's Sends to the other."""
 
@@ -247,7 +254,7 @@ def test_a_whole_session_step_by_step() -> None:
     out = pair.on("person", person.received(inp(KEY_A), 4.1))
     assert describe(out) == ["Record input.rejected"]
     rejected = record(out, "input.rejected")
-    assert rejected.payload == {"kind": "key", "state": "released", "reason": "not in control"}
+    assert rejected.payload == refused("key", "released")
     assert (rejected.outcome, rejected.actor) == ("failure", BOB)
     out = pair.to_helper([Send({"type": "control.released", "by": "person", "via": "esc"})],
                          4.2)
@@ -515,8 +522,7 @@ def test_input_before_a_grant_is_rejected_and_recorded(state: SessionState) -> N
     person = person_at(state)
     out = person.received(inp(KEY_A), 4.0)
     assert describe(out) == ["Record input.rejected"]
-    assert record(out, "input.rejected").payload == {
-        "kind": "key", "state": state.value, "reason": "not in control"}
+    assert record(out, "input.rejected").payload == refused("key", state.value)
     assert state_of(person) is state
 
 
@@ -526,8 +532,8 @@ def test_the_escape_key_is_never_injected(fields: dict[str, object]) -> None:
     person = person_at(S.CONTROLLING)
     out = person.received(inp({"kind": "key", **fields, "down": True}), 4.0)
     assert describe(out) == ["Record input.rejected"]
-    assert record(out, "input.rejected").payload == {
-        "kind": "key", "state": "controlling", "reason": "esc is never injected"}
+    assert record(out, "input.rejected").payload == refused("key", "controlling",
+                                                            "esc is never injected")
     assert state_of(person) is S.CONTROLLING
     assert person.received(inp(KEY_A), 4.1) == [Inject(KEY_A)]
 
@@ -540,11 +546,15 @@ def test_the_escape_key_is_never_injected(fields: dict[str, object]) -> None:
     "a",
     None,
 ])
-def test_malformed_input_is_rejected_not_injected(event: object) -> None:
+def test_malformed_input_is_a_protocol_error_never_injected(event: object) -> None:
     person = person_at(S.CONTROLLING)
     out = person.received(inp(event), 4.0)
-    assert describe(out) == ["Record input.rejected"]
-    assert record(out, "input.rejected").payload["reason"] == "malformed"
+    assert describe(out) == ["Record control.released", "DisableInput",
+                             "Record session.disconnected", "StopStreaming", "Send disconnect",
+                             "Show", "Close error"]
+    ending = record(out, "session.disconnected").payload
+    assert (ending["by"], ending["reason"]) == ("system", "error")
+    assert " event" in ending["detail"]
 
 
 def test_only_known_input_fields_reach_the_desktop() -> None:
@@ -563,13 +573,17 @@ def test_only_known_input_fields_reach_the_desktop() -> None:
     {"type": "chat", "text": ""},
     {"type": "control.release", "via": "disconnect"},
     {"no": "type"},
+    {"type": "input", "event": {"kind": [1]}},  # once a TypeError that killed the reader
+    {"type": "input", "event": {"kind": "key", "key": "a", "down": "yes"}},
 ])
 def test_a_message_the_helper_may_not_send_ends_the_session(message: dict[str, Any]) -> None:
     person = person_at(S.AWAITING_CONTROL_CONSENT)
     out = person.received(message, 4.0)
     assert describe(out) == ["Record session.disconnected", "StopStreaming", "Dismiss control",
                              "Send disconnect", "Show", "Close error"]
-    assert record(out, "session.disconnected").payload == {"by": "system", "reason": "error"}
+    ending = record(out, "session.disconnected").payload
+    assert (ending["by"], ending["reason"]) == ("system", "error")
+    assert isinstance(ending["detail"], str) and 0 < len(ending["detail"]) <= 200
     assert EnableInput() not in out and state_of(person) is S.DISCONNECTED
 
 

@@ -156,6 +156,38 @@ def test_wrong_passwords_back_off_per_origin_and_the_fifth_locks(
     assert not invitations.keystore.has(view.id)
 
 
+def test_attempts_refused_during_the_back_off_are_recorded_coalesced(
+    invitations: Invitations, store: EventStore, clock: Clock
+) -> None:
+    view = make(invitations)
+    for _ in range(2):
+        clock.advance(seconds=30)
+        view = invitations.record_auth_failure(view, "198.51.100.7", HELPER)  # wait: 2 s
+    # A guesser hammers during the back-off: 500 tries in 1.9 s.
+    for n in range(500):
+        clock.now = view.history[-1].occurred_at + timedelta(seconds=n * 0.0038)
+        with pytest.raises(TooManyAttempts):
+            invitations.check_usable(view.id, "198.51.100.7")
+    throttled = [e for e in store.iter_events() if e.type == "auth.throttled"]
+    # The first at once; then at most one a second (the next try after a second
+    # brings the ones before it); the rest are still being counted.
+    assert [e.payload["count"] for e in throttled] == [1, 264]  # tries 2..265, at 1.0032 s
+    invitations.flush_refusals()  # the server does this every second: not due yet
+    clock.advance(seconds=1)
+    invitations.flush_refusals()  # now it is
+    invitations.flush_refusals(final=True)  # and once more when it stops: nothing left
+    throttled = [e for e in store.iter_events() if e.type == "auth.throttled"]
+    assert len(throttled) == 3
+    assert sum(e.payload["count"] for e in throttled) == 500
+    assert all(e.origin == "198.51.100.7" == e.payload["origin"] and e.outcome == "denied"
+               and e.actor.kind == "helper" for e in throttled)
+    # The back-off itself is unchanged: the refusals are not failures.
+    assert invitations.fold(view.id).failures == 2
+    clock.advance(seconds=2)
+    invitations.check_usable(view.id, "198.51.100.7")
+    assert invitations._throttled == {}  # nothing kept for an origin no longer refused
+
+
 def test_ids_resolve_from_a_unique_prefix(invitations: Invitations) -> None:
     view = make(invitations)
     assert invitations.get(view.id[:8]).id == view.id

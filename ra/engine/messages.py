@@ -2,16 +2,24 @@
 
 Messages are JSON objects with a ``type``. The peer is not trusted: `parse`
 checks the shape, the sender's role and every field, and turns a raw message
-into a small frozen fact; anything else raises `ProtocolError`. Input events
-are checked separately (`parse_input`): a bad one is rejected and recorded,
-never injected. The vocabulary is documented in docs/session.md.
+into a small frozen fact; anything else raises `ProtocolError`, whose text
+names the field at fault and never quotes a value that could be a secret
+(a key name could spell a password). An ``input`` message must carry a
+well-formed input event (`check_input`), else it too is a `ProtocolError`;
+whether a well-formed event may be injected is the engine's decision.
+
+The parsers are total: any value at all, of any JSON shape or none (a list
+where text was expected, a huge number, NaN, text that is not valid Unicode,
+a dict with keys that are not text), gives either a fact or a
+`ProtocolError`, never another exception. The fuzz tests hold them to it.
+The vocabulary is documented in docs/session.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, cast
 
 from ra.errors import RaError
 
@@ -19,8 +27,10 @@ Role = Literal["person", "helper"]
 Scope = Literal["view", "control"]
 ConsentStatus = Literal["requested", "granted", "denied"]
 
-#: Why a session ended (the ``reason`` of ``session.disconnected``).
-DISCONNECT_REASONS = frozenset({"user", "helper", "network", "invitation ended", "error"})
+#: Why a session ended (the ``reason`` of ``session.disconnected``). ``flood``: the
+#: helper kept sending what its state does not allow (see `ra.engine.session`).
+DISCONNECT_REASONS = frozenset({"user", "helper", "network", "invitation ended", "error",
+                                "flood"})
 #: How control ended (the ``via`` of ``control.released``).
 RELEASE_VIA = frozenset({"esc", "button", "command", "timeout", "disconnect",
                          "keymap-changed"})
@@ -30,6 +40,10 @@ DENIAL_REASONS = frozenset({"declined", "timed out"})
 INPUT_KINDS = frozenset({"key", "pointer", "button", "scroll"})
 
 MAX_TEXT = 4000
+#: Longest ``key`` and ``code`` of a key event (browser names are at most ~25 characters).
+MAX_KEY_NAME = 32
+#: Largest magnitude of a number in an input event (coordinates, buttons, wheel steps).
+MAX_INPUT_NUMBER = 2**31 - 1
 
 
 class ProtocolError(RaError):
@@ -67,9 +81,9 @@ class ControlRelease:
 
 @dataclass(frozen=True, slots=True)
 class InputEvent:
-    """An ``input`` message; `event` is the raw event, checked by `parse_input`."""
+    """An ``input`` message; `event` is rebuilt from its known fields by `check_input`."""
 
-    event: object
+    event: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +121,7 @@ def parse(message: object, sender: Role) -> Message:
     if not isinstance(kind, str):
         raise ProtocolError("a message has no type")
     if kind not in SENDS[sender]:
-        raise ProtocolError(f"the {sender} may not send {kind!r} messages")
+        raise ProtocolError(f"the {sender} may not send {_short(kind)} messages")
     if kind == "heartbeat":
         return Heartbeat()
     if kind == "chat":
@@ -120,7 +134,7 @@ def parse(message: object, sender: Role) -> Message:
     if kind == "control.release":
         return ControlRelease(_one_of(message.get("via", "command"), RELEASE_VIA, "via"))
     if kind == "input":
-        return InputEvent(message.get("event"))
+        return InputEvent(check_input(message.get("event")))
     if kind == "consent":
         scope = _one_of(message.get("scope"), frozenset({"view", "control"}), "scope")
         status = _one_of(message.get("status"), frozenset({"requested", "granted", "denied"}),
@@ -133,39 +147,51 @@ def parse(message: object, sender: Role) -> Message:
     return ControlReleased(cast(Role, by), _one_of(message.get("via"), RELEASE_VIA, "via"))
 
 
-def parse_input(event: object) -> tuple[str, dict[str, Any] | None]:
-    """(kind, the event rebuilt from its known fields) or (kind, None) if malformed.
+def check_input(event: object) -> dict[str, Any]:
+    """The input event rebuilt from its known fields, or `ProtocolError` saying why.
 
-    Only known fields of the right JSON type pass, so the input adapter never
-    sees anything else. The kind is what `input.rejected` records; key names
-    are never recorded (they could spell a password).
+    Only known fields of the right JSON type and size pass, so the input
+    adapter never sees anything else. The error names the field, never its
+    value: key names are never written down (they could spell a password).
     """
     if not isinstance(event, Mapping):
-        return "unknown", None
+        raise ProtocolError("an input event is not a JSON object")
     kind = event.get("kind")
-    if kind not in INPUT_KINDS:
-        return "unknown", None
-    assert isinstance(kind, str)
+    if not isinstance(kind, str) or kind not in INPUT_KINDS:
+        raise ProtocolError(f"an input event's 'kind' must be one of {sorted(INPUT_KINDS)}")
+    if kind == "key":  # named as the browser names it: KeyboardEvent.key and .code
+        key = event.get("key")
+        code = event.get("code", "")
+        if not (_is_text(key) and 0 < len(key) <= MAX_KEY_NAME):
+            raise ProtocolError(f"a key event's 'key' must be text of 1 to {MAX_KEY_NAME} "
+                                "characters")
+        if not (_is_text(code) and len(code) <= MAX_KEY_NAME):
+            raise ProtocolError(f"a key event's 'code' must be text of at most {MAX_KEY_NAME} "
+                                "characters")
+        rebuilt: dict[str, Any] = {"kind": kind, "key": key, "down": _bool(event, kind, "down")}
+        if code:
+            rebuilt["code"] = code
+        return rebuilt
+    if kind == "pointer":
+        return {"kind": kind, "x": _int(event, kind, "x"), "y": _int(event, kind, "y")}
+    if kind == "button":
+        return {"kind": kind, "button": _int(event, kind, "button"),
+                "down": _bool(event, kind, "down")}
+    return {"kind": kind, "dx": _int(event, kind, "dx"), "dy": _int(event, kind, "dy")}
+
+
+def parse_input(event: object) -> tuple[str, dict[str, Any] | None]:
+    """(kind, the event rebuilt by `check_input`) or (kind, None) if malformed.
+
+    The kind is one of `INPUT_KINDS`, or ``"unknown"`` when the event has none.
+    For the helper's own viewer events, which are dropped, not fatal, when bad.
+    """
+    kind = event.get("kind") if isinstance(event, Mapping) else None
+    known = kind if isinstance(kind, str) and kind in INPUT_KINDS else "unknown"
     try:
-        if kind == "key":  # named as the browser names it: KeyboardEvent.key and .code
-            key = event.get("key")
-            code = event.get("code", "")
-            if not (isinstance(key, str) and 0 < len(key) <= 32) or not (
-                isinstance(code, str) and len(code) <= 32
-            ):
-                return kind, None
-            rebuilt: dict[str, Any] = {"kind": kind, "key": key, "down": _bool(event, "down")}
-            if code:
-                rebuilt["code"] = code
-            return kind, rebuilt
-        if kind == "pointer":
-            return kind, {"kind": kind, "x": _int(event, "x"), "y": _int(event, "y")}
-        if kind == "button":
-            return kind, {"kind": kind, "button": _int(event, "button"),
-                          "down": _bool(event, "down")}
-        return kind, {"kind": kind, "dx": _int(event, "dx"), "dy": _int(event, "dy")}
-    except ValueError:
-        return kind, None
+        return known, check_input(event)
+    except ProtocolError:
+        return known, None
 
 
 def is_escape(event: Mapping[str, Any]) -> bool:
@@ -219,9 +245,26 @@ def control_released(by: Role, via: str) -> dict[str, Any]:
 # -- field checks -----------------------------------------------------------------
 
 
+def _is_text(value: object) -> TypeGuard[str]:
+    """Text that can be written as UTF-8 (no lone surrogates from a JSON ``\\ud800``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A value of the peer's quoted safely in an error: its repr, cut to `limit`."""
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _text(message: Mapping[str, Any], key: str) -> str:
     value = message.get(key)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+    if not _is_text(value) or not value.strip() or len(value) > MAX_TEXT:
         raise ProtocolError(f"{key!r} must be text of 1 to {MAX_TEXT} characters")
     return value
 
@@ -232,22 +275,19 @@ def _one_of(value: object, allowed: frozenset[str], key: str) -> str:
     return value
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int(event: Mapping[str, Any], key: str) -> int:
+def _int(event: Mapping[str, Any], kind: str, key: str) -> int:
     value = event.get(key)
-    if not _is_int(value):
-        raise ValueError(key)
-    assert isinstance(value, int)
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or abs(value) > MAX_INPUT_NUMBER):
+        raise ProtocolError(f"a {kind} event's {key!r} must be a whole number of at most "
+                            f"{MAX_INPUT_NUMBER} either way")
     return value
 
 
-def _bool(event: Mapping[str, Any], key: str) -> bool:
+def _bool(event: Mapping[str, Any], kind: str, key: str) -> bool:
     value = event.get(key)
     if not isinstance(value, bool):
-        raise ValueError(key)
+        raise ProtocolError(f"a {kind} event's {key!r} must be true or false")
     return value
 
 
@@ -269,6 +309,7 @@ __all__ = [
     "ProtocolError",
     "Role",
     "Scope",
+    "check_input",
     "is_escape",
     "parse",
     "parse_input",

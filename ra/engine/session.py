@@ -24,13 +24,31 @@ machine, so both logs replay to the same lifecycle.
 Recording an event fires the machine trigger `trigger_for` maps it to, so the
 engine's state is always `replay()` of what it recorded.
 
-Peers are not trusted. A message this version does not understand, or one the
-peer's role may not send, ends the session with reason ``error``. Input that
-arrives outside ``controlling``, a malformed input event and the Escape key
-are dropped and recorded as ``input.rejected`` (with the kind of input, never
-the key, which could spell a password). Driver mistakes (calling a person-only
-input on the helper's side, authenticating twice) raise `IllegalMove`. After
-``disconnected`` every input returns ``[]``.
+Peers are not trusted. A message this version does not understand, one the
+peer's role may not send, or one with a malformed input event ends the
+session with reason ``error``, and the ``session.disconnected`` event says why
+(``detail``); so does a break of the wire protocol below the messages, which
+the driver reports with `protocol_error`. Input that arrives outside
+``controlling`` and the Escape key are dropped and counted as refused
+(the kind of input, never the key, which could spell a password).
+
+Refusals are recorded coalesced (`ra.events.tally`): the first at once as
+``input.rejected`` with ``count`` 1, those that follow within a second as one
+``input.rejected`` with their ``count``, ``kinds``, ``reasons`` and ``states``,
+handed out by `tick` (`next_deadline` says when) and, at the latest, just
+before the session's last event, so the counts always add up. A helper that
+keeps sending what its state does not allow, more than `FLOOD_LIMIT` refused
+messages within `FLOOD_WINDOW_S` seconds, is disconnected with reason
+``flood``; refusals in the `RACE_GRACE_S` seconds after control ended are
+recorded but not held against it (its input was on the way when control
+ended, which takes a round trip to learn; a laggy link can hold a few
+hundred pointer moves). Chat is recorded whole, message by message, so a
+peer that sends more than `CHAT_LIMIT` chat messages within `FLOOD_WINDOW_S`
+seconds is disconnected with reason ``flood`` too.
+
+Driver mistakes (calling a person-only input on the helper's side,
+authenticating twice) raise `IllegalMove`. After ``disconnected`` every input
+returns ``[]``.
 
 What the peer wrote is shown inert (`ra.inert`): a chat message is one line
 that starts with ``[chat]`` and the sender's role and name (`chat_line`), and
@@ -63,15 +81,26 @@ from ra.engine.outputs import (
 )
 from ra.engine.replay import trigger_for
 from ra.events.model import SYSTEM, Actor, NewEvent, Outcome
+from ra.events.tally import EVERY_S, Counted, Tally, Window
 from ra.inert import inert
 from ra.statemachines.base import IllegalMove
-from ra.statemachines.session import STREAMING, SessionMachine, SessionState
+from ra.statemachines.session import STREAMING, SessionMachine, SessionState, next_state
 
 S = SessionState
 
 CONSENT_TIMEOUT_S = 60
 PEER_TIMEOUT_S = 10.0
 HEARTBEAT_S = 2.0
+#: More refused messages than this within FLOOD_WINDOW_S seconds end the session.
+FLOOD_LIMIT = 200
+FLOOD_WINDOW_S = 10.0
+#: Refusals this soon after control ended do not count towards FLOOD_LIMIT.
+RACE_GRACE_S = 5.0
+#: More chat messages from the peer than this within FLOOD_WINDOW_S seconds end the
+#: session too: each is an event, kept whole (people type far fewer).
+CHAT_LIMIT = 50
+#: The longest ``detail`` a ``session.disconnected`` event keeps.
+MAX_DETAIL = 200
 
 WARNING = "Only allow someone you contacted yourself."
 HELPER_RELEASE_VIA = frozenset({"esc", "button", "command"})
@@ -128,6 +157,9 @@ class SessionEngine:
         peer_timeout_s: float = PEER_TIMEOUT_S,
         heartbeat_s: float = HEARTBEAT_S,
         label: str = "",
+        refusals_every_s: float = EVERY_S,
+        flood_limit: int = FLOOD_LIMIT,
+        flood_window_s: float = FLOOD_WINDOW_S,
     ) -> None:
         if role not in ("person", "helper"):
             raise ValueError(f"role must be 'person' or 'helper', not {role!r}")
@@ -143,6 +175,10 @@ class SessionEngine:
         self._prompt: tuple[PromptKind, float] | None = None
         self._last_heard: float | None = None
         self._next_heartbeat: float | None = None
+        self._refused = Tally(refusals_every_s)
+        self._flood = Window(flood_limit, flood_window_s)
+        self._chats = Window(CHAT_LIMIT, flood_window_s)
+        self._controlling_seen: float | None = None  # last `now` seen in controlling
 
     # -- what a driver may ask ---------------------------------------------------
 
@@ -174,7 +210,15 @@ class SessionEngine:
             deadlines.append(self._next_heartbeat)
         if self._prompt is not None:
             deadlines.append(self._prompt[1] + self.consent_timeout_s)
+        refusals = self._refused.due()
+        if refusals is not None:
+            deadlines.append(refusals)
         return min(deadlines) if deadlines else None
+
+    @property
+    def refused(self) -> int:
+        """Every refused message so far (recorded or still being counted)."""
+        return self._refused.total
 
     # -- inputs: the connection ----------------------------------------------------
 
@@ -223,13 +267,22 @@ class SessionEngine:
             return []
         return self._end("system", "invitation ended", notify=True, detail=reason)
 
-    def tick(self, now: float) -> list[Output]:
-        """Time passed: prompt timeouts, peer silence, heartbeats."""
+    def protocol_error(self, detail: str, now: float) -> list[Output]:
+        """The peer broke the protocol below the messages (framing, encoding), or a
+        message could not be handled: the session ends with reason ``error``."""
         if self.state is S.DISCONNECTED:
             return []
+        return self._end("system", "error", notify=True, detail=detail)
+
+    def tick(self, now: float) -> list[Output]:
+        """Time passed: prompt timeouts, peer silence, heartbeats, counted refusals."""
+        if self.state is S.DISCONNECTED:
+            return []
+        self._saw(now)
         if self._last_heard is not None and now - self._last_heard >= self.peer_timeout_s:
             return self._end("system", "network", notify=True)
         out: list[Output] = []
+        self._record_refusals(out, self._refused.flush(now))
         if self._prompt is not None and now - self._prompt[1] >= self.consent_timeout_s:
             self._answer(out, self._prompt[0], False, "timed out")
         # a view timeout ends the session and stops liveness: no heartbeat then
@@ -244,6 +297,7 @@ class SessionEngine:
         """A message from the peer (already decrypted and decoded from JSON)."""
         if self.state is S.DISCONNECTED:
             return []
+        self._saw(now)
         try:
             fact = msg.parse(message, self.peer_role)
         except msg.ProtocolError as exc:
@@ -252,12 +306,16 @@ class SessionEngine:
             return self._end("system", "error", notify=True, detail=str(exc))
         if self.state is S.CONNECTING:
             if isinstance(fact, msg.InputEvent):
-                return self._reject_input(fact.event)
+                return self._reject_input(fact.event, now)
             return []
         self._last_heard = now
         if isinstance(fact, msg.Heartbeat):
             return []
         if isinstance(fact, msg.Chat):
+            if self._chats.add(now):  # each one is an event: a flood of them is one too
+                return self._end("system", "flood", notify=True,
+                                 detail=f"more than {self._chats.limit} chat messages within "
+                                 f"{self._chats.window_s:g} s")
             out: list[Output] = []
             self._record(out, "chat.message", {"from": self.peer_role, "text": fact.text},
                          self.peer_role)
@@ -266,7 +324,7 @@ class SessionEngine:
         if isinstance(fact, msg.Disconnect):
             return self._end(self.peer_role, fact.reason, notify=False)
         if isinstance(fact, msg.InputEvent):
-            return self._input_from_helper(fact.event)
+            return self._input_from_helper(fact.event, now)
         if isinstance(fact, msg.ControlRequest):
             return self._control_requested_by_helper(now)
         if isinstance(fact, msg.ControlRelease):
@@ -399,6 +457,9 @@ class SessionEngine:
         """Fire the trigger the event states (or raise), then hand the event out."""
         trigger = trigger_for(event_type, payload)
         if trigger is not None:
+            if next_state(self.state, trigger) is S.DISCONNECTED:
+                # the session's last event: no refusal may be left uncounted
+                self._record_refusals(out, self._refused.drain())
             self._machine.fire(trigger)
         out.append(Record(NewEvent(event_type, payload, self._actor(by), outcome)))
 
@@ -544,24 +605,37 @@ class SessionEngine:
         out.append(Show(text))
         return out
 
-    def _input_from_helper(self, event: object) -> list[Output]:
-        """Person: inject only in controlling, never Escape; record every refusal."""
+    def _input_from_helper(self, event: dict[str, Any], now: float) -> list[Output]:
+        """Person: inject only in controlling, never Escape; count every refusal."""
         if self.state is not S.CONTROLLING:
-            return self._reject_input(event)
-        kind, clean = msg.parse_input(event)
-        if clean is None:
-            return self._reject_input(event, "malformed")
-        if msg.is_escape(clean):
-            return self._reject_input(event, "esc is never injected")
-        return [Inject(clean)]
+            return self._reject_input(event, now)
+        if msg.is_escape(event):
+            return self._reject_input(event, now, "esc is never injected")
+        return [Inject(event)]
 
-    def _reject_input(self, event: object, reason: str = "not in control") -> list[Output]:
-        kind, _ = msg.parse_input(event)
+    def _reject_input(self, event: dict[str, Any], now: float,
+                      reason: str = "not in control") -> list[Output]:
+        """Count a refused input (recorded coalesced); too many end the session."""
         out: list[Output] = []
-        self._record(out, "input.rejected",
-                     {"kind": kind, "state": self.state.value, "reason": reason},
-                     "helper", "failure")
+        counted = self._refused.note(now, kinds=str(event["kind"]), reasons=reason,
+                                     states=self.state.value)
+        self._record_refusals(out, counted)
+        racing = (self._controlling_seen is not None
+                  and now - self._controlling_seen < RACE_GRACE_S)
+        if not racing and self._flood.add(now):
+            out += self._end("system", "flood", notify=True,
+                             detail=f"more than {self._flood.limit} refused messages within "
+                             f"{self._flood.window_s:g} s")
         return out
+
+    def _record_refusals(self, out: list[Output], counted: Counted | None) -> None:
+        if counted is not None:
+            self._record(out, "input.rejected", counted.payload(), "helper", "failure")
+
+    def _saw(self, now: float) -> None:
+        """Keep the last time the session was seen in controlling (for RACE_GRACE_S)."""
+        if self.state is S.CONTROLLING:
+            self._controlling_seen = now
 
     def _chat(self, text: str) -> list[Output]:
         if self.state is S.CONNECTING:
@@ -585,7 +659,9 @@ class SessionEngine:
         payload: dict[str, Any] = {"by": by, "reason": reason}
         if reason == "invitation ended" and detail:
             payload["invitation"] = detail
-        outcome: Outcome = "failure" if reason in ("network", "error") else "success"
+        elif reason in ("error", "flood") and detail:
+            payload["detail"] = detail[:MAX_DETAIL]
+        outcome: Outcome = "failure" if reason in ("network", "error", "flood") else "success"
         self._record(out, "session.disconnected", payload, by, outcome)
         if self.role == "person" and state in STREAMING:
             out.append(StopStreaming())
@@ -606,6 +682,10 @@ class SessionEngine:
             return (f"{self.peer} sent something ra does not understand "
                     f"({inert(detail, NAME_SHOWN)}); "
                     "the session has ended to be safe")
+        if reason == "flood" and by == "system":
+            return (f"{self.peer} kept sending what the session does not allow "
+                    f"({inert(detail, NAME_SHOWN)}); "
+                    "the session has ended to be safe")
         if reason == "invitation ended":
             why = f" ({detail})" if detail else ""
             return f"the invitation has ended{why}; so has the session"
@@ -619,10 +699,14 @@ class SessionEngine:
 
 
 __all__ = [
+    "CHAT_LIMIT",
     "CHAT_PREFIX",
     "CONSENT_TIMEOUT_S",
+    "FLOOD_LIMIT",
+    "FLOOD_WINDOW_S",
     "HEARTBEAT_S",
     "PEER_TIMEOUT_S",
+    "RACE_GRACE_S",
     "SessionEngine",
     "chat_line",
     "prompt_text",

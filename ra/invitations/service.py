@@ -9,6 +9,12 @@ Expiry is enforced from the log and the clock wherever an invitation is used:
 the first use after `expires_at` records ``invitation.expired``. Wrong
 passwords are ``auth.failed`` events; each origin backs off (1, 2, 4, 8 s),
 and the fifth failure locks the invitation.
+
+Attempts refused during an origin's back-off are guessing too, so they are
+recorded, coalesced (`ra.events.tally`): per invitation and origin, the first
+at once and the rest at most once a second, as ``auth.throttled`` with the
+``origin`` and the ``count``. The server calls `Invitations.flush_refusals`
+every second and once more (``final``) when it stops, so no count is lost.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 from ra.errors import RaError
 from ra.events import Actor, EventStore, NewEvent, RecordedEvent
 from ra.events.model import SYSTEM, format_time, parse_time, utc_now
+from ra.events.tally import Counted, Tally
 from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations.file import (
@@ -48,6 +55,9 @@ DEFAULT_MAX_EXPIRY = timedelta(hours=24)
 DEFAULT_PORT = 5960
 MAX_FAILURES = 5
 BACKOFF_CAP_S = 60
+THROTTLED = "auth.throttled"
+#: Who tried a password before proving one: a helper, not known yet.
+UNKNOWN_HELPER = Actor("helper", "unknown")
 
 EVENT_OF = {
     "send": "invitation.sent",
@@ -225,6 +235,7 @@ class Invitations:
         self.clock = clock
         self.policy = policy or Policy.load(home)
         self.keystore = Keystore(home)
+        self._throttled: dict[tuple[str, str], Tally] = {}  # (invitation id, origin)
 
     # -- create and send --------------------------------------------------
 
@@ -354,8 +365,32 @@ class Invitations:
             wait = min(2 ** (count - 1), BACKOFF_CAP_S)
             elapsed = (self.clock() - last).total_seconds()
             if elapsed < wait:
+                self._refused_in_back_off(view.id, origin)
                 raise TooManyAttempts(wait - elapsed)
         return view
+
+    def flush_refusals(self, *, final: bool = False) -> None:
+        """Record the back-off refusals still counted: those a second old, or all (final)."""
+        now = self.clock().timestamp()
+        for (inv_id, origin), tally in list(self._throttled.items()):
+            counted = tally.drain() if final else tally.flush(now)
+            if counted is not None:
+                self._record_throttled(inv_id, origin, counted)
+            if final or tally.quiet(now):
+                del self._throttled[(inv_id, origin)]
+
+    def _refused_in_back_off(self, inv_id: str, origin: str) -> None:
+        tally = self._throttled.setdefault((inv_id, origin), Tally())
+        counted = tally.note(self.clock().timestamp())
+        if counted is not None:
+            self._record_throttled(inv_id, origin, counted)
+
+    def _record_throttled(self, inv_id: str, origin: str, counted: Counted) -> None:
+        view = self.fold(inv_id)
+        self.store.append(view.stream, view.version, [
+            NewEvent(THROTTLED, {"origin": origin, **counted.payload()}, UNKNOWN_HELPER,
+                     outcome="denied", origin=origin)
+        ], now=self.clock())
 
     def pake_secret(self, inv_id: str) -> bytes:
         return self.keystore.get(inv_id)
@@ -441,6 +476,7 @@ __all__ = [
     "Invitations",
     "Policy",
     "PolicyError",
+    "THROTTLED",
     "TooManyAttempts",
     "format_fingerprint",
     "parse_invitation",

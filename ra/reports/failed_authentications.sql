@@ -1,12 +1,16 @@
--- Wrong passwords and lock-outs, per invitation and origin.
+-- Wrong passwords and lock-outs, per invitation and origin, with the tries refused
+-- during the back-off (auth.throttled, recorded counted: at most one a second).
 --   sqlite3 -readonly -header -csv ~/.local/share/ra/ra.db < failed_authentications.sql
 SELECT
     stream                                         AS invitation,
     origin,
-    count(*)                                       AS failures,
-    min(occurred_at)                               AS first_failure,
-    max(occurred_at)                               AS last_failure
+    sum(type = 'auth.failed')                      AS failures,
+    min(CASE WHEN type = 'auth.failed' THEN occurred_at END) AS first_failure,
+    max(CASE WHEN type = 'auth.failed' THEN occurred_at END) AS last_failure,
+    coalesce(sum(CASE WHEN type = 'auth.throttled'
+                      THEN json_extract(body, '$.payload.count') END), 0)
+                                                   AS refused_in_back_off
 FROM audit_log
-WHERE type = 'auth.failed'
+WHERE type IN ('auth.failed', 'auth.throttled')
 GROUP BY stream, origin
 ORDER BY last_failure;

@@ -1,5 +1,5 @@
 -- One line per session: who, when it started and ended, whether view and
--- control were granted, and how it ended.
+-- control were granted, how much input was refused, and how it ended.
 --   sqlite3 -readonly -header -csv ~/.local/share/ra/ra.db < session_timeline.sql
 SELECT
     stream                                                        AS session,
@@ -10,7 +10,9 @@ SELECT
         AND json_extract(body, '$.payload.scope') = 'view')       AS view_grants,
     sum(type = 'control.granted')                                 AS control_grants,
     sum(type = 'control.released')                                AS control_releases,
-    sum(type = 'input.rejected')                                  AS inputs_rejected,
+    sum(CASE WHEN type = 'input.rejected'   -- recorded counted, at most one a second
+             THEN coalesce(json_extract(body, '$.payload.count'), 1) ELSE 0 END)
+                                                                  AS inputs_rejected,
     max(CASE WHEN type = 'session.disconnected'
              THEN json_extract(body, '$.payload.reason')
              WHEN type = 'consent.denied'

@@ -11,13 +11,20 @@ order. If that append fails, nothing of the list is performed: the
 connection is dropped and the session ends with the error.
 
 Three tasks feed the engine: the channel reader (``received``; a broken
-connection is ``transport_lost``), the timer (``tick`` at ``next_deadline()``,
-at least every 0.5 s) and the terminal (a line answers an open consent prompt,
+connection is ``transport_lost``, bytes that break the wire protocol are
+``protocol_error``), the timer (``tick`` at ``next_deadline()``, at least
+every 0.5 s) and the terminal (a line answers an open consent prompt,
 otherwise it is a ``local_command``). The `Terminal` prints every line inert,
 marks the lines of a consent question as ra's own, and prints the question
 again after anything else shown while it waits; the driver tells it when the
 engine's question is no longer open. Callers may add watchers (the person's
 side follows the invitation) with `SessionDriver.run`'s ``extra`` argument.
+
+No task dies silently: an exception that escapes one (a bug, or a peer's
+message nobody foresaw) is logged and fed to the engine as a
+``protocol_error`` naming its type, which records the ending and closes the
+session; if even that fails, the channel is dropped and `run` raises
+`SessionFailed`.
 
 The screen and input adapters are not here yet: the driver calls a `Desktop`
 for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject, and
@@ -102,8 +109,19 @@ def _received(engine: SessionEngine, message: Mapping[str, Any], now: float) -> 
     return engine.received(message, now)
 
 
+def _protocol_error(engine: SessionEngine, detail: str, now: float) -> list[Output]:
+    return engine.protocol_error(detail, now)
+
+
 class SessionLogError(RaError):
     """The session's events could not be written to the log, so the session was ended."""
+
+
+class SessionFailed(RaError):
+    """Something went wrong inside ra during the session, so the session was ended.
+
+    Please report it, with the log line ``session.task_failed`` if there is one.
+    """
 
 
 class Desktop(Protocol):
@@ -357,6 +375,10 @@ class SessionDriver:
         while True:
             try:
                 frame = await self.channel.recv()
+            except ProtocolError as exc:  # the channel told the peer (BYE) and dropped it
+                self._no_peer_receipt()
+                await self.feed(functools.partial(_protocol_error, engine, str(exc)))
+                return
             except (NetError, OSError):
                 self._no_peer_receipt()
                 await self.feed(engine.transport_lost)
@@ -458,6 +480,35 @@ class SessionDriver:
             return self.engine.consent_answered(kind, granted, now)
         return self.engine.local_command(line, now)
 
+    async def _guard(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run one task; an exception that escapes it ends the session, recorded."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._task_failed(name, exc)
+
+    async def _task_failed(self, name: str, exc: Exception) -> None:
+        # Only the type is logged and recorded: the text may quote what the peer sent.
+        _log.error("session.task_failed", task=name, error_type=type(exc).__name__)
+        if name == "reader":
+            self._no_peer_receipt()  # nobody reads the channel any more
+        detail = f"the {name} of this session failed ({type(exc).__name__})"
+        try:
+            await self.feed(functools.partial(_protocol_error, self.engine, detail))
+        except Exception as again:
+            _log.error("session.end_failed", error_type=type(again).__name__)
+            if self.error is None:
+                self.error = SessionFailed(f"the session failed ({type(exc).__name__}) and "
+                                           "was closed")
+            self.channel.abort()
+            self._done.set()
+            return
+        if not self._done.is_set():  # nothing was left to end: close all the same
+            self.channel.abort()
+            self._done.set()
+
     # -- the receipt ---------------------------------------------------------------
 
     async def _exchange_receipts(self) -> None:
@@ -499,10 +550,10 @@ class SessionDriver:
         for call in start:
             await self.feed(call)
         tasks = [
-            asyncio.create_task(self._read_channel()),
-            asyncio.create_task(self._run_timer()),
-            asyncio.create_task(self._read_terminal()),
-            *(asyncio.create_task(watch(self)) for watch in extra),
+            asyncio.create_task(self._guard("reader", self._read_channel())),
+            asyncio.create_task(self._guard("timer", self._run_timer())),
+            asyncio.create_task(self._guard("terminal", self._read_terminal())),
+            *(asyncio.create_task(self._guard("watcher", watch(self))) for watch in extra),
         ]
         try:
             await self._done.wait()
@@ -528,6 +579,7 @@ __all__ = [
     "Desktop",
     "Input",
     "SessionDriver",
+    "SessionFailed",
     "SessionLogError",
     "StatusDesktop",
     "Terminal",

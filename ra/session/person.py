@@ -5,6 +5,9 @@ checks each helper against the log (`Invitations.check_usable`, and no second
 session on an invitation already in one), records ``auth.failed`` for wrong
 passwords, and for the first helper who proves the password records
 ``invitation.opened`` + ``invitation.accepted`` and runs the person's engine.
+Attempts refused during an origin's password back-off are recorded, counted
+(``auth.throttled``): the counts still pending are flushed every second while
+`ask` serves, and once more when it stops.
 While the session runs it follows the log every second: an invitation
 expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
@@ -173,6 +176,7 @@ async def ask_async(
                 finished.set()
 
         servers: list[asyncio.Server] = []
+        flusher = loop.create_task(_flush_refusals(service))
         try:
             ports = {view.port for view in views} if port is None else {port}
             for one in sorted(ports):
@@ -207,6 +211,13 @@ async def ask_async(
         finally:
             for server in servers:
                 server.close()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            try:
+                service.flush_refusals(final=True)
+            except Exception as exc:
+                _log.error("invitation.refusals_not_recorded", error_type=type(exc).__name__)
             store.checkpoint()
     if failure:
         error = failure[0]
@@ -254,6 +265,16 @@ def _x11_desktop(
 
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
                       on_keymap_change=on_keymap_change)
+
+
+async def _flush_refusals(service: Invitations) -> None:
+    """Every second, record the back-off refusals counted and due (see `Invitations`)."""
+    while True:
+        await asyncio.sleep(WATCH_S)
+        try:
+            service.flush_refusals()
+        except Exception as exc:  # the log will say it when `ask` stops; keep serving
+            _log.error("invitation.refusals_not_recorded", error_type=type(exc).__name__)
 
 
 def _ended(engine: SessionEngine, reason: str, now: float) -> list[Output]:

@@ -32,7 +32,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -41,6 +41,7 @@ from websockets.http11 import Request, Response
 
 from ra.desktop.codec import Update, UpdateFormatError
 from ra.desktop.pacing import merge_updates
+from ra.engine.messages import MAX_KEY_NAME as _ENGINE_KEY_NAME
 from ra.logs import get_logger, register_secret
 from ra.viewer.peer import refusal
 
@@ -105,13 +106,25 @@ MAX_MONITORS = 32
 MAX_CHAT = 4000
 MAX_COORD = 0xFFFF
 MAX_SCROLL = 1000
-MAX_KEY_NAME = 64
+MAX_KEY_NAME = _ENGINE_KEY_NAME  # what the page passes, the engine takes
 #: Largest message the page may send (bytes); its messages are small.
 MAX_PAGE_MESSAGE = 16 * 1024
 
 
 def _is_int(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_text(value: object, low: int, high: int) -> TypeGuard[str]:
+    """Text of `low` to `high` characters that can be written as UTF-8 (JSON's
+    ``\\ud800`` escapes give lone surrogates, which no log or peer can take)."""
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _clean_input(event: object) -> dict[str, Any] | None:
@@ -122,8 +135,8 @@ def _clean_input(event: object) -> dict[str, Any] | None:
     down = event.get("down")
     if kind == "key":
         key, code = event.get("key"), event.get("code")
-        if (isinstance(key, str) and 0 < len(key) <= MAX_KEY_NAME and isinstance(code, str)
-                and len(code) <= MAX_KEY_NAME and isinstance(down, bool)):
+        if (_is_text(key, 1, MAX_KEY_NAME) and _is_text(code, 0, MAX_KEY_NAME)
+                and isinstance(down, bool)):
             return {"kind": "key", "key": key, "code": code, "down": down}
         return None
     if kind == "pointer":
@@ -178,10 +191,12 @@ def parse_page_message(raw: str) -> dict[str, Any] | None:
     """A page message rebuilt from its known fields, or None if it is not one.
 
     ``screen.ack`` (the page drew a frame) is internal and returned as well.
+    Total: any text at all gives a message or None, never an exception (deep
+    nesting, numbers too long to read, lone surrogates are all None).
     """
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(message, dict):
         return None
@@ -196,7 +211,7 @@ def parse_page_message(raw: str) -> dict[str, Any] | None:
         return None
     if kind == "chat":
         text = message.get("text")
-        if isinstance(text, str) and text.strip() and len(text) <= MAX_CHAT:
+        if _is_text(text, 1, MAX_CHAT) and text.strip():
             return {"type": "chat", "text": text}
         return None
     if kind == "input":
