@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from ra.cli.common import (
 )
 from ra.errors import RaError
 from ra.events import Checkpoint, verify_log
+from ra.events.errors import StoreError
 from ra.events.proofs import (
     ProofDocument,
     consistency_document,
@@ -239,9 +241,14 @@ def report(
         raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
     query = reports.sql(name)
     with open_store(home) as store:
-        rows = list(store.db.query(query))
-        columns = list(rows[0]) if rows else [
-            d[0] for d in store.conn.execute(query).description or []]
+        try:
+            rows = list(store.db.query(query))
+            columns = list(rows[0]) if rows else [
+                d[0] for d in store.conn.execute(query).description or []]
+        except sqlite3.DatabaseError as exc:  # e.g. a body that is not JSON
+            raise StoreError(
+                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
+            ) from None
     if fmt == "json":
         for row in rows:
             emit_json(row)

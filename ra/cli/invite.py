@@ -33,10 +33,10 @@ from ra.invitations import (
     InvitationExpiredError,
     check_strength,
     format_fingerprint,
-    from_code,
     generate_password,
     key_fingerprint,
     parse_invitation,
+    read_invitation_source,
     send_invitation_email,
     to_code,
 )
@@ -394,7 +394,7 @@ def inspect(
     expired. Confirm the key fingerprint with the person (by phone) before
     you connect.
     """
-    data = _read_invitation_source(source)
+    data = read_invitation_source(source)
     now = datetime.now(UTC)
     invitation = parse_invitation(data, check_expiry=False)  # signature and format
     expired = now >= invitation.expires_at
@@ -419,21 +419,6 @@ def inspect(
         say("Confirm this fingerprint with the person before you connect.")
     if expired:
         raise InvitationExpiredError(invitation.expires_at)
-
-
-def _read_invitation_source(source: str) -> bytes:
-    text = source.strip()
-    if text.startswith("ra1:"):
-        return from_code(text)
-    path = Path(source)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(1024 * 1024)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if data.lstrip().startswith(b"ra1:"):
-        return from_code(data.decode("ascii", "replace"))
-    return data
 
 
 def _local(moment: datetime | None) -> str:

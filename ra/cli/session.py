@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -69,7 +68,9 @@ def ask(
 
 
 def connect(
-    file: Annotated[Path, typer.Argument(help="The invitation file you were sent.")],
+    file: Annotated[
+        str, typer.Argument(help="The invitation file you were sent, or its code (ra1:...).")
+    ],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
