@@ -6,7 +6,9 @@ with scrypt and the invitation's public salt; the helper derives the same
 from the password they were told. The derived secret lives only here
 (``RA_HOME/keystore/<invitation id>.key``, mode 0600, folder 0700): never in
 the invitation file, the log, or a log line. It is destroyed (overwritten,
-then removed) when the invitation reaches a final state.
+then removed) when the invitation reaches a final state; one that a killed
+process left behind (no open invitation names it) is destroyed by the next
+command that opens the invitations (`Keystore.sweep`).
 """
 
 from __future__ import annotations
