@@ -1,16 +1,39 @@
 """Where `ra` keeps its state: the database, the keys and the keystore.
 
 `RA_HOME` (default ``~/.local/share/ra``) holds everything; every command
-also takes ``--home DIR``. The folder is created with mode 0700 on first use.
+also takes ``--home DIR``.
+
+The home is private to its owner whatever the umask: the folder and the
+folders in it are 0700, the database and its ``-wal`` and ``-shm`` files
+0600 (secret files are written 0600 by `ra.files`). A home that already
+exists with looser modes is tightened when it is opened, and ra says so in
+one line on stderr. Folders created above a new home (``--home a/b/c``) are
+0700 too: a parent ra makes is never writable by other accounts.
+
+A home that cannot be used (a file where a folder belongs, a folder this
+account may not enter) is a `HomeError` naming the path at fault, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ra.errors import RaError
+
 DEFAULT_HOME = Path("~/.local/share/ra")
+#: The files of the home that must be readable by its owner only.
+PRIVATE_FILES = ("ra.db", "ra.db-wal", "ra.db-shm")
+
+
+class HomeError(RaError):
+    """A folder or file of RA_HOME is not what ra needs; the message names it."""
+
+    exit_code = 2
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -18,6 +41,84 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     if home is None or str(home) == "":
         home = os.environ.get("RA_HOME") or DEFAULT_HOME
     return Path(home).expanduser().resolve()
+
+
+def _mode(st: os.stat_result) -> str:
+    return f"{stat.S_IMODE(st.st_mode):04o}"
+
+
+def _tell(text: str) -> None:
+    """One line on stderr: the home was changed for the user's sake."""
+    sys.stderr.write(f"ra: {text}\n")
+    sys.stderr.flush()
+
+
+def private_folder(path: Path, *, parents: bool = False) -> list[str]:
+    """Make sure `path` is a folder of ours, mode 0700; returns what was tightened.
+
+    Missing folders are created 0700 (with `parents`, the missing folders
+    above it too). An existing folder open to others is set to 0700. Raises
+    HomeError when `path` is not a folder or this account cannot use it.
+    """
+    tightened: list[str] = []
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if parents:
+            for above in reversed(path.parents):
+                if not above.exists():
+                    _make_folder(above)
+        _make_folder(path)
+        return tightened
+    except OSError as exc:
+        raise HomeError(f"cannot use the folder {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise HomeError(f"{path} should be a folder but is not; move it out of the way")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError as exc:
+            raise HomeError(
+                f"{path} is open to other accounts (mode {_mode(st)}) and cannot be made "
+                f"private: {exc.strerror}"
+            ) from None
+        tightened.append(f"{path} (was {_mode(st)})")
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise HomeError(f"cannot use the folder {path}: permission denied "
+                        f"(it belongs to uid {st.st_uid}, mode {_mode(st)})")
+    return tightened
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # exactly 0700, whatever the umask took away
+    except FileExistsError:
+        if not path.is_dir():
+            raise HomeError(f"{path} should be a folder but is not; move it out of the way") \
+                from None
+    except OSError as exc:
+        raise HomeError(f"cannot create the folder {path}: {exc.strerror}") from None
+
+
+def private_file(path: Path) -> list[str]:
+    """An existing `path` open to others is set to 0600; returns what was tightened."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise HomeError(f"cannot use {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode) or not stat.S_IMODE(st.st_mode) & 0o077:
+        return []
+    try:
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise HomeError(
+            f"{path} is open to other accounts (mode {_mode(st)}) and cannot be made "
+            f"private: {exc.strerror}"
+        ) from None
+    return [f"{path.name} (was {_mode(st)})"]
 
 
 @dataclass(frozen=True)
@@ -31,8 +132,15 @@ class Home:
         return cls(resolve_home(home))
 
     def ensure(self) -> Home:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        """Create the home (and its keys folder) if need be; make it private; check it."""
+        tightened = private_folder(self.root, parents=True)
+        tightened += private_folder(self.keys_dir)
+        if self.keystore_dir.exists() or self.keystore_dir.is_symlink():
+            tightened += private_folder(self.keystore_dir)
+        for name in PRIVATE_FILES:
+            tightened += private_file(self.root / name)
+        if tightened:
+            _tell("made private to you, as ra keeps it: " + ", ".join(tightened))
         return self
 
     @property
@@ -42,6 +150,15 @@ class Home:
     @property
     def keys_dir(self) -> Path:
         return self.root / "keys"
+
+    @property
+    def keystore_dir(self) -> Path:
+        """The derived secrets of open invitations (see `ra.invitations.keystore`)."""
+        return self.root / "keystore"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
 
     @property
     def log_key(self) -> Path:

@@ -8,6 +8,9 @@
   fingerprint goes into every invitation, and the helper pins it.
 
 Both are created on first use, mode 0600, and kept for later invitations.
+Files that are not PEM, or a certificate and key that are not a pair, are an
+`IdentityError` naming the file, found when the identity is loaded rather
+than when a helper connects.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
+from ra.errors import RaError
 from ra.events.checkpoint import load_or_create_key
 from ra.files import write_private
 from ra.home import Home
@@ -41,6 +45,12 @@ class Identity:
         return self.signing_key.public_key().public_bytes_raw()
 
 
+class IdentityError(RaError):
+    """The TLS certificate or key of this RA_HOME cannot be used; the message names it."""
+
+    exit_code = 2
+
+
 def load_identity(home: Home) -> Identity:
     home.ensure()
     signing = load_or_create_key(home.keys_dir / "identity.key")
@@ -48,10 +58,35 @@ def load_identity(home: Home) -> Identity:
     key_path = home.keys_dir / "tls.key"
     if not cert_path.exists() or not key_path.exists():
         _create_tls(cert_path, key_path)
-    der = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(
-        serialization.Encoding.DER
-    )
+    cert = _load_tls(cert_path, key_path)
+    der = cert.public_bytes(serialization.Encoding.DER)
     return Identity(signing, cert_path, key_path, hashlib.sha256(der).hexdigest())
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IdentityError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _load_tls(cert_path: Path, key_path: Path) -> x509.Certificate:
+    """The certificate, checked to be PEM and to match the private key beside it."""
+    damaged = ("; move keys/tls.crt and keys/tls.key away and ra makes a new pair "
+               "(invitations already sent name the old one)")
+    try:
+        cert = x509.load_pem_x509_certificate(_read(cert_path, "the TLS certificate"))
+    except ValueError:
+        raise IdentityError(f"{cert_path} is not a PEM certificate{damaged}") from None
+    try:
+        key = serialization.load_pem_private_key(_read(key_path, "the TLS key"), password=None)
+    except (ValueError, TypeError):
+        raise IdentityError(f"{key_path} is not a PEM private key{damaged}") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, public) != \
+            cert.public_key().public_bytes(serialization.Encoding.DER, public):
+        raise IdentityError(f"{key_path} is not the key of {cert_path}{damaged}")
+    return cert
 
 
 def _create_tls(cert_path: Path, key_path: Path) -> None:

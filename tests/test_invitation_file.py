@@ -313,7 +313,8 @@ def test_newer_version_says_so() -> None:
     with pytest.raises(InvitationVersionError) as caught:
         parse(rewrap(doc))
     assert str(caught.value) == (
-        "this invitation was made by a newer version of ra (format 2); this ra reads format 1"
+        "this invitation was made by a newer version of ra (format 2); this ra reads format 1: "
+        "update ra to read it"
     )
 
 

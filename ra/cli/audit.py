@@ -7,6 +7,7 @@ on every start of `ra`, `--help` included).
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -313,9 +314,16 @@ def report(
         raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
     with open_store(home) as store:
-        rows = list(store.db.query(query))
-        columns = list(rows[0]) if rows else [
-            d[0] for d in store.conn.execute(query).description or []]
+        try:
+            rows = list(store.db.query(query))
+            columns = list(rows[0]) if rows else [
+                d[0] for d in store.conn.execute(query).description or []]
+        except sqlite3.DatabaseError as exc:  # e.g. a body that is not JSON
+            from ra.events.errors import StoreError
+
+            raise StoreError(
+                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
+            ) from None
     if fmt == "json":
         emit_json(rows)
     elif fmt == "jsonl":

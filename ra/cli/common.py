@@ -46,6 +46,7 @@ HomeOption = Annotated[
         envvar="RA_HOME",
         help="Folder holding the log and keys (default: $RA_HOME or ~/.local/share/ra).",
         show_default=False,
+        readable=False,  # ra.home checks the folder and says what is wrong with it
     ),
 ]
 JsonOption = Annotated[

@@ -473,9 +473,14 @@ def inspect(
         ra invite inspect RAInvitation.rainv
         ra invite inspect ra1:... --json
     """
-    from ra.invitations.file import format_fingerprint, key_fingerprint, parse_invitation
+    from ra.invitations.file import (
+        format_fingerprint,
+        key_fingerprint,
+        parse_invitation,
+        read_invitation_source,
+    )
 
-    data = _read_invitation_source(source)
+    data = read_invitation_source(source)
     now = datetime.now(UTC)
     invitation = parse_invitation(data, check_expiry=False)  # signature and format
     expired = now >= invitation.expires_at
@@ -502,23 +507,6 @@ def inspect(
         say("Confirm this fingerprint with the person before you connect.")
     if expired:
         raise InvitationExpiredError(invitation.expires_at)
-
-
-def _read_invitation_source(source: str) -> bytes:
-    from ra.invitations.file import from_code
-
-    text = source.strip()
-    if text.startswith("ra1:"):
-        return from_code(text)
-    path = Path(source)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(1024 * 1024)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if data.lstrip().startswith(b"ra1:"):
-        return from_code(data.decode("ascii", "replace"))
-    return data
 
 
 def _local(moment: datetime | None) -> str:

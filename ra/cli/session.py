@@ -80,7 +80,9 @@ def ask(
 
 
 def connect(
-    file: Annotated[Path, typer.Argument(help="The invitation file you were sent.")],
+    file: Annotated[
+        str, typer.Argument(help="The invitation file you were sent, or its code (ra1:...).")
+    ],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,

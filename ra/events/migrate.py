@@ -49,6 +49,12 @@ class MigrationError(RaError):
     exit_code = 1
 
 
+class NoLogError(MigrationError):
+    """There is no log to migrate where one was looked for, or it cannot be opened."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class MigrationReport:
     database: Path
@@ -70,15 +76,20 @@ def migrate(
 ) -> MigrationReport:
     """Migrate the log of `home` to this schema (see the module docstring)."""
     database = home.database
+    if home.root.exists() or home.root.is_symlink():
+        home.ensure()  # a home that is not a folder, or not ours, says so
     if not database.exists():
-        raise MigrationError(f"there is no log at {database}")
-    old = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
+        raise NoLogError(f"there is no log at {database}")
+    try:
+        old = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise NoLogError(f"cannot open the event log {database}: {exc}") from None
     try:
         try:
             old.execute("BEGIN IMMEDIATE")  # no appends to the old log while it is copied
             row = old.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise MigrationError(f"{database} is not an ra log ({exc})") from None
+            raise NoLogError(f"{database} is not an ra log ({exc})") from None
         version = None if row is None else str(row[0])
         if version == str(SCHEMA_VERSION):
             return MigrationReport(database, SCHEMA_VERSION, SCHEMA_VERSION)

@@ -43,6 +43,7 @@ is written into every checkpoint.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sqlite3
@@ -202,6 +203,7 @@ class EventStore:
         self.origin = origin or socket.gethostname()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self.conn = sqlite3.connect(
                 str(self.path), timeout=busy_timeout, isolation_level=None
             )
@@ -537,7 +539,7 @@ class EventStore:
         finally:
             if own:
                 conn.execute("COMMIT")
-        events = [RecordedEvent.from_body(body) for (body,) in rows]
+        events = [self._decode(body) for (body,) in rows]
         expected = after_version
         for event in events:
             expected += 1
@@ -594,17 +596,32 @@ class EventStore:
         sql = f"SELECT body FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        cursor = self.conn.execute(sql, params)
-        while True:
-            rows = cursor.fetchmany(batch)
-            if not rows:
-                return
-            for (body,) in rows:
-                yield RecordedEvent.from_body(body)
+        try:
+            cursor = self.conn.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(batch)
+                if not rows:
+                    return
+                for (body,) in rows:
+                    yield self._decode(body)
+        except sqlite3.DatabaseError as exc:  # json_extract on a body that is not JSON
+            raise LogStateError(
+                f"the event log {self.path} is damaged ({exc}); run `ra audit verify`"
+            ) from None
 
     def event(self, seq: int) -> RecordedEvent | None:
         row = self.conn.execute("SELECT body FROM events WHERE seq = ?", (seq,)).fetchone()
-        return None if row is None else RecordedEvent.from_body(row[0])
+        return None if row is None else self._decode(row[0])
+
+    def _decode(self, body: bytes | str) -> RecordedEvent:
+        """A stored event, or LogStateError when its body is not one (it was altered)."""
+        try:
+            return RecordedEvent.from_body(body)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise LogStateError(
+                f"an event in {self.path} is damaged (its body is not an ra event); "
+                "run `ra audit verify`"
+            ) from None
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:
         """The stored leaf hashes of the first `size` events (all by default)."""
@@ -688,6 +705,26 @@ class EventStore:
         if row is None or " ".join(str(row[0]).split()) != " ".join(made.split()):
             problems.append("the audit_log view was removed or redefined (reports read it)")
         return problems
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would make it 0644).
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so
+    they are 0600 too, whatever the umask.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a folder") from None
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise PermissionError(errno.EACCES, "permission denied") from None
+        return
+    try:
+        os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask took away
+    finally:
+        os.close(fd)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -40,7 +40,7 @@ class InvitationVersionError(InvitationError):
         if found > supported:
             text = (
                 f"this invitation was made by a newer version of ra (format {found}); "
-                f"this ra reads format {supported}"
+                f"this ra reads format {supported}: update ra to read it"
             )
         else:
             text = (

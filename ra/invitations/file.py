@@ -545,11 +545,38 @@ def parse_invitation(
 def load_invitation(
     path: str | os.PathLike[str], *, now: datetime | None = None, check_expiry: bool = True
 ) -> Invitation:
-    """Read and check the invitation file at ``path`` (see parse_invitation).
+    """Read and check the invitation at ``path`` (see parse_invitation).
 
-    At most MAX_INVITATION_BYTES + 1 bytes are read, so a huge file is refused
-    without loading it. A file that cannot be read gives InvitationReadError.
+    ``path`` may also be a code (see read_invitation_source), and the file
+    may hold one. At most MAX_INVITATION_BYTES + 1 bytes are read, so a huge
+    file is refused without loading it. A file that cannot be read gives
+    InvitationReadError.
     """
+    return parse_invitation(read_invitation_source(path), now=now, check_expiry=check_expiry)
+
+
+def is_code(text: str) -> bool:
+    """Whether `text` is an invitation code: ``ra<N>:`` first, in any case, any version."""
+    return _CODE_START.match(text) is not None
+
+
+def read_invitation_source(source: str | os.PathLike[str]) -> bytes:
+    """An invitation's file bytes, from a code or from the file `source` names.
+
+    Text that starts like a code (``ra1:``, ``RA1:``, or ``ra2:`` from a newer
+    ra) is read as a code, never as a file name: a newer version is refused
+    as such (InvitationVersionError), not reported as a missing file. A file
+    whose content is a code is read as that code.
+    """
+    if isinstance(source, str) and is_code(source):
+        return from_code(source)
+    data = _read_file(source)
+    if is_code(data[:64].decode("ascii", "replace")):
+        return from_code(data.decode("ascii", "replace"))
+    return data
+
+
+def _read_file(path: str | os.PathLike[str]) -> bytes:
     shown = os.fsdecode(path)
     try:
         with open(path, "rb") as handle:
@@ -562,7 +589,7 @@ def load_invitation(
         except OSError:
             size = len(data)
         raise InvitationTooLargeError(size, MAX_INVITATION_BYTES)
-    return parse_invitation(data, now=now, check_expiry=check_expiry)
+    return data
 
 
 # --------------------------------------------------------------------------
@@ -589,6 +616,7 @@ def to_code(file_bytes: bytes) -> str:
 
 
 _CODE_PATTERN = re.compile(r"ra(\d{1,6}):(.*)", re.ASCII | re.IGNORECASE | re.DOTALL)
+_CODE_START = re.compile(r"\s*ra\d+:", re.ASCII | re.IGNORECASE)
 
 
 def from_code(code: str) -> bytes:

@@ -6,21 +6,26 @@ with scrypt and the invitation's public salt; the helper derives the same
 from the password they were told. The derived secret lives only here
 (``RA_HOME/keystore/<invitation id>.key``, mode 0600, folder 0700): never in
 the invitation file, the log, or a log line. It is destroyed (overwritten,
-then removed) when the invitation reaches a final state.
+then removed) when the invitation reaches a final state; one that a killed
+process left behind (no open invitation names it) is destroyed by the next
+command that opens the invitations (`Keystore.sweep`).
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ra.errors import RaError
 from ra.files import write_private
-from ra.home import Home
+from ra.home import Home, private_folder
 from ra.invitations.file import PakeParams
 
 SCRYPT_N = 2**15
@@ -43,18 +48,51 @@ def derive_pake_secret(password: str, pake: PakeParams) -> bytes:
 
 
 class Keystore:
+    """``RA_HOME/keystore``: one file per open invitation, and a lock.
+
+    An invitation's secret is written before its ``invitation.created`` event
+    is appended, so a process killed between the two leaves a secret with no
+    invitation. `sweep` destroys such orphans (and the temporary files of a
+    write that was cut short), and secrets of invitations that ended without
+    theirs being destroyed. The window between the write and the append is
+    held under the keystore's lock (`creating`), and `sweep` takes the same
+    lock: a secret it sees without an invitation is one whose creator died.
+    """
+
     def __init__(self, home: Home) -> None:
-        self.root = home.root / "keystore"
+        self.root = home.keystore_dir
 
     def _path(self, invitation_id: str) -> Path:
         return self.root / f"{invitation_id}.key"
 
+    def _open_folder(self) -> None:
+        private_folder(self.root)
+
+    @contextmanager
+    def creating(self) -> Iterator[None]:
+        """Hold the keystore's lock while a secret is written and its invitation recorded."""
+        self._open_folder()
+        lock = self.root / ".lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise KeystoreError(f"cannot open the keystore lock {lock}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # the lock goes with the descriptor (and with a killed process)
+
     def put(self, invitation_id: str, secret: bytes) -> None:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._open_folder()
         path = self._path(invitation_id)
         data = json.dumps({"invitation_id": invitation_id,
                            "pake_secret": base64.b64encode(secret).decode()}).encode()
-        write_private(path, data)
+        try:
+            write_private(path, data)
+        except OSError as exc:
+            raise KeystoreError(f"cannot write the keystore entry {path}: {exc.strerror}") \
+                from None
 
     def get(self, invitation_id: str) -> bytes:
         try:
@@ -66,21 +104,64 @@ class Keystore:
                 "in another RA_HOME"
             ) from None
         except (OSError, ValueError, KeyError, TypeError):
-            raise KeystoreError(f"the keystore entry for {invitation_id} is damaged") from None
+            raise KeystoreError(
+                f"the keystore entry {self._path(invitation_id)} is damaged or unreadable"
+            ) from None
 
     def has(self, invitation_id: str) -> bool:
         return self._path(invitation_id).exists()
 
     def destroy(self, invitation_id: str) -> bool:
         """Overwrite and remove the entry; True if there was one."""
-        path = self._path(invitation_id)
+        return self._shred(self._path(invitation_id))
+
+    def _shred(self, path: Path) -> bool:
         try:
-            size = path.stat().st_size
+            size = path.lstat().st_size
+            if path.is_symlink():
+                path.unlink()  # never written through: it is not ours
+                return True
+            with open(path, "r+b") as handle:
+                handle.write(b"\x00" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
         except FileNotFoundError:
             return False
-        with open(path, "r+b") as handle:
-            handle.write(b"\x00" * size)
-            handle.flush()
-            os.fsync(handle.fileno())
-        path.unlink()
+        except OSError as exc:
+            raise KeystoreError(f"cannot destroy the keystore entry {path}: {exc.strerror}") \
+                from None
         return True
+
+    def ids(self) -> list[str]:
+        """The invitations that have a secret here."""
+        return [name[: -len(".key")] for name in self._names()
+                if name.endswith(".key") and not name.startswith(".")]
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise KeystoreError(f"cannot read the keystore {self.root}: {exc.strerror}") \
+                from None
+
+    def sweep(self, is_open: Callable[[str], bool]) -> list[str]:
+        """Destroy every secret whose invitation `is_open` denies; returns their ids.
+
+        Also destroys the temporary files a write cut short left behind.
+        Nothing is created when there is no keystore yet.
+        """
+        if not (self.root.exists() or self.root.is_symlink()):
+            return []
+        swept: list[str] = []
+        with self.creating():
+            for name in self._names():
+                if name.startswith(".") and name.endswith(".tmp"):
+                    self._shred(self.root / name)
+            for invitation_id in self.ids():
+                if not is_open(invitation_id):
+                    self.destroy(invitation_id)
+                    swept.append(invitation_id)
+        return swept

@@ -202,15 +202,30 @@ class Policy:
         """``RA_HOME/config.toml``: ``[invitations] max_expiry = "8h"``."""
         from ra.cli.common import parse_duration  # the one duration syntax
 
-        path = home.root / "config.toml"
+        path = home.config
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"cannot read {path}: {exc}") from None
-        value = data.get("invitations", {}).get("max_expiry")
-        return cls() if value is None else cls(max_expiry=parse_duration(str(value)))
+        except OSError as exc:
+            raise PolicyError(f"cannot read {path}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"{path} is not valid TOML: {exc}") from None
+        section = data.get("invitations", {})
+        if not isinstance(section, dict):
+            raise PolicyError(
+                f"{path}: `invitations` must be a table ([invitations] and its settings "
+                "below it)"
+            )
+        value = section.get("max_expiry")
+        if value is None:
+            return cls()
+        if not isinstance(value, str):
+            raise PolicyError(f'{path}: [invitations] max_expiry must be text like "8h"')
+        try:
+            return cls(max_expiry=parse_duration(value))
+        except RaError as exc:
+            raise PolicyError(f"{path}: [invitations] max_expiry: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,18 @@ class Invitations:
         self.policy = policy or Policy.load(home)
         self.keystore = Keystore(home)
         self._throttled: dict[tuple[str, str], Tally] = {}  # (invitation id, origin)
+        self.sweep_keystore()
+
+    def sweep_keystore(self) -> list[str]:
+        """Destroy secrets that belong to no open invitation (a killed `create` leaves one)."""
+
+        def is_open(inv_id: str) -> bool:
+            try:
+                return not self.fold(inv_id).ended
+            except InvitationNotFound:
+                return False
+
+        return self.keystore.sweep(is_open)
 
     # -- create and send --------------------------------------------------
 
@@ -267,7 +294,7 @@ class Invitations:
         )
         file_bytes = sign_invitation(invitation, identity.signing_key)
         inv_id = invitation.invitation_id
-        self.keystore.put(inv_id, derive_pake_secret(password, invitation.pake))
+        secret = derive_pake_secret(password, invitation.pake)
         payload = {
             "name": invitation.name,
             "message": invitation.message,
@@ -279,13 +306,15 @@ class Invitations:
             "key_fingerprint": key_fingerprint(invitation.signing_key),
             "file": file_bytes.decode("utf-8"),
         }
-        try:
-            self.store.append(f"invitation:{inv_id}", 0, [
-                NewEvent("invitation.created", payload, actor or local_person())
-            ], now=now)
-        except BaseException:
-            self.keystore.destroy(inv_id)
-            raise
+        with self.keystore.creating():  # a sweep never sees the secret before its event
+            self.keystore.put(inv_id, secret)
+            try:
+                self.store.append(f"invitation:{inv_id}", 0, [
+                    NewEvent("invitation.created", payload, actor or local_person())
+                ], now=now)
+            except BaseException:
+                self.keystore.destroy(inv_id)
+                raise
         return Created(self.get(inv_id), file_bytes)
 
     def ensure_can(self, view: InvitationView, trigger: str) -> None:
