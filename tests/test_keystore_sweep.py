@@ -56,7 +56,7 @@ def test_orphan_secrets_are_destroyed_and_open_ones_stay(  # type: ignore[no-unt
     ended = plant(home, f"{ended_id}.key")  # killed between invitation.revoked and the destroy
     cut_short = plant(home, f".{uuid.uuid4()}.key.4242.tmp")  # killed inside the write
 
-    result = ra("invite", "list", "--json")
+    result = ra("invite", "list", "--jsonl")
     assert result.returncode == 0, result.stderr
     assert not orphan.exists() and not ended.exists() and not cut_short.exists()
     assert keystore.has(open_id), "the secret of an open invitation stays"
