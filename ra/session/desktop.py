@@ -28,6 +28,10 @@ edge, the engine decides):
   closes the gate the same way and asks the engine to record
   ``control.released`` (by the person, via keymap-changed).
 
+- A display that cannot be captured (it went away, or cannot be opened for
+  input) stops the stream and is reported once through ``on_lost``: the
+  engine then records that the screen is unavailable (never a silent stall).
+
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
 
@@ -78,8 +82,11 @@ class X11Desktop:
         clock: Callable[[], float] = time.monotonic,
         send_json: SendJson | None = None,
         on_keymap_change: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.display = display
+        self._on_lost = on_lost
+        self._lost = False
         self._send_screen = send_screen
         self._send_json = send_json
         self._on_esc = on_esc
@@ -190,9 +197,21 @@ class X11Desktop:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the screen or the link is gone: say so once
-            _log.warning("desktop.capture_failed", error=str(exc))
+            _log.warning("desktop.capture_failed", error=str(exc) or type(exc).__name__)
+            link_failed = (sender.done() and not sender.cancelled()
+                           and sender.exception() is not None)
+            if not link_failed:  # a broken link is the reader's to report
+                self._report_lost()
         finally:
             sender.cancel()
+
+    def _report_lost(self) -> None:
+        """The display cannot be captured or controlled: tell the session, once."""
+        if not self._lost:
+            self._lost = True
+            self._gate.clear()
+            if self._on_lost is not None:
+                self._on_lost()
 
     async def _sender(self) -> None:
         while True:
@@ -237,6 +256,18 @@ class X11Desktop:
     # -- input ----------------------------------------------------------------------
 
     def enable_input(self) -> None:
+        if self._lost:
+            return
+        try:
+            self._arm()
+        except Exception as exc:  # the display cannot take input: no control
+            _log.warning("desktop.input_unavailable", error=str(exc) or type(exc).__name__)
+            self.disable_input()
+            self._report_lost()
+            return
+        self._gate.set()
+
+    def _arm(self) -> None:
         if self._injector is None:  # it reads the Esc keycodes, kept for the session
             self._injector = Injector(self.display)
         if self._watcher is None:
@@ -246,7 +277,6 @@ class X11Desktop:
                 trusted_clients=(self._injector.client_id,),
             )
             self._watcher.start()
-        self._gate.set()
 
     def disable_input(self) -> None:
         self._gate.clear()

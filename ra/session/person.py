@@ -10,6 +10,13 @@ expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
 waiting. The log gets a signed checkpoint at the end.
 
+The screen: with ``no_screen``, without a display, or with one that cannot be
+opened when the helper arrives, the engine is told why
+(``screen_unavailable``) and the session is chat only: no view consent is
+asked, nothing is streamed, no control is granted. A display whose capture
+fails during the session is reported to the engine (``screen_lost``) the same
+way.
+
 ``RA_CONSENT_TIMEOUT_S`` (for tests): a whole number of seconds from 1 to 60
 that replaces the engine's 60 s consent timeout. It can only shorten the wait
 for the person's answer, and a timeout is a denial ("timed out"): nothing
@@ -103,6 +110,7 @@ async def ask_async(
     terminal: Terminal,
     desktop: Desktop | None = None,
     display: str | None = None,
+    no_screen: bool = False,
     on_listening: Callable[[str], None] | None = None,
 ) -> AskResult:
     identity = load_identity(home)
@@ -144,10 +152,14 @@ async def ask_async(
                 view = service.record_open(view, origin, helper)
                 session_id = channel.session_id
                 service.record_accept(view, origin, session_id, helper)
+                unavailable = None
+                if desktop is None:
+                    unavailable = await _screen_unavailable(display, no_screen)
                 engine = SessionEngine("person", view.name, label=session_id[:8],
-                                       consent_timeout_s=consent_timeout())
+                                       consent_timeout_s=consent_timeout(),
+                                       screen_unavailable=unavailable)
                 screen = None
-                if desktop is None and display:
+                if desktop is None and display and unavailable is None:
                     screen = _x11_desktop(display, channel, engine, lambda: driver)
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
@@ -216,6 +228,26 @@ async def ask_async(
     return result
 
 
+async def _screen_unavailable(display: str | None, no_screen: bool) -> str | None:
+    """Why the screen cannot be shown in this session (None: it can)."""
+    if no_screen:
+        return "not shared"
+    if not display:
+        return "no display"
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _open_and_close, display)
+    except Exception as exc:  # any failure to open the display means no screen
+        _log.warning("desktop.unavailable", display=display, error=str(exc))
+        return "display failed"
+    return None
+
+
+def _open_and_close(display: str) -> None:
+    from ra.desktop.capture import Screen
+
+    Screen(display).close()
+
+
 def _x11_desktop(
     display: str,
     channel: Channel,
@@ -252,8 +284,13 @@ def _x11_desktop(
 
         loop.call_soon_threadsafe(feed)
 
+    def on_lost() -> None:  # called on the loop: the display cannot be captured
+        driver = current()
+        if driver is not None and not driver.done:
+            driver.feed_soon(functools.partial(engine.screen_lost, "display failed"))
+
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
-                      on_keymap_change=on_keymap_change)
+                      on_keymap_change=on_keymap_change, on_lost=on_lost)
 
 
 def _ended(engine: SessionEngine, reason: str, now: float) -> list[Output]:
