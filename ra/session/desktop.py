@@ -29,8 +29,10 @@ edge, the engine decides):
   ``control.released`` (by the person, via keymap-changed).
 
 - A display that cannot be captured (it went away, or cannot be opened for
-  input) stops the stream and is reported once through ``on_lost``: the
-  engine then records that the screen is unavailable (never a silent stall).
+  input, or the Esc watcher lost it) closes the gate, stops the stream and is
+  reported once through ``on_lost`` (from any thread): the engine then
+  records that the screen is unavailable, releasing control first, rather
+  than a stall or an Esc nobody pressed.
 
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
@@ -87,6 +89,7 @@ class X11Desktop:
         self.display = display
         self._on_lost = on_lost
         self._lost = False
+        self._lost_lock = threading.Lock()
         self._send_screen = send_screen
         self._send_json = send_json
         self._on_esc = on_esc
@@ -207,11 +210,15 @@ class X11Desktop:
 
     def _report_lost(self) -> None:
         """The display cannot be captured or controlled: tell the session, once."""
-        if not self._lost:
+        self._gate.clear()
+        with self._lost_lock:
+            if self._lost:
+                return
             self._lost = True
-            self._gate.clear()
-            if self._on_lost is not None:
-                self._on_lost()
+        if self._on_lost is not None:
+            self._on_lost()
+        else:  # nobody to tell: at least control ends as with Esc
+            self._on_esc()
 
     async def _sender(self) -> None:
         while True:
@@ -275,6 +282,7 @@ class X11Desktop:
                 self.display, self._esc, on_keymap_change=self._keymap_changed,
                 escape_keycodes=self._injector.escape_keycodes,
                 trusted_clients=(self._injector.client_id,),
+                on_error=self._watcher_failed,
             )
             self._watcher.start()
 
@@ -309,6 +317,11 @@ class X11Desktop:
         if self._gate.is_set():
             self._gate.clear()
             self._on_esc()
+
+    def _watcher_failed(self, error: BaseException) -> None:
+        """On the watcher's thread: it can no longer hear Esc (the display went away)."""
+        _log.warning("desktop.esc_watcher_lost", error=str(error) or type(error).__name__)
+        self._report_lost()
 
     def _keymap_changed(self, what: str) -> None:
         """On the watcher's thread: the keyboard mapping changed; like Esc, gate first."""
