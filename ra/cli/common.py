@@ -1,4 +1,9 @@
-"""What every command shares: --home, --json, opening the log, printing."""
+"""What every command shares: --home, --json, opening the log, printing.
+
+Commands that only read (`audit verify`, `audit log`, `invite show`, ...) open
+the log with `open_existing_store`: a home without a log is said in one line
+(exit 2), and nothing is created, neither the folder nor an empty log.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +47,24 @@ def home_of(home: Path | None) -> Home:
 
 def open_store(home: Path | None) -> EventStore:
     return EventStore.open(home_of(home))
+
+
+class NoLogError(UsageError):
+    """The home folder holds no log: nothing has been recorded there yet."""
+
+
+def has_log(home: Path | None) -> bool:
+    """Whether the home holds a log (nothing is created to find out)."""
+    return home_of(home).database.is_file()
+
+
+def open_existing_store(home: Path | None) -> EventStore:
+    """The log of a home that already holds one (`NoLogError` if it holds none)."""
+    found = home_of(home)
+    if not found.database.is_file():
+        raise NoLogError(f"no log in {found.root}: nothing has been recorded there "
+                         "(check --home or RA_HOME)")
+    return EventStore.open(found)
 
 
 def emit_json(value: Any) -> None:

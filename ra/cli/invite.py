@@ -19,7 +19,9 @@ from ra.cli.common import (
     JsonOption,
     UsageError,
     emit_json,
+    has_log,
     home_of,
+    open_existing_store,
     parse_duration,
     read_password_line,
     say,
@@ -53,9 +55,11 @@ class InvitationInputError(UsageError):
 
 
 @contextmanager
-def _service(home: Path | None) -> Iterator[Invitations]:
+def _service(home: Path | None, *, existing: bool = False) -> Iterator[Invitations]:
+    """The invitations of the home's log; `existing`: only a log that is already
+    there (an id cannot be found in a log that does not exist: nothing is created)."""
     h = home_of(home)
-    with EventStore.open(h) as store:
+    with (open_existing_store(home) if existing else EventStore.open(h)) as store:
         size = store.size()
         try:
             yield Invitations(store, h)
@@ -270,9 +274,12 @@ def list_cmd(
     home: HomeOption = None,
 ) -> None:
     """Your invitations, with their status and time left."""
-    with _service(home) as service:
-        views = service.list(include_ended=all_)
-        now = service.clock()
+    if not has_log(home):  # nothing recorded yet: nothing to list, nothing created
+        views, now = [], datetime.now(UTC)
+    else:
+        with _service(home, existing=True) as service:
+            views = service.list(include_ended=all_)
+            now = service.clock()
     if json_out:
         for view in views:
             emit_json(view.to_json(now))
@@ -296,7 +303,7 @@ def show(
     home: HomeOption = None,
 ) -> None:
     """An invitation's status and its whole history from the log."""
-    with _service(home) as service:
+    with _service(home, existing=True) as service:
         view = service.get(invitation)
         now = service.clock()
     if json_out:
@@ -322,7 +329,7 @@ def show(
 
 
 def _end(invitation: str, home: Path | None, action: str) -> None:
-    with _service(home) as service:
+    with _service(home, existing=True) as service:
         view = getattr(service, action)(service.get(invitation))
     say(f"Invitation {view.id[:8]} is now {view.status.value}; it can no longer be used.")
 
@@ -371,7 +378,7 @@ def resend(
     """Send the same invitation again, as a file, by email or as a code."""
     if save is None and email is None and not code:
         raise UsageError("say how to resend: --save FILE, --email TO or --code")
-    with _service(home) as service:
+    with _service(home, existing=True) as service:
         view = _deliver(service, service.get(invitation), save=save, email=email, smtp=smtp,
                         starttls=starttls, smtp_user=smtp_user,
                         smtp_password_env=smtp_password_env, sender=sender,
