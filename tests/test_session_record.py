@@ -124,6 +124,7 @@ def test_no_screen_is_chat_only_and_recorded_so_on_both_sides(homes: Homes, tmp_
     report = _ra(person_home, "audit", "report", "consent-and-control-grants", "--format", "csv")
     assert report.returncode == 0, report.stderr
     assert "control.granted" not in report.stdout and "consent.granted" not in report.stdout
+    assert "view.unavailable" in report.stdout and "not shared" in report.stdout
 
 
 class RawHelper:
