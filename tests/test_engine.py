@@ -370,6 +370,131 @@ def test_a_keymap_change_in_control_gives_control_back_with_that_reason() -> Non
         pair.helper.keymap_changed(5.0)
 
 
+def test_the_helpers_esc_in_the_viewer_is_recorded_as_esc_on_both_sides() -> None:
+    pair = controlling_pair()
+    out = pair.on("helper", pair.helper.release_clicked(4.0, via="esc"))
+    assert describe(out) == ["Record control.released", "Send control.release", "Show"]
+    released = record(out, "control.released")
+    assert (released.payload, released.actor) == ({"by": "helper", "via": "esc"}, BOB)
+    assert sent(out) == [{"type": "control.release", "via": "esc"}]
+    out = pair.to_person(out, 4.0)
+    released = record(out, "control.released")
+    assert (released.payload, released.actor) == ({"by": "helper", "via": "esc"}, BOB)
+    pair.check_replay()
+    with pytest.raises(ValueError):
+        pair.helper.release_clicked(5.0, via="keymap-changed")
+    with pytest.raises(ValueError):
+        pair.person.release_clicked(5.0, via="esc")  # the person's Esc is esc_pressed
+
+
+# -- no screen: chat only -----------------------------------------------------------------
+
+
+def no_screen_pair(reason: str = "not shared") -> tuple[Pair, list[Output], list[Output]]:
+    """A pair whose person's screen cannot be shown; the person's and the helper's
+    outputs of the authentication."""
+    pair = Pair()
+    pair.person = SessionEngine("person", "alice", screen_unavailable=reason)
+    pair.on("person", pair.person.connected("bob", 0.0))
+    pair.on("helper", pair.helper.connected("alice", 0.0))
+    pair.on("helper", pair.helper.authenticated(0.0))
+    person_out = pair.on("person", pair.person.authenticated(0.0))
+    helper_out = pair.to_helper(person_out, 0.0)
+    return pair, person_out, helper_out
+
+
+def test_no_screen_asks_nothing_records_why_and_offers_chat() -> None:
+    pair, out, helper_out = no_screen_pair()
+    assert describe(out) == ["Record session.authenticated", "Record view.unavailable",
+                             "Send view.unavailable", "Show"]
+    unavailable = record(out, "view.unavailable")
+    assert (unavailable.payload, unavailable.actor) == ({"reason": "not shared"}, SYSTEM)
+    shown = str(out[-1])
+    assert "cannot be shown" in shown and "chat" in shown and "can now see" not in shown
+    assert describe(helper_out) == ["Record view.unavailable", "Show"]
+    assert record(helper_out, "view.unavailable").payload == {"reason": "not shared"}
+    assert state_of(pair.person) is state_of(pair.helper) is S.CHAT_ONLY
+    # Chat works both ways.
+    said = pair.on("helper", pair.helper.local_command("hello?", 1.0))
+    assert record(pair.to_person(said, 1.0), "chat.message").payload == {
+        "from": "helper", "text": "hello?"}
+    # The helper's own side refuses to ask for control; nothing is recorded or sent.
+    out = pair.helper.local_command("/control", 2.0)
+    assert describe(out) == ["Show"] and "not available" in str(out[0])
+    assert pair.helper.control_clicked(2.0) == out
+    # A helper that asks anyway is refused, recorded on both sides; no prompt, no input.
+    out = pair.on("person", pair.person.received({"type": "control.request"}, 3.0))
+    assert describe(out) == ["Record control.denied", "Send consent", "Show"]
+    denied = record(out, "control.denied")
+    assert (denied.payload, denied.actor, denied.outcome) == (
+        {"reason": "screen unavailable"}, SYSTEM, "denied")
+    got = pair.to_helper(out, 3.0)
+    assert record(got, "control.denied").payload == {"reason": "screen unavailable"}
+    # Input is rejected, recorded; the person can still end the session.
+    out = pair.on("person", pair.person.received(inp(KEY_A), 4.0))
+    assert record(out, "input.rejected").payload["state"] == "chat_only"
+    assert pair.person.consent_answered("view", True, 4.0) == [
+        Show("that question is no longer open")]
+    ended = pair.on("person", pair.person.local_command("/disconnect", 5.0))
+    pair.to_helper(ended, 5.0)
+    assert state_of(pair.person) is state_of(pair.helper) is S.DISCONNECTED
+    pair.check_replay()
+    for side in ("person", "helper"):
+        types = [e.type for e in pair.log[side]]
+        assert "view.started" not in types and "control.granted" not in types
+        assert "consent.requested" not in types and "consent.granted" not in types
+
+
+@pytest.mark.parametrize("reason", ["no display", "display failed"])
+def test_a_missing_display_is_a_failure_with_its_reason(reason: str) -> None:
+    pair, out, _ = no_screen_pair(reason)
+    event = record(out, "view.unavailable")
+    assert (event.payload, event.outcome) == ({"reason": reason}, "failure")
+    with pytest.raises(ValueError):
+        SessionEngine("person", "alice", screen_unavailable="bored")
+    with pytest.raises(ValueError):
+        SessionEngine("helper", "bob", screen_unavailable="no display")
+
+
+def test_a_display_lost_in_control_releases_first_then_chat_only() -> None:
+    pair = controlling_pair()
+    out = pair.on("person", pair.person.screen_lost("display failed", 4.0))
+    assert describe(out) == ["Record control.released", "DisableInput",
+                             "Record view.unavailable", "StopStreaming",
+                             "Send view.unavailable", "Show"]
+    assert record(out, "control.released").payload == {"by": "system",
+                                                       "via": "view-unavailable"}
+    got = pair.to_helper(out, 4.0)
+    assert describe(got) == ["Record control.released", "Record view.unavailable", "Show"]
+    assert state_of(pair.person) is state_of(pair.helper) is S.CHAT_ONLY
+    assert pair.person.received(inp(KEY_A), 4.5)[0].event.type == "input.rejected"  # type: ignore[union-attr]
+    assert pair.person.screen_lost("display failed", 5.0) == []  # once is enough
+    pair.check_replay()
+
+
+def test_a_display_lost_while_the_control_prompt_is_open_takes_it_down() -> None:
+    person = person_at(S.AWAITING_CONTROL_CONSENT)
+    out = person.screen_lost("display failed", 4.0)
+    assert describe(out) == ["Dismiss control", "Record view.unavailable", "StopStreaming",
+                             "Send view.unavailable", "Show"]
+    assert person.consent_answered("control", True, 4.5) == [
+        Show("that question is no longer open")]
+    assert state_of(person) is S.CHAT_ONLY
+    with pytest.raises(IllegalMove):
+        SessionEngine("helper", "bob").screen_lost("display failed", 0.0)
+
+
+def test_view_unavailable_from_the_person_out_of_place_ends_the_helpers_session() -> None:
+    pair = Pair()
+    pair.helper.connected("alice", 0.0)
+    pair.helper.authenticated(0.0)
+    out = pair.helper.received({"type": "view.unavailable", "reason": "bored"}, 1.0)
+    assert record(out, "session.disconnected").payload["reason"] == "error"
+    pair = controlling_pair()
+    out = pair.person.received({"type": "view.unavailable", "reason": "no display"}, 5.0)
+    assert record(out, "session.disconnected").payload["reason"] == "error"  # not the helper's
+
+
 # -- consent refused ----------------------------------------------------------------------
 
 
@@ -681,6 +806,7 @@ class Auditor:
         self.view_granted = False
         self.injected = 0
         self.ended = False
+        self.no_screen = False
         self.visited = {S.CONNECTING}
 
     def check(self, outputs: list[Output]) -> None:
@@ -693,6 +819,11 @@ class Auditor:
                 self.state = fold(self.state, out.event)
                 self.visited.add(self.state)
                 kind = out.event.type
+                if self.no_screen:  # no view and no control once the screen is gone
+                    assert kind not in ("view.started", "control.granted"), kind
+                    assert out.event.payload.get("scope") is None, kind
+                if kind == "view.unavailable":
+                    self.no_screen = True
                 if kind == "control.granted":
                     self.grant_live = True
                 elif kind in ("control.released", "control.denied"):
@@ -708,8 +839,10 @@ class Auditor:
                 self.injected += 1
             elif isinstance(out, EnableInput):
                 assert self.state is S.CONTROLLING and self.grant_live
+                assert not self.no_screen
             elif isinstance(out, StartStreaming):
                 assert self.state is S.VIEWING and self.view_granted
+                assert not self.no_screen
             elif isinstance(out, Prompt):
                 assert self.engine.role == "person" and WARNING in out.text
         for before, after in zip(outputs, outputs[1:], strict=False):
@@ -763,6 +896,8 @@ def run_person(steps: Sequence[Step]) -> Auditor:
             out = engine.release_clicked(now)
         elif action == "tick":
             out = engine.tick(now)
+        elif action == "screen":
+            out = engine.screen_lost("display failed", now)
         elif action == "ended":
             out = engine.invitation_ended("revoked", now)
         else:
@@ -772,7 +907,7 @@ def run_person(steps: Sequence[Step]) -> Auditor:
 
 
 ACTIONS = ["auth", "msg", "msg", "msg", "msg", "answer", "answer", "line", "esc", "button",
-           "tick", "tick", "ended", "lost"]
+           "tick", "tick", "screen", "ended", "lost"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -828,6 +963,8 @@ def run_pair(rng: random.Random) -> tuple[Auditor, Auditor]:
             prompt = engine.open_prompt
             if prompt is not None and rng.random() < 0.6:
                 act(side, engine.consent_answered(prompt, rng.random() < 0.8, now))
+            elif rng.random() < 0.03:
+                act(side, engine.screen_lost("display failed", now))
             elif rng.random() < 0.5:
                 act(side, engine.esc_pressed(now))
             else:

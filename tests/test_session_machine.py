@@ -30,6 +30,12 @@ LEGAL: dict[tuple[SessionState, str], SessionState] = {
     (S.AWAITING_CONTROL_CONSENT, "control_granted"): S.CONTROLLING,
     (S.AWAITING_CONTROL_CONSENT, "control_denied"): S.VIEWING,
     (S.CONTROLLING, "control_released"): S.RELEASED,
+    # The screen cannot be shown: chat only, from any state with a screen to lose but
+    # controlling (released first); control asked there is refused and changes nothing.
+    **{(state, "view_unavailable"): S.CHAT_ONLY
+       for state in (S.AUTHENTICATED, S.AWAITING_VIEW_CONSENT, S.VIEWING, S.CONTROL_REQUESTED,
+                     S.AWAITING_CONTROL_CONSENT, S.RELEASED)},
+    (S.CHAT_ONLY, "control_denied"): S.CHAT_ONLY,
     **{(state, "disconnected"): S.DISCONNECTED for state in LIVE},
 }
 ALL_TRIGGERS = sorted({trigger for _, trigger in LEGAL})
@@ -45,7 +51,7 @@ def test_the_states_are_the_lifecycle() -> None:
     assert [state.value for state in SessionState] == [
         "connecting", "authenticated", "awaiting_view_consent", "viewing",
         "control_requested", "awaiting_control_consent", "controlling", "released",
-        "disconnected",
+        "chat_only", "disconnected",
     ]
 
 

@@ -354,6 +354,10 @@ def test_page_messages_are_checked_and_rebuilt() -> None:
     assert parse_page_message('{"type":"control.request","extra":1}') == {
         "type": "control.request"}
     assert parse_page_message('{"type":"chat","text":"hi"}') == {"type": "chat", "text": "hi"}
+    assert parse_page_message('{"type":"control.release","via":"esc"}') == {
+        "type": "control.release", "via": "esc"}
+    assert parse_page_message('{"type":"control.release"}') == {
+        "type": "control.release", "via": "button"}
     key = {"kind": "key", "key": "a", "code": "KeyA", "down": True, "evil": "x"}
     assert parse_page_message(json.dumps({"type": "input", "event": key})) == {
         "type": "input", "event": {"kind": "key", "key": "a", "code": "KeyA", "down": True}}
@@ -366,6 +370,8 @@ def test_page_messages_are_checked_and_rebuilt() -> None:
         '{"type":"input","event":{"kind":"key","key":"","code":"","down":true}}',
         '{"type":"input","event":{"kind":"scroll","dx":1.5,"dy":0}}',
         '{"type":"input","event":{"kind":"exec","cmd":"rm"}}',
+        '{"type":"control.release","via":"keymap-changed"}',
+        '{"type":"control.release","via":["esc"]}',
     ]:
         assert parse_page_message(bad) is None, bad
 
@@ -572,8 +578,15 @@ def test_page_shows_name_message_and_status() -> None:
             await session.status("controlling")
             assert await page.text_content("#status") == "In control"
             assert await page.is_enabled("#release")
+            await page.click("#release")  # the button says it was the button
+            _, release = await session.received.wait_for(of_type("control.release"))
+            assert release == {"type": "control.release", "via": "button"}
             await session.status("released")
             assert await page.text_content("#status") == "Released: viewing"
+            await session.status("chat_only")  # no screen: chat on, control off
+            assert await page.text_content("#status") == "No screen: chat only"
+            assert await page.is_disabled("#take-control")
+            assert await page.is_enabled("#chat-input")
             await session.server.close()
             await page.wait_for_function(
                 "() => document.getElementById('status').dataset.state === 'disconnected'"
@@ -754,7 +767,8 @@ def test_input_only_in_control_scaled_to_remote_pixels(tmp_path: Path) -> None:
             await page.mouse.click(box["x"] + 50, box["y"] + 50)
             await page.keyboard.up("Shift")
             release_at, _ = await wire.wait_for(of_type("control.release"), start)
-            await received.wait_for(of_type("control.release"))
+            _, release = await received.wait_for(of_type("control.release"))
+            assert release == {"type": "control.release", "via": "esc"}  # what it was
             # The held Shift went up on the remote side before control was given back.
             assert wire.inputs(start, release_at) == [
                 {"kind": "key", "key": "Shift", "code": "ShiftLeft", "down": False}]

@@ -25,6 +25,7 @@ from ra.cli.common import (
     help_when_no_command,
     home_of,
     json_mode,
+    open_existing_store,
     open_store,
     parse_since,
     say,
@@ -77,7 +78,7 @@ def verify(
     from ra.events import Checkpoint, verify_log
 
     external = [Checkpoint.load(path) for path in checkpoint or []]
-    with open_store(home) as store:
+    with open_existing_store(home) as store:
         show = not quiet and not json_out and sys.stderr.isatty()
 
         def progress(done: int, total: int) -> None:
@@ -174,7 +175,7 @@ def prove(
     checkpoint = Checkpoint.load(against) if against is not None else None
     if checkpoint is not None:
         size = checkpoint.tree_size
-    with open_store(home) as store:
+    with open_existing_store(home) as store:
         doc = inclusion_document(store, seq, size=size, checkpoint=checkpoint)
     verify_document(doc)
     _output(doc, out)
@@ -200,7 +201,7 @@ def consistency(
     from ra.events.proofs import consistency_document, verify_document
 
     checkpoint = Checkpoint.load(old)
-    with open_store(home) as store:
+    with open_existing_store(home) as store:
         doc = consistency_document(store, checkpoint, new_size=new_size)
     verify_document(doc)
     _output(doc, out)
@@ -256,6 +257,10 @@ def log(
 ) -> None:
     """List events in order (`--json`: one array; `--jsonl`: one object a line).
 
+    `--stream` takes a stream or the start of one (``session:21b4``, or just
+    ``21b4`` for any kind): the one stream it names is listed; if it names
+    several, they are listed instead (exit 2).
+
     Example:
 
     \b
@@ -266,7 +271,9 @@ def log(
     mode = json_mode(json_out, jsonl_out)
     moment = parse_since(since) if since else None
     array = JsonArray()
-    with open_store(home) as store:
+    with open_existing_store(home) as store:
+        if stream is not None:
+            stream = _resolve_stream(store, stream)
         for event in store.iter_events(stream=stream, types=type_, since=moment, limit=limit):
             if mode == "json":
                 array.add(event.body.decode("utf-8"))
@@ -313,7 +320,7 @@ def report(
     if fmt not in ("table", "csv", "json", "jsonl"):
         raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
-    with open_store(home) as store:
+    with open_existing_store(home) as store:
         try:
             rows = list(store.db.query(query))
             columns = list(rows[0]) if rows else [
@@ -391,6 +398,36 @@ def migrate(
         f"{result.to_schema}: {result.events} events in {result.spans} spans, "
         f"{result.checkpoints} checkpoints verified, root {result.root}")
     say(f"the old file is kept as {result.backup}")
+
+
+MIN_ID_PREFIX = 4
+
+
+def _resolve_stream(store: Any, stream: str) -> str:
+    """The stream `stream` names: itself if the log has it, else the one stream it
+    starts (at least 4 characters of the id); several are a usage error that lists them."""
+    if store.stream_version(stream) > 0:
+        return stream
+    kind, colon, start = stream.partition(":")
+    if not colon:  # a bare id: of any kind of stream
+        kind, start = "", stream
+    if len(start) < MIN_ID_PREFIX:
+        raise UsageError(f"no stream {stream} in this log (give at least {MIN_ID_PREFIX} "
+                         "characters of the id, e.g. session:21b4)")
+    if kind:
+        where, params = "substr(span_stream, 1, ?) = ?", (len(stream), stream)
+    else:
+        where = "substr(span_stream, instr(span_stream, ':') + 1, ?) = ?"
+        params = (len(start), start)
+    found = [row[0] for row in store.conn.execute(
+        "SELECT DISTINCT span_stream FROM events WHERE span_last IS NOT NULL "
+        f"AND {where} ORDER BY span_stream LIMIT 21", params)]
+    if not found:
+        raise UsageError(f"no stream {stream} in this log")
+    if len(found) > 1:
+        shown = ", ".join(found[:20]) + (", ..." if len(found) > 20 else "")
+        raise UsageError(f"{stream} matches several streams: {shown}; give more of the id")
+    return str(found[0])
 
 
 def _brief(payload: Any) -> str:

@@ -3,6 +3,10 @@
 Nothing here imports the log or the session stacks at module level: the
 command tree is built on every start (`ra --help` included), so a command's
 heavy imports happen inside the command.
+
+Commands that only read (`audit verify`, `audit log`, `invite show`, ...) open
+the log with `open_existing_store`: a home without a log is said in one line
+(exit 2), and nothing is created, neither the folder nor an empty log.
 """
 
 from __future__ import annotations
@@ -67,6 +71,24 @@ def open_store(home: Path | None) -> EventStore:
     from ra.events import EventStore
 
     return EventStore.open(home_of(home))
+
+
+class NoLogError(UsageError):
+    """The home folder holds no log: nothing has been recorded there yet."""
+
+
+def has_log(home: Path | None) -> bool:
+    """Whether the home holds a log (nothing is created to find out)."""
+    return home_of(home).database.is_file()
+
+
+def open_existing_store(home: Path | None) -> EventStore:
+    """The log of a home that already holds one (`NoLogError` if it holds none)."""
+    found = home_of(home)
+    if not found.database.is_file():
+        raise NoLogError(f"no log in {found.root}: nothing has been recorded there "
+                         "(check --home or RA_HOME)")
+    return EventStore.open(found)
 
 
 def emit_json(value: Any) -> None:

@@ -24,9 +24,11 @@ from ra.cli.common import (
     JsonOption,
     UsageError,
     emit_json,
+    has_log,
     help_when_no_command,
     home_of,
     json_mode,
+    open_existing_store,
     parse_duration,
     read_password_line,
     say,
@@ -64,12 +66,14 @@ class InvitationInputError(UsageError):
 
 
 @contextmanager
-def _service(home: Path | None) -> Iterator[Invitations]:
+def _service(home: Path | None, *, existing: bool = False) -> Iterator[Invitations]:
+    """The invitations of the home's log; `existing`: only a log that is already
+    there (an id cannot be found in a log that does not exist: nothing is created)."""
     from ra.events import EventStore
     from ra.invitations.service import Invitations
 
     h = home_of(home)
-    with EventStore.open(h) as store:
+    with (open_existing_store(home) if existing else EventStore.open(h)) as store:
         size = store.size()
         try:
             yield Invitations(store, h)
@@ -305,9 +309,12 @@ def list_cmd(
         ra invite list --all --json
     """
     mode = json_mode(json_out, jsonl_out)
-    with _service(home) as service:
-        views = service.list(include_ended=all_)
-        now = service.clock()
+    if not has_log(home):  # nothing recorded yet: nothing to list, nothing created
+        views, now = [], datetime.now(UTC)
+    else:
+        with _service(home, existing=True) as service:
+            views = service.list(include_ended=all_)
+            now = service.clock()
     if mode == "json":
         emit_json([view.to_json(now) for view in views])
         return
@@ -342,7 +349,7 @@ def show(
     """
     from ra.invitations.file import format_fingerprint
 
-    with _service(home) as service:
+    with _service(home, existing=True) as service:
         view = service.get(invitation)
         now = service.clock()
     if json_out:
@@ -368,7 +375,7 @@ def show(
 
 
 def _end(invitation: str, home: Path | None, action: str) -> None:
-    with _service(home) as service:
+    with _service(home, existing=True) as service:
         view = getattr(service, action)(service.get(invitation))
     say(f"Invitation {view.id[:8]} is now {view.status.value}; it can no longer be used.")
 
@@ -444,7 +451,7 @@ def resend(
 
     if save is None and email is None and not code:
         raise UsageError("say how to resend: --save FILE, --email TO or --code")
-    with _service(home) as service:
+    with _service(home, existing=True) as service:
         view = _deliver(service, service.get(invitation), save=save, email=email, smtp=smtp,
                         starttls=starttls, smtp_user=smtp_user,
                         smtp_password_env=smtp_password_env, sender=sender,

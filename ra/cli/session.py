@@ -66,11 +66,14 @@ def ask(
 
     terminal = Terminal()
     screen = None if no_screen else display
-    if screen is None and not no_screen:
-        say("no X display ($DISPLAY is not set): the helper will see no screen")
+    if no_screen:
+        say("--no-screen: the helper will not see your screen or control it; you can chat")
+    elif not screen:
+        say("no X display ($DISPLAY is not set): the helper will not see your screen or "
+            "control it; you can chat")
     result = asyncio.run(
         ask_async(home_of(home), invitation, host=host, port=port, terminal=terminal,
-                  display=screen,
+                  display=screen, no_screen=no_screen,
                   on_listening=lambda address: say(f"listening on {address}"))
     )
     if result.session_id is None:

@@ -33,9 +33,13 @@ DISCONNECT_REASONS = frozenset({"user", "helper", "network", "invitation ended",
                                 "flood"})
 #: How control ended (the ``via`` of ``control.released``).
 RELEASE_VIA = frozenset({"esc", "button", "command", "timeout", "disconnect",
-                         "keymap-changed"})
-#: Why consent was refused (the ``reason`` of ``consent.denied`` and ``control.denied``).
-DENIAL_REASONS = frozenset({"declined", "timed out"})
+                         "keymap-changed", "view-unavailable"})
+#: Why consent was refused (the ``reason`` of ``consent.denied`` and ``control.denied``);
+#: ``screen unavailable``: control was asked in a session whose screen cannot be shown.
+DENIAL_REASONS = frozenset({"declined", "timed out", "screen unavailable"})
+#: Why the person's screen cannot be shown (the ``reason`` of ``view.unavailable``):
+#: the person chose not to share it, there is no display, or the display failed.
+VIEW_UNAVAILABLE_REASONS = frozenset({"not shared", "no display", "display failed"})
 #: The kinds of input event a helper may send.
 INPUT_KINDS = frozenset({"key", "pointer", "button", "scroll"})
 
@@ -99,9 +103,16 @@ class ControlReleased:
     via: str
 
 
+@dataclass(frozen=True, slots=True)
+class ViewUnavailable:
+    """The person's screen cannot be shown in this session (any more)."""
+
+    reason: str
+
+
 Message = (
     Heartbeat | Chat | Disconnect | ControlRequest | ControlRelease | InputEvent | Consent
-    | ControlReleased
+    | ControlReleased | ViewUnavailable
 )
 
 #: Which message types each role may send.
@@ -109,7 +120,8 @@ SENDS: dict[Role, frozenset[str]] = {
     "helper": frozenset(
         {"heartbeat", "chat", "disconnect", "control.request", "control.release", "input"}
     ),
-    "person": frozenset({"heartbeat", "chat", "disconnect", "consent", "control.released"}),
+    "person": frozenset({"heartbeat", "chat", "disconnect", "consent", "control.released",
+                         "view.unavailable"}),
 }
 
 
@@ -143,6 +155,9 @@ def parse(message: object, sender: Role) -> Message:
         if status == "denied":
             reason = _one_of(message.get("reason", "declined"), DENIAL_REASONS, "reason")
         return Consent(cast(Scope, scope), cast(ConsentStatus, status), reason)
+    if kind == "view.unavailable":
+        return ViewUnavailable(_one_of(message.get("reason"), VIEW_UNAVAILABLE_REASONS,
+                                       "reason"))
     by = _one_of(message.get("by"), frozenset({"person", "helper"}), "by")
     return ControlReleased(cast(Role, by), _one_of(message.get("via"), RELEASE_VIA, "via"))
 
@@ -242,6 +257,10 @@ def control_released(by: Role, via: str) -> dict[str, Any]:
     return {"type": "control.released", "by": by, "via": via}
 
 
+def view_unavailable(reason: str) -> dict[str, Any]:
+    return {"type": "view.unavailable", "reason": reason}
+
+
 # -- field checks -----------------------------------------------------------------
 
 
@@ -297,6 +316,7 @@ __all__ = [
     "INPUT_KINDS",
     "RELEASE_VIA",
     "SENDS",
+    "VIEW_UNAVAILABLE_REASONS",
     "Chat",
     "Consent",
     "ControlRelease",
@@ -310,6 +330,7 @@ __all__ = [
     "Role",
     "Scope",
     "check_input",
+    "ViewUnavailable",
     "is_escape",
     "parse",
     "parse_input",

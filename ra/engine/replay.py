@@ -20,6 +20,7 @@ _PLAIN: dict[str, str] = {
     "control.granted": "control_granted",
     "control.denied": "control_denied",
     "control.released": "control_released",
+    "view.unavailable": "view_unavailable",
     "session.disconnected": "disconnected",
 }
 #: consent.* events by scope; the control scope's answer is stated by control.granted

@@ -24,6 +24,16 @@ machine, so both logs replay to the same lifecycle.
 Recording an event fires the machine trigger `trigger_for` maps it to, so the
 engine's state is always `replay()` of what it recorded.
 
+No screen, no view, no control: when the person's screen cannot be shown
+(``screen_unavailable`` at the start: the person chose ``--no-screen``, there
+is no display or it cannot be opened; `screen_lost` later: the display
+failed), the person's side records ``view.unavailable`` with the reason
+instead of asking for view consent (or, later, after releasing any control
+with ``via`` ``view-unavailable``), stops streaming, tells the helper and
+says what still works: chat. The session is then ``chat_only``: it never
+records ``view.started`` or ``control.granted``, and a control request is
+answered with ``control.denied`` (reason ``screen unavailable``).
+
 Peers are not trusted. A message this version does not understand, one the
 peer's role may not send, or one with a malformed input event ends the
 session with reason ``error``, and the ``session.disconnected`` event says why
@@ -160,9 +170,16 @@ class SessionEngine:
         refusals_every_s: float = EVERY_S,
         flood_limit: int = FLOOD_LIMIT,
         flood_window_s: float = FLOOD_WINDOW_S,
+        screen_unavailable: str | None = None,
     ) -> None:
+        """`screen_unavailable` (person only): why the screen cannot be shown in this
+        session, one of `messages.VIEW_UNAVAILABLE_REASONS`; None if it can."""
         if role not in ("person", "helper"):
             raise ValueError(f"role must be 'person' or 'helper', not {role!r}")
+        if screen_unavailable is not None and (
+                role != "person" or screen_unavailable not in msg.VIEW_UNAVAILABLE_REASONS):
+            raise ValueError(f"screen_unavailable {screen_unavailable!r} is not a person's "
+                             f"reason: {sorted(msg.VIEW_UNAVAILABLE_REASONS)}")
         self.role: Role = role
         self.peer_role: Role = "helper" if role == "person" else "person"
         self.me = me or "unknown"
@@ -179,6 +196,7 @@ class SessionEngine:
         self._flood = Window(flood_limit, flood_window_s)
         self._chats = Window(CHAT_LIMIT, flood_window_s)
         self._controlling_seen: float | None = None  # last `now` seen in controlling
+        self._screen_unavailable = screen_unavailable
 
     # -- what a driver may ask ---------------------------------------------------
 
@@ -249,7 +267,9 @@ class SessionEngine:
         self._record(out, "session.authenticated", {}, "helper")
         self._last_heard = now
         self._next_heartbeat = now + self.heartbeat_s
-        if self.role == "person":
+        if self.role == "person" and self._screen_unavailable is not None:
+            self._view_unavailable(out, self._screen_unavailable)
+        elif self.role == "person":
             self._ask(out, "view", now)
         else:
             out.append(Show(f"password accepted; waiting for {self.peer} to allow viewing"))
@@ -334,6 +354,15 @@ class SessionEngine:
             if self.state is not S.CONTROLLING:
                 return []  # the person released at the same moment
             return self._release("helper", fact.via)
+        if isinstance(fact, msg.ViewUnavailable):
+            if self.state is S.CHAT_ONLY:
+                return []  # already known
+            if self.state is not S.CONTROLLING and not self._machine.allows("view_unavailable"):
+                return self._end("system", "error", notify=True,
+                                 detail=f"view unavailable while {self.state.value}")
+            out = []
+            self._view_unavailable(out, fact.reason)
+            return out
         if isinstance(fact, msg.ControlReleased):
             if fact.by != "person":
                 return self._end("system", "error", notify=True,
@@ -405,6 +434,25 @@ class SessionEngine:
         out.append(Show(f"the keyboard mapping changed while {self.peer} had control"))
         return out
 
+    def screen_lost(self, reason: str, now: float) -> list[Output]:
+        """The person's display cannot be shown (any more): it failed, or was never there.
+
+        Control, if held, is released first; the session goes on as chat only.
+        """
+        if self.state is S.DISCONNECTED:
+            return []
+        self._require("person", "lose the screen")
+        if reason not in msg.VIEW_UNAVAILABLE_REASONS:
+            raise ValueError(f"unknown reason {reason!r}")
+        if self.state is S.CONNECTING:
+            self._screen_unavailable = reason  # said once authenticated
+            return []
+        if self.state is S.CHAT_ONLY:
+            return []
+        out: list[Output] = []
+        self._view_unavailable(out, reason)
+        return out
+
     def chat(self, text: str, now: float) -> list[Output]:
         """A chat message from a chat box (never read as a /command)."""
         if self.state is S.DISCONNECTED or not text.strip():
@@ -419,11 +467,14 @@ class SessionEngine:
         """A Disconnect button (the same as typing /disconnect)."""
         return self.local_command("/disconnect", now)
 
-    def release_clicked(self, now: float) -> list[Output]:
-        """This side clicked a "release control" button."""
+    def release_clicked(self, now: float, via: str = "button") -> list[Output]:
+        """This side clicked a "release control" button (``via`` ``button``), or the
+        helper pressed Esc in the viewer (``via`` ``esc``): recorded as what it was."""
+        if via not in ("button", "esc") or (via == "esc" and self.role != "helper"):
+            raise ValueError(f"a release from this side's window is not via {via!r}")
         if self.state is not S.CONTROLLING:
             return []
-        return self._release(self.role, "button")
+        return self._release(self.role, via)
 
     def local_input(self, event: Mapping[str, Any], now: float) -> list[Output]:
         """The helper's viewer captured an input event; it is forwarded only in control.
@@ -486,6 +537,35 @@ class SessionEngine:
                           self.consent_timeout_s))
         self._prompt = (kind, now)
 
+    def _view_unavailable(self, out: list[Output], reason: str) -> None:
+        """The screen cannot be shown: release control (recorded), take the prompt down,
+        record ``view.unavailable``; then (person) stop streaming and tell the helper."""
+        state = self.state
+        if state is S.CONTROLLING:
+            self._record(out, "control.released", {"by": "system", "via": "view-unavailable"},
+                         "system")
+            if self.role == "person":
+                out.append(DisableInput())
+        if self._prompt is not None:
+            out.append(Dismiss(self._prompt[0]))
+            self._prompt = None
+        self._record(out, "view.unavailable", {"reason": reason}, "system",
+                     "success" if reason == "not shared" else "failure")
+        if self.role == "person":
+            if state in STREAMING:
+                out.append(StopStreaming())
+            out.append(Send(msg.view_unavailable(reason)))
+            why = {"not shared": "you chose not to share it",
+                   "no display": "there is no display to share",
+                   "display failed": "the display cannot be captured"}[reason]
+            out.append(Show(f"your screen cannot be shown ({why}): {self.peer} cannot see "
+                            "it or control your computer. You can still chat: type a line "
+                            "to send it; /disconnect ends the session"))
+        else:
+            out.append(Show(f"{self.peer}'s screen cannot be shown ({reason}): you cannot "
+                            "see it or take control. You can still chat: type a line to "
+                            "send it; /disconnect leaves"))
+
     def _answer(self, out: list[Output], kind: PromptKind, granted: bool, reason: str) -> None:
         """Person: the prompt was answered (or timed out, which is a denial)."""
         self._prompt = None
@@ -522,6 +602,12 @@ class SessionEngine:
     def _consent_from_person(self, fact: msg.Message) -> list[Output]:
         """Helper: the person's side reports a consent question or answer."""
         assert isinstance(fact, msg.Consent)
+        if (self.state is S.CHAT_ONLY and (fact.scope, fact.status) == ("control", "denied")
+                and fact.reason == "screen unavailable"):
+            out: list[Output] = []
+            self._record(out, "control.denied", {"reason": fact.reason}, "system", "denied")
+            out.append(Show(f"control is not available: {self.peer}'s screen is not shown"))
+            return out
         expected = {
             ("view", "requested"): S.AUTHENTICATED,
             ("view", "granted"): S.AWAITING_VIEW_CONSENT,
@@ -534,7 +620,7 @@ class SessionEngine:
             return self._end("system", "error", notify=True,
                              detail=f"consent {fact.status} for {fact.scope} while "
                              f"{self.state.value}")
-        out: list[Output] = []
+        out = []
         person = self.peer
         if fact.status == "requested":
             self._record(out, "consent.requested", {"scope": fact.scope}, "helper")
@@ -576,10 +662,22 @@ class SessionEngine:
             return [Show(f"you already asked; waiting for {self.peer} to answer")]
         if self.state is S.CONTROLLING:
             return [Show("you are already in control")]
+        if self.state is S.CHAT_ONLY:
+            return [Show(f"control is not available: {self.peer}'s screen is not shown in "
+                         "this session; you can still chat")]
         return [Show(f"you can ask for control once {self.peer} lets you see the screen")]
 
     def _control_requested_by_helper(self, now: float) -> list[Output]:
-        """Person: the helper asks for control; a duplicate or early ask is ignored."""
+        """Person: the helper asks for control; a duplicate or early ask is ignored,
+        one with no screen to show is refused (recorded)."""
+        if self.state is S.CHAT_ONLY:
+            refused: list[Output] = []
+            reason = "screen unavailable"
+            self._record(refused, "control.denied", {"reason": reason}, "system", "denied")
+            refused.append(Send(msg.consent("control", "denied", reason)))
+            refused.append(Show(f"{self.peer} asked for control; refused: your screen is "
+                                "not shown in this session"))
+            return refused
         if self.state not in (S.VIEWING, S.RELEASED):
             return []
         out: list[Output] = []

@@ -350,8 +350,10 @@ class Invitations:
         if not matches:
             raise InvitationNotFound(f"no invitation {id_or_prefix} in this log")
         if len(matches) > 1:
+            shown = ", ".join(sorted(matches)[:20]) + (", ..." if len(matches) > 20 else "")
             raise InvitationNotFound(
-                f"{id_or_prefix} matches {len(matches)} invitations; give more of the id"
+                f"{id_or_prefix} matches {len(matches)} invitations: {shown}; "
+                "give more of the id"
             )
         return matches[0]
 

@@ -1,5 +1,6 @@
 -- Consent and control grants: every decision a person made about being
--- viewed or controlled, and every release of control, in order.
+-- viewed or controlled, every release of control, and every session whose
+-- screen could not be shown (view.unavailable: no view, no control), in order.
 -- Run against an ra database (RA_HOME/ra.db), read-only:
 --   sqlite3 -readonly -header -csv ~/.local/share/ra/ra.db < consent_and_control_grants.sql
 SELECT
@@ -16,6 +17,7 @@ SELECT
 FROM audit_log
 WHERE type IN (
     'consent.requested', 'consent.granted', 'consent.denied',
-    'control.requested', 'control.granted', 'control.denied', 'control.released'
+    'control.requested', 'control.granted', 'control.denied', 'control.released',
+    'view.unavailable'
 )
 ORDER BY seq;

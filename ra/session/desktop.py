@@ -28,6 +28,12 @@ edge, the engine decides):
   closes the gate the same way and asks the engine to record
   ``control.released`` (by the person, via keymap-changed).
 
+- A display that cannot be captured (it went away, or cannot be opened for
+  input, or the Esc watcher lost it) closes the gate, stops the stream and is
+  reported once through ``on_lost`` (from any thread): the engine then
+  records that the screen is unavailable, releasing control first, rather
+  than a stall or an Esc nobody pressed.
+
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
 
@@ -78,8 +84,12 @@ class X11Desktop:
         clock: Callable[[], float] = time.monotonic,
         send_json: SendJson | None = None,
         on_keymap_change: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.display = display
+        self._on_lost = on_lost
+        self._lost = False
+        self._lost_lock = threading.Lock()
         self._send_screen = send_screen
         self._send_json = send_json
         self._on_esc = on_esc
@@ -190,9 +200,25 @@ class X11Desktop:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the screen or the link is gone: say so once
-            _log.warning("desktop.capture_failed", error=str(exc))
+            _log.warning("desktop.capture_failed", error=str(exc) or type(exc).__name__)
+            link_failed = (sender.done() and not sender.cancelled()
+                           and sender.exception() is not None)
+            if not link_failed:  # a broken link is the reader's to report
+                self._report_lost()
         finally:
             sender.cancel()
+
+    def _report_lost(self) -> None:
+        """The display cannot be captured or controlled: tell the session, once."""
+        self._gate.clear()
+        with self._lost_lock:
+            if self._lost:
+                return
+            self._lost = True
+        if self._on_lost is not None:
+            self._on_lost()
+        else:  # nobody to tell: at least control ends as with Esc
+            self._on_esc()
 
     async def _sender(self) -> None:
         while True:
@@ -237,6 +263,18 @@ class X11Desktop:
     # -- input ----------------------------------------------------------------------
 
     def enable_input(self) -> None:
+        if self._lost:
+            return
+        try:
+            self._arm()
+        except Exception as exc:  # the display cannot take input: no control
+            _log.warning("desktop.input_unavailable", error=str(exc) or type(exc).__name__)
+            self.disable_input()
+            self._report_lost()
+            return
+        self._gate.set()
+
+    def _arm(self) -> None:
         if self._injector is None:  # it reads the Esc keycodes, kept for the session
             self._injector = Injector(self.display)
         if self._watcher is None:
@@ -244,9 +282,9 @@ class X11Desktop:
                 self.display, self._esc, on_keymap_change=self._keymap_changed,
                 escape_keycodes=self._injector.escape_keycodes,
                 trusted_clients=(self._injector.client_id,),
+                on_error=self._watcher_failed,
             )
             self._watcher.start()
-        self._gate.set()
 
     def disable_input(self) -> None:
         self._gate.clear()
@@ -279,6 +317,11 @@ class X11Desktop:
         if self._gate.is_set():
             self._gate.clear()
             self._on_esc()
+
+    def _watcher_failed(self, error: BaseException) -> None:
+        """On the watcher's thread: it can no longer hear Esc (the display went away)."""
+        _log.warning("desktop.esc_watcher_lost", error=str(error) or type(error).__name__)
+        self._report_lost()
 
     def _keymap_changed(self, what: str) -> None:
         """On the watcher's thread: the keyboard mapping changed; like Esc, gate first."""

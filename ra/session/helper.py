@@ -105,8 +105,9 @@ class ViewerBridge:
         kind = message.get("type")
         if kind == "control.request":
             await driver.feed(engine.control_clicked)
-        elif kind == "control.release":
-            await driver.feed(engine.release_clicked)
+        elif kind == "control.release":  # the page's button, or Esc pressed in the page
+            via = "esc" if message.get("via") == "esc" else "button"
+            await driver.feed(functools.partial(engine.release_clicked, via=via))
         elif kind == "disconnect":
             await driver.feed(engine.disconnect_clicked)
         elif kind == "chat":

@@ -13,6 +13,22 @@ expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
 waiting. The log gets a signed checkpoint at the end.
 
+Crashes: before anything else, `ask` closes every session its log shows
+still open (an `ra ask` killed mid-session never recorded its end): control
+held then is released (``control.released``, by the system, via
+``disconnect``) and the session ends (``session.disconnected``, by the
+system, reason ``crash``), so a grant never outlives the process that held
+it. A running `ask` holds a shared lock on ``RA_HOME/ask.lock``; this
+clean-up runs only when no other `ask` of the same home is running (it takes
+the lock exclusively), so it never closes a live session.
+
+The screen: with ``no_screen``, without a display, or with one that cannot be
+opened when the helper arrives, the engine is told why
+(``screen_unavailable``) and the session is chat only: no view consent is
+asked, nothing is streamed, no control is granted. A display whose capture
+fails during the session is reported to the engine (``screen_lost``) the same
+way.
+
 ``RA_CONSENT_TIMEOUT_S`` (for tests): a whole number of seconds from 1 to 60
 that replaces the engine's 60 s consent timeout. It can only shorten the wait
 for the person's answer, and a timeout is a denial ("timed out"): nothing
@@ -24,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import os
 import signal
@@ -32,10 +49,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ra.engine import Output, SessionEngine
+from ra.engine import Output, SessionEngine, replay
 from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
-from ra.events import Actor, EventStore
+from ra.events import SYSTEM, Actor, EventStore, NewEvent
 from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations import parse_invitation
@@ -45,6 +62,7 @@ from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver, Terminal
+from ra.statemachines.session import SessionState
 
 WATCH_S = 1.0
 CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
@@ -97,6 +115,53 @@ def _choose(service: Invitations, invitation_id: str | None) -> list[InvitationV
     return views
 
 
+LOCK_FILE = "ask.lock"
+CLOSED_BY_RECEIPT = "session.receipt"
+
+
+def _lock(home: Home) -> tuple[int, bool]:
+    """Open ``ask.lock`` and take it: exclusively if no other `ask` holds it (True),
+    else shared (False). The descriptor keeps the lock until it is closed."""
+    home.ensure()
+    fd = os.open(home.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd, False
+    return fd, True
+
+
+def close_crashed_sessions(store: EventStore) -> list[str]:
+    """End every session the log shows still open; their ids, in the order closed.
+
+    Only call this when no other process runs a session on this log.
+    """
+    streams = [row[0] for row in store.conn.execute(
+        "SELECT DISTINCT span_stream FROM events WHERE span_last IS NOT NULL "
+        "AND substr(span_stream, 1, 8) = 'session:' ORDER BY span_stream")]
+    closed = []
+    for stream in streams:
+        version = store.stream_version(stream)
+        last = store.read_stream(stream, version - 1)
+        if last and last[-1].type == CLOSED_BY_RECEIPT:
+            continue  # a receipt is written after the end
+        state = replay(store.read_stream(stream))
+        if state is SessionState.DISCONNECTED:
+            continue
+        events = []
+        if state is SessionState.CONTROLLING:
+            events.append(NewEvent("control.released", {"by": "system", "via": "disconnect"},
+                                   SYSTEM))
+        events.append(NewEvent("session.disconnected", {"by": "system", "reason": "crash"},
+                               SYSTEM, "failure"))
+        store.append(stream, version, events)
+        _log.warning("session.closed_after_crash", session_id=stream.split(":", 1)[1],
+                     state=state.value)
+        closed.append(stream.split(":", 1)[1])
+    return closed
+
+
 async def ask_async(
     home: Home,
     invitation_id: str | None,
@@ -106,12 +171,41 @@ async def ask_async(
     terminal: Terminal,
     desktop: Desktop | None = None,
     display: str | None = None,
+    no_screen: bool = False,
     on_listening: Callable[[str], None] | None = None,
 ) -> AskResult:
-    identity = load_identity(home)
+    lock, alone = _lock(home)
+    try:
+        return await _ask(home, invitation_id, host=host, port=port, terminal=terminal,
+                          desktop=desktop, display=display, no_screen=no_screen,
+                          on_listening=on_listening, recover=alone, lock=lock)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+async def _ask(
+    home: Home,
+    invitation_id: str | None,
+    *,
+    host: str,
+    port: int | None,
+    terminal: Terminal,
+    desktop: Desktop | None,
+    display: str | None,
+    no_screen: bool,
+    on_listening: Callable[[str], None] | None,
+    recover: bool,
+    lock: int,
+) -> AskResult:
     loop = asyncio.get_running_loop()
     result = AskResult()
     with EventStore.open(home) as store:
+        if recover:  # no other `ask` runs here: an open session is one that crashed
+            for session_id in close_crashed_sessions(store):
+                terminal.show(f"session {session_id} was still open in the log (ra stopped "
+                              "during it): it is now recorded as ended (crash)")
+            fcntl.flock(lock, fcntl.LOCK_SH)  # others may run now, and not clean up
+        identity = load_identity(home)
         service = Invitations(store, home)
         views = _choose(service, invitation_id)
         served = {view.id for view in views}
@@ -147,10 +241,14 @@ async def ask_async(
                 view = service.record_open(view, origin, helper)
                 session_id = channel.session_id
                 service.record_accept(view, origin, session_id, helper)
+                unavailable = None
+                if desktop is None:
+                    unavailable = await _screen_unavailable(display, no_screen)
                 engine = SessionEngine("person", view.name, label=session_id[:8],
-                                       consent_timeout_s=consent_timeout())
+                                       consent_timeout_s=consent_timeout(),
+                                       screen_unavailable=unavailable)
                 screen = None
-                if desktop is None and display:
+                if desktop is None and display and unavailable is None:
                     screen = _x11_desktop(display, channel, engine, lambda: driver)
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
@@ -176,6 +274,17 @@ async def ask_async(
                 finished.set()
 
         servers: list[asyncio.Server] = []
+
+        def interrupted() -> None:
+            if driver is not None and not driver.done:
+                driver.feed_soon(lambda now: driver.engine.local_command("/disconnect", now)
+                                 if driver is not None else [])
+            elif driver is None:
+                finished.set()
+
+        # Ctrl-C is handled from before the first "listening on" line is shown.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, interrupted)
         flusher = loop.create_task(_flush_refusals(service))
         try:
             ports = {view.port for view in views} if port is None else {port}
@@ -191,24 +300,12 @@ async def ask_async(
                         result.addresses.append(address)
                         if on_listening is not None:
                             on_listening(address)
-
-            def interrupted() -> None:
-                if driver is not None and not driver.done:
-                    driver.feed_soon(lambda now: driver.engine.local_command("/disconnect", now)
-                                     if driver is not None else [])
-                elif driver is None:
-                    finished.set()
-
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGINT, interrupted)
-            try:
-                await finished.wait()
-            finally:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(signal.SIGINT)
+            await finished.wait()
         except OSError as exc:
             raise RaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
             for server in servers:
                 server.close()
             flusher.cancel()
@@ -225,6 +322,26 @@ async def ask_async(
             raise error
         raise RaError(f"the session failed: {type(error).__name__}: {error}") from error
     return result
+
+
+async def _screen_unavailable(display: str | None, no_screen: bool) -> str | None:
+    """Why the screen cannot be shown in this session (None: it can)."""
+    if no_screen:
+        return "not shared"
+    if not display:
+        return "no display"
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _open_and_close, display)
+    except Exception as exc:  # any failure to open the display means no screen
+        _log.warning("desktop.unavailable", display=display, error=str(exc))
+        return "display failed"
+    return None
+
+
+def _open_and_close(display: str) -> None:
+    from ra.desktop.capture import Screen
+
+    Screen(display).close()
 
 
 def _x11_desktop(
@@ -263,8 +380,16 @@ def _x11_desktop(
 
         loop.call_soon_threadsafe(feed)
 
+    def on_lost() -> None:  # called on any thread: the display cannot be captured
+        def feed() -> None:
+            driver = current()
+            if driver is not None and not driver.done:
+                driver.feed_soon(functools.partial(engine.screen_lost, "display failed"))
+
+        loop.call_soon_threadsafe(feed)
+
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
-                      on_keymap_change=on_keymap_change)
+                      on_keymap_change=on_keymap_change, on_lost=on_lost)
 
 
 async def _flush_refusals(service: Invitations) -> None:

@@ -15,6 +15,13 @@ with a release (Esc on the desktop, a command, a button), which leads to
 side, the network or the invitation ending can end the session from any
 state; ``disconnected`` is final.
 
+When the person's screen cannot be shown (the person chose not to share it,
+there is no display, or the display fails, at the start or later), the
+session goes to ``chat_only`` (``view_unavailable``): nothing is streamed, no
+view or control consent is asked, and a control request is refused there
+(``control_denied``, which stays in ``chat_only``). Chat and the endings go on
+as in any other state. Control held when the screen goes is released first.
+
 Triggers are past-tense facts, each recorded as one event before anything
 acts on it (`ra.engine` maps events to triggers). Rules:
 
@@ -33,6 +40,9 @@ acts on it (`ra.engine` maps events to triggers). Rules:
         ──control_consent_requested──► awaiting_control_consent
             ├──control_granted──► controlling ──control_released──► released
             └──control_denied───► viewing
+
+    authenticated | awaiting_view_consent | viewing … released
+        ──view_unavailable──► chat_only ──control_denied──► chat_only
 
     any state but disconnected ──disconnected──► disconnected (final)
 """
@@ -54,6 +64,7 @@ class SessionState(Enum):
     AWAITING_CONTROL_CONSENT = "awaiting_control_consent"
     CONTROLLING = "controlling"
     RELEASED = "released"
+    CHAT_ONLY = "chat_only"
     DISCONNECTED = "disconnected"
 
 
@@ -64,6 +75,9 @@ LIVE = [state for state in SessionState if state not in FINAL]
 STREAMING = frozenset(
     {S.VIEWING, S.CONTROL_REQUESTED, S.AWAITING_CONTROL_CONSENT, S.CONTROLLING, S.RELEASED}
 )
+#: The states from which the screen can become unavailable (then: ``chat_only``).
+SCREEN_POSSIBLE = [S.AUTHENTICATED, S.AWAITING_VIEW_CONSENT, S.VIEWING, S.CONTROL_REQUESTED,
+                   S.AWAITING_CONTROL_CONSENT, S.RELEASED]
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "authenticated", "source": S.CONNECTING, "dest": S.AUTHENTICATED},
@@ -79,6 +93,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "control_granted", "source": S.AWAITING_CONTROL_CONSENT, "dest": S.CONTROLLING},
     {"trigger": "control_denied", "source": S.AWAITING_CONTROL_CONSENT, "dest": S.VIEWING},
     {"trigger": "control_released", "source": S.CONTROLLING, "dest": S.RELEASED},
+    {"trigger": "view_unavailable", "source": SCREEN_POSSIBLE, "dest": S.CHAT_ONLY},
+    {"trigger": "control_denied", "source": S.CHAT_ONLY, "dest": S.CHAT_ONLY},
     {"trigger": "disconnected", "source": LIVE, "dest": S.DISCONNECTED},
 ]
 

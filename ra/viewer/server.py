@@ -96,8 +96,10 @@ class _Pending:
 #: Status states the page knows (the session states of ``ra.statemachines.session``).
 VIEWER_STATES = frozenset({
     "connecting", "authenticated", "awaiting_view_consent", "viewing", "control_requested",
-    "awaiting_control_consent", "controlling", "released", "disconnected",
+    "awaiting_control_consent", "controlling", "released", "chat_only", "disconnected",
 })
+#: How the page gives control back (``control.release``'s ``via``): its button, or Esc.
+PAGE_RELEASE_VIA = frozenset({"button", "esc"})
 #: Page messages handed to ``on_message``.
 PAGE_MESSAGES = frozenset({"control.request", "control.release", "disconnect", "chat", "input",
                            "screen.refresh", "screen.monitor"})
@@ -201,8 +203,11 @@ def parse_page_message(raw: str) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         return None
     kind = message.get("type")
-    if kind in ("control.request", "control.release", "disconnect", "screen.ack",
-                "screen.refresh"):
+    if kind == "control.release":  # how control was given back; a button if not said
+        via = message.get("via", "button")
+        ok = isinstance(via, str) and via in PAGE_RELEASE_VIA
+        return {"type": kind, "via": via} if ok else None
+    if kind in ("control.request", "disconnect", "screen.ack", "screen.refresh"):
         return {"type": kind}
     if kind == "screen.monitor":
         number = message.get("monitor")

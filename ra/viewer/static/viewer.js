@@ -11,6 +11,7 @@
     awaiting_control_consent: "Control requested…",
     controlling: "In control",
     released: "Released: viewing",
+    chat_only: "No screen: chat only",
     disconnected: "Disconnected",
   };
   // Screen updates: ra.desktop.codec's wire format (docs/screen-protocol.md), big-endian.
@@ -118,11 +119,12 @@
     scrollX = scrollY = 0;
   }
 
-  // Give control back: held keys go up first, then nothing more is sent.
-  function giveBack() {
+  // Give control back: held keys go up first, then nothing more is sent. `via` says
+  // how: "button" (the Release button) or "esc" (Esc pressed in this page).
+  function giveBack(via) {
     if (!inControl()) return;
     releaseHeld();
-    send({ type: "control.release" });
+    send({ type: "control.release", via: via });
     releasing = true;
     canvas.classList.remove("control");
     statusEl.textContent = "Releasing…";
@@ -135,7 +137,7 @@
     const number = Number(monitorSelect.value);
     if (Number.isInteger(number) && number >= 0) send({ type: "screen.monitor", monitor: number });
   });
-  releaseButton.addEventListener("click", giveBack);
+  releaseButton.addEventListener("click", () => giveBack("button"));
   disconnectButton.addEventListener("click", () => {
     releaseHeld();
     send({ type: "disconnect" });
@@ -456,7 +458,7 @@
       event.preventDefault();
       event.stopPropagation();
       escapeDown = true;
-      giveBack();
+      giveBack("esc");
       return;
     }
     if (!keysToRemote(event) || event.isComposing) return;
