@@ -213,8 +213,12 @@ def test_a_command_imports_only_what_it_needs(home: Home, args: list[str]) -> No
     code = ("import sys\nfrom ra.cli.app import run\ncode = run(sys.argv[1:])\n"
             "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
             "sys.exit(code)\n")
+    env = {**os.environ, "RA_HOME": str(home.root)}
+    # A log to read (`audit checkpoint` writes one): reading commands refuse a home without.
+    subprocess.run([sys.executable, "-m", "ra", "audit", "checkpoint"], env=env, check=True,
+                   capture_output=True, timeout=60)
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                            env={**os.environ, "RA_HOME": str(home.root)}, timeout=60)
+                            env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     loaded = result.stderr.rsplit("MODULES ", 1)[1].split()
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))

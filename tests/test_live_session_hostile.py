@@ -25,6 +25,7 @@ from ra.net.framing import HEADER, PROTOCOL_VERSION
 
 homes = test_live_session.homes  # the fixtures, shared
 children = test_live_session.children
+screen = test_live_session.screen  # autouse: `ra ask` shares a real display
 
 Homes = tuple[Path, Path]
 Children = list[pexpect.spawn]

@@ -32,6 +32,7 @@ from ra.net import Kind, NetError, connect
 
 homes = test_live_session.homes  # the fixtures, shared
 children = test_live_session.children
+screen = test_live_session.screen  # autouse: `ra ask` shares a real display
 
 Homes = tuple[Path, Path]
 Children = list[pexpect.spawn]

@@ -88,6 +88,8 @@ def open_existing_store(home: Path | None) -> EventStore:
     if not found.database.is_file():
         raise NoLogError(f"no log in {found.root}: nothing has been recorded there "
                          "(check --home or RA_HOME)")
+    from ra.events import EventStore
+
     return EventStore.open(found)
 
 
