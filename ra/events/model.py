@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple, cast
 from ra.errors import RaError
 from ra.events import canonical
 from ra.events.speedups import speedups as _speedups
+from ra.fingerprint import short_fingerprint
 
 Outcome = Literal["success", "failure", "denied"]
 OUTCOMES: frozenset[str] = frozenset({"success", "failure", "denied"})
@@ -36,7 +37,9 @@ _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _KNOWN_GOOD_TYPES: set[str] = set()
 _json_str = json.encoder.encode_basestring
 #: Actors' canonical JSON by (kind, id): equal actors made apart share it.
-_ACTOR_JSON: dict[tuple[str, str], str] = {}
+_ACTOR_JSON: dict[tuple[str, str, str], str] = {}
+#: An actor's key: a fingerprint as `ra.fingerprint.key_fingerprint` writes it.
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _STREAM_RE = re.compile(r"^[a-z][a-z0-9_-]*:[A-Za-z0-9._:@/-]{1,200}$")
 
 
@@ -46,36 +49,53 @@ class EventError(RaError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who did it: a kind (``person``, ``helper``, ``system``, ``operator``) and an id."""
+    """Who did it: a kind (``person``, ``helper``, ``system``, ``operator``) and an id.
+
+    `key`, when known, is the fingerprint (`ra.fingerprint`) of the public key
+    the actor proved it holds: a helper's identity key, signed over the
+    handshake. The id is then the name the actor gave, which anyone could
+    give; the key is what tells two actors apart. An actor without a key is
+    written without the field, so events recorded before it existed keep
+    their bytes.
+    """
 
     kind: str
     id: str
+    key: str = ""
     #: The canonical JSON of a valid actor (None if it is not); equal actors share it.
     json: str | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        key = (self.kind, self.id)
+        key = (self.kind, self.id, self.key)
         try:
             text = _ACTOR_JSON.get(key)
         except TypeError:  # not text at all: `NewEvent.validate` refuses it
             return
         if text is None:
-            if not (type(self.kind) is str and type(self.id) is str and self.kind and self.id):
+            if not (type(self.kind) is str and type(self.id) is str and self.kind and self.id
+                    and type(self.key) is str):
+                return
+            if self.key and not _KEY_RE.match(self.key):
                 return
             if len(_ACTOR_JSON) > 4096:
                 _ACTOR_JSON.clear()
+            own_key = f',"key":"{self.key}"' if self.key else ""
             text = _ACTOR_JSON[key] = (
-                f'{{"id":{_json_str(self.id)},"kind":{_json_str(self.kind)}}}')
+                f'{{"id":{_json_str(self.id)}{own_key},"kind":{_json_str(self.kind)}}}')
         object.__setattr__(self, "json", text)
 
     def to_json(self) -> dict[str, str]:
+        if self.key:
+            return {"id": self.id, "key": self.key, "kind": self.kind}
         return {"id": self.id, "kind": self.kind}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Actor:
-        return cls(kind=str(data["kind"]), id=str(data["id"]))
+        return cls(kind=str(data["kind"]), id=str(data["id"]), key=str(data.get("key", "")))
 
     def __str__(self) -> str:
+        if self.key:
+            return f"{self.kind}:{self.id} (key {short_fingerprint(self.key)})"
         return f"{self.kind}:{self.id}"
 
 
@@ -106,7 +126,8 @@ class NewEvent:
         if self.outcome not in OUTCOMES:
             raise EventError(f"outcome {self.outcome!r} is not one of {sorted(OUTCOMES)}")
         if not isinstance(self.actor, Actor) or self.actor.json is None:
-            raise EventError("an event needs an actor with a kind and an id (text)")
+            raise EventError("an event needs an actor with a kind and an id (text), "
+                             "and a key only as a fingerprint (64 lowercase hex)")
         if type(self.schema_version) is not int or self.schema_version < 1:
             raise EventError("schema_version must be a positive integer")
         try:
@@ -161,7 +182,7 @@ class RecordedEvent(NamedTuple):
             data["type"],
             data["schema_version"],
             _fromiso(data["occurred_at"]),
-            Actor(actor["kind"], actor["id"]),
+            Actor(actor["kind"], actor["id"], actor.get("key", "")),
             data["origin"],
             data["outcome"],
             data["payload"],
