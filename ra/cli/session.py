@@ -13,7 +13,7 @@ from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, s
 from ra.invitations import load_invitation
 from ra.logs import register_secret
 from ra.session.driver import Terminal
-from ra.session.helper import connect_async
+from ra.session.helper import connect_async, helper_name
 from ra.session.person import ask_async
 
 
@@ -77,21 +77,36 @@ def connect(
         bool,
         typer.Option("--no-browser", help="Do not open a browser; print the viewer's address."),
     ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", show_default=False,
+                     help="Your name, as the person will see it (remembered for next time; "
+                     "default: the last one given, else your user name)."),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Join the person who invited you, with their invitation file and password.
 
     The password is never taken on the command line: it is asked (hidden) or
-    read from standard input. Type /control to ask for the mouse and keyboard,
-    /release to give them back, /disconnect (or Ctrl-C) to leave; any other
-    line is chat. Every step is recorded in your own log.
+    read from standard input. The person sees your name and your key's
+    fingerprint (proven with your identity key) before they allow anything.
+    Type /control to ask for the mouse and keyboard, /release to give them
+    back, /disconnect (or Ctrl-C) to leave; any other line is chat. Every
+    step is recorded in your own log.
+
+    Example: ra connect help.rainvitation --name "Bob (IT)"
     """
+    where = home_of(home)
+    try:
+        me = helper_name(where, name)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)
     reason = asyncio.run(connect_async(
-        home_of(home), invitation, password, terminal=Terminal(), open_browser=not no_browser,
-        on_viewer=lambda url: say(f"viewer: {url}"),
+        where, invitation, password, terminal=Terminal(), open_browser=not no_browser,
+        on_viewer=lambda url: say(f"viewer: {url}"), name=me,
     ))
     say(f"session ended ({reason})")
 
