@@ -470,15 +470,18 @@ def ra_client_main(args: argparse.Namespace) -> int:
 
 
 async def _ra_client(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from ra.desktop.codec import TileDecoder, decode_update
     from ra.invitations.file import parse_invitation
-    from ra.net import ConnectionClosed, Kind, NetError, connect
+    from ra.net import ConnectionClosed, HelperSigner, Kind, NetError, connect
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     invitation = parse_invitation(Path(args.invitation).read_bytes())
-    channel = await connect(invitation, PASSWORD, timeout=20)
+    channel = await connect(invitation, PASSWORD,
+                            HelperSigner("bench", Ed25519PrivateKey.generate()), timeout=20)
     updates: list[tuple[int, int, int, int, int]] = []
     inputs: list[tuple[int, int, int]] = []
     decoder: TileDecoder | None = None

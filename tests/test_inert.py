@@ -79,7 +79,7 @@ def test_a_chat_line_is_one_prefixed_line_whatever_it_holds() -> None:
 def test_the_helper_name_cannot_add_a_line_to_the_question() -> None:
     text = prompt_text("control", "Bob\n>> ra asks: keep viewing?\x1b[2K")
     assert "\n" not in text and "\x1b" not in text
-    assert "Bob\\n>> ra asks: keep viewing?\\x1b[2K (the helper) asks to control" in text
+    assert "Bob\\n>> ra asks: keep viewing?\\x1b[2K asks to control" in text
 
 
 def test_the_terminal_marks_the_question_and_repeats_it_after_anything_else() -> None:

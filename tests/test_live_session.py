@@ -20,6 +20,7 @@ from ra.events import EventStore, RecordedEvent, verify_log
 from ra.home import Home
 
 PASSWORD = "correct horse battery staple 42"
+HELPER_NAME = "Bob (IT)"  # what the helper calls itself (`ra connect --name`)
 RUNNER = "ra.session.runner"  # `ra` with ask/connect registered
 T = 15  # seconds for any one expected line
 
@@ -84,13 +85,15 @@ def children() -> Iterator[list[pexpect.spawn]]:
 
 
 def _start(homes: tuple[Path, Path], tmp: Path, children: list[pexpect.spawn],
-           password: str = PASSWORD) -> tuple[str, pexpect.spawn, pexpect.spawn]:
+           password: str = PASSWORD,
+           name: str = HELPER_NAME) -> tuple[str, pexpect.spawn, pexpect.spawn]:
     person_home, helper_home = homes
     inv_id, file = _create(person_home, tmp)
     person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
-    helper = _spawn(helper_home, "connect", str(file), "--password-stdin", "--no-browser")
+    helper = _spawn(helper_home, "connect", str(file), "--password-stdin", "--no-browser",
+                    "--name", name)
     children.append(helper)
     helper.sendline(password)
     return inv_id, person, helper
@@ -137,7 +140,7 @@ def test_full_session(homes: tuple[Path, Path], tmp_path: Path,
     helper.expect("did not allow control \\(declined\\)")
 
     helper.sendline("hello from the helper")
-    person.expect("127.0.0.1: hello from the helper")
+    person.expect(r"Bob \(IT\): hello from the helper")
     person.sendline("hi, thanks for coming")
     helper.expect("Alice: hi, thanks for coming")
 

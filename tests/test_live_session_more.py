@@ -21,6 +21,7 @@ from typing import Any
 import pexpect
 import pytest
 import test_live_session
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_live_session import (
     PASSWORD,
     RUNNER,
@@ -38,7 +39,7 @@ from test_live_session import (
 )
 
 from ra.invitations import load_invitation
-from ra.net import Kind, NetError, Refused, connect
+from ra.net import HelperSigner, Kind, NetError, Refused, connect
 from ra.session.person import CONSENT_TIMEOUT_ENV, consent_timeout
 
 homes = test_live_session.homes  # the fixtures, shared
@@ -49,6 +50,7 @@ Homes = tuple[Path, Path]
 Children = list[pexpect.spawn]
 WRONG = "this is not the password at all"
 PROBE = {"kind": "key", "key": "F35", "code": "F35", "down": True}
+MALLORY = HelperSigner("Mallory", Ed25519PrivateKey.generate())  # a helper client in-process
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -143,7 +145,7 @@ def test_helper_release_then_person_disconnect(homes: Homes, tmp_path: Path,
 
     helper.sendline("/release")
     helper.expect("you gave control back")
-    person.expect("127.0.0.1 gave control back")
+    person.expect(r"Bob \(IT\) gave control back")
 
     person.sendline("/disconnect")
     person.expect("you ended the session")
@@ -201,7 +203,7 @@ def test_view_consent_timeout_ends_the_session(homes: Homes, tmp_path: Path,
     person.expect(r"\(the view question is closed\)", timeout=8)
     waited = time.monotonic() - asked
     assert 1.0 <= waited <= 5.0, waited
-    person.expect(r"127\.0\.0\.1 may not see your screen \(timed out\); the session has ended")
+    person.expect(r"Bob \(IT\) may not see your screen \(timed out\); the session has ended")
     helper.expect(r"Alice did not allow viewing \(timed out\); the session has ended")
     assert _exit_code(person) == 0
     assert _exit_code(helper) == 0
@@ -237,7 +239,7 @@ def test_control_consent_timeout_goes_back_to_viewing(homes: Homes, tmp_path: Pa
     person.expect(r"\(the control question is closed\)", timeout=8)
     waited = time.monotonic() - asked
     assert 2.0 <= waited <= 6.0, waited
-    person.expect(r"127\.0\.0\.1 may not control your computer \(timed out\)")
+    person.expect(r"Bob \(IT\) may not control your computer \(timed out\)")
     helper.expect(r"Alice did not allow control \(timed out\)")
     # A late "y" grants nothing: with no question open, the line is plain chat.
     person.sendline("y")
@@ -245,7 +247,7 @@ def test_control_consent_timeout_goes_back_to_viewing(homes: Homes, tmp_path: Pa
 
     # The session goes on, in viewing: chat still works and control can be asked again.
     helper.sendline("still there?")
-    person.expect("127.0.0.1: still there?")
+    person.expect(r"Bob \(IT\): still there\?")
     helper.sendline("/control")
     person.expect("asks to control your mouse and keyboard")
     person.expect("Answer y")
@@ -254,7 +256,7 @@ def test_control_consent_timeout_goes_back_to_viewing(homes: Homes, tmp_path: Pa
     helper.expect(r"did not allow control \(declined\)")
     helper.sendline("/disconnect")
     helper.expect("you ended the session")
-    person.expect("127.0.0.1 ended the session")
+    person.expect(r"Bob \(IT\) ended the session")
     assert _exit_code(helper) == 0
     assert _exit_code(person) == 0
     assert "now controls your mouse" not in (person.before or "")
@@ -392,7 +394,7 @@ def test_expired_invitation_is_refused(homes: Homes, tmp_path: Path,
     # A helper that ignores the file's expiry is refused by the person's side.
     invitation = load_invitation(file, check_expiry=False)
     with pytest.raises(Refused) as refused:
-        asyncio.run(connect(invitation, PASSWORD))
+        asyncio.run(connect(invitation, PASSWORD, MALLORY))
     assert refused.value.reason == f"invitation {inv_id[:8]} has expired"
     person.expect(pexpect.TIMEOUT, timeout=0.5)
     assert "is connecting" not in (person.before or "")
@@ -426,7 +428,7 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
         await asyncio.to_thread(person.expect, pattern)
 
     async def session() -> None:
-        channel = await connect(invitation, PASSWORD)
+        channel = await connect(invitation, PASSWORD, MALLORY)
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def read() -> None:
@@ -457,7 +459,7 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
             """Send, then a chat line: once the person shows it, `message` was handled."""
             await channel.send_json(message)
             await channel.send_json({"type": "chat", "text": marker})
-            await on_pty(f"127.0.0.1: {marker}")
+            await on_pty(f"Mallory: {marker}")
 
         tasks = [asyncio.create_task(read()), asyncio.create_task(beat())]
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import logging
 import ssl
 import struct
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import ra.net.handshake as handshake_module
 from ra.errors import RaError
@@ -30,6 +33,9 @@ from ra.net import (
     Frame,
     FrameDecoder,
     HelperHandshake,
+    HelperIdentity,
+    HelperSigner,
+    IdentityFailed,
     InvitationSecret,
     Kind,
     ProtocolError,
@@ -45,6 +51,7 @@ from ra.net.transport import client_tls_context
 PASSWORD = "Tq7mK-w9Zp2-Hx4rB-c8Nd3"
 WRONG = "Tq7mK-w9Zp2-Hx4rB-c8Nd4"
 LOOPBACK = "127.0.0.1"
+HELPER = HelperSigner("Bob (IT)", Ed25519PrivateKey.generate())
 
 
 # --------------------------------------------------------------------------
@@ -91,6 +98,7 @@ class Seen:
     checks: list[tuple[str, str]] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
     sessions: list[tuple[str, str]] = field(default_factory=list)
     received: list[Frame] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -157,8 +165,9 @@ class Person:
         except KeyError:
             raise RaError("there is no such invitation") from None
 
-    def on_auth_failed(self, invitation_id: str, origin: str) -> None:
+    def on_auth_failed(self, invitation_id: str, origin: str, reason: str) -> None:
         self.seen.failures.append((invitation_id, origin))
+        self.seen.reasons.append(reason)
         self.seen.done.set()
 
     async def on_authenticated(self, channel: Channel, invitation_id: str, origin: str) -> None:
@@ -198,7 +207,7 @@ def test_right_password_gives_both_sides_a_channel(identity: Identity) -> None:
     async def main() -> None:
         async with Person(identity, session=session) as person:
             invitation = person.invite()
-            channel = await connect(invitation, PASSWORD, timeout=2)
+            channel = await connect(invitation, PASSWORD, HELPER, timeout=2)
             assert channel.role == "helper"
             assert channel.invitation_id == invitation.invitation_id
             assert channel.peer == f"{LOOPBACK}:{person.port}"
@@ -225,7 +234,7 @@ def test_both_sides_agree_on_a_session_id(identity: Identity) -> None:
 
     async def main() -> None:
         async with Person(identity, session=session) as person:
-            channel = await connect(person.invite(), PASSWORD, timeout=2)
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
             await asyncio.wait_for(person.seen.done.wait(), 2)
             ids.append(channel.session_id)
             await channel.close()
@@ -239,7 +248,7 @@ def test_wrong_password(identity: Identity) -> None:
         async with Person(identity) as person:
             invitation = person.invite()
             with pytest.raises(WrongPassword, match="^the password was not accepted$"):
-                await connect(invitation, WRONG, timeout=2)
+                await connect(invitation, WRONG, HELPER, timeout=2)
             await asyncio.wait_for(person.seen.done.wait(), 2)
             assert person.seen.failures == [(invitation.invitation_id, LOOPBACK)]
             assert person.seen.sessions == []
@@ -264,7 +273,7 @@ def test_fingerprint_mismatch_stops_before_any_pake_message(
             invitation = person.invite(fingerprint=other_identity.tls_fingerprint)
             address = f"{LOOPBACK}:{person.port}"
             with pytest.raises(FingerprintMismatch) as caught:
-                await connect(invitation, PASSWORD, timeout=2)
+                await connect(invitation, PASSWORD, HELPER, timeout=2)
             assert str(caught.value) == (
                 f"the computer at {address} is not the one that made this invitation "
                 "(certificate fingerprint mismatch)"
@@ -282,7 +291,7 @@ def test_check_refusal_reaches_the_helper(identity: Identity) -> None:
         async with Person(identity, refuse=RaError(reason)) as person:
             invitation = person.invite()
             with pytest.raises(Refused) as caught:
-                await connect(invitation, PASSWORD, timeout=2)
+                await connect(invitation, PASSWORD, HELPER, timeout=2)
             assert caught.value.reason == reason
             assert str(caught.value) == f"the other computer refused the connection: {reason}"
             assert person.seen.lookups == [] and person.seen.failures == []
@@ -295,7 +304,7 @@ def test_unknown_invitation_is_refused(identity: Identity) -> None:
         async with Person(identity) as person:
             invitation = make_invitation(identity, person.port)  # never registered
             with pytest.raises(Refused, match="there is no such invitation"):
-                await connect(invitation, PASSWORD, timeout=2)
+                await connect(invitation, PASSWORD, HELPER, timeout=2)
             assert person.seen.failures == []
 
     run(main())
@@ -307,9 +316,9 @@ def test_locked_after_a_failure_is_refused_without_judging(identity: Identity) -
             invitation = person.invite()
             person.lock_after = 1
             with pytest.raises(WrongPassword):
-                await connect(invitation, WRONG, timeout=2)
+                await connect(invitation, WRONG, HELPER, timeout=2)
             with pytest.raises(Refused, match="locked"):
-                await connect(invitation, PASSWORD, timeout=2)
+                await connect(invitation, PASSWORD, HELPER, timeout=2)
             assert len(person.seen.failures) == 1
 
     run(main())
@@ -320,7 +329,7 @@ def test_addresses_are_tried_in_order(identity: Identity) -> None:
         async with Person(identity) as person:
             # 127.0.0.2 is loopback too, but nothing listens there: refused at once.
             invitation = person.invite(addresses=("127.0.0.2", LOOPBACK))
-            channel = await connect(invitation, PASSWORD, timeout=2)
+            channel = await connect(invitation, PASSWORD, HELPER, timeout=2)
             assert channel.peer == f"{LOOPBACK}:{person.port}"
             await channel.close()
 
@@ -333,7 +342,7 @@ def test_no_address_answers(identity: Identity) -> None:
             invitation = person.invite(addresses=("127.0.0.2", "127.0.0.3"))
             expected = "could not reach .*127.0.0.2:.*127.0.0.3.*refused"
             with pytest.raises(ConnectError, match=expected):
-                await connect(invitation, PASSWORD, timeout=2)
+                await connect(invitation, PASSWORD, HELPER, timeout=2)
 
     run(main())
 
@@ -374,7 +383,7 @@ def test_oversized_frame_on_a_channel_closes_it_unread(identity: Identity) -> No
 
     async def main() -> None:
         async with Person(identity, session=session) as person:
-            channel = await connect(person.invite(), PASSWORD, timeout=2)
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
             # Announce 100 MiB, send only the header: the person must not wait for it.
             header = struct.pack(">IBB", 100 * 1024 * 1024 + 2, 1, Kind.SCREEN)
             await channel._stream.write(header)
@@ -413,7 +422,7 @@ def test_truncated_frame_at_eof_on_a_channel(identity: Identity) -> None:
 
     async def main() -> None:
         async with Person(identity, session=session) as person:
-            channel = await connect(person.invite(), PASSWORD, timeout=2)
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
             await channel._stream.write(struct.pack(">IBB", 22, 1, Kind.JSON) + b'{"t')
             await channel._stream.close()
             await asyncio.wait_for(person.seen.done.wait(), 2)
@@ -438,7 +447,7 @@ def test_unknown_version_or_kind_on_a_channel(
 
     async def main() -> None:
         async with Person(identity, session=session) as person:
-            channel = await connect(person.invite(), PASSWORD, timeout=2)
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
             await channel._stream.write(header)
             await asyncio.wait_for(person.seen.done.wait(), 2)
             assert person.seen.errors == []
@@ -454,7 +463,7 @@ def test_handshake_message_after_the_handshake_is_refused(identity: Identity) ->
 
     async def main() -> None:
         async with Person(identity, session=session) as person:
-            channel = await connect(person.invite(), PASSWORD, timeout=2)
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
             with pytest.raises(ProtocolError):
                 await channel.send_frame(Kind.HANDSHAKE, b'{"type":"hello"}')
             await channel._stream.write(encode_message(Kind.HANDSHAKE, {"type": "hello"}))
@@ -517,10 +526,10 @@ def test_password_and_key_never_logged(
         async with Person(identity) as person:
             invitation = person.invite()
             secrets.append(person.secrets[invitation.invitation_id].secret)
-            channel = await connect(invitation, PASSWORD, timeout=2)
+            channel = await connect(invitation, PASSWORD, HELPER, timeout=2)
             await channel.close()
             with pytest.raises(WrongPassword):
-                await connect(invitation, WRONG, timeout=2)
+                await connect(invitation, WRONG, HELPER, timeout=2)
             await asyncio.sleep(0.05)
 
     with structlog.testing.capture_logs() as captured:
@@ -550,7 +559,8 @@ def _pair(identity: Identity, helper_password: str = PASSWORD) -> tuple[
 ]:
     invitation = make_invitation(identity, 5960)
     sharer = SharerHandshake(identity.tls_fingerprint)
-    helper = HelperHandshake(invitation, derive_pake_secret(helper_password, invitation.pake))
+    helper = HelperHandshake(invitation, derive_pake_secret(helper_password, invitation.pake),
+                             HELPER)
     return invitation, sharer, helper
 
 
@@ -633,3 +643,119 @@ def test_sans_io_bad_pake_message(identity: Identity, pake: str) -> None:
             {"type": "hello", "invitation_id": invitation.invitation_id, "pake": pake}
         )
         sharer.respond(_secret(invitation))
+
+
+# --------------------------------------------------------------------------
+# The helper's identity: a name and a key, signed over the transcript.
+
+
+@dataclass(frozen=True)
+class _Forger(HelperSigner):
+    """Names one key (`claimed`) and signs with another: what a forger can do."""
+
+    claimed: bytes = b""
+
+    @property
+    def identity(self) -> HelperIdentity:
+        return HelperIdentity(self.name, self.claimed)
+
+
+EVE = Ed25519PrivateKey.generate()
+FORGER = _Forger("Bob (IT)", Ed25519PrivateKey.generate(), EVE.public_key().public_bytes_raw())
+
+
+def _confirm(identity: Identity, signer: HelperSigner = HELPER,
+             password: str = PASSWORD) -> tuple[SharerHandshake, dict[str, Any]]:
+    invitation = make_invitation(identity, 5960)
+    sharer = SharerHandshake(identity.tls_fingerprint)
+    helper = HelperHandshake(invitation, derive_pake_secret(password, invitation.pake), signer)
+    sharer.receive_hello(helper.hello())
+    confirm = helper.receive(sharer.respond(_secret(invitation)))
+    assert confirm is not None
+    return sharer, confirm
+
+
+def test_sans_io_the_person_learns_the_helpers_name_and_key(identity: Identity) -> None:
+    sharer, confirm = _confirm(identity)
+    assert sharer.helper is None
+    assert sharer.receive_confirm(confirm)
+    assert sharer.helper == HELPER.identity
+    assert sharer.helper.name == "Bob (IT)"
+    assert sharer.helper.fingerprint == hashlib.sha256(
+        HELPER.key.public_key().public_bytes_raw()).hexdigest()
+
+
+def test_sans_io_a_signature_by_another_key_is_refused(identity: Identity) -> None:
+    sharer, confirm = _confirm(identity, FORGER)
+    assert confirm["key"] == base64.b64encode(EVE.public_key().public_bytes_raw()).decode()
+    with pytest.raises(IdentityFailed):
+        sharer.receive_confirm(confirm)
+    assert sharer.helper is None
+    with pytest.raises(ProtocolError):
+        sharer.accept()
+
+
+def test_sans_io_the_signature_covers_the_name(identity: Identity) -> None:
+    sharer, confirm = _confirm(identity)
+    with pytest.raises(IdentityFailed):
+        sharer.receive_confirm({**confirm, "name": "Alice's bank"})
+
+
+def test_sans_io_a_signature_from_another_connection_is_refused(identity: Identity) -> None:
+    _, earlier = _confirm(identity)  # a real signature by Bob's key, on another connection
+    sharer, confirm = _confirm(identity, FORGER)
+    with pytest.raises(IdentityFailed):
+        sharer.receive_confirm({**confirm, "key": earlier["key"], "sig": earlier["sig"]})
+
+
+def test_sans_io_the_password_is_judged_before_the_signature(identity: Identity) -> None:
+    sharer, confirm = _confirm(identity, FORGER, WRONG)
+    assert not sharer.receive_confirm(confirm)  # counted as a wrong password, nothing more
+
+
+@pytest.mark.parametrize("name", ["", " ", "Bob\n(IT)", "Bob\x1b[2K", "Bob\u202e", " Bob",
+                                  "Bob\u2003IT", "\u200bBob", "B" * 65, 7])
+def test_sans_io_a_name_unfit_to_show_is_a_protocol_error(identity: Identity,
+                                                         name: object) -> None:
+    sharer, confirm = _confirm(identity)
+    with pytest.raises(ProtocolError, match="name"):
+        sharer.receive_confirm({**confirm, "name": name})
+    with pytest.raises(ValueError):
+        HelperSigner(name, HELPER.key)  # type: ignore[arg-type]
+
+
+def test_sans_io_a_confirm_without_an_identity_is_a_protocol_error(identity: Identity) -> None:
+    sharer, confirm = _confirm(identity)
+    with pytest.raises(ProtocolError, match="lacks"):
+        sharer.receive_confirm({"type": "confirm", "mac": confirm["mac"]})
+
+
+def test_forged_identity_is_refused_and_counted(identity: Identity) -> None:
+    async def main() -> None:
+        async with Person(identity) as person:
+            invitation = person.invite()
+            with pytest.raises(Refused, match="signature does not match"):
+                await connect(invitation, PASSWORD, FORGER, timeout=2)
+            await asyncio.wait_for(person.seen.done.wait(), 2)
+            assert person.seen.failures == [(invitation.invitation_id, LOOPBACK)]
+            assert person.seen.reasons == ["identity"]
+            assert person.seen.sessions == []
+
+    run(main())
+
+
+def test_the_person_gets_the_helpers_identity_on_the_channel(identity: Identity) -> None:
+    helpers: list[HelperIdentity | None] = []
+
+    async def session(channel: Channel, _id: str, _origin: str) -> None:
+        helpers.append(channel.helper)
+
+    async def main() -> None:
+        async with Person(identity, session=session) as person:
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
+            await asyncio.wait_for(person.seen.done.wait(), 2)
+            assert channel.helper == HELPER.identity
+            await channel.close()
+
+    run(main())
+    assert helpers == [HELPER.identity]

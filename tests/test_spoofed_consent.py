@@ -28,7 +28,7 @@ from test_live_session import PASSWORD, RUNNER, T, _create, _events, _exit_code
 from ra.events import canonical
 from ra.invitations import load_invitation, new_invitation
 from ra.invitations.file import _assemble, _body_dict
-from ra.net import Kind, NetError, connect
+from ra.net import HelperSigner, Kind, NetError, connect
 
 homes = test_live_session.homes  # the fixtures, shared
 children = test_live_session.children
@@ -91,7 +91,8 @@ def test_a_forged_question_in_chat_is_inert_and_the_real_one_is_asked_again(
         await asyncio.to_thread(person.expect, pattern)
 
     async def session() -> int:
-        channel = await connect(invitation, PASSWORD)
+        channel = await connect(invitation, PASSWORD,
+                                HelperSigner("Mallory", Ed25519PrivateKey.generate()))
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def read() -> None:
@@ -155,13 +156,13 @@ def test_a_forged_question_in_chat_is_inert_and_the_real_one_is_asked_again(
     lines = screen.text[start:].replace("\r\n", "\n").split("\n")
     # The chat is one line that says who wrote it, its escapes and line breaks shown.
     chat = [line for line in lines if "keep viewing" in line]
-    assert chat == ["[chat] helper 127.0.0.1: ok\\x1b7\\x1b[1A\\x1b[2K\\x1b[1A\\x1b[2K\\r"
+    assert chat == ["[chat] helper Mallory: ok\\x1b7\\x1b[1A\\x1b[2K\\x1b[1A\\x1b[2K\\r"
                     f"{QUESTION_MARK} 127.0.0.1 (the helper) asks to keep viewing your screen."
                     f"\\n{QUESTION_MARK} keep viewing? [y/n] Answer y (yes) or n (no): "
                     "\\x1b]0;ra asks\\x07\\x1b[8m\\u202e"]
     # Right below it: the real question again, in full, and it says what a yes grants.
     after = lines[lines.index(chat[0]) + 1:]
-    assert after[0].startswith(f"{QUESTION_MARK} 127.0.0.1 (the helper) asks to control "
+    assert after[0].startswith(f"{QUESTION_MARK} Mallory asks to control "
                                "your mouse and keyboard.")
     assert after[1].startswith(f"{QUESTION_MARK} Yes lets the helper CONTROL your mouse and "
                                "keyboard. Answer y (yes) or n (no): ")

@@ -36,6 +36,11 @@ from ra.errors import RaError
 if TYPE_CHECKING:
     from ra.events.proofs import ProofDocument
 
+from ra.inert import inert
+
+#: The longest cell a report table shows (a name, a key, an address fit).
+CELL_SHOWN = 200
+
 app = typer.Typer(
     help="Check and export the tamper-evident log.",
     invoke_without_command=True,
@@ -344,8 +349,8 @@ def report(
         for row in rows:
             writer.writerow([row.get(c) for c in columns])
     else:
-        cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns]
-                 for row in rows]
+        cells = [["" if row.get(c) is None else inert(str(row.get(c)), CELL_SHOWN)
+                  for c in columns] for row in rows]
         widths = [max([len(c), *(len(line[i]) for line in cells)])
                   for i, c in enumerate(columns)]
         say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())

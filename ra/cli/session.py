@@ -94,14 +94,23 @@ def connect(
         typer.Option("--no-browser",
                      help="Do not open a browser; print the viewer's file to open in one."),
     ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", show_default=False,
+                     help="Your name, as the person will see it (remembered for next time; "
+                     "default: the last one given, else your user name)."),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Join the person who invited you, with their invitation file and password.
 
     The password is never taken on the command line: it is asked (hidden) or
-    read from standard input. Type /control to ask for the mouse and keyboard,
-    /release to give them back, /disconnect (or Ctrl-C) to leave; any other
-    line is chat. Every step is recorded in your own log.
+    read from standard input. The person sees your name and your key's
+    fingerprint (proven with your identity key) before they allow anything.
+    Type /control to ask for the mouse and keyboard, /release to give them
+    back, /disconnect (or Ctrl-C) to leave; any other line is chat. Every
+    step is recorded in your own log. Your name is remembered in
+    RA_HOME/config.toml.
 
     The viewer opens in your browser from a file only you can read (in
     $XDG_RUNTIME_DIR, else in RA_HOME/run); it holds the viewer's one-time
@@ -110,7 +119,7 @@ def connect(
     Example:
 
     \b
-        ra connect RAInvitation.rainv
+        ra connect RAInvitation.rainv --name "Bob (IT)"
         ra connect RAInvitation.rainv --no-browser
     """
     import asyncio
@@ -118,14 +127,19 @@ def connect(
     from ra.invitations import load_invitation
     from ra.logs import register_secret
     from ra.session.driver import Terminal
-    from ra.session.helper import connect_async
+    from ra.session.helper import connect_async, helper_name
 
+    where = home_of(home)
+    try:
+        me = helper_name(where, name)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)
     reason = asyncio.run(connect_async(
-        home_of(home), invitation, password, terminal=Terminal(), open_browser=not no_browser,
-        on_viewer=functools.partial(_show_viewer, no_browser),
+        where, invitation, password, terminal=Terminal(), open_browser=not no_browser,
+        on_viewer=functools.partial(_show_viewer, no_browser), name=me,
     ))
     say(f"session ended ({reason})")
 

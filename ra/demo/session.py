@@ -82,7 +82,8 @@ def session_story(root: Path) -> None:
                 person.expect("listening on")
                 say("3. Alice runs `ra ask`: it waits for her helper.")
                 helper = _spawn(pexpect, ["connect", str(invitation_file), "--password-stdin",
-                                          "--no-browser"], helper_home, helper_screen)
+                                          "--no-browser", "--name", "Bob"], helper_home,
+                                helper_screen)
                 children.append(helper)
                 helper.sendline(password)
                 helper.expect(r"viewer: open (file://\S+) in your browser")
@@ -98,7 +99,8 @@ def session_story(root: Path) -> None:
                     page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/v/"))
                     person.expect("asks to see your screen")
                     person.expect("Answer y")
-                    say("5. Alice's terminal asks: may Bob see the screen? "
+                    say("5. Alice's terminal asks: may Bob see the screen? It names Bob, "
+                        "the fingerprint of the key he proved and his address, and says "
                         "\"Only allow someone you contacted yourself.\" She answers y.")
                     person.sendline("y")
                     _wait_state(page, "viewing")

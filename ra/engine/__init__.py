@@ -21,7 +21,7 @@ from ra.engine.outputs import (
     StopStreaming,
 )
 from ra.engine.replay import fold, replay, trigger_for
-from ra.engine.session import SessionEngine, prompt_text
+from ra.engine.session import Seen, SessionEngine, prompt_text
 
 __all__ = [
     "Close",
@@ -35,6 +35,7 @@ __all__ = [
     "ProtocolError",
     "Record",
     "Role",
+    "Seen",
     "Send",
     "SessionEngine",
     "Show",

@@ -65,11 +65,22 @@ that starts with ``[chat]`` and the sender's role and name (`chat_line`), and
 the helper's name in a consent question cannot add a line to it. The
 terminal makes every line it prints inert again, so the peer's name in any
 status line is harmless too.
+
+Who the helper is: the handshake proved the helper's identity key and the
+name it gave (`ra.net.handshake`). The driver passes them to `connected`
+with the address the helper came from, and, on the person's side, what the
+person's own log says about that key and that name (`Seen`). The helper is
+then ``Actor("helper", name, key=fingerprint)`` on every event it causes;
+``session.authenticated`` records its name, fingerprint and address; and
+the consent question names the helper, a short form of the key
+(`ra.fingerprint.short_fingerprint`) and the address, and says so when this
+key came before under another name, or this name with another key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ra.engine import messages as msg
@@ -92,6 +103,7 @@ from ra.engine.outputs import (
 from ra.engine.replay import trigger_for
 from ra.events.model import SYSTEM, Actor, NewEvent, Outcome
 from ra.events.tally import EVERY_S, Counted, Tally, Window
+from ra.fingerprint import short_fingerprint
 from ra.inert import inert
 from ra.statemachines.base import IllegalMove
 from ra.statemachines.session import STREAMING, SessionMachine, SessionState, next_state
@@ -118,28 +130,73 @@ HELPER_RELEASE_VIA = frozenset({"esc", "button", "command"})
 NAME_SHOWN = 80
 #: Every chat line starts with this; ra's own questions never do.
 CHAT_PREFIX = "[chat]"
+#: How many earlier names of a key the question lists.
+NAMES_SHOWN = 3
 
 
-def prompt_text(kind: PromptKind, helper: str, timeout_s: int = CONSENT_TIMEOUT_S) -> str:
+@dataclass(frozen=True)
+class Seen:
+    """What the person's log says about a helper before this session.
+
+    `other_names`: names this key came with before (other than today's);
+    `other_key`: whether today's name came before with another key.
+    """
+
+    other_names: Sequence[str] = ()
+    other_key: bool = False
+
+
+def prompt_text(
+    kind: PromptKind,
+    helper: str,
+    timeout_s: int = CONSENT_TIMEOUT_S,
+    *,
+    key: str = "",
+    address: str = "",
+    seen: Seen | None = None,
+) -> str:
     """The question the person is asked: who asks, for what, and the warning.
 
-    The helper's name is shown inert (`ra.inert`): it cannot add a line or
-    move the cursor.
+    ``Bob (IT) asks to see your screen. Key 3f2a 19c0 8b7e 55d1 …, connecting
+    from 203.0.113.5.`` then what the log knew of that key or name, what a yes
+    allows, and the warning. The helper's name (and any earlier name) is
+    shown inert (`ra.inert`): it cannot add a line or move the cursor.
     """
     helper = inert(helper, NAME_SHOWN)
+    who = _who(key, address, seen)
     if kind == "view":
         what = (
-            f"{helper} (the helper) asks to see your screen. If you allow it, {helper} "
+            f"{helper} asks to see your screen.{who} If you allow it, {helper} "
             "will see everything on your screen until the session ends. "
             f"Allow {helper} to view your screen?"
         )
     else:
         what = (
-            f"{helper} (the helper) asks to control your mouse and keyboard. If you allow "
+            f"{helper} asks to control your mouse and keyboard.{who} If you allow "
             f"it, {helper} can use your computer as if sitting at it; press Esc at any "
             f"time to take control back. Allow {helper} to control your mouse and keyboard?"
         )
     return f"{what} {WARNING} (No answer within {timeout_s} s means no.)"
+
+
+def _who(key: str, address: str, seen: Seen | None) -> str:
+    """`` Key …, connecting from …. Careful: …`` (each part only if known)."""
+    parts = []
+    if key:
+        parts.append(f"Key {short_fingerprint(key)}")
+    if address:
+        parts.append(f"connecting from {inert(address, NAME_SHOWN)}")
+    text = f" {', '.join(parts)}." if parts else ""
+    if text:
+        text = text[:2].upper() + text[2:]
+    if seen is not None and seen.other_names:
+        names = ", ".join(f"'{inert(name, NAME_SHOWN)}'"
+                          for name in seen.other_names[:NAMES_SHOWN])
+        more = " and others" if len(seen.other_names) > NAMES_SHOWN else ""
+        text += f" Careful: this key was seen before as {names}{more}."
+    if seen is not None and seen.other_key:
+        text += " Careful: someone came before under this name with another key."
+    return text
 
 
 def chat_line(role: Role, name: str, text: str) -> str:
@@ -171,6 +228,7 @@ class SessionEngine:
         flood_limit: int = FLOOD_LIMIT,
         flood_window_s: float = FLOOD_WINDOW_S,
         screen_unavailable: str | None = None,
+        key: str = "",
     ) -> None:
         """`screen_unavailable` (person only): why the screen cannot be shown in this
         session, one of `messages.VIEW_UNAVAILABLE_REASONS`; None if it can."""
@@ -184,6 +242,13 @@ class SessionEngine:
         self.peer_role: Role = "helper" if role == "person" else "person"
         self.me = me or "unknown"
         self.peer = "unknown"
+        self.key = key
+        """This side's key fingerprint, if it proved one (the helper's)."""
+        self.peer_key = ""
+        """The peer's key fingerprint, if it proved one (the helper's, on the person's side)."""
+        self.peer_address = ""
+        """Where the peer's connection came from (the helper's address, person's side)."""
+        self.peer_seen = Seen()
         self.consent_timeout_s = consent_timeout_s
         self.peer_timeout_s = peer_timeout_s
         self.heartbeat_s = heartbeat_s
@@ -210,7 +275,9 @@ class SessionEngine:
 
     @property
     def helper(self) -> Actor:
-        return Actor("helper", self.me if self.role == "helper" else self.peer)
+        if self.role == "helper":
+            return Actor("helper", self.me, self.key)
+        return Actor("helper", self.peer, self.peer_key)
 
     @property
     def open_prompt(self) -> PromptKind | None:
@@ -240,14 +307,30 @@ class SessionEngine:
 
     # -- inputs: the connection ----------------------------------------------------
 
-    def connected(self, peer: str, now: float) -> list[Output]:
-        """A helper's connection reached the person (or the helper reached the person)."""
+    def connected(
+        self,
+        peer: str,
+        now: float,
+        *,
+        key: str = "",
+        address: str = "",
+        seen: Seen | None = None,
+    ) -> list[Output]:
+        """A helper's connection reached the person (or the helper reached the person).
+
+        `peer` is the peer's name; on the person's side `key` is the helper's
+        proven key fingerprint, `address` where it came from and `seen` what
+        the person's log knew of them.
+        """
         if self.state is S.DISCONNECTED:
             return []
         if self._connected or self.state is not S.CONNECTING:
             raise IllegalMove("cannot connect session: it is already connected")
         self._connected = True
         self.peer = peer.strip() or "unknown"
+        self.peer_key = key
+        self.peer_address = address
+        self.peer_seen = seen or Seen()
         out: list[Output] = []
         self._record(out, "session.connected", {"peer": self.peer}, "helper")
         if self.role == "person":
@@ -264,7 +347,13 @@ class SessionEngine:
             raise IllegalMove("cannot authenticate session: it is not connected yet")
         self._judge("authenticated")
         out: list[Output] = []
-        self._record(out, "session.authenticated", {}, "helper")
+        helper = self.helper
+        who: dict[str, Any] = {"helper": helper.id}
+        if helper.key:
+            who["fingerprint"] = helper.key
+        if self.role == "person" and self.peer_address:
+            who["address"] = self.peer_address
+        self._record(out, "session.authenticated", who, "helper")
         self._last_heard = now
         self._next_heartbeat = now + self.heartbeat_s
         if self.role == "person" and self._screen_unavailable is not None:
@@ -533,7 +622,9 @@ class SessionEngine:
         """Person: record the question, tell the helper, then ask the person."""
         self._record(out, "consent.requested", {"scope": kind}, "helper")
         out.append(Send(msg.consent(kind, "requested")))
-        out.append(Prompt(kind, prompt_text(kind, self.peer, self.consent_timeout_s),
+        out.append(Prompt(kind, prompt_text(kind, self.peer, self.consent_timeout_s,
+                                            key=self.peer_key, address=self.peer_address,
+                                            seen=self.peer_seen),
                           self.consent_timeout_s))
         self._prompt = (kind, now)
 
@@ -805,6 +896,7 @@ __all__ = [
     "HEARTBEAT_S",
     "PEER_TIMEOUT_S",
     "RACE_GRACE_S",
+    "Seen",
     "SessionEngine",
     "chat_line",
     "prompt_text",

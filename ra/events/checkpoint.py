@@ -18,7 +18,6 @@ File form (JSON, one object)::
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from ra.errors import RaError
 from ra.events import canonical
 from ra.files import create_private
+from ra.fingerprint import key_fingerprint as key_fingerprint
 
 FORMAT = "ra-checkpoint"
 VERSION = 1
@@ -84,11 +84,6 @@ def _create_key(path: Path) -> Ed25519PrivateKey:
 def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def key_fingerprint(public_raw: bytes) -> str:
-    """SHA-256 of the raw public key, hex; what people compare."""
-    return hashlib.sha256(public_raw).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,9 @@ def encode_batch(
     version = first_version
     for event in events:
         actor = event.actor
+        own_key = f',"key":"{actor.key}"' if actor.key else ""
         text = (
-            f'{{"actor":{{"id":{_string(actor.id)},"kind":{_string(actor.kind)}}},'
+            f'{{"actor":{{"id":{_string(actor.id)}{own_key},"kind":{_string(actor.kind)}}},'
             f'"event_id":"{prefix}{low:012x}{head}'
             f'{_string(event.origin) if event.origin else own_origin},'
             f'"outcome":"{event.outcome}","payload":{dumps(event.payload)},'

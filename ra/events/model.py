@@ -26,11 +26,14 @@ from typing import Any, Literal, NamedTuple
 
 from ra.errors import RaError
 from ra.events import canonical
+from ra.fingerprint import short_fingerprint
 
 Outcome = Literal["success", "failure", "denied"]
 OUTCOMES: frozenset[str] = frozenset({"success", "failure", "denied"})
 
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+#: An actor's key: a fingerprint as `ra.fingerprint.key_fingerprint` writes it.
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _STREAM_RE = re.compile(r"^[a-z][a-z0-9_-]*:[A-Za-z0-9._:@/-]{1,200}$")
 
 
@@ -40,19 +43,32 @@ class EventError(RaError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who did it: a kind (``person``, ``helper``, ``system``, ``operator``) and an id."""
+    """Who did it: a kind (``person``, ``helper``, ``system``, ``operator``) and an id.
+
+    `key`, when known, is the fingerprint (`ra.fingerprint`) of the public key
+    the actor proved it holds: a helper's identity key, signed over the
+    handshake. The id is then the name the actor gave, which anyone could
+    give; the key is what tells two actors apart. An actor without a key is
+    written without the field, so events recorded before it existed keep
+    their bytes.
+    """
 
     kind: str
     id: str
+    key: str = ""
 
     def to_json(self) -> dict[str, str]:
+        if self.key:
+            return {"id": self.id, "key": self.key, "kind": self.kind}
         return {"id": self.id, "kind": self.kind}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Actor:
-        return cls(kind=str(data["kind"]), id=str(data["id"]))
+        return cls(kind=str(data["kind"]), id=str(data["id"]), key=str(data.get("key", "")))
 
     def __str__(self) -> str:
+        if self.key:
+            return f"{self.kind}:{self.id} (key {short_fingerprint(self.key)})"
         return f"{self.kind}:{self.id}"
 
 
@@ -77,8 +93,10 @@ class NewEvent:
             raise EventError(f"outcome {self.outcome!r} is not one of {sorted(OUTCOMES)}")
         actor = self.actor
         if not (isinstance(actor, Actor) and type(actor.kind) is str and type(actor.id) is str
-                and actor.kind and actor.id):
-            raise EventError("an event needs an actor with a kind and an id (text)")
+                and actor.kind and actor.id and type(actor.key) is str
+                and (not actor.key or _KEY_RE.match(actor.key))):
+            raise EventError("an event needs an actor with a kind and an id (text), "
+                             "and a key only as a fingerprint (64 lowercase hex)")
         if type(self.schema_version) is not int or self.schema_version < 1:
             raise EventError("schema_version must be a positive integer")
         try:
@@ -125,7 +143,7 @@ class RecordedEvent(NamedTuple):
             data["type"],
             data["schema_version"],
             _fromiso(data["occurred_at"]),
-            Actor(actor["kind"], actor["id"]),
+            Actor(actor["kind"], actor["id"], actor.get("key", "")),
             data["origin"],
             data["outcome"],
             data["payload"],

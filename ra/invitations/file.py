@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ra.events import canonical
+from ra.fingerprint import format_fingerprint as format_fingerprint
+from ra.fingerprint import key_fingerprint as key_fingerprint
 from ra.invitations.errors import (
     InvitationError,
     InvitationExpiredError,
@@ -593,18 +595,7 @@ def _read_file(path: str | os.PathLike[str]) -> bytes:
 
 
 # --------------------------------------------------------------------------
-# Fingerprints and the one-line code.
-
-
-def key_fingerprint(public_raw: bytes) -> str:
-    """SHA-256 of a raw public key as 64 lowercase hex characters."""
-    return hashlib.sha256(public_raw).hexdigest()
-
-
-def format_fingerprint(fingerprint: str) -> str:
-    """Hex grouped by four for reading aloud: ``ab12 cd34 ...``."""
-    compact = "".join(ch for ch in fingerprint.lower() if ch not in " :-")
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+# The one-line code (fingerprints: `ra.fingerprint`, re-exported here).
 
 
 def to_code(file_bytes: bytes) -> str:

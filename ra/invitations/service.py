@@ -435,10 +435,15 @@ class Invitations:
                           actor, origin=origin)
 
     def record_auth_failure(self, view: InvitationView, origin: str,
-                            actor: Actor) -> InvitationView:
-        """An `auth.failed` event; the fifth failure also locks the invitation."""
+                            actor: Actor, *, reason: str = "password") -> InvitationView:
+        """An `auth.failed` event; the fifth failure also locks the invitation.
+
+        `reason`: ``password`` (a wrong one) or ``identity`` (the right one, but
+        the helper's signature did not hold for the key it named).
+        """
         attempt = view.failures + 1
-        events = [NewEvent("auth.failed", {"attempt": attempt, "origin": origin}, actor,
+        events = [NewEvent("auth.failed", {"attempt": attempt, "origin": origin,
+                                           "reason": reason}, actor,
                            outcome="failure", origin=origin)]
         machine = InvitationMachine(view.status, view.id[:8])
         machine.fire("fail_auth")

@@ -11,13 +11,20 @@ from ra.net.errors import (
     ConnectionClosed,
     FingerprintMismatch,
     HandshakeTimeout,
+    IdentityFailed,
     NetError,
     ProtocolError,
     Refused,
     WrongPassword,
 )
 from ra.net.framing import MAX_BODY, PROTOCOL_VERSION, Frame, FrameDecoder, Kind
-from ra.net.handshake import HelperHandshake, InvitationSecret, SharerHandshake
+from ra.net.handshake import (
+    HelperHandshake,
+    HelperIdentity,
+    HelperSigner,
+    InvitationSecret,
+    SharerHandshake,
+)
 from ra.net.transport import Channel, accept, connect, serve
 
 __all__ = [
@@ -33,6 +40,9 @@ __all__ = [
     "FrameDecoder",
     "HandshakeTimeout",
     "HelperHandshake",
+    "HelperIdentity",
+    "HelperSigner",
+    "IdentityFailed",
     "InvitationSecret",
     "Kind",
     "NetError",

@@ -63,6 +63,17 @@ class ConfirmationFailed(NetError):
         )
 
 
+class IdentityFailed(NetError):
+    """Person's side: a helper knew the password but could not prove the key it named.
+
+    Its signature over the handshake does not hold, so its name and key mean
+    nothing; the connection was refused and recorded as a failed authentication.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the helper's signature does not match the key it named")
+
+
 class HandshakeTimeout(NetError):
     """The other side stopped answering during the handshake."""
 
@@ -71,12 +82,16 @@ class HandshakeTimeout(NetError):
 
 
 class AuthFailed(NetError):
-    """Person's side: a helper from ``origin`` proved a wrong password.
+    """Person's side: a helper from ``origin`` proved a wrong password, or (``reason``
+    ``identity``) the right one without proving the key it named.
 
     The caller records ``auth.failed`` for it (see serve's on_auth_failed).
     """
 
-    def __init__(self, invitation_id: str, origin: str) -> None:
-        super().__init__(f"a wrong password was tried for invitation {invitation_id} from {origin}")
+    def __init__(self, invitation_id: str, origin: str, reason: str = "password") -> None:
+        what = ("a wrong password was tried" if reason == "password"
+                else "a helper could not prove its key")
+        super().__init__(f"{what} for invitation {invitation_id} from {origin}")
         self.invitation_id = invitation_id
         self.origin = origin
+        self.reason = reason

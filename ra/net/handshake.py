@@ -6,14 +6,28 @@ helper pinned against the invitation's fingerprint. Over it (docs/protocol.md):
     helper -> person   hello    {invitation_id, pake: SPAKE2_B message}
     person             check(invitation_id, origin); look up the secret
     person -> helper   pake     {pake: SPAKE2_A message}           or refuse
-    helper -> person   confirm  {mac: HMAC(K, "helper" label || T)}
-    person             check again, then verify the helper's mac
+    helper -> person   confirm  {mac: HMAC(K, "helper" label || T),
+                                 name, key, sig: Ed25519(key, identity statement)}
+    person             check again, then verify the helper's mac, then its signature
     person -> helper   accept   {mac: HMAC(K, "sharer" label || T)} or refuse
 
 K is the SPAKE2 key, T the transcript hash (`transcript_hash`). The helper
 proves the password first, so the person's side never answers a guess with
 anything a guesser could test offline, and a guess is only ever judged on
 the person's side, where it is counted.
+
+The helper's identity rides in the same confirm message, inside TLS to the
+pinned certificate: the name it gives, the raw public key of its Ed25519
+identity key (the one that signs its session receipts) and a signature over
+`identity_statement`, which holds the role label, T, the helper's mac (so K)
+and the name and key themselves. T is fresh for every connection (both SPAKE2
+messages are random) and names the pinned certificate, so a signature made
+for one connection proves nothing on another. The person's side judges the
+signature only after the mac, so a guesser learns nothing new from it; a
+right password with a signature that does not hold is refused and counted
+as a failed authentication (`IdentityFailed`). The name is peer text: at most
+`MAX_NAME_CHARS` characters, no control, format or invisible characters
+(`check_name`), and shown inert even so.
 
 These classes take parsed messages and return messages to send; they do no
 I/O and no logging. K stays inside them and is dropped once the handshake
@@ -32,12 +46,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from spake2 import SPAKE2_A, SPAKE2_B  # type: ignore[import-untyped]
 
+from ra.fingerprint import key_fingerprint
+from ra.inert import inert
 from ra.invitations.file import Invitation, invitation_digest
 from ra.net.errors import (
     ConfirmationFailed,
     FingerprintMismatch,
+    IdentityFailed,
     ProtocolError,
     Refused,
     WrongPassword,
@@ -49,6 +71,7 @@ TRANSCRIPT_LABEL = LABEL + b" transcript"
 HELPER_CONFIRM_LABEL = LABEL + b" helper confirm"
 SHARER_CONFIRM_LABEL = LABEL + b" sharer confirm"
 SESSION_ID_LABEL = LABEL + b" session id"
+HELPER_IDENTITY_LABEL = LABEL + b" helper identity"
 
 CHANNEL_BINDING = b"tls-server-certificate-sha256"
 """What ties the PAKE to the TLS channel: the pinned certificate's fingerprint.
@@ -59,6 +82,9 @@ TLS 1.3, and no "tls-exporter"; see docs/protocol.md for what this means.
 
 PAKE_MESSAGE_BYTES = 33  # side byte + Ed25519 group element
 MAC_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+MAX_NAME_CHARS = 64
 SECRET_BYTES = 32
 MAX_REASON_CHARS = 300
 
@@ -72,6 +98,35 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 Message = dict[str, Any]
+CONFIRM_FIELDS = frozenset({"mac", "name", "key", "sig"})
+
+
+@dataclass(frozen=True)
+class HelperIdentity:
+    """Who the helper is, as proven in the handshake: the name it gave and its key."""
+
+    name: str
+    public_key: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the raw public key, 64 lowercase hex (`ra.fingerprint`)."""
+        return key_fingerprint(self.public_key)
+
+
+@dataclass(frozen=True)
+class HelperSigner:
+    """The helper's own side of it: the name it gives and its Ed25519 identity key."""
+
+    name: str
+    key: Ed25519PrivateKey = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+
+    @property
+    def identity(self) -> HelperIdentity:
+        return HelperIdentity(self.name, self.key.public_key().public_bytes_raw())
 
 
 @dataclass(frozen=True)
@@ -143,6 +198,31 @@ def clean_reason(reason: object) -> str:
     if len(text) > MAX_REASON_CHARS:
         text = text[: MAX_REASON_CHARS - 1] + "…"
     return text or "no reason given"
+
+
+def check_name(name: object) -> str:
+    """The helper's name if it is fit to show, else ValueError saying why.
+
+    One line of 1 to `MAX_NAME_CHARS` characters with no space at either end:
+    no control, format or invisible character, no space but the plain one,
+    nothing `ra.inert.inert` would escape or cut.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a name must be some text")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"a name can hold at most {MAX_NAME_CHARS} characters")
+    if name != name.strip():
+        raise ValueError("a name cannot start or end with a space")
+    if any(ch.isspace() and ch != " " for ch in name) or inert(name, MAX_NAME_CHARS) != name:
+        raise ValueError("a name can hold only visible characters and plain spaces")
+    return name
+
+
+def identity_statement(transcript: bytes, helper_mac: bytes, name: str,
+                       public_key: bytes) -> bytes:
+    """What the helper signs: the label, T, its confirm mac, its name and its key."""
+    parts = (HELPER_IDENTITY_LABEL, transcript, helper_mac, name.encode("utf-8"), public_key)
+    return b"".join(_field(p) for p in parts)
 
 
 def _field(data: bytes) -> bytes:
@@ -231,10 +311,11 @@ class HelperHandshake:
     WrongPassword, Refused, ConfirmationFailed or ProtocolError on failure.
     """
 
-    def __init__(self, invitation: Invitation, secret: bytes) -> None:
+    def __init__(self, invitation: Invitation, secret: bytes, signer: HelperSigner) -> None:
         if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
             raise ValueError(f"the PAKE secret must be {SECRET_BYTES} bytes")
         self.invitation = invitation
+        self._signer = signer
         self._pake: Any = SPAKE2_B(
             secret,
             idA=invitation.pake.id_a.encode("ascii"),
@@ -298,9 +379,15 @@ class HelperHandshake:
             )
             self._key = key
             self._state = _HelperState.SENT_CONFIRM
+            mac = _mac(key, HELPER_CONFIRM_LABEL, self._transcript)
+            me = self._signer.identity
+            statement = identity_statement(self._transcript, mac, me.name, me.public_key)
             return {
                 "type": "confirm",
-                "mac": _b64(_mac(key, HELPER_CONFIRM_LABEL, self._transcript)),
+                "mac": _b64(mac),
+                "name": me.name,
+                "key": _b64(me.public_key),
+                "sig": _b64(self._signer.key.sign(statement)),
             }
         if self._state is _HelperState.SENT_CONFIRM:
             _expect(message, "accept", frozenset({"mac"}))
@@ -351,6 +438,8 @@ class SharerHandshake:
         self._key: bytes | None = None
         self._transcript = b""
         self.session_id: str | None = None
+        self.helper: HelperIdentity | None = None
+        """The helper's proven identity, once `receive_confirm` has checked it."""
 
     @property
     def done(self) -> bool:
@@ -397,11 +486,23 @@ class SharerHandshake:
         return {"type": "pake", "pake": _b64(own)}
 
     def receive_confirm(self, message: Mapping[str, Any]) -> bool:
-        """Whether the helper proved the same key (the right password)."""
+        """Whether the helper proved the same key (the right password).
+
+        With the right password, the helper's signature is checked next:
+        IdentityFailed if it does not hold (`helper` is set when it does).
+        A confirm that is malformed in any field is a ProtocolError, before
+        the password is judged.
+        """
         if self._state is not _SharerState.SENT_PAKE:
             raise ProtocolError("unexpected confirm")
-        _expect(message, "confirm", frozenset({"mac"}))
+        _expect(message, "confirm", CONFIRM_FIELDS)
         mac = _unb64("mac", message["mac"], MAC_BYTES)
+        public_key = _unb64("key", message["key"], PUBLIC_KEY_BYTES)
+        signature = _unb64("sig", message["sig"], SIGNATURE_BYTES)
+        try:
+            name = check_name(message["name"])
+        except ValueError as error:
+            raise ProtocolError(f"the helper's name is not acceptable: {error}") from None
         key = self._key
         if key is None:  # pragma: no cover - state guarantees it
             raise ProtocolError("the handshake lost its key")
@@ -409,6 +510,14 @@ class SharerHandshake:
             self._state = _SharerState.FAILED
             self._key = None
             return False
+        statement = identity_statement(self._transcript, mac, name, public_key)
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, statement)
+        except (InvalidSignature, ValueError):
+            self._state = _SharerState.FAILED
+            self._key = None
+            raise IdentityFailed() from None
+        self.helper = HelperIdentity(name, public_key)
         self._state = _SharerState.VERIFIED
         return True
 

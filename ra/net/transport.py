@@ -7,7 +7,9 @@ reporting wrong passwords and authenticated channels.
 
 The helper's side runs `connect`: it does not trust any CA; it pins the
 server certificate's SHA-256 fingerprint against the invitation before it
-sends a single handshake byte, then proves the password.
+sends a single handshake byte, then proves the password and, with it, the
+helper's identity key (ra.net.handshake): the person's side knows the helper's
+name and key fingerprint (`Channel.helper`) before the session starts.
 
 After the handshake TLS protects every frame. The SPAKE2 key is used only to
 confirm the password and to derive a public ``session_id``; it is not used to
@@ -37,6 +39,7 @@ from ra.net.errors import (
     ConnectionClosed,
     FingerprintMismatch,
     HandshakeTimeout,
+    IdentityFailed,
     NetError,
     ProtocolError,
 )
@@ -55,6 +58,8 @@ from ra.net.handshake import (
     CODE_REFUSED,
     CODE_WRONG_PASSWORD,
     HelperHandshake,
+    HelperIdentity,
+    HelperSigner,
     InvitationSecret,
     SharerHandshake,
     check_pin,
@@ -71,8 +76,10 @@ SecretFor = Callable[[str], InvitationSecret | Awaitable[InvitationSecret]]
 """(invitation_id) -> the invitation and its PAKE secret, or raise RaError."""
 Check = Callable[[str, str], None | Awaitable[None]]
 """(invitation_id, origin) -> None, or raise RaError to refuse with its message."""
-OnAuthFailed = Callable[[str, str], None | Awaitable[None]]
-"""(invitation_id, origin): a wrong password was proven; record auth.failed."""
+OnAuthFailed = Callable[[str, str, str], None | Awaitable[None]]
+"""(invitation_id, origin, reason): a wrong password was proven (reason ``password``),
+or the right one with a helper signature that does not hold (``identity``); record
+auth.failed."""
 OnAuthenticated = Callable[["Channel", str, str], Awaitable[None]]
 """(channel, invitation_id, origin): runs the session; the channel closes after."""
 
@@ -225,6 +232,7 @@ class Channel:
         invitation_id: str,
         peer: str,
         session_id: str,
+        helper: HelperIdentity | None = None,
     ) -> None:
         self._stream = stream
         self.role = role
@@ -232,6 +240,8 @@ class Channel:
         self.peer = peer
         self.session_id = session_id
         """Public, the same on both sides: HMAC(K, label || T), truncated; not K."""
+        self.helper = helper
+        """The helper's name and key, proven in the handshake (the helper's own on its side)."""
 
     @property
     def closed(self) -> bool:
@@ -327,14 +337,20 @@ async def accept(
             # Check again: other connections may have locked the invitation meanwhile.
             # This runs before the password is judged, so the answer reveals nothing.
             await _resolve(check(invitation_id, origin))
-            if not handshake.receive_confirm(confirm):
-                await _resolve(on_auth_failed(invitation_id, origin))
-                failed = True
-            else:
-                failed = False
-        if failed:
+            failed = ""
+            try:
+                if not handshake.receive_confirm(confirm):
+                    failed = "password"
+            except IdentityFailed:
+                failed = "identity"
+            if failed:
+                await _resolve(on_auth_failed(invitation_id, origin, failed))
+        if failed == "password":
             await _send_refusal(stream, CODE_WRONG_PASSWORD, "the password was not accepted")
             raise AuthFailed(invitation_id, origin)
+        if failed:
+            await _send_refusal(stream, CODE_REFUSED, "your signature does not match your key")
+            raise AuthFailed(invitation_id, origin, failed)
         await stream.write(encode_message(Kind.HANDSHAKE, handshake.accept()))
     except (AuthFailed, ConnectionClosed):
         stream.abort()
@@ -360,7 +376,8 @@ async def accept(
     stream.decoder.limits = MAX_BODY
     session_id = handshake.session_id or ""
     return Channel(
-        stream, role="sharer", invitation_id=invitation_id, peer=origin, session_id=session_id
+        stream, role="sharer", invitation_id=invitation_id, peer=origin, session_id=session_id,
+        helper=handshake.helper,
     )
 
 
@@ -410,7 +427,8 @@ async def serve(
                     decision_lock=decision_lock,
                 )
         except AuthFailed as error:
-            _log.warning("net.auth.failed", invitation_id=error.invitation_id, origin=origin)
+            _log.warning("net.auth.failed", invitation_id=error.invitation_id, origin=origin,
+                         reason=error.reason)
             return
         except TimeoutError:
             writer.transport.abort()
@@ -430,6 +448,7 @@ async def serve(
             invitation_id=channel.invitation_id,
             origin=origin,
             session_id=channel.session_id,
+            helper_key_fingerprint=channel.helper.fingerprint if channel.helper else None,
         )
         try:
             await on_authenticated(channel, channel.invitation_id, origin)
@@ -450,9 +469,10 @@ async def serve(
 
 
 async def _helper_handshake(
-    stream: FrameStream, invitation: Invitation, secret: bytes, address: str
+    stream: FrameStream, invitation: Invitation, secret: bytes, signer: HelperSigner,
+    address: str,
 ) -> Channel:
-    handshake = HelperHandshake(invitation, secret)
+    handshake = HelperHandshake(invitation, secret, signer)
     await stream.write(encode_message(Kind.HANDSHAKE, handshake.hello()))
     while not handshake.done:
         try:
@@ -470,6 +490,7 @@ async def _helper_handshake(
         invitation_id=invitation.invitation_id,
         peer=address,
         session_id=handshake.session_id or "",
+        helper=signer.identity,
     )
 
 
@@ -489,9 +510,14 @@ def _reason(error: BaseException, timeout: float) -> str:
 
 
 async def connect(
-    invitation: Invitation, password: str, *, timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    invitation: Invitation,
+    password: str,
+    signer: HelperSigner,
+    *,
+    timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
 ) -> Channel:
-    """Reach the person's computer, pin its certificate, prove the password.
+    """Reach the person's computer, pin its certificate, prove the password and
+    the helper's identity (`signer`: the name it gives and its identity key).
 
     Tries ``invitation.addresses`` in order (each within ``timeout`` seconds
     for TCP and TLS); an address that cannot be reached, or that answers with
@@ -528,7 +554,7 @@ async def connect(
             continue
         try:
             async with asyncio.timeout(timeout):
-                channel = await _helper_handshake(stream, invitation, secret, address)
+                channel = await _helper_handshake(stream, invitation, secret, signer, address)
         except TimeoutError:
             stream.abort()
             raise HandshakeTimeout() from None

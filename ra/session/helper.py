@@ -3,6 +3,12 @@
 The helper's log is its own RA_HOME: its events go to ``session:<session_id>``
 (the public session id both sides share), and a signed checkpoint closes it.
 
+The helper has a name and a key: the name it gives (``ra connect --name``,
+remembered in ``RA_HOME/config.toml``, else the local user's name) and the
+identity key of its RA_HOME, which also signs its session receipts. Both
+are proven to the person in the handshake (`ra.net.handshake`), and both
+appear on every event the helper causes, in either log.
+
 The screen is shown in the browser viewer (`ra.viewer`), served on 127.0.0.1
 with a one-time token. The browser is given only the path of an opener file
 (`ra.viewer.opener`, readable by the user alone) that holds the token, never
@@ -32,16 +38,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ra import config
+from ra.config import remember_helper_name
 from ra.engine import Output, Record, SessionEngine
 from ra.engine.messages import MAX_TEXT
 from ra.engine.session import NAME_SHOWN
 from ra.events import EventStore
+from ra.fingerprint import format_fingerprint
 from ra.home import Home
 from ra.identity import load_identity
 from ra.inert import inert
 from ra.invitations import Invitation
 from ra.logs import get_logger
-from ra.net import connect
+from ra.net import HelperSigner, connect
+from ra.net.handshake import check_name
 from ra.session.driver import SessionDriver, Terminal
 from ra.statemachines.session import STREAMING
 from ra.viewer import ViewerServer
@@ -56,6 +66,26 @@ def local_name() -> str:
         return getpass.getuser() or "unknown"
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+def helper_name(home: Home, given: str | None) -> str:
+    """The name this helper gives: `given` (then remembered in config.toml), else
+    the remembered one, else the local user's. ValueError if `given` is unfit."""
+    if given is not None:
+        name = check_name(given)
+        remember_helper_name(home, name)
+        return name
+    remembered = config.helper_name(home)
+    if remembered is not None:
+        try:
+            return check_name(remembered)
+        except ValueError as exc:
+            raise config.ConfigError(
+                f"{config.config_path(home)}: [helper] name: {exc}") from None
+    try:
+        return check_name(local_name())
+    except ValueError:
+        return "unknown"
 
 
 class ViewerBridge:
@@ -155,14 +185,19 @@ async def connect_async(
     viewer: bool = True,
     open_browser: bool = True,
     on_viewer: Callable[[Path], None] | None = None,
+    name: str | None = None,
 ) -> str:
-    """Connect, run the helper's engine until the session ends; returns why it ended.
+    """Connect as `name` (default: the local user's), run the helper's engine until
+    the session ends; returns why it ended.
 
     `on_viewer` gets the path of the viewer's opener file; with `open_browser`
     the browser is started on it (and not waited for).
     """
+    signer = HelperSigner(name or local_name(), load_identity(home).signing_key)
+    me = signer.identity
+    terminal.show(f"you are {me.name}, key {format_fingerprint(me.fingerprint)}")
     terminal.show(f"connecting to {invitation.name} ...")
-    channel = await connect(invitation, password)
+    channel = await connect(invitation, password, signer)
     loop = asyncio.get_running_loop()
     bridge = ViewerBridge(invitation) if viewer else None
     with EventStore.open(home) as store:
@@ -173,10 +208,11 @@ async def connect_async(
                     on_viewer(opener)
                 if open_browser:
                     launch_browser(opener)
-            engine = SessionEngine("helper", local_name(), label=channel.session_id[:8])
+            engine = SessionEngine("helper", me.name, label=channel.session_id[:8],
+                                   key=me.fingerprint)
             driver = SessionDriver(
                 engine, channel, store, channel.session_id, terminal,
-                receipt_key=load_identity(home).signing_key,
+                receipt_key=signer.key,
                 screen_sink=bridge.server.send_screen if bridge is not None else None,
                 after=bridge.after if bridge is not None else None,
                 on_screen_monitors=bridge.on_monitors if bridge is not None else None,
@@ -207,4 +243,4 @@ async def connect_async(
             store.checkpoint()
 
 
-__all__ = ["ViewerBridge", "connect_async", "local_name"]
+__all__ = ["ViewerBridge", "connect_async", "helper_name", "local_name"]

@@ -3,8 +3,11 @@
 `ask` serves the chosen invitations (each on its port, or all on ``port``),
 checks each helper against the log (`Invitations.check_usable`, and no second
 session on an invitation already in one), records ``auth.failed`` for wrong
-passwords, and for the first helper who proves the password records
-``invitation.opened`` + ``invitation.accepted`` and runs the person's engine.
+passwords (and for a helper whose key signature does not hold), and for the
+first helper who proves the password and its key records
+``invitation.opened`` + ``invitation.accepted`` by that helper (its name and
+key fingerprint) and runs the person's engine, told what the log knew of
+that key and name before (`ra.session.seen`).
 Attempts refused during an origin's password back-off are recorded, counted
 (``auth.throttled``): the counts still pending are flushed every second while
 `ask` serves, and once more when it stops.
@@ -62,6 +65,7 @@ from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver, Terminal
+from ra.session.seen import seen_before
 from ra.statemachines.session import SessionState
 
 WATCH_S = 1.0
@@ -226,9 +230,11 @@ async def _ask(
             invitation = parse_invitation(view.file_text.encode("utf-8"), check_expiry=False)
             return InvitationSecret(invitation, service.pake_secret(inv_id))
 
-        def on_auth_failed(inv_id: str, origin: str) -> None:
-            service.record_auth_failure(service.fold(inv_id), origin, UNAUTHENTICATED_HELPER)
-            terminal.show(f"a wrong password was tried from {origin}")
+        def on_auth_failed(inv_id: str, origin: str, reason: str) -> None:
+            service.record_auth_failure(service.fold(inv_id), origin, UNAUTHENTICATED_HELPER,
+                                        reason=reason)
+            terminal.show(f"a wrong password was tried from {origin}" if reason == "password"
+                          else f"a helper from {origin} could not prove its key; refused")
 
         async def on_authenticated(channel: Channel, inv_id: str, origin: str) -> None:
             nonlocal driver
@@ -237,7 +243,11 @@ async def _ask(
             busy.add(inv_id)
             try:
                 view = service.check_usable(inv_id, origin)
-                helper = Actor("helper", origin)
+                proven = channel.helper
+                if proven is None:  # pragma: no cover - accept() always proves one
+                    raise RaError("the helper proved no identity")
+                helper = Actor("helper", proven.name, proven.fingerprint)
+                seen = seen_before(store, proven.name, proven.fingerprint)
                 view = service.record_open(view, origin, helper)
                 session_id = channel.session_id
                 service.record_accept(view, origin, session_id, helper)
@@ -261,7 +271,9 @@ async def _ask(
                 result.session_id = session_id
                 try:
                     result.reason = await driver.run(
-                        [lambda now: engine.connected(origin, now), engine.authenticated],
+                        [lambda now: engine.connected(proven.name, now, key=proven.fingerprint,
+                                                      address=origin, seen=seen),
+                         engine.authenticated],
                         [_follow(service, inv_id)],
                     )
                 finally:

@@ -1,0 +1,109 @@
+"""``RA_HOME/config.toml``: the settings a person keeps between commands.
+
+Read with tomllib; written by hand, one key at a time, so the rest of the
+file (comments, other tables such as ``[invitations]``) stays as the person
+wrote it. The one key written today is the name a helper gives::
+
+    [helper]
+    name = "Bob (IT)"
+
+`ra connect --name` remembers it; later connects without ``--name`` reuse
+it. A name read from the file passes the same check as one from the
+command line (`ra.net.handshake.check_name`), since the person sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ra.errors import RaError
+from ra.files import write_private
+from ra.home import Home
+
+FILE_NAME = "config.toml"
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]\s*(#.*)?$")
+_NAME_KEY = re.compile(r"^\s*name\s*=")
+
+
+class ConfigError(RaError):
+    """config.toml cannot be read, or cannot be changed safely; edit it by hand."""
+
+
+def config_path(home: Home) -> Path:
+    return home.root / FILE_NAME
+
+
+def read_config(home: Home) -> dict[str, Any]:
+    """The whole file as a dict ({} if there is none)."""
+    path = config_path(home)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def helper_name(home: Home) -> str | None:
+    """``[helper] name``, or None if it is not set."""
+    table = read_config(home).get("helper", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{config_path(home)}: [helper] must be a table")
+    name = table.get("name")
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ConfigError(f"{config_path(home)}: [helper] name must be text")
+    return name
+
+
+def remember_helper_name(home: Home, name: str) -> None:
+    """Set ``[helper] name`` to `name`, keeping everything else in the file."""
+    if helper_name(home) == name:
+        return
+    expected = read_config(home)
+    expected["helper"] = {**expected.get("helper", {}), "name": name}
+    path = config_path(home)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    line = f"name = {json.dumps(name, ensure_ascii=False)}"  # a TOML basic string too
+    lines = text.splitlines()
+    table: str | None = None
+    at: int | None = None  # the [helper] header's line
+    for index, raw in enumerate(lines):
+        match = _TABLE.match(raw)
+        if match is not None:
+            table = match.group(1)
+            if table == "helper":
+                at = index
+            continue
+        if table == "helper" and _NAME_KEY.match(raw):
+            lines[index] = line
+            break
+    else:
+        if at is not None:
+            lines.insert(at + 1, line)
+        else:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines += ["[helper]", line]
+    new_text = "\n".join(lines) + "\n"
+    try:
+        changed = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError:
+        changed = {}
+    if changed != expected:
+        raise ConfigError(f"cannot set [helper] name in {path} safely; please edit it by hand")
+    home.ensure()
+    write_private(path, new_text.encode("utf-8"))
+
+
+__all__ = ["ConfigError", "config_path", "helper_name", "read_config", "remember_helper_name"]
