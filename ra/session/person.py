@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ra.desktop.backend import default_backend, open_backend
 from ra.engine import Output, SessionEngine
 from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
@@ -106,6 +107,7 @@ async def ask_async(
     terminal: Terminal,
     desktop: Desktop | None = None,
     display: str | None = None,
+    backend: str | None = None,
     on_listening: Callable[[str], None] | None = None,
 ) -> AskResult:
     identity = load_identity(home)
@@ -151,7 +153,8 @@ async def ask_async(
                                        consent_timeout_s=consent_timeout())
                 screen = None
                 if desktop is None and display:
-                    screen = _x11_desktop(display, channel, engine, lambda: driver)
+                    screen = _x11_desktop(display, channel, engine, lambda: driver,
+                                          backend or default_backend())
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
                                        on_screen_ack=screen.on_ack if screen else None,
@@ -232,8 +235,10 @@ def _x11_desktop(
     channel: Channel,
     engine: SessionEngine,
     current: Callable[[], SessionDriver | None],
+    backend: str,
 ) -> X11Desktop:
-    """The real screen and input of `display`, wired to this session's channel and engine."""
+    """The real screen and input of `display` (through desktop backend `backend`), wired
+    to this session's channel and engine."""
     loop = asyncio.get_running_loop()
 
     async def send_screen(update: bytes) -> None:
@@ -264,7 +269,8 @@ def _x11_desktop(
         loop.call_soon_threadsafe(feed)
 
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
-                      on_keymap_change=on_keymap_change)
+                      on_keymap_change=on_keymap_change,
+                      backend=open_backend(backend, display))
 
 
 async def _flush_refusals(service: Invitations) -> None:
