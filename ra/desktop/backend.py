@@ -39,6 +39,9 @@ from ra.desktop.capture import Frame, MonitorInfo, Screen
 from ra.desktop.esc import EscWatcher
 from ra.desktop.inject import Injector
 from ra.errors import RaError
+from ra.logs import get_logger
+
+_log = get_logger(__name__)
 
 X11: Final = "x11"
 PYNPUT: Final = "pynput"
@@ -115,13 +118,17 @@ def require_backend(name: str) -> None:
 def open_backend(name: str, display: str | None) -> DesktopBackend:
     """The backend ``name`` for ``display`` (nothing is opened yet)."""
     require_backend(name)
+    backend: DesktopBackend
     if name == PYNPUT:
         from ra.desktop.portable import PortableBackend
 
-        return PortableBackend(display)
-    if not display:
+        backend = PortableBackend(display)
+    elif not display:
         raise BackendUnavailable("the x11 backend needs an X display (--display or $DISPLAY)")
-    return X11Backend(display)
+    else:
+        backend = X11Backend(display)
+    _log.info("desktop.backend", backend=name, display=display)
+    return backend
 
 
 class X11Backend:

@@ -368,8 +368,11 @@ class PortableBackend:
             keyboard, mouse, screen = self._keyboard, self._mouse, self._mss
             self._keyboard = self._mouse = self._mss = None
         for controller in (keyboard, mouse):
-            conn = getattr(controller, "_display", None)  # pynput's X connection
+            # pynput's X controllers close their connection only when collected, and
+            # complain on stderr if the display is gone by then: close it now, once.
+            conn = getattr(controller, "_display", None)
             if conn is not None:
+                del controller._display
                 try:
                     conn.close()
                 except Exception:  # noqa: BLE001, S110 - already gone
@@ -408,7 +411,13 @@ class _EscListener:
         if self._stopping:
             return
         self._stopping = True
-        self._listener.stop()
+        if not self._ended.is_set():
+            try:
+                self._listener.stop()
+            except Exception:  # noqa: BLE001, S110 - the desktop went away: nothing to stop
+                pass
+            if _ON_X:
+                _end_recording(self._listener)
         if self._listener is not threading.current_thread():
             self._listener.join(timeout)
 
@@ -445,6 +454,33 @@ class _EscListener:
             self._call_safely()
 
 
+def _end_recording(listener: Any) -> None:
+    """Disable the RECORD context of pynput's X listener, from a connection of our own.
+
+    pynput's `stop` queues the request on the connection its thread is blocked
+    reading, where it waits unsent until the next key event wakes that thread;
+    until then the listener would run on. (A RECORD context is the server's:
+    any client may disable it, as :mod:`ra.desktop.esc` does.)
+    """
+    context = getattr(listener, "_context", None)
+    if context is None:
+        return
+    from Xlib import display as xdisplay  # type: ignore[import-untyped]
+    from Xlib import error as xerror
+
+    try:
+        conn = xdisplay.Display()
+    except (xerror.DisplayError, xerror.ConnectionClosedError, OSError):
+        return  # the display is gone: so is the recording
+    try:
+        conn.record_disable_context(context)
+        conn.sync()
+    except (xerror.XError, xerror.ConnectionClosedError, OSError):
+        pass
+    finally:
+        conn.close()
+
+
 _CLASSES: dict[int, type] = {}
 
 
@@ -465,6 +501,8 @@ def _listener_class(keyboard: ModuleType) -> Any:
         def run(self) -> None:
             try:
                 super().run()
+            except Exception as exc:  # noqa: BLE001 - the desktop went away; on_esc says so
+                log.info("esc_listener_ended", backend=PYNPUT, error=repr(exc))
             finally:
                 self.watch._finished()
 
