@@ -189,6 +189,7 @@ def test_esc_pressed_by_the_person_is_seen_once_per_press(
     finally:
         watch.stop()
         watch.stop()  # twice is fine
+    assert not watch.running
     assert presses.count == 2
 
 

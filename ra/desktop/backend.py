@@ -58,6 +58,11 @@ class BackendUnavailable(RaError):
 class EscWatch(Protocol):
     """A running watch for Esc."""
 
+    @property
+    def running(self) -> bool:
+        """Whether Esc is still being watched."""
+        ...
+
     def stop(self) -> None:
         """Stop watching (idempotent; may be called from ``on_esc``)."""
         ...

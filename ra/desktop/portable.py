@@ -407,6 +407,10 @@ class _EscListener:
             self.stop()
             raise DisplayError("pynput's listener did not start watching the keyboard")
 
+    @property
+    def running(self) -> bool:
+        return bool(self._listener.is_alive())
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._stopping:
             return
