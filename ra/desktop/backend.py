@@ -46,6 +46,8 @@ _log = get_logger(__name__)
 X11: Final = "x11"
 PYNPUT: Final = "pynput"
 BACKENDS: Final = (X11, PYNPUT)
+PYNPUT_MISSING: Final = (
+    "the pynput backend needs pynput: pip install 'pynput>=1.7' (or use --backend x11)")
 
 
 class BackendUnavailable(RaError):
@@ -116,8 +118,7 @@ def require_backend(name: str) -> None:
     if name not in BACKENDS:
         raise BackendUnavailable(f"no desktop backend {name!r} (choose {' or '.join(BACKENDS)})")
     if name == PYNPUT and importlib.util.find_spec("pynput") is None:
-        raise BackendUnavailable(
-            "the pynput backend needs pynput: pip install 'pynput>=1.7' (or use --backend x11)")
+        raise BackendUnavailable(PYNPUT_MISSING)
 
 
 def open_backend(name: str, display: str | None) -> DesktopBackend:

@@ -56,7 +56,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from ra.desktop.backend import PYNPUT, BackendUnavailable, EscWatch
+from ra.desktop.backend import PYNPUT, PYNPUT_MISSING, BackendUnavailable, EscWatch
 from ra.desktop.capture import CaptureError, Frame, MonitorInfo
 from ra.desktop.keys import (
     ESCAPE_REFUSED,
@@ -103,8 +103,7 @@ def _load() -> tuple[ModuleType, ModuleType]:
         from pynput import keyboard, mouse  # type: ignore[import-untyped]
     except ModuleNotFoundError as exc:
         if exc.name == "pynput":
-            raise BackendUnavailable(
-                "the pynput backend needs pynput: pip install 'pynput>=1.7'") from None
+            raise BackendUnavailable(PYNPUT_MISSING) from None
         raise DisplayError(f"pynput cannot drive this desktop: {exc}") from None
     except ImportError as exc:  # pynput found no platform backend that works here
         first = next((line for line in str(exc).splitlines() if line.strip()), "")
@@ -188,7 +187,8 @@ class PortableBackend:
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(height, width, 4)
 
     def cursor_position(self) -> tuple[int, int]:
-        x, y = self._controllers()[1].position
+        with self._lock:  # the mouse controller's connection is the injector's too
+            x, y = self._controllers()[1].position
         return int(x), int(y)
 
     # -- input -------------------------------------------------------------------
