@@ -421,9 +421,9 @@ class _Profiled:
                 prof.capture.enable()
                 try:
                     t0 = time.perf_counter()
-                    frame = self._screen.grab()  # type: ignore[union-attr]
+                    frame = self.backend.grab()
                     t1 = time.perf_counter()
-                    cursor = self._screen.cursor_position()  # type: ignore[union-attr]
+                    cursor = self.backend.cursor_position()
                     t2 = time.perf_counter()
                     height, width = frame.shape[:2]
                     if self._encoder is None:

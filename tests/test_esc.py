@@ -15,6 +15,7 @@ from desktop_support import Display, xterm, xvfb
 from Xlib import XK, X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
+from ra.desktop.backend import X11Backend
 from ra.desktop.esc import EscWatcher
 from ra.desktop.inject import Injector
 from ra.desktop.keys import DisplayError
@@ -333,8 +334,8 @@ def test_a_helper_who_remaps_esc_from_an_xterm_loses_control_at_once(
             desktop.inject({"kind": "key", "key": "Enter", "down": False})
             assert woke.wait(10), "the keymap change did not end control"
             assert heard == ["keymap"]
-            injector = desktop._injector
-            assert injector is not None
+            assert isinstance(desktop.backend, X11Backend)
+            injector = desktop.backend.injector
             injected = injector.stats.events
             desktop.inject({"kind": "key", "key": "x", "down": True})  # the gate is shut
             assert injector.stats.events == injected

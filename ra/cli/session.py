@@ -7,7 +7,9 @@ starts without them.
 
 from __future__ import annotations
 
+import enum
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +17,13 @@ from typing import Annotated
 import typer
 
 from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say
+
+
+class Backend(enum.StrEnum):
+    """The desktop backends `ra ask` can use (`ra.desktop.backend`)."""
+
+    x11 = "x11"
+    pynput = "pynput"
 
 
 def ask(
@@ -44,6 +53,12 @@ def ask(
     no_screen: Annotated[
         bool, typer.Option("--no-screen", help="Chat only: share no screen, allow no control.")
     ] = False,
+    backend: Annotated[
+        Backend | None,
+        typer.Option("--backend", show_default=False,
+                     help="How to reach the desktop: x11 (XTEST and RECORD; the default on "
+                          "Linux) or pynput (mss and pynput; the default elsewhere)."),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Wait for your helper, then run one session with them.
@@ -58,22 +73,34 @@ def ask(
     \b
         ra ask
         ra ask 3f2a19c0 --no-screen
+        ra ask --backend pynput
     """
     import asyncio
 
+    from ra.desktop.backend import PYNPUT, default_backend, require_backend
     from ra.session.driver import Terminal
     from ra.session.person import ask_async
 
-    terminal = Terminal()
+    chosen = backend.value if backend is not None else default_backend()
     screen = None if no_screen else display
-    if no_screen:
-        say("--no-screen: the helper will not see your screen or control it; you can chat")
-    elif not screen:
+    on_x = sys.platform.startswith("linux")
+    if screen is None and not no_screen and chosen == PYNPUT and not on_x:
+        screen = "local"  # no X display to name: the portable backend shares this desktop
+    if screen is not None:
+        require_backend(chosen)  # one line now, rather than when the helper arrives
+        if chosen == PYNPUT and on_x:
+            # pynput's X backend opens $DISPLAY only: make it the display shared, now,
+            # before any thread or connection exists.
+            os.environ["DISPLAY"] = screen
+    terminal = Terminal()
+    if screen is None and not no_screen:
         say("no X display ($DISPLAY is not set): the helper will not see your screen or "
             "control it; you can chat")
+    if no_screen:
+        say("--no-screen: the helper will not see your screen or control it; you can chat")
     result = asyncio.run(
         ask_async(home_of(home), invitation, host=host, port=port, terminal=terminal,
-                  display=screen, no_screen=no_screen,
+                  display=screen, no_screen=no_screen, backend=chosen,
                   on_listening=lambda address: say(f"listening on {address}"))
     )
     if result.session_id is None:

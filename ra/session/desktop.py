@@ -14,9 +14,11 @@ edge, the engine decides):
   monitors and the current choice go to the helper (``screen.monitors``).
   While one monitor is shown, pointer positions from the helper are relative
   to it and are moved by its origin before they are injected.
-- `enable_input` arms the Esc watcher and the XTEST injector; `inject`
+- `enable_input` arms the Esc watcher and the injector; `inject`
   forwards what the engine hands it (only ever in controlling);
   `disable_input` releases every held key and button and disarms.
+- The screen, the injector and the Esc watch come from a `DesktopBackend`
+  (`ra.desktop.backend`): ``x11`` (XTEST, RECORD, mss) unless another is given.
 - Esc on the person's display closes the gate at once (no further input is
   injected, even before the engine has recorded the release), then asks the
   engine to record ``control.released`` (by the person, via esc).  The Esc
@@ -26,7 +28,8 @@ edge, the engine decides):
 - A change of the keyboard mapping by anything but the injector while input
   is enabled (``xmodmap``, ``setxkbmap`` run from a terminal on the desktop)
   closes the gate the same way and asks the engine to record
-  ``control.released`` (by the person, via keymap-changed).
+  ``control.released`` (by the person, via keymap-changed). Only the ``x11``
+  backend watches the keymap; the portable one knows Esc by keysym only.
 
 - A display that cannot be captured (it went away, or cannot be opened for
   input, or the Esc watcher lost it) closes the gate, stops the stream and is
@@ -46,10 +49,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ra.desktop.capture import MonitorInfo, Screen
+from ra.desktop.backend import DesktopBackend, EscWatch, X11Backend
+from ra.desktop.capture import MonitorInfo
 from ra.desktop.codec import TileEncoder, Update
-from ra.desktop.esc import EscWatcher
-from ra.desktop.inject import Injector
 from ra.desktop.keys import InputError
 from ra.desktop.pacing import Pacer
 from ra.logs import get_logger
@@ -85,8 +87,10 @@ class X11Desktop:
         send_json: SendJson | None = None,
         on_keymap_change: Callable[[], None] | None = None,
         on_lost: Callable[[], None] | None = None,
+        backend: DesktopBackend | None = None,
     ) -> None:
         self.display = display
+        self.backend: DesktopBackend = backend or X11Backend(display)
         self._on_lost = on_lost
         self._lost = False
         self._lost_lock = threading.Lock()
@@ -96,11 +100,9 @@ class X11Desktop:
         self._on_keymap_change = on_keymap_change or on_esc  # either way, control ends
         self._clock = clock
         self.pacer = Pacer(min_interval=1 / max_fps, max_quality=75)
-        self._screen: Screen | None = None
         self._encoder: TileEncoder | None = None
         self._stream_task: asyncio.Task[None] | None = None
-        self._injector: Injector | None = None
-        self._watcher: EscWatcher | None = None
+        self._watcher: EscWatch | None = None
         self._gate = threading.Event()  # set: input may be injected
         self._want_keyframe = True
         self._acked = asyncio.Event()
@@ -172,8 +174,7 @@ class X11Desktop:
         loop = asyncio.get_running_loop()
         sender = loop.create_task(self._sender())
         try:
-            self._screen = self._screen or Screen(self.display)
-            self.monitors = await loop.run_in_executor(None, self._screen.monitors)
+            self.monitors = await loop.run_in_executor(None, self.backend.monitors)
             if not any(m.number == self.monitor for m in self.monitors):
                 self.monitor = 0
             self._announce()
@@ -234,12 +235,11 @@ class X11Desktop:
                 self._acked.set()
 
     def _capture(self) -> Update:
-        assert self._screen is not None
         number = self.monitor
-        frame = self._screen.grab(number)
+        frame = self.backend.grab(number)
         if self.monitor != number:  # switched during the grab: show the new choice at once
             number = self.monitor
-            frame = self._screen.grab(number)
+            frame = self.backend.grab(number)
         height, width = frame.shape[:2]
         if self._encoder is None or (self._encoder.width, self._encoder.height) != (width, height):
             self._encoder = TileEncoder(width, height, browser_safe=True)
@@ -248,7 +248,7 @@ class X11Desktop:
             self._encoded_monitor = number
             self._want_keyframe = True  # another area: a change list would mean nothing
         keyframe, self._want_keyframe = self._want_keyframe, False
-        x, y = self._screen.cursor_position()
+        x, y = self.backend.cursor_position()
         origin = self._origin(number)
         cursor = (x - origin.x, y - origin.y) if origin is not None else (x, y)
         return self._encoder.encode(frame, force_full=keyframe, quality=self.pacer.quality,
@@ -266,7 +266,10 @@ class X11Desktop:
         if self._lost:
             return
         try:
-            self._arm()
+            if self._watcher is None:  # the Esc keycodes are read once, kept for the session
+                self._watcher = self.backend.watch_esc(
+                    self._esc, on_keymap_change=self._keymap_changed,
+                    on_error=self._watcher_failed)
         except Exception as exc:  # the display cannot take input: no control
             _log.warning("desktop.input_unavailable", error=str(exc) or type(exc).__name__)
             self.disable_input()
@@ -274,30 +277,17 @@ class X11Desktop:
             return
         self._gate.set()
 
-    def _arm(self) -> None:
-        if self._injector is None:  # it reads the Esc keycodes, kept for the session
-            self._injector = Injector(self.display)
-        if self._watcher is None:
-            self._watcher = EscWatcher(
-                self.display, self._esc, on_keymap_change=self._keymap_changed,
-                escape_keycodes=self._injector.escape_keycodes,
-                trusted_clients=(self._injector.client_id,),
-                on_error=self._watcher_failed,
-            )
-            self._watcher.start()
-
     def disable_input(self) -> None:
         self._gate.clear()
-        if self._injector is not None:
-            with contextlib.suppress(Exception):
-                self._injector.release_all()
+        with contextlib.suppress(Exception):
+            self.backend.release_all()
         if self._watcher is not None:
             watcher, self._watcher = self._watcher, None
             with contextlib.suppress(Exception):
                 watcher.stop()
 
     def inject(self, event: dict[str, Any]) -> None:
-        if not self._gate.is_set() or self._injector is None:
+        if not self._gate.is_set() or self._watcher is None:
             return
         shown = self._origin(self.monitor)
         if shown is not None and event.get("kind") == "pointer":
@@ -308,7 +298,7 @@ class X11Desktop:
                          "x": shown.x + min(max(x, 0), shown.width - 1),
                          "y": shown.y + min(max(y, 0), shown.height - 1)}
         try:
-            self._injector.inject(event)
+            self.backend.inject(event)
         except InputError as exc:
             _log.info("desktop.input_refused", reason=str(exc))
 
@@ -335,11 +325,5 @@ class X11Desktop:
         for task in list(self._send_tasks):
             task.cancel()
         self.disable_input()
-        if self._injector is not None:
-            with contextlib.suppress(Exception):
-                self._injector.close()
-            self._injector = None
-        if self._screen is not None:
-            with contextlib.suppress(Exception):
-                self._screen.close()
-            self._screen = None
+        with contextlib.suppress(Exception):
+            self.backend.close()

@@ -52,6 +52,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ra.desktop.backend import default_backend, open_backend
 from ra.engine import Output, SessionEngine, replay
 from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
@@ -176,13 +177,15 @@ async def ask_async(
     desktop: Desktop | None = None,
     display: str | None = None,
     no_screen: bool = False,
+    backend: str | None = None,
     on_listening: Callable[[str], None] | None = None,
 ) -> AskResult:
     lock, alone = _lock(home)
     try:
         return await _ask(home, invitation_id, host=host, port=port, terminal=terminal,
                           desktop=desktop, display=display, no_screen=no_screen,
-                          on_listening=on_listening, recover=alone, lock=lock)
+                          backend=backend, on_listening=on_listening, recover=alone,
+                          lock=lock)
     finally:
         os.close(lock)  # releases the lock
 
@@ -197,6 +200,7 @@ async def _ask(
     desktop: Desktop | None,
     display: str | None,
     no_screen: bool,
+    backend: str | None,
     on_listening: Callable[[str], None] | None,
     recover: bool,
     lock: int,
@@ -259,7 +263,8 @@ async def _ask(
                                        screen_unavailable=unavailable)
                 screen = None
                 if desktop is None and display and unavailable is None:
-                    screen = _x11_desktop(display, channel, engine, lambda: driver)
+                    screen = _x11_desktop(display, channel, engine, lambda: driver,
+                                          backend or default_backend())
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
                                        on_screen_ack=screen.on_ack if screen else None,
@@ -361,8 +366,10 @@ def _x11_desktop(
     channel: Channel,
     engine: SessionEngine,
     current: Callable[[], SessionDriver | None],
+    backend: str,
 ) -> X11Desktop:
-    """The real screen and input of `display`, wired to this session's channel and engine."""
+    """The real screen and input of `display` (through desktop backend `backend`), wired
+    to this session's channel and engine."""
     loop = asyncio.get_running_loop()
 
     async def send_screen(update: bytes) -> None:
@@ -401,7 +408,8 @@ def _x11_desktop(
         loop.call_soon_threadsafe(feed)
 
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
-                      on_keymap_change=on_keymap_change, on_lost=on_lost)
+                      on_keymap_change=on_keymap_change, on_lost=on_lost,
+                      backend=open_backend(backend, display))
 
 
 async def _flush_refusals(service: Invitations) -> None:
