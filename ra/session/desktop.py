@@ -27,6 +27,10 @@ edge, the engine decides):
   is enabled (``xmodmap``, ``setxkbmap`` run from a terminal on the desktop)
   closes the gate the same way and asks the engine to record
   ``control.released`` (by the person, via keymap-changed).
+- With a `WindowGuard` (the person's window is on this display), every event
+  is first judged by it: input that would land on the person's window is
+  not injected, and `on_refused` hands it to the engine, which records it
+  (``input.rejected``).
 
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
@@ -43,6 +47,7 @@ from typing import Any
 from ra.desktop.capture import MonitorInfo, Screen
 from ra.desktop.codec import TileEncoder, Update
 from ra.desktop.esc import EscWatcher
+from ra.desktop.guard import WindowGuard
 from ra.desktop.inject import Injector
 from ra.desktop.keys import InputError
 from ra.desktop.pacing import Pacer
@@ -78,8 +83,12 @@ class X11Desktop:
         clock: Callable[[], float] = time.monotonic,
         send_json: SendJson | None = None,
         on_keymap_change: Callable[[], None] | None = None,
+        guard: WindowGuard | None = None,
+        on_refused: Callable[[dict[str, Any], str], None] | None = None,
     ) -> None:
         self.display = display
+        self._guard = guard
+        self._on_refused = on_refused
         self._send_screen = send_screen
         self._send_json = send_json
         self._on_esc = on_esc
@@ -269,6 +278,12 @@ class X11Desktop:
                 event = {**event,
                          "x": shown.x + min(max(x, 0), shown.width - 1),
                          "y": shown.y + min(max(y, 0), shown.height - 1)}
+        if self._guard is not None:
+            reason = self._guard.refusal(event, self._injector.pointer())
+            if reason is not None:
+                if self._on_refused is not None:
+                    self._on_refused(event, reason)
+                return
         try:
             self._injector.inject(event)
         except InputError as exc:

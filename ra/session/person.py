@@ -10,6 +10,12 @@ expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
 waiting. The log gets a signed checkpoint at the end.
 
+With a `window` (`ra.session.window.PersonWindow`), the window is the
+person's face instead of the terminal: it lists the invitations while
+waiting (Cancel expires one), follows the session through the outputs the
+driver performed, and its `WindowGuard` keeps the helper's injected input
+off it (refused input goes back to the engine, which records it).
+
 ``RA_CONSENT_TIMEOUT_S`` (for tests): a whole number of seconds from 1 to 60
 that replaces the engine's 60 s consent timeout. It can only shorten the wait
 for the person's answer, and a timeout is a denial ("timed out"): nothing
@@ -27,8 +33,9 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ra.desktop.guard import WindowGuard
 from ra.engine import Output, SessionEngine
 from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
@@ -41,7 +48,11 @@ from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
-from ra.session.driver import Desktop, SessionDriver, Terminal
+from ra.session.driver import Desktop, SessionDriver
+from ra.session.face import Face
+
+if TYPE_CHECKING:
+    from ra.session.window import PersonWindow
 
 WATCH_S = 1.0
 CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
@@ -100,10 +111,11 @@ async def ask_async(
     *,
     host: str,
     port: int | None,
-    terminal: Terminal,
+    terminal: Face,
     desktop: Desktop | None = None,
     display: str | None = None,
     on_listening: Callable[[str], None] | None = None,
+    window: PersonWindow | None = None,
 ) -> AskResult:
     identity = load_identity(home)
     loop = asyncio.get_running_loop()
@@ -112,6 +124,9 @@ async def ask_async(
         service = Invitations(store, home)
         views = _choose(service, invitation_id)
         served = {view.id for view in views}
+        if window is not None:
+            window.waiting_on(lambda: [v for v in service.list() if v.id in served],
+                              lambda inv_id: service.expire(service.get(inv_id)))
         busy: set[str] = set()
         finished = asyncio.Event()
         driver: SessionDriver | None = None
@@ -147,8 +162,11 @@ async def ask_async(
                 engine = SessionEngine("person", view.name, label=session_id[:8],
                                        consent_timeout_s=consent_timeout())
                 screen = None
+                if window is not None:
+                    window.session_started(origin)
                 if desktop is None and display:
-                    screen = _x11_desktop(display, channel, engine, lambda: driver)
+                    screen = _x11_desktop(display, channel, engine, lambda: driver,
+                                          window.guard if window is not None else None)
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
                                        on_screen_ack=screen.on_ack if screen else None,
@@ -156,7 +174,8 @@ async def ask_async(
                                                           if screen else None),
                                        on_screen_monitor=(screen.select_monitor
                                                           if screen else None),
-                                       peer_origin=origin)
+                                       peer_origin=origin,
+                                       after=window.performed if window is not None else None)
                 result.session_id = session_id
                 try:
                     result.reason = await driver.run(
@@ -221,6 +240,7 @@ def _x11_desktop(
     channel: Channel,
     engine: SessionEngine,
     current: Callable[[], SessionDriver | None],
+    guard: WindowGuard | None = None,
 ) -> X11Desktop:
     """The real screen and input of `display`, wired to this session's channel and engine."""
     loop = asyncio.get_running_loop()
@@ -252,8 +272,13 @@ def _x11_desktop(
 
         loop.call_soon_threadsafe(feed)
 
+    def on_refused(event: dict[str, Any], reason: str) -> None:  # on the loop's thread
+        driver = current()
+        if driver is not None and not driver.done:
+            driver.feed_soon(functools.partial(engine.input_refused, event, reason))
+
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
-                      on_keymap_change=on_keymap_change)
+                      on_keymap_change=on_keymap_change, guard=guard, on_refused=on_refused)
 
 
 def _ended(engine: SessionEngine, reason: str, now: float) -> list[Output]:
