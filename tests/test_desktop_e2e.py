@@ -124,7 +124,7 @@ def _start_pair(
 ) -> tuple[pexpect.spawn, pexpect.spawn, str]:
     """`ra ask` for the person, `ra connect` for the helper; returns them and the address
     of the viewer's opener file (the file that takes a browser to the page)."""
-    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
+    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--terminal", "--host", "127.0.0.1"],
                            env=_env(person_home, person_display), encoding="utf-8",
                            timeout=T, dimensions=(50, 300))
     person.logfile_read = sys.stdout
