@@ -238,7 +238,7 @@ def test_the_window_through_a_whole_session(tmp_path: Path, display: Display,
 
         # Outside the window the helper's pointer moves the person's pointer ...
         window = state["window"]
-        outside = (window["x"] + window["width"] + 60, window["y"] + window["height"] // 2)
+        outside = (window["x"] - 60, window["y"] + window["height"] // 2)
         page.mouse.move(*on_canvas(*outside))
         deadline = time.monotonic() + T
         while person.pointer() != outside:

@@ -71,6 +71,8 @@ POLL_S = 0.02
 #: How often the waiting list is read again, and the window raised while controlled.
 REFRESH_S = 0.5
 NAME_SHOWN = 80
+#: Room left between the window and the screen's bottom right corner (x, y).
+CORNER = (20, 120)
 LINE_SHOWN = 2000
 #: Environment variable: where the window writes its state (tests, the demo).
 STATE_ENV = "RA_WINDOW_STATE"
@@ -172,6 +174,8 @@ class PersonWindow:
         buttons.pack(fill="x", pady=(0, 10))
         root.bind_all("<Escape>", self._escape, add="+")
         self._set_session_enabled(False)
+        # in the bottom right corner (it grows up and left), out of the way of the work
+        root.geometry(f"-{CORNER[0]}-{CORNER[1]}")
 
     # -- the Face the driver calls ----------------------------------------------------
 
