@@ -124,7 +124,7 @@ def _start_pair(
 ) -> tuple[pexpect.spawn, pexpect.spawn, str]:
     """`ra ask` for the person, `ra connect` for the helper; returns them and the address
     of the viewer's opener file (the file that takes a browser to the page)."""
-    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--host", "127.0.0.1"],
+    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", "--terminal", "--host", "127.0.0.1"],
                            env=_env(person_home, person_display), encoding="utf-8",
                            timeout=T, dimensions=(50, 300))
     person.logfile_read = sys.stdout
@@ -252,7 +252,9 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
 
 def test_the_demo_plays_a_whole_session(tmp_path: Path) -> None:
     """`make demo` runs `ra demo`: it must tell the whole story and catch the tampering."""
-    result = subprocess.run([sys.executable, "-m", "ra", "demo", "--home", str(tmp_path)],
+    shots = tmp_path / "shots"
+    result = subprocess.run([sys.executable, "-m", "ra", "demo", "--home", str(tmp_path / "run"),
+                             "--screenshots", str(shots)],
                             capture_output=True, text=True, timeout=180,
                             env={**os.environ, "RA_LOG_LEVEL": "warning"})
     assert result.returncode == 0, result.stderr
@@ -262,5 +264,10 @@ def test_the_demo_plays_a_whole_session(tmp_path: Path) -> None:
     assert '{"by": "person", "via": "esc"}' in out
     assert out.count("log intact") == 2
     assert "log TAMPERED: seq" in out
-    for shot in ("1-viewing.png", "2-in-control.png", "3-chat.png"):
-        assert (tmp_path / "screenshots" / shot).stat().st_size > 10_000
+    assert "nothing happens there, and her log records input.rejected (the session goes on)" in out
+    assert '"reason": "the person\'s window"' in out
+    assert f"Screenshots of both sides (kept): {shots}" in out
+    for shot in ("bob-1-viewing.png", "bob-2-in-control.png", "bob-3-chat.png",
+                 "alice-1-waiting.png", "alice-2-view-consent.png", "alice-3-viewing.png",
+                 "alice-4-control-consent.png", "alice-5-controlled.png", "alice-6-chat.png"):
+        assert (shots / shot).stat().st_size > 10_000

@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ class Backend(enum.StrEnum):
 
     x11 = "x11"
     pynput = "pynput"
+
+if TYPE_CHECKING:
+    from ra.session.window import PersonWindow
 
 
 def ask(
@@ -59,12 +62,18 @@ def ask(
                      help="How to reach the desktop: x11 (XTEST and RECORD; the default on "
                           "Linux) or pynput (mss and pynput; the default elsewhere)."),
     ] = None,
+    terminal_only: Annotated[
+        bool, typer.Option("--terminal",
+                           help="Ask and chat in this terminal, not in a window.")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Wait for your helper, then run one session with them.
 
     You are asked before the helper sees your screen, and again before they
-    may control it. Type a line to chat, /release to take control back,
+    may control it. On a desktop this happens in a window (consent dialogs,
+    chat, Stop control, Disconnect); with --terminal, or without a display,
+    in this terminal: type a line to chat, /release to take control back,
     /disconnect (or Ctrl-C) to end. Ending the invitation (`ra invite expire`)
     ends the session too. Every step is recorded in your log.
 
@@ -92,21 +101,42 @@ def ask(
             # pynput's X backend opens $DISPLAY only: make it the display shared, now,
             # before any thread or connection exists.
             os.environ["DISPLAY"] = screen
-    terminal = Terminal()
     if screen is None and not no_screen:
         say("no X display ($DISPLAY is not set): the helper will not see your screen or "
             "control it; you can chat")
     if no_screen:
         say("--no-screen: the helper will not see your screen or control it; you can chat")
-    result = asyncio.run(
-        ask_async(home_of(home), invitation, host=host, port=port, terminal=terminal,
-                  display=screen, no_screen=no_screen, backend=chosen,
-                  on_listening=lambda address: say(f"listening on {address}"))
-    )
-    if result.session_id is None:
+    window = None if terminal_only or not screen else _open_window(screen)
+
+    def listening(address: str) -> None:
+        say(f"listening on {address}")
+        if window is not None:
+            window.listening_on(address)
+
+    main = ask_async(home_of(home), invitation, host=host, port=port,
+                     terminal=window if window is not None else Terminal(), display=screen,
+                     no_screen=no_screen, backend=chosen, on_listening=listening,
+                     window=window)
+    result = asyncio.run(main if window is None else window.run(main))
+    if result is None or result.session_id is None:
         say("stopped waiting; no helper connected")
     else:
         say(f"session {result.session_id} ended ({result.reason}); it is in your log")
+
+
+def _open_window(display: str) -> PersonWindow | None:
+    """The person's window on `display`, or None (said why) to use the terminal."""
+    try:
+        from ra.session.window import STATE_ENV, PersonWindow, WindowUnavailable
+    except ImportError as exc:  # Python built without tkinter
+        say(f"no window ({exc}): asking in this terminal")
+        return None
+    state = os.environ.get(STATE_ENV)
+    try:
+        return PersonWindow(display, state_file=Path(state) if state else None)
+    except WindowUnavailable as exc:
+        say(f"{exc}: asking in this terminal")
+        return None
 
 
 def connect(

@@ -2,11 +2,17 @@
 
 Everything is real: an X display (Xvfb) with an xterm for the person, the
 `ra ask` and `ra connect` programs talking TLS 1.3 + SPAKE2 over loopback,
-the person's consent typed at their real terminal prompt (a pty), the
-helper's browser viewer in headless Chromium, input injected with XTEST, and
-Esc pressed on the person's own keyboard. The script plays both people;
-afterwards it opens the person's log: what happened, verified, exported, and
-a tampered copy caught.
+the person's window (consent dialogs, status, chat) clicked with the
+person's own mouse (xdotool), the helper's browser viewer in headless
+Chromium, input injected with XTEST, and Esc pressed on the person's own
+keyboard. The script plays both people; afterwards it opens the person's
+log: what happened, verified, exported, and a tampered copy caught.
+
+Screenshots of both sides go to `shots`, a folder the demo keeps: the
+person's whole desktop (``alice-*.png``) and the helper's browser
+(``bob-*.png``). The person's window says where its buttons are through
+``RA_WINDOW_STATE`` (`ra.session.window`), which is how the script finds
+them.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class DemoError(RaError):
     exit_code = 3
 
 
-def session_story(root: Path) -> None:
+def session_story(root: Path, shots: Path) -> None:
     try:
         import pexpect  # type: ignore[import-untyped]
         from playwright.sync_api import sync_playwright
@@ -54,9 +60,9 @@ def session_story(root: Path) -> None:
             raise DemoError(f"the demo needs {tool}: run `make demo` (it installs it)")
     person_home, helper_home = root / "person", root / "helper"
     work = root / "desktop"
-    shots = root / "screenshots"
+    state = root / "window.json"
     work.mkdir(parents=True, exist_ok=True)
-    shots.mkdir(exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
     password = generate_password()
 
     with xvfb(1280, 800) as screen, xvfb(1024, 768) as helper_screen:
@@ -77,10 +83,14 @@ def session_story(root: Path) -> None:
                 "Bob the password by phone.")
             children: list[Any] = []
             try:
-                person = _spawn(pexpect, ["ask", "--host", "127.0.0.1"], person_home, screen)
+                person = _spawn(pexpect, ["ask", "--host", "127.0.0.1"], person_home, screen,
+                                RA_WINDOW_STATE=str(state))
                 children.append(person)
                 person.expect("listening on")
-                say("3. Alice runs `ra ask`: it waits for her helper.")
+                _window(state, lambda s: bool(s.get("invitations")))
+                _shot(screen, shots / "alice-1-waiting.png")
+                say("3. Alice runs `ra ask`: its window lists her invitation and its time "
+                    f"left while it waits for her helper ({shots / 'alice-1-waiting.png'}).")
                 helper = _spawn(pexpect, ["connect", str(invitation_file), "--password-stdin",
                                           "--no-browser", "--name", "Bob"], helper_home,
                                 helper_screen)
@@ -97,23 +107,28 @@ def session_story(root: Path) -> None:
                     page = browser.new_page(viewport={"width": 1400, "height": 900})
                     page.goto(url)  # the opener file: it takes the browser to the page
                     page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/v/"))
-                    person.expect("asks to see your screen")
-                    person.expect("Answer y")
-                    say("5. Alice's terminal asks: may Bob see the screen? It names Bob, "
-                        "the fingerprint of the key he proved and his address, and says "
-                        "\"Only allow someone you contacted yourself.\" She answers y.")
-                    person.sendline("y")
+                    asked = _window(state, _dialog("view"))
+                    _shot(screen, shots / "alice-2-view-consent.png")
+                    say("5. Alice's window asks: may Bob see the screen? It says who asks, "
+                        "\"Only allow someone you contacted yourself.\", and counts down "
+                        f"60 s to No ({shots / 'alice-2-view-consent.png'}). She clicks Yes.")
+                    _click(screen, asked["dialog"]["buttons"]["yes"])
                     _wait_state(page, "viewing")
+                    _window(state, lambda s: "can see your screen" in s["status"])
                     time.sleep(1.0)
-                    page.screenshot(path=str(shots / "1-viewing.png"))
-                    say(f"   Bob sees Alice's desktop ({shots / '1-viewing.png'}).")
+                    page.screenshot(path=str(shots / "bob-1-viewing.png"))
+                    _shot(screen, shots / "alice-3-viewing.png")
+                    say(f"   Bob sees Alice's desktop ({shots / 'bob-1-viewing.png'}); her "
+                        f"window says so ({shots / 'alice-3-viewing.png'}).")
 
                     page.click("#take-control")
-                    person.expect("asks to control your mouse and keyboard")
-                    person.expect("Answer y")
-                    say("6. Bob clicks Take Control; Alice is asked again, and answers y.")
-                    person.sendline("y")
+                    asked = _window(state, _dialog("control"))
+                    _shot(screen, shots / "alice-4-control-consent.png")
+                    say("6. Bob clicks Take Control; Alice is asked again "
+                        f"({shots / 'alice-4-control-consent.png'}), and clicks Yes.")
+                    _click(screen, asked["dialog"]["buttons"]["yes"])
                     _wait_state(page, "controlling")
+                    controlled = _window(state, lambda s: s["buttons"]["stop"]["shown"])
                     box = page.locator("#screen").bounding_box()
                     assert box is not None
                     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
@@ -121,10 +136,23 @@ def session_story(root: Path) -> None:
                     page.keyboard.press("Enter")
                     _wait_for(lambda: (work / "fixed.txt").exists())
                     time.sleep(0.8)
-                    page.screenshot(path=str(shots / "2-in-control.png"))
+                    page.screenshot(path=str(shots / "bob-2-in-control.png"))
+                    _shot(screen, shots / "alice-5-controlled.png")
                     say("7. Bob types into Alice's terminal through the viewer: "
                         f"{(work / 'fixed.txt').read_text().strip()!r} is now on her disk "
-                        f"({shots / '2-in-control.png'}).")
+                        f"({shots / 'bob-2-in-control.png'}). Alice's window stays on top "
+                        "with Stop control (Esc) "
+                        f"({shots / 'alice-5-controlled.png'}).")
+                    target = controlled["buttons"]["disconnect"]
+                    page.mouse.click(
+                        box["x"] + (target["x"] + target["width"] / 2) * box["width"]
+                        / screen.width,
+                        box["y"] + (target["y"] + target["height"] / 2) * box["height"]
+                        / screen.height)
+                    time.sleep(1.0)
+                    say("   Bob clicks Disconnect in Alice's window through the viewer: "
+                        "nothing happens there, and her log records input.rejected ("
+                        + ("the session goes on" if person.isalive() else "it ended!") + ").")
 
                     _run(["xdotool", "key", "Escape"], screen)
                     _wait_state(page, "released")
@@ -138,13 +166,19 @@ def session_story(root: Path) -> None:
 
                     page.fill("#chat-input", "All done: the printer is back.")
                     page.click("#chat-send")
-                    person.expect("All done")
-                    person.sendline("Thank you, Bob!")
+                    shown = _window(state, lambda s: any("All done" in line
+                                                         for line in s["log"]))
+                    _click(screen, shown["entry_box"])
+                    _run(["xdotool", "type", "--delay", "20", "Thank you, Bob!"], screen)
+                    _run(["xdotool", "key", "Return"], screen)
                     page.wait_for_function(
                         "() => document.getElementById('chat-log').textContent"
                         ".includes('Thank you')", timeout=T * 1000)
-                    page.screenshot(path=str(shots / "3-chat.png"))
-                    say("9. They chat both ways; Bob clicks Disconnect.")
+                    _window(state, lambda s: "You: Thank you, Bob!" in s["log"])
+                    page.screenshot(path=str(shots / "bob-3-chat.png"))
+                    _shot(screen, shots / "alice-6-chat.png")
+                    say("9. They chat both ways, in Bob's viewer and Alice's window "
+                        f"({shots / 'alice-6-chat.png'}); Bob clicks Disconnect.")
                     page.click("#disconnect")
                     person.expect(pexpect.EOF, timeout=T)
                     helper.expect(pexpect.EOF, timeout=T)
@@ -188,13 +222,47 @@ def _audit(root: Path, person_home: Path, helper_home: Path) -> None:
         report = verify_log(store, [Checkpoint.load(kept)])
     say("13. Someone edits a copy of Alice's log to claim Bob released control himself:")
     say(f"    {report.summary()}")
-    say(f"\nScreenshots: {root / 'screenshots'}")
 
 
-def _spawn(pexpect: Any, args: list[str], home: Path, display: Display) -> Any:
-    child = pexpect.spawn(sys.executable, ["-m", "ra", *args], env=_env(home, display),
+def _spawn(pexpect: Any, args: list[str], home: Path, display: Display, **env: str) -> Any:
+    child = pexpect.spawn(sys.executable, ["-m", "ra", *args],
+                          env={**_env(home, display), **env},
                           encoding="utf-8", timeout=T, dimensions=(50, 300))
     return child
+
+
+def _window(state: Path, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """What the person's window shows, once `check` holds for it."""
+    deadline = time.monotonic() + T
+    while True:
+        try:
+            shown = dict(json.loads(state.read_text()))
+        except (OSError, ValueError):
+            shown = {}
+        if shown and check(shown):
+            return shown
+        if time.monotonic() > deadline:
+            raise DemoError("the demo timed out waiting for the person's window")
+        time.sleep(0.05)
+
+
+def _dialog(kind: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda shown: bool(shown.get("dialog") and shown["dialog"]["kind"] == kind)
+
+
+def _click(display: Display, button: dict[str, Any]) -> None:
+    """The person's own click in the middle of `button` (from the window's state)."""
+    x, y = button["x"] + button["width"] // 2, button["y"] + button["height"] // 2
+    _run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"], display)
+
+
+def _shot(display: Display, path: Path) -> None:
+    import mss
+    import mss.tools
+
+    with mss.MSS(display=display.name) as screen:
+        grab = screen.grab(screen.monitors[0])
+        mss.tools.to_png(grab.rgb, grab.size, output=str(path))
 
 
 def _env(home: Path, display: Display | None) -> dict[str, str]:

@@ -189,6 +189,17 @@ class Injector:
             except (error.XError, error.ConnectionClosedError, OSError):
                 pass
 
+    def pointer(self) -> tuple[int, int] | None:
+        """Where the pointer is now, in root-window pixels (None if the display failed)."""
+        with self._lock:
+            if self._closed:
+                return None
+            try:
+                reply = self._d.screen().root.query_pointer()
+            except (error.XError, error.ConnectionClosedError, OSError):
+                return None
+            return int(reply.root_x), int(reply.root_y)
+
     @property
     def client_id(self) -> int:
         """The resource-id base of this injector's X connection (what XRecord reports)."""

@@ -565,6 +565,14 @@ class SessionEngine:
             return []
         return self._release(self.role, via)
 
+    def input_refused(self, event: Mapping[str, Any], reason: str, now: float) -> list[Output]:
+        """Person: the desktop did not inject `event` (it would have landed on the
+        person's own window); it is recorded like any refused input."""
+        if self.state is S.DISCONNECTED:
+            return []
+        self._require("person", "refuse input")
+        return self._reject_input(dict(event), now, reason)
+
     def local_input(self, event: Mapping[str, Any], now: float) -> list[Output]:
         """The helper's viewer captured an input event; it is forwarded only in control.
 

@@ -36,6 +36,10 @@ edge, the engine decides):
   reported once through ``on_lost`` (from any thread): the engine then
   records that the screen is unavailable, releasing control first, rather
   than a stall or an Esc nobody pressed.
+- With a `WindowGuard` (the person's window is on this display), every event
+  is first judged by it: input that would land on the person's window is
+  not injected, and `on_refused` hands it to the engine, which records it
+  (``input.rejected``).
 
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
@@ -52,6 +56,7 @@ from typing import Any
 from ra.desktop.backend import DesktopBackend, EscWatch, X11Backend
 from ra.desktop.capture import MonitorInfo
 from ra.desktop.codec import TileEncoder, Update
+from ra.desktop.guard import WindowGuard
 from ra.desktop.keys import InputError
 from ra.desktop.pacing import Pacer
 from ra.logs import get_logger
@@ -88,12 +93,16 @@ class X11Desktop:
         on_keymap_change: Callable[[], None] | None = None,
         on_lost: Callable[[], None] | None = None,
         backend: DesktopBackend | None = None,
+        guard: WindowGuard | None = None,
+        on_refused: Callable[[dict[str, Any], str], None] | None = None,
     ) -> None:
         self.display = display
         self.backend: DesktopBackend = backend or X11Backend(display)
         self._on_lost = on_lost
         self._lost = False
         self._lost_lock = threading.Lock()
+        self._guard = guard
+        self._on_refused = on_refused
         self._send_screen = send_screen
         self._send_json = send_json
         self._on_esc = on_esc
@@ -297,10 +306,23 @@ class X11Desktop:
                 event = {**event,
                          "x": shown.x + min(max(x, 0), shown.width - 1),
                          "y": shown.y + min(max(y, 0), shown.height - 1)}
+        if self._guard is not None:
+            reason = self._guard.refusal(event, self._pointer())
+            if reason is not None:
+                if self._on_refused is not None:
+                    self._on_refused(event, reason)
+                return
         try:
             self.backend.inject(event)
         except InputError as exc:
             _log.info("desktop.input_refused", reason=str(exc))
+
+    def _pointer(self) -> tuple[int, int] | None:
+        """Where the pointer is now (None if the display cannot say)."""
+        try:
+            return self.backend.cursor_position()
+        except Exception:  # the display failed: the guard then refuses what it cannot place
+            return None
 
     def _esc(self) -> None:
         """On the watcher's thread: shut the gate first, then tell the engine."""

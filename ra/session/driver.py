@@ -14,7 +14,8 @@ Three tasks feed the engine: the channel reader (``received``; a broken
 connection is ``transport_lost``, bytes that break the wire protocol are
 ``protocol_error``), the timer (``tick`` at ``next_deadline()``, at least
 every 0.5 s) and the terminal (a line answers an open consent prompt,
-otherwise it is a ``local_command``). The `Terminal` prints every line inert,
+otherwise it is a ``local_command``; a window hands `ra.session.face` actions
+instead, each fed as the engine input it means). The `Terminal` prints every line inert,
 marks the lines of a consent question as ra's own, and prints the question
 again after anything else shown while it waits; the driver tells it when the
 engine's question is no longer open. Callers may add watchers (the person's
@@ -73,6 +74,7 @@ from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
 from ra.inert import inert
 from ra.logs import get_logger
 from ra.net import Channel, Kind, NetError, ProtocolError
+from ra.session.face import Action, Face, engine_input
 from ra.statemachines.session import STREAMING
 
 RECEIPT_MESSAGE = "session.receipt"
@@ -153,7 +155,7 @@ class Terminal:
     def __init__(self, out: TextIO | None = None, inp: TextIO | None = None) -> None:
         self._out = out if out is not None else sys.stdout
         self._in = inp if inp is not None else sys.stdin
-        self._lines: asyncio.Queue[str | None] | None = None
+        self._lines: asyncio.Queue[str | Action | None] | None = None
         self._question: tuple[str, str] | None = None
 
     def show(self, text: str) -> None:
@@ -189,10 +191,12 @@ class Terminal:
         self._out.write(text)
         self._out.flush()
 
-    def start_reading(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
+    def start_reading(
+        self, loop: asyncio.AbstractEventLoop,
+    ) -> asyncio.Queue[str | Action | None]:
         """Read lines in a daemon thread (stdin may be a tty, a pipe or a file)."""
         if self._lines is None:
-            queue: asyncio.Queue[str | None] = asyncio.Queue()
+            queue: asyncio.Queue[str | Action | None] = asyncio.Queue()
             self._lines = queue
 
             def read() -> None:
@@ -213,7 +217,7 @@ class Terminal:
 class StatusDesktop:
     """No screen or input adapter yet: say what would happen, do nothing else."""
 
-    def __init__(self, terminal: Terminal) -> None:
+    def __init__(self, terminal: Face) -> None:
         self._terminal = terminal
 
     def start_streaming(self) -> None:
@@ -241,7 +245,7 @@ class SessionDriver:
         channel: Channel,
         store: EventStore,
         session_id: str,
-        terminal: Terminal,
+        terminal: Face,
         desktop: Desktop | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -471,7 +475,10 @@ class SessionDriver:
             line = await lines.get()
             if line is None:
                 return  # no more input: the session goes on until it is ended otherwise
-            await self.feed(functools.partial(self._typed, line))
+            if isinstance(line, str):
+                await self.feed(functools.partial(self._typed, line))
+            else:
+                await self.feed(engine_input(self.engine, line))
 
     def _typed(self, line: str, now: float) -> list[Output]:
         kind = self.engine.open_prompt

@@ -32,6 +32,12 @@ asked, nothing is streamed, no control is granted. A display whose capture
 fails during the session is reported to the engine (``screen_lost``) the same
 way.
 
+With a `window` (`ra.session.window.PersonWindow`), the window is the
+person's face instead of the terminal: it lists the invitations while
+waiting (Cancel expires one), follows the session through the outputs the
+driver performed, and its `WindowGuard` keeps the helper's injected input
+off it (refused input goes back to the engine, which records it).
+
 ``RA_CONSENT_TIMEOUT_S`` (for tests): a whole number of seconds from 1 to 60
 that replaces the engine's 60 s consent timeout. It can only shorten the wait
 for the person's answer, and a timeout is a denial ("timed out"): nothing
@@ -50,9 +56,10 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ra.desktop.backend import default_backend, open_backend
+from ra.desktop.guard import WindowGuard
 from ra.engine import Output, SessionEngine, replay
 from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
@@ -65,9 +72,13 @@ from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
-from ra.session.driver import Desktop, SessionDriver, Terminal
+from ra.session.driver import Desktop, SessionDriver
+from ra.session.face import Face
 from ra.session.seen import seen_before
 from ra.statemachines.session import SessionState
+
+if TYPE_CHECKING:
+    from ra.session.window import PersonWindow
 
 WATCH_S = 1.0
 CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
@@ -173,19 +184,20 @@ async def ask_async(
     *,
     host: str,
     port: int | None,
-    terminal: Terminal,
+    terminal: Face,
     desktop: Desktop | None = None,
     display: str | None = None,
     no_screen: bool = False,
     backend: str | None = None,
     on_listening: Callable[[str], None] | None = None,
+    window: PersonWindow | None = None,
 ) -> AskResult:
     lock, alone = _lock(home)
     try:
         return await _ask(home, invitation_id, host=host, port=port, terminal=terminal,
                           desktop=desktop, display=display, no_screen=no_screen,
-                          backend=backend, on_listening=on_listening, recover=alone,
-                          lock=lock)
+                          backend=backend, on_listening=on_listening, window=window,
+                          recover=alone, lock=lock)
     finally:
         os.close(lock)  # releases the lock
 
@@ -196,12 +208,13 @@ async def _ask(
     *,
     host: str,
     port: int | None,
-    terminal: Terminal,
+    terminal: Face,
     desktop: Desktop | None,
     display: str | None,
     no_screen: bool,
     backend: str | None,
     on_listening: Callable[[str], None] | None,
+    window: PersonWindow | None,
     recover: bool,
     lock: int,
 ) -> AskResult:
@@ -217,6 +230,9 @@ async def _ask(
         service = Invitations(store, home)
         views = _choose(service, invitation_id)
         served = {view.id for view in views}
+        if window is not None:
+            window.waiting_on(lambda: [v for v in service.list() if v.id in served],
+                              lambda inv_id: service.expire(service.get(inv_id)))
         busy: set[str] = set()
         finished = asyncio.Event()
         driver: SessionDriver | None = None
@@ -262,9 +278,12 @@ async def _ask(
                                        consent_timeout_s=consent_timeout(),
                                        screen_unavailable=unavailable)
                 screen = None
+                if window is not None:
+                    window.session_started(origin)
                 if desktop is None and display and unavailable is None:
                     screen = _x11_desktop(display, channel, engine, lambda: driver,
-                                          backend or default_backend())
+                                          backend or default_backend(),
+                                          window.guard if window is not None else None)
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
                                        on_screen_ack=screen.on_ack if screen else None,
@@ -272,7 +291,8 @@ async def _ask(
                                                           if screen else None),
                                        on_screen_monitor=(screen.select_monitor
                                                           if screen else None),
-                                       peer_origin=origin)
+                                       peer_origin=origin,
+                                       after=window.performed if window is not None else None)
                 result.session_id = session_id
                 try:
                     result.reason = await driver.run(
@@ -367,6 +387,7 @@ def _x11_desktop(
     engine: SessionEngine,
     current: Callable[[], SessionDriver | None],
     backend: str,
+    guard: WindowGuard | None = None,
 ) -> X11Desktop:
     """The real screen and input of `display` (through desktop backend `backend`), wired
     to this session's channel and engine."""
@@ -407,9 +428,15 @@ def _x11_desktop(
 
         loop.call_soon_threadsafe(feed)
 
+    def on_refused(event: dict[str, Any], reason: str) -> None:  # on the loop's thread
+        driver = current()
+        if driver is not None and not driver.done:
+            driver.feed_soon(functools.partial(engine.input_refused, event, reason))
+
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
                       on_keymap_change=on_keymap_change, on_lost=on_lost,
-                      backend=open_backend(backend, display))
+                      backend=open_backend(backend, display), guard=guard,
+                      on_refused=on_refused)
 
 
 async def _flush_refusals(service: Invitations) -> None:
