@@ -97,3 +97,76 @@ def test_stale_namespaces_of_dead_runs_are_removed(netns_ok: None) -> None:
     finally:
         for name in (mine, stale):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+# -- addresses -----------------------------------------------------------------------
+
+
+def _create(ns: Namespace, home: Path, tmp: Path, *extra: str,
+            port: int = 5960) -> tuple[dict[str, object], Path, str]:
+    """`ra invite create` in `ns`; returns its --json, the file and what it said on stderr."""
+    file = tmp / f"help-{ns.name}.rainv"
+    done = _ra(ns, home, "invite", "create", "--name", "Alice", "--password-stdin",
+               "--save", str(file), "--port", str(port), "--json", *extra,
+               input=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), file, done.stderr
+
+
+def _carried(file: Path) -> list[str]:
+    from ra.invitations import load_invitation
+
+    return list(load_invitation(file).addresses)
+
+
+def test_invitation_carries_the_veth_address_not_loopback(machines: TwoMachines,
+                                                         tmp_path: Path) -> None:
+    person = machines.person
+    _, file, said = _create(person, tmp_path / "person", tmp_path)
+    assert _carried(file) == [person.address]
+    assert said.strip() == (f"all of its addresses ({person.address}) are private: a helper "
+                            "outside this network cannot reach them")
+    _, file, said = _create(person, tmp_path / "person", tmp_path, "--host", "127.0.0.1")
+    assert _carried(file) == ["127.0.0.1"] and said == ""
+
+
+def test_addresses_best_first_and_read_without_iproute2(machines: TwoMachines) -> None:
+    person = machines.person
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", "-n", person.name, *args], check=True)
+
+    ip("addr", "add", "fd31::1/64", "dev", "ra0", "nodad")
+    # A second interface with public addresses (harmless: this namespace has no way out).
+    ip("link", "add", "ra1", "type", "veth", "peer", "name", "ra2")
+    ip("addr", "add", "1.2.3.4/32", "dev", "ra1")
+    ip("addr", "add", "2a00:1::9/128", "dev", "ra1", "nodad")
+    ip("link", "set", "ra1", "up")
+    ip("link", "set", "ra2", "up")
+    script = ("import json; from ra.net import addresses as a; "
+              "print(json.dumps([[x.address for x in a.order(a.interface_addresses())], "
+              "[x.address for x in a.order(a.from_stdlib())]]))")
+    out = person.run(sys.executable, "-c", script).stdout
+    with_ip, without_ip = json.loads(out)
+    # Public before private, IPv4 before IPv6 in each; no loopback, no fe80::.
+    assert with_ip == ["1.2.3.4", "2a00:1::9", person.address, "fd31::1"]
+    assert sorted(without_ip) == sorted(with_ip)
+
+
+def test_ask_listens_only_where_the_invitation_points(machines: TwoMachines,
+                                                      tmp_path: Path) -> None:
+    import pexpect
+
+    person = machines.person
+    home = tmp_path / "person"
+    created, _, _ = _create(person, home, tmp_path, port=5961)
+    argv = person.argv(sys.executable, "-m", "ra", "ask", str(created["id"]))
+    ask = pexpect.spawn(argv[0], argv[1:], env=_env(home), encoding="utf-8", timeout=T)
+    try:
+        ask.expect(r"listening on (\S+)\r\n")
+        assert ask.match.group(1) == f"{person.address}:5961"
+        probe = ("import socket,sys\n"
+                 "try:\n socket.create_connection(('127.0.0.1', 5961), 5); print('open')\n"
+                 "except ConnectionRefusedError: print('refused')")
+        assert person.run(sys.executable, "-c", probe).stdout.strip() == "refused"
+    finally:
+        ask.terminate(force=True)

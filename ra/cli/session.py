@@ -23,9 +23,10 @@ def ask(
         typer.Argument(help="Invitation id (or its first characters); default: every open one."),
     ] = None,
     host: Annotated[
-        str,
-        typer.Option("--host", help="Address to listen on: 0.0.0.0 (all) or 127.0.0.1."),
-    ] = "0.0.0.0",
+        list[str] | None,
+        typer.Option("--host", show_default=False,
+                     help="Address to listen on (repeatable; default: the invitation's)."),
+    ] = None,
     port: Annotated[
         int | None,
         typer.Option(
@@ -58,7 +59,7 @@ def ask(
     if screen is None and not no_screen:
         say("no X display ($DISPLAY is not set): the helper will see no screen")
     result = asyncio.run(
-        ask_async(home_of(home), invitation, host=host, port=port, terminal=terminal,
+        ask_async(home_of(home), invitation, host=host or None, port=port, terminal=terminal,
                   display=screen,
                   on_listening=lambda address: say(f"listening on {address}"))
     )

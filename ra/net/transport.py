@@ -23,7 +23,7 @@ import ipaddress
 import socket
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from ra.errors import RaError
@@ -365,7 +365,7 @@ async def accept(
 
 
 async def serve(
-    host: str | None,
+    host: str | Sequence[str] | None,
     port: int,
     identity: Identity,
     *,
