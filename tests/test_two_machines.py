@@ -12,18 +12,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 from netns_support import (
     Namespace,
     TwoMachines,
+    drop_port,
     leftovers,
     remove_stale,
     two_machines,
     unavailable,
 )
+from support import stop
+
+from ra.events import EventStore
+from ra.home import Home
 
 PASSWORD = "correct horse battery staple 42"
 T = 20  # seconds for any one expected line
@@ -154,8 +161,6 @@ def test_addresses_best_first_and_read_without_iproute2(machines: TwoMachines) -
 
 def test_ask_listens_only_where_the_invitation_points(machines: TwoMachines,
                                                       tmp_path: Path) -> None:
-    import pexpect
-
     person = machines.person
     home = tmp_path / "person"
     created, _, _ = _create(person, home, tmp_path, port=5961)
@@ -170,3 +175,89 @@ def test_ask_listens_only_where_the_invitation_points(machines: TwoMachines,
         assert person.run(sys.executable, "-c", probe).stdout.strip() == "refused"
     finally:
         ask.terminate(force=True)
+
+
+# -- errors that say why ---------------------------------------------------------------
+
+
+@pytest.fixture
+def spawned(machines: TwoMachines) -> Iterator[list[pexpect.spawn]]:
+    """Processes started in the namespaces; ended before the namespaces go."""
+    children: list[pexpect.spawn] = []
+    yield children
+    stop(children)
+
+
+def _spawn(ns: Namespace, home: Path, children: list[pexpect.spawn], *args: str,
+           **env: str) -> pexpect.spawn:
+    argv = ns.argv(sys.executable, "-m", "ra", *args)
+    child = pexpect.spawn(argv[0], argv[1:], env=_env(home, **env), encoding="utf-8",
+                          timeout=T, dimensions=(50, 300))
+    child.logfile_read = sys.stdout
+    children.append(child)
+    return child
+
+
+def _ask(ns: Namespace, home: Path, inv_id: object, children: list[pexpect.spawn],
+         **env: str) -> pexpect.spawn:
+    person = _spawn(ns, home, children, "ask", str(inv_id), **env)
+    person.expect(rf"listening on {ns.address}:\d+")
+    return person
+
+
+def _connect_fails(machines: TwoMachines, tmp_path: Path, file: Path) -> tuple[str, float]:
+    """`ra connect` from the helper's namespace, expected to fail: its stderr and time."""
+    started = time.monotonic()
+    done = _ra(machines.helper, tmp_path / "helper", "connect", str(file), "--password-stdin",
+               "--no-browser", input=PASSWORD + "\n", timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr
+    return done.stderr.strip(), elapsed
+
+
+def test_nobody_waiting_is_said(machines: TwoMachines, tmp_path: Path) -> None:
+    _, file, _ = _create(machines.person, tmp_path / "person", tmp_path, port=5962)
+    said, _ = _connect_fails(machines, tmp_path, file)
+    assert said == (f"ra: nobody is waiting on {machines.person.address}:5962: is `ra ask` "
+                    "running on their machine?")
+
+
+def test_a_dropping_firewall_is_no_answer(machines: TwoMachines, tmp_path: Path,
+                                          spawned: list[pexpect.spawn]) -> None:
+    home = tmp_path / "person"
+    created, file, _ = _create(machines.person, home, tmp_path, port=5963)
+    _ask(machines.person, home, created["id"], spawned)
+    drop_port(machines.person, 5963)
+    said, elapsed = _connect_fails(machines, tmp_path, file)
+    assert said == (f"ra: no answer from {machines.person.address}:5963 in 5 s: a firewall "
+                    "may be dropping it; on their machine run `ra doctor`")
+    assert 4.5 < elapsed < 15
+
+
+def test_a_rejecting_firewall_is_nobody_waiting(machines: TwoMachines, tmp_path: Path,
+                                                spawned: list[pexpect.spawn]) -> None:
+    home = tmp_path / "person"
+    created, file, _ = _create(machines.person, home, tmp_path, port=5964)
+    _ask(machines.person, home, created["id"], spawned)
+    drop_port(machines.person, 5964, "reject with tcp reset")
+    said, elapsed = _connect_fails(machines, tmp_path, file)
+    assert said == (f"ra: nobody is waiting on {machines.person.address}:5964: is `ra ask` "
+                    "running on their machine?")
+    assert elapsed < 4.5
+
+
+def test_another_ra_at_the_address_is_not_the_machine(machines: TwoMachines, tmp_path: Path,
+                                                      spawned: list[pexpect.spawn]) -> None:
+    _, file, _ = _create(machines.person, tmp_path / "person", tmp_path, port=5965)
+    other = tmp_path / "other"
+    (tmp_path / "o").mkdir()
+    created, _, _ = _create(machines.person, other, tmp_path / "o", port=5965)
+    _ask(machines.person, other, created["id"], spawned)
+    said, _ = _connect_fails(machines, tmp_path, file)
+    assert said == (f"ra: {machines.person.address}:5965 is not the machine that made this "
+                    "invitation")
+    # The other ra saw no handshake message: the pin is checked before any is sent.
+    with EventStore.open(Home.at(other)) as store:
+        types = [event.type for event in store.iter_events(stream_prefix="invitation:")]
+    assert types == ["invitation.created", "invitation.sent"]

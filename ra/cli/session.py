@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say
+from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say, warn
 from ra.invitations import load_invitation
 from ra.logs import register_secret
+from ra.net.dial import DialError
 from ra.session.driver import Terminal
 from ra.session.helper import connect_async
 from ra.session.person import ask_async
@@ -90,10 +91,15 @@ def connect(
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)
-    reason = asyncio.run(connect_async(
-        home_of(home), invitation, password, terminal=Terminal(), open_browser=not no_browser,
-        on_viewer=lambda url: say(f"viewer: {url}"),
-    ))
+    try:
+        reason = asyncio.run(connect_async(
+            home_of(home), invitation, password, terminal=Terminal(),
+            open_browser=not no_browser, on_viewer=lambda url: say(f"viewer: {url}"),
+        ))
+    except DialError as error:  # one line per address tried, each saying why
+        for line in error.lines:
+            warn(f"ra: {line}")
+        raise typer.Exit(error.exit_code) from None
     say(f"session ended ({reason})")
 
 

@@ -145,6 +145,7 @@ async def connect_async(
     """Connect, run the helper's engine until the session ends; returns why it ended."""
     terminal.show(f"connecting to {invitation.name} ...")
     channel = await connect(invitation, password)
+    terminal.show(f"connected to {channel.peer}")
     loop = asyncio.get_running_loop()
     bridge = ViewerBridge(invitation) if viewer else None
     with EventStore.open(home) as store:
