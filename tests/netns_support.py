@@ -120,19 +120,21 @@ def two_machines() -> Iterator[TwoMachines]:
 
 def nft(ns: Namespace, script: str) -> None:
     """Load an nftables script in `ns` (fails the test if nft refuses it)."""
-    ns.run("nft", "-f", "-", input=script)
+    done = ns.run("nft", "-f", "-", input=script, check=False)
+    assert done.returncode == 0, f"nft refused the rules: {done.stderr}"
 
 
-def drop_port(ns: Namespace, port: int, verdict: str = "drop") -> None:
+def drop_port(ns: Namespace, port: int, verdict: str = "drop", match: str = "") -> None:
     """An input chain in `ns` whose policy accepts but that ends `verdict` on `port`.
 
-    ``verdict`` is ``drop`` (no answer) or ``reject with tcp reset`` (refused).
+    ``verdict`` is ``drop`` (no answer) or ``reject with tcp reset`` (refused);
+    ``match`` narrows the rule (e.g. ``ip daddr 10.231.1.1``).
     """
     nft(ns, f"""
 table inet ratest {{
     chain input {{
         type filter hook input priority 0; policy accept;
-        tcp dport {port} {verdict}
+        {match} tcp dport {port} {verdict}
     }}
 }}
 """)

@@ -261,3 +261,26 @@ def test_another_ra_at_the_address_is_not_the_machine(machines: TwoMachines, tmp
     with EventStore.open(Home.at(other)) as store:
         types = [event.type for event in store.iter_events(stream_prefix="invitation:")]
     assert types == ["invitation.created", "invitation.sent"]
+
+
+def test_a_dropped_address_gives_way_to_the_next_at_once(
+        machines: TwoMachines, tmp_path: Path, spawned: list[pexpect.spawn]) -> None:
+    person, helper = machines.person, machines.helper
+    second = person.address.rsplit(".", 1)[0] + ".5"
+    subprocess.run(["ip", "-n", person.name, "addr", "add", f"{second}/30", "dev", "ra0"],
+                   check=True)
+    subprocess.run(["ip", "-n", helper.name, "addr", "add",
+                    second.rsplit(".", 1)[0] + ".6/30", "dev", "ra0"], check=True)
+    home = tmp_path / "person"
+    created, file, _ = _create(person, home, tmp_path, "--host", person.address,
+                               "--host", second, port=5966)
+    _ask(person, home, created["id"], spawned)
+    # Only the first address is dropped: the helper must not wait out its 5 s.
+    drop_port(person, 5966, match=f"ip daddr {person.address}")
+    started = time.monotonic()
+    helper_child = _spawn(helper, tmp_path / "helper", spawned, "connect", str(file),
+                          "--password-stdin", "--no-browser")
+    helper_child.sendline(PASSWORD)
+    helper_child.expect(r"connected to (\S+)\r\n")
+    assert helper_child.match.group(1) == f"{second}:5966"
+    assert time.monotonic() - started < 4.5
