@@ -8,7 +8,7 @@ import click
 import typer
 
 from ra import __version__
-from ra.cli import audit, demo, invite, session
+from ra.cli import audit, demo, doctor, invite, session
 from ra.errors import RaError
 from ra.logs import configure_logging
 
@@ -27,6 +27,8 @@ app.command("ask")(session.ask)
 app.command("connect")(session.connect)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
+app.command("doctor")(doctor.doctor)
+app.add_typer(doctor.app, name="firewall")
 
 
 def _version(value: bool) -> None:
