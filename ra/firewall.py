@@ -286,7 +286,12 @@ def judge_nftables(ruleset: Mapping[str, Any], port: int, listing: str = "",
 
 def _nftables(port: int, runner: Runner) -> Finding | None:
     ran = runner(["nft", "-j", "list", "ruleset"])
-    if ran is None or ran.code != 0:
+    if ran is None:
+        return None
+    if ran.code != 0:
+        if "not permitted" in ran.err.lower() or "permission" in ran.err.lower():
+            return Finding("nftables", None, "its rules can be read only as root; "
+                           "run the check as root")
         return None
     try:
         ruleset = json.loads(ran.out or "{}")
@@ -385,6 +390,8 @@ def allow_commands(port: int, finding: Finding) -> list[list[str]]:
     name = rule_name(port)
     if finding.allows or finding.tool is None:
         return []
+    if finding.tool == "nftables" and not finding.chains:
+        return [["ra", "firewall", "allow", "--port", str(port)]]  # rules unread: as root
     if finding.tool == "nftables":
         return [["nft", "insert", "rule", *key, "tcp", "dport", str(port), "accept",
                  "comment", f'"{name}"'] for key in finding.chains]

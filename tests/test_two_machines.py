@@ -23,6 +23,7 @@ from netns_support import (
     TwoMachines,
     drop_port,
     leftovers,
+    nft,
     remove_stale,
     two_machines,
     unavailable,
@@ -284,3 +285,197 @@ def test_a_dropped_address_gives_way_to_the_next_at_once(
     helper_child.expect(r"connected to (\S+)\r\n")
     assert helper_child.match.group(1) == f"{second}:5966"
     assert time.monotonic() - started < 4.5
+
+
+# -- the doctor and the firewall --------------------------------------------------------
+
+
+def _firewall_events(home: Path) -> list[tuple[str, dict[str, object]]]:
+    with EventStore.open(Home.at(home)) as store:
+        return [(event.type, dict(event.payload))
+                for event in store.iter_events(stream_prefix="host:firewall")]
+
+
+def _doctor(ns: Namespace, home: Path, port: int, **env: str) -> tuple[int, dict[str, str]]:
+    """`ra doctor --json` in `ns`: its exit code and each check's rendered status + line."""
+    done = _ra(ns, home, "doctor", "--port", str(port), "--json", **env)
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    lines: dict[str, str] = {}
+    for check in report["checks"]:
+        fix = f"; fix: {check['fix']}" if check["fix"] and check["status"] != "ok" else ""
+        lines.setdefault(check["name"], f"{check['status']} {check['line']}{fix}")
+    assert report["ok"] == (done.returncode == 0)
+    return done.returncode, lines
+
+
+def test_doctor_without_a_display_says_so(machines: TwoMachines, tmp_path: Path) -> None:
+    code, lines = _doctor(machines.person, tmp_path / "person", 5967)
+    assert code == 1
+    assert lines["display"].startswith("fail no X display: $DISPLAY is not set; fix: ")
+    assert lines["xtest"].startswith("fail XTEST cannot be checked without an X display")
+    assert lines["record"].startswith("fail RECORD cannot be checked")
+    assert lines["firewall"].startswith("ok no firewall is active")
+    assert lines["listen"] == f"ok {machines.person.address}:5967 can be listened on"
+    assert lines["addresses"].startswith(
+        f"warn an invitation would carry {machines.person.address}: all private")
+
+
+def test_doctor_without_xtest_says_so(machines: TwoMachines, tmp_path: Path) -> None:
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-nolisten", "tcp",
+                               "-noreset", "-extension", "XTEST"], pass_fds=(write,),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    try:
+        with os.fdopen(read) as numbers:
+            display = f":{numbers.readline().strip()}"
+        code, lines = _doctor(machines.person, tmp_path / "person", 5967, DISPLAY=display)
+        assert code == 1
+        assert lines["display"].startswith(f"ok X display {display} is reachable")
+        assert lines["capture"].startswith("ok the screen can be read")
+        assert lines["xtest"] == (
+            "fail the X server has no XTEST extension: a helper cannot control this screen; "
+            'fix: enable XTEST in the X server (Xvfb: +extension XTEST; Xorg: Section '
+            '"Extensions" Option "XTEST" "Enable")')
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_firewall_rules_are_judged_as_the_kernel_would(machines: TwoMachines) -> None:
+    person = machines.person
+    nft(person, """
+table inet filter {
+    chain input {
+        type filter hook input priority 0; policy drop;
+        ct state established,related accept
+        iifname "lo" accept
+        tcp dport { 22, 80 } accept
+        tcp dport 5960-5965 drop
+        ip saddr 10.0.0.0/8 tcp dport 5970 accept
+        jump more
+        tcp dport 5980 reject
+    }
+    chain more { tcp dport 5975-5979 accept; }
+}
+table ip late {
+    chain input { type filter hook input priority 10; policy accept; tcp dport 22 drop; }
+}
+""")
+    script = ("import json,sys; from ra import firewall as f; "
+              "print(json.dumps({p: [f.check(p).allows, f.check(p).why] for p in "
+              "map(int, sys.argv[1:])}))")
+    verdicts = json.loads(person.run(sys.executable, "-c", script, "22", "80", "5962", "5970",
+                                     "5977", "5980", "6000").stdout)
+    assert verdicts["80"] == [True, "rule 'tcp dport { 22, 80 } accept' in chain inet filter "
+                                    "input"]
+    # Accepted by the first chain, dropped by a later one: the kernel drops it.
+    assert verdicts["22"] == [False, "rule 'tcp dport 22 drop' in chain ip late input"]
+    assert verdicts["5962"] == [False, "rule 'tcp dport 5960-5965 drop' in chain inet filter "
+                                       "input"]
+    assert verdicts["5970"][0] is None and "only some sources" in verdicts["5970"][1]
+    assert verdicts["5977"] == [True, "rule 'tcp dport 5975-5979 accept' in chain inet "
+                                      "filter more"]
+    assert verdicts["5980"] == [False, "rule 'tcp dport 5980 reject' in chain inet filter input"]
+    assert verdicts["6000"] == [False, "the policy of chain inet filter input is drop"]
+
+
+def test_firewall_allow_needs_root_and_prints_the_command(machines: TwoMachines,
+                                                          tmp_path: Path) -> None:
+    person = machines.person
+    drop_port(person, 5968)
+    home = tmp_path / "nobody"
+    home.mkdir(mode=0o777)
+    done = subprocess.run(
+        person.argv("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    sys.executable, "-m", "ra", "firewall", "allow", "--port", "5968"),
+        capture_output=True, text=True, env={**_env(home), "PYTHONPATH": os.getcwd()},
+        timeout=60)
+    # Not root: nothing changes, and the exact command to run as root is printed.
+    assert done.returncode == 1, done.stdout
+    assert done.stderr == "ra: changing the firewall needs root; run these as root:\n"
+    assert done.stdout == "ra firewall allow --port 5968\n"
+    assert "ra-allow" not in person.run("nft", "list", "ruleset").stdout
+    check = subprocess.run(
+        person.argv("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    sys.executable, "-m", "ra", "firewall", "check", "--port", "5968"),
+        capture_output=True, text=True, env={**_env(home), "PYTHONPATH": os.getcwd()},
+        timeout=60)
+    assert check.stdout == ("WARN  firewall  nftables may not let every connection to port "
+                            "5968/tcp in: its rules can be read only as root; run the check "
+                            "as root; fix: ra firewall allow --port 5968\n")
+
+
+def test_doctor_finds_a_dropping_firewall_and_allow_mends_it(
+        machines: TwoMachines, tmp_path: Path, spawned: list[pexpect.spawn],
+        display: object) -> None:
+    person, helper = machines.person, machines.helper
+    home, helper_home = tmp_path / "person", tmp_path / "helper"
+    screen = str(display.name)  # type: ignore[attr-defined]
+    port = 5969
+    drop_port(person, port)
+    code, lines = _doctor(person, home, port, DISPLAY=screen)
+    assert code == 1
+    assert lines["firewall"] == (
+        f"fail nftables blocks connections to port {port}/tcp: rule 'tcp dport {port} drop' "
+        f"in chain inet ratest input; fix: ra firewall allow --port {port}")
+    check = _ra(person, home, "firewall", "check", "--port", str(port))
+    assert check.returncode == 1 and "nftables blocks" in check.stdout
+
+    created, file, _ = _create(person, home, tmp_path, port=port)
+    _ask(person, home, created["id"], spawned, DISPLAY=screen)
+    said, _ = _connect_fails(machines, tmp_path, file)
+    assert said.startswith(f"ra: no answer from {person.address}:{port} in 5 s")
+
+    allowed = _ra(person, home, "firewall", "allow", "--port", str(port))
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"rule ra-allow-{port}" in allowed.stdout
+    assert f'comment "ra-allow-{port}"' in person.run("nft", "list", "ruleset").stdout
+    code, lines = _doctor(person, home, port, DISPLAY=screen)
+    assert code == 0, lines
+    assert lines["firewall"] == (f"ok nftables lets connections to port {port}/tcp in (rule "
+                                 f"'tcp dport {port} accept comment \"ra-allow-{port}\"' in "
+                                 "chain inet ratest input)")
+
+    # The session now works end to end between the two machines.
+    helper_child = _spawn(helper, helper_home, spawned, "connect", str(file),
+                          "--password-stdin", "--no-browser")
+    helper_child.sendline(PASSWORD)
+    helper_child.expect(rf"connected to {person.address}:{port}")
+    asker = spawned[0]
+    asker.expect("asks to see your screen")
+    asker.expect("Answer y")
+    asker.sendline("y")
+    asker.expect("can now see your screen")
+    helper_child.expect("lets you see the screen")
+    helper_child.sendline("/control")
+    asker.expect("asks to control your mouse and keyboard")
+    asker.expect("Answer y")
+    asker.sendline("y")
+    asker.expect("now controls your mouse and keyboard")
+    helper_child.expect("you now control Alice's mouse and keyboard")
+    # Esc on the person's real keyboard (XTEST from outside ra) takes control back.
+    subprocess.run(["xdotool", "key", "Escape"], env={**os.environ, "DISPLAY": screen},
+                   check=True, timeout=10)
+    helper_child.expect("took control back")
+    helper_child.sendline("/disconnect")
+    helper_child.expect(pexpect.EOF)
+    asker.expect(pexpect.EOF)
+    with EventStore.open(Home.at(helper_home)) as store:
+        from_person = [event for event in store.iter_events(stream_prefix="session:")
+                       if event.actor.kind == "person"]
+    # The helper's log records which address it reached the person at.
+    assert from_person and {event.origin for event in from_person} == {
+        f"{person.address}:{port}"}
+
+    removed = _ra(person, home, "firewall", "remove", "--port", str(port))
+    assert removed.returncode == 0, removed.stderr
+    assert "ra-allow" not in person.run("nft", "list", "ruleset").stdout
+    check = _ra(person, home, "firewall", "check", "--port", str(port))
+    assert check.returncode == 1 and "nftables blocks" in check.stdout
+    events = _firewall_events(home)
+    assert [kind for kind, _ in events] == ["firewall.allowed", "firewall.removed"]
+    assert events[0][1]["commands"] == [
+        f"nft insert rule inet ratest input tcp dport {port} accept comment "
+        f"'\"ra-allow-{port}\"'"]
