@@ -130,8 +130,8 @@ def _carried(file: Path) -> list[str]:
 def test_invitation_carries_the_veth_address_not_loopback(machines: TwoMachines,
                                                          tmp_path: Path) -> None:
     person = machines.person
-    _, file, said = _create(person, tmp_path / "person", tmp_path)
-    assert _carried(file) == [person.address]
+    created, file, said = _create(person, tmp_path / "person", tmp_path)
+    assert _carried(file) == [person.address] == created["addresses"]
     assert said.strip() == (f"all of its addresses ({person.address}) are private: a helper "
                             "outside this network cannot reach them")
     _, file, said = _create(person, tmp_path / "person", tmp_path, "--host", "127.0.0.1")

@@ -259,7 +259,8 @@ def create(
         emit_json({"id": view.id, "file": None if save is None else str(save.resolve()),
                    "expires_at": format_time(view.expires_at) if view.expires_at else None,
                    "status": view.status.value, "email": email, "code": line,
-                   "key_fingerprint": view.key_fingerprint})
+                   "key_fingerprint": view.key_fingerprint,
+                   "addresses": view.addresses, "port": view.port})
         return
     say(f"Invitation {view.id} created; it expires at {_local(view.expires_at)}.")
     if save is not None:
@@ -270,6 +271,7 @@ def create(
         say("Paste this line to your helper:")
         say(line)
     say(f"Your key fingerprint: {format_fingerprint(view.key_fingerprint)}")
+    say(f"Your helper will connect to {', '.join(view.addresses)} port {view.port}.")
     say("Then run `ra ask` to wait for your helper.")
 
 
