@@ -391,7 +391,7 @@ def allow_commands(port: int, finding: Finding) -> list[list[str]]:
     if finding.allows or finding.tool is None:
         return []
     if finding.tool == "nftables" and not finding.chains:
-        return [["ra", "firewall", "allow", "--port", str(port)]]  # rules unread: as root
+        return []  # its rules could not be read, or no chain to change: see the CLI
     if finding.tool == "nftables":
         return [["nft", "insert", "rule", *key, "tcp", "dport", str(port), "accept",
                  "comment", f'"{name}"'] for key in finding.chains]

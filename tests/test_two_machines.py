@@ -479,3 +479,17 @@ def test_doctor_finds_a_dropping_firewall_and_allow_mends_it(
     assert events[0][1]["commands"] == [
         f"nft insert rule inet ratest input tcp dport {port} accept comment "
         f"'\"ra-allow-{port}\"'"]
+
+
+def test_each_address_tried_gets_its_own_line(machines: TwoMachines, tmp_path: Path) -> None:
+    person = machines.person
+    _, file, _ = _create(person, tmp_path / "person", tmp_path, "--host", "10.99.0.1",
+                         "--host", person.address, port=5970)
+    said, elapsed = _connect_fails(machines, tmp_path, file)
+    assert said.splitlines() == [
+        "ra: 10.99.0.1:5970 cannot be reached from this network (network is unreachable): "
+        "it may be private to their network",
+        f"ra: nobody is waiting on {person.address}:5970: is `ra ask` running on their "
+        "machine?",
+    ]
+    assert elapsed < 4.5

@@ -105,6 +105,13 @@ def allow(port: PortOption = DEFAULT_PORT, home: HomeOption = None) -> None:
         say(finding.line(port) + "; nothing to do")
         return
     commands = fw.allow_commands(port, finding)
+    if not commands and not fw.is_root():
+        warn("ra: changing the firewall needs root; run these as root:")
+        say(f"ra firewall allow --port {port}")
+        raise typer.Exit(1)
+    if not commands:
+        raise fw.FirewallError(f"{finding.line(port)}; ra cannot tell which rule to add, "
+                               "so add one by hand")
     _change(commands, finding.tool, port, "firewall.allowed", home,
             f"{finding.tool} now lets connections to port {port}/tcp in "
             f"(rule {fw.rule_name(port)}); `ra firewall remove --port {port}` takes it out")
