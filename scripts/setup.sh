@@ -22,7 +22,7 @@ set -euo pipefail
 # Extend this list when the project needs more from Debian.  A package counts
 # as present when dpkg has it installed or its command is on PATH (so a pyenv
 # python3 or a hand-built git will do); see pkg_command below for the names.
-RA_DEBIAN_PACKAGES="make python3 gcc xvfb xauth xdotool xterm x11-utils x11-xserver-utils x11-xkb-utils x11vnc chromium fonts-dejavu-core sqlite3 git"
+RA_DEBIAN_PACKAGES="make python3 gcc xvfb xauth xdotool xterm x11-utils x11-xserver-utils x11-xkb-utils x11vnc chromium fonts-dejavu-core sqlite3 git iproute2 nftables"
 # Added to the list only when a venv cannot be made with the python3 at hand.
 RA_VENV_PACKAGES="python3-venv python3-pip"
 
@@ -44,6 +44,8 @@ pkg_command() {
         x11-utils) echo xwininfo ;;
         x11-xserver-utils) echo xmodmap ;;
         x11-xkb-utils) echo setxkbmap ;;
+        iproute2) echo ip ;;
+        nftables) echo nft ;;
         python3-venv | python3-pip | python3-dev) echo "" ;;
         *) echo "$1" ;;
     esac

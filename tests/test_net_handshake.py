@@ -274,10 +274,7 @@ def test_fingerprint_mismatch_stops_before_any_pake_message(
             address = f"{LOOPBACK}:{person.port}"
             with pytest.raises(FingerprintMismatch) as caught:
                 await connect(invitation, PASSWORD, HELPER, timeout=2)
-            assert str(caught.value) == (
-                f"the computer at {address} is not the one that made this invitation "
-                "(certificate fingerprint mismatch)"
-            )
+            assert str(caught.value) == f"{address} is not the machine that made this invitation"
             await asyncio.sleep(0.05)
             assert person.seen.checks == [] and person.seen.lookups == []
 
@@ -340,9 +337,11 @@ def test_no_address_answers(identity: Identity) -> None:
     async def main() -> None:
         async with Person(identity) as person:
             invitation = person.invite(addresses=("127.0.0.2", "127.0.0.3"))
-            expected = "could not reach .*127.0.0.2:.*127.0.0.3.*refused"
-            with pytest.raises(ConnectError, match=expected):
+            with pytest.raises(ConnectError) as caught:
                 await connect(invitation, PASSWORD, HELPER, timeout=2)
+            assert str(caught.value) == "; ".join(
+                f"nobody is waiting on 127.0.0.{n}:{person.port}: is `ra ask` running on "
+                "their machine?" for n in (2, 3))
 
     run(main())
 

@@ -24,7 +24,7 @@ from typing import Any
 import typer
 
 from ra import __version__
-from ra.cli import audit, demo, invite, session
+from ra.cli import audit, demo, doctor, invite, session
 from ra.cli.common import CONTEXT_SETTINGS, help_when_no_command
 from ra.errors import RaError
 
@@ -45,6 +45,8 @@ app.command("ask")(session.ask)
 app.command("connect")(session.connect)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
+app.command("doctor")(doctor.doctor)
+app.add_typer(doctor.app, name="firewall")
 
 
 def _version(value: bool) -> None:

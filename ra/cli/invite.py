@@ -39,6 +39,7 @@ from ra.inert import inert
 from ra.invitations.errors import InvitationError, InvitationExpiredError
 from ra.invitations.password import check_strength, generate_password
 from ra.logs import register_secret
+from ra.net.addresses import invitation_addresses, none_public
 
 if TYPE_CHECKING:
     from ra.invitations.service import Invitations, InvitationView
@@ -106,16 +107,17 @@ def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
         warn("  the two passwords differ; try again")
 
 
-def _local_addresses() -> list[str]:
-    found: list[str] = []
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            address = str(info[4][0])
-            if address not in found and not address.startswith("127."):
-                found.append(address)
-    except OSError:
-        pass
-    return [*found, "127.0.0.1"]
+def _addresses(host: list[str] | None) -> list[str]:
+    """What the invitation carries: ``--host`` as given, else every usable address."""
+    if host:
+        return list(dict.fromkeys(host))
+    found = invitation_addresses()
+    if not found:
+        raise UsageError(
+            "this machine has no network address a helper could reach; give --host ADDRESS "
+            "(or --host 127.0.0.1 to try ra on this machine alone)"
+        )
+    return found
 
 
 def _smtp_target(smtp: str | None) -> tuple[str, int]:
@@ -233,7 +235,8 @@ def create(
     code: CodeOption = False,
     host: Annotated[
         list[str] | None,
-        typer.Option("--host", help="Address the helper should connect to (repeatable)."),
+        typer.Option("--host", help="Address the helper should connect to (repeatable; "
+                     "default: every address of this machine but loopback)."),
     ] = None,
     port: Annotated[
         int, typer.Option("--port", help="Port `ra ask` will listen on.", min=1, max=65535)
@@ -262,10 +265,14 @@ def create(
         save = DEFAULT_FILE
     if email is not None:
         _smtp_target(smtp)  # refuse a bad --smtp before anything is created
+    addresses = _addresses(host)
+    if none_public(addresses):
+        warn(f"all of its addresses ({', '.join(addresses)}) are private: a helper outside "
+             "this network cannot reach them")
     with _service(home) as service:
         created = service.create(
             name=name, message=message, password=password, expires_in=lifetime,
-            addresses=host or _local_addresses(), port=port,
+            addresses=addresses, port=port,
         )
         view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
                         starttls=starttls, smtp_user=smtp_user,
@@ -279,7 +286,8 @@ def create(
         emit_json({"id": view.id, "file": None if save is None else str(save.resolve()),
                    "expires_at": format_time(view.expires_at) if view.expires_at else None,
                    "status": view.status.value, "email": email, "code": line,
-                   "key_fingerprint": view.key_fingerprint})
+                   "key_fingerprint": view.key_fingerprint,
+                   "addresses": view.addresses, "port": view.port})
         return
     say(f"Invitation {view.id} created; it expires at {_local(view.expires_at)}.")
     if save is not None:
@@ -290,6 +298,7 @@ def create(
         say("Paste this line to your helper:")
         say(line)
     say(f"Your key fingerprint: {format_fingerprint(view.key_fingerprint)}")
+    say(f"Your helper will connect to {', '.join(view.addresses)} port {view.port}.")
     say("Then run `ra ask` to wait for your helper.")
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say
+from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say, warn
 
 
 class Backend(enum.StrEnum):
@@ -35,9 +35,10 @@ def ask(
         typer.Argument(help="Invitation id (or its first characters); default: every open one."),
     ] = None,
     host: Annotated[
-        str,
-        typer.Option("--host", help="Address to listen on: 0.0.0.0 (all) or 127.0.0.1."),
-    ] = "0.0.0.0",
+        list[str] | None,
+        typer.Option("--host", show_default=False,
+                     help="Address to listen on (repeatable; default: the invitation's)."),
+    ] = None,
     port: Annotated[
         int | None,
         typer.Option(
@@ -113,7 +114,7 @@ def ask(
         if window is not None:
             window.listening_on(address)
 
-    main = ask_async(home_of(home), invitation, host=host, port=port,
+    main = ask_async(home_of(home), invitation, host=host or None, port=port,
                      terminal=window if window is not None else Terminal(), display=screen,
                      no_screen=no_screen, backend=chosen, on_listening=listening,
                      window=window)
@@ -194,10 +195,17 @@ def connect(
     invitation = load_invitation(file)
     password = _read_password(password_stdin)
     register_secret(password)
-    reason = asyncio.run(connect_async(
-        where, invitation, password, terminal=Terminal(), open_browser=not no_browser,
-        on_viewer=functools.partial(_show_viewer, no_browser), name=me,
-    ))
+    from ra.net.dial import DialError
+
+    try:
+        reason = asyncio.run(connect_async(
+            where, invitation, password, terminal=Terminal(), open_browser=not no_browser,
+            on_viewer=functools.partial(_show_viewer, no_browser), name=me,
+        ))
+    except DialError as error:  # one line per address tried, each saying why
+        for line in error.lines:
+            warn(f"ra: {line}")
+        raise typer.Exit(error.exit_code) from None
     say(f"session ended ({reason})")
 
 

@@ -32,10 +32,7 @@ class FingerprintMismatch(NetError):
     """The helper reached a computer whose TLS certificate is not the pinned one."""
 
     def __init__(self, address: str) -> None:
-        super().__init__(
-            f"the computer at {address} is not the one that made this invitation "
-            "(certificate fingerprint mismatch)"
-        )
+        super().__init__(f"{address} is not the machine that made this invitation")
         self.address = address
 
 

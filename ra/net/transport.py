@@ -21,11 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import ipaddress
-import socket
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from ra.errors import RaError
@@ -33,11 +31,11 @@ from ra.identity import Identity
 from ra.invitations.file import Invitation
 from ra.invitations.keystore import derive_pake_secret
 from ra.logs import get_logger, register_secret
+from ra.net.dial import DEFAULT_CONNECT_TIMEOUT, DialError, dial
+from ra.net.dial import format_address as format_address  # re-exported
 from ra.net.errors import (
     AuthFailed,
-    ConnectError,
     ConnectionClosed,
-    FingerprintMismatch,
     HandshakeTimeout,
     IdentityFailed,
     NetError,
@@ -90,16 +88,6 @@ async def _resolve(value: T | Awaitable[T]) -> T:
     if inspect.isawaitable(value):
         return cast(T, await value)
     return value
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address."""
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]:{port}"
-    except ValueError:
-        pass
-    return f"{host}:{port}"
 
 
 # --------------------------------------------------------------------------
@@ -382,7 +370,7 @@ async def accept(
 
 
 async def serve(
-    host: str | None,
+    host: str | Sequence[str] | None,
     port: int,
     identity: Identity,
     *,
@@ -494,82 +482,57 @@ async def _helper_handshake(
     )
 
 
-def _reason(error: BaseException, timeout: float) -> str:
-    """Why an address could not be reached, in words for the helper."""
-    if isinstance(error, TimeoutError):
-        return f"no answer within {timeout:g} s"
-    if isinstance(error, ConnectionRefusedError):
-        return "the connection was refused (is ra waiting for a helper there?)"
-    if isinstance(error, socket.gaierror):
-        return "the name could not be found"
-    if isinstance(error, ssl.SSLError):
-        return "the secure connection (TLS 1.3) could not be set up"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
-    return str(error) or type(error).__name__
-
-
 async def connect(
     invitation: Invitation,
     password: str,
     signer: HelperSigner,
     *,
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Channel:
     """Reach the person's computer, pin its certificate, prove the password and
     the helper's identity (`signer`: the name it gives and its identity key).
 
-    Tries ``invitation.addresses`` in order (each within ``timeout`` seconds
-    for TCP and TLS); an address that cannot be reached, or that answers with
-    another certificate, moves on to the next. Once a pinned computer answers,
-    its verdict is final: WrongPassword, Refused(reason), HandshakeTimeout,
-    ProtocolError. If no address worked: FingerprintMismatch if any answered
-    with a wrong certificate, else ConnectError.
+    Tries ``invitation.addresses`` in order, happy-eyeballs style (ra.net.dial):
+    each within ``min(connect_timeout, timeout)`` seconds for TCP and again for
+    TLS; an address that cannot be reached, or that answers with another
+    certificate, gives way to the next. Once a pinned computer answers, its
+    verdict is final: WrongPassword, Refused(reason), HandshakeTimeout,
+    ProtocolError. If no address worked: DialError with one line per address
+    (a MismatchError, also a FingerprintMismatch, if any had a wrong certificate).
     """
     register_secret(password)
     secret = await asyncio.to_thread(derive_pake_secret, password, invitation.pake)
-    context = client_tls_context()
-    mismatch: FingerprintMismatch | None = None
-    tried: list[str] = []
-    last_reason = ""
-    for host in invitation.addresses:
-        address = format_address(host, invitation.port)
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host, invitation.port, ssl=context, ssl_handshake_timeout=timeout
-                )
-        except (OSError, TimeoutError) as error:
-            tried.append(address)
-            last_reason = _reason(error, timeout)
-            _log.info("net.connect.failed", address=address, reason=last_reason)
-            continue
-        stream = FrameStream(reader, writer, MAX_BODY)
-        try:
-            check_pin(invitation, _peer_certificate(writer), address)
-        except FingerprintMismatch as error:
-            stream.abort()
-            _log.warning("net.connect.fingerprint_mismatch", address=address)
-            mismatch = mismatch or error
-            continue
-        try:
-            async with asyncio.timeout(timeout):
-                channel = await _helper_handshake(stream, invitation, secret, signer, address)
-        except TimeoutError:
-            stream.abort()
-            raise HandshakeTimeout() from None
-        except BaseException:
-            stream.abort()
-            raise
-        _log.info(
-            "net.connected",
-            address=address,
-            invitation_id=invitation.invitation_id,
-            session_id=channel.session_id,
+
+    def pin(writer: asyncio.StreamWriter, address: str) -> None:
+        check_pin(invitation, _peer_certificate(writer), address)
+
+    per_address = min(connect_timeout, timeout)
+    try:
+        reader, writer, address, failures = await dial(
+            invitation.addresses, invitation.port, client_tls_context(), pin,
+            connect_timeout=per_address, tls_timeout=per_address,
         )
-        return channel
-    if mismatch is not None:
-        raise mismatch
-    raise ConnectError(
-        f"could not reach the person's computer at {', '.join(tried)}: {last_reason}"
+    except DialError as error:
+        for failure in error.failures:
+            _log.info("net.connect.failed", address=failure.address, cause=failure.cause)
+        raise
+    for failure in failures:
+        _log.info("net.connect.failed", address=failure.address, cause=failure.cause)
+    stream = FrameStream(reader, writer, MAX_BODY)
+    try:
+        async with asyncio.timeout(timeout):
+            channel = await _helper_handshake(stream, invitation, secret, signer, address)
+    except TimeoutError:
+        stream.abort()
+        raise HandshakeTimeout() from None
+    except BaseException:
+        stream.abort()
+        raise
+    _log.info(
+        "net.connected",
+        address=address,
+        invitation_id=invitation.invitation_id,
+        session_id=channel.session_id,
     )
+    return channel

@@ -198,6 +198,7 @@ async def connect_async(
     terminal.show(f"you are {me.name}, key {format_fingerprint(me.fingerprint)}")
     terminal.show(f"connecting to {invitation.name} ...")
     channel = await connect(invitation, password, signer)
+    terminal.show(f"connected to {channel.peer}")
     loop = asyncio.get_running_loop()
     bridge = ViewerBridge(invitation) if viewer else None
     with EventStore.open(home) as store:

@@ -1,13 +1,15 @@
 """The person's side: wait for a helper on an open invitation, then run one session.
 
-`ask` serves the chosen invitations (each on its port, or all on ``port``),
-checks each helper against the log (`Invitations.check_usable`, and no second
-session on an invitation already in one), records ``auth.failed`` for wrong
-passwords (and for a helper whose key signature does not hold), and for the
-first helper who proves the password and its key records
-``invitation.opened`` + ``invitation.accepted`` by that helper (its name and
-key fingerprint) and runs the person's engine, told what the log knew of
-that key and name before (`ra.session.seen`).
+`ask` serves the chosen invitations (each on its port, or all on ``port``)
+on the addresses they carry (or ``host``), never on every address at once;
+an address that cannot be bound is said and skipped. It checks each helper
+against the log (`Invitations.check_usable`, and no second session on an
+invitation already in one), records ``auth.failed`` for wrong passwords
+(and for a helper whose key signature does not hold), and for the first
+helper who proves the password and its key records ``invitation.opened`` +
+``invitation.accepted`` by that helper (its name and key fingerprint) and
+runs the person's engine, told what the log knew of that key and name
+before (`ra.session.seen`).
 Attempts refused during an origin's password back-off are recorded, counted
 (``auth.throttled``): the counts still pending are flushed every second while
 `ask` serves, and once more when it stops.
@@ -54,7 +56,7 @@ import functools
 import os
 import signal
 import socket
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +72,7 @@ from ra.invitations import parse_invitation
 from ra.invitations.service import Invitations, InvitationView
 from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
+from ra.net.addresses import bind_problem, listen_hosts
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver
@@ -178,11 +181,39 @@ def close_crashed_sessions(store: EventStore) -> list[str]:
     return closed
 
 
+def _listen_plan(views: Sequence[InvitationView], host: str | Sequence[str] | None,
+                 port: int | None, terminal: Face) -> dict[int, list[str]]:
+    """For each port, the addresses to listen on: those the invitations carry
+    (or ``host``), each checked; one that cannot be bound is said and skipped."""
+    wanted: dict[int, list[str]] = {}
+    for view in views:
+        one = view.port if port is None else port
+        carried = view.addresses if host is None else [host] if isinstance(host, str) else host
+        hosts = wanted.setdefault(one, [])
+        hosts += [h for h in listen_hosts(carried) if h not in hosts]
+    plan: dict[int, list[str]] = {}
+    for one, hosts in sorted(wanted.items()):
+        usable = []
+        for address in hosts:
+            problem = bind_problem(address, one) if one else None
+            if problem is None:
+                usable.append(address)
+            else:
+                terminal.show(f"cannot listen on {format_address(address, one)}: {problem}")
+        if not usable:
+            raise RaError(
+                f"nowhere to listen on port {one}: no address the invitation carries can be "
+                "used; run `ra doctor`, then create a new invitation"
+            )
+        plan[one] = usable
+    return plan
+
+
 async def ask_async(
     home: Home,
     invitation_id: str | None,
     *,
-    host: str,
+    host: str | Sequence[str] | None,
     port: int | None,
     terminal: Face,
     desktop: Desktop | None = None,
@@ -206,7 +237,7 @@ async def _ask(
     home: Home,
     invitation_id: str | None,
     *,
-    host: str,
+    host: str | Sequence[str] | None,
     port: int | None,
     terminal: Face,
     desktop: Desktop | None,
@@ -324,9 +355,8 @@ async def _ask(
             loop.add_signal_handler(signal.SIGINT, interrupted)
         flusher = loop.create_task(_flush_refusals(service))
         try:
-            ports = {view.port for view in views} if port is None else {port}
-            for one in sorted(ports):
-                server = await serve(host, one, identity, secret_for=secret_for, check=check,
+            for one, hosts in _listen_plan(views, host, port, terminal).items():
+                server = await serve(hosts, one, identity, secret_for=secret_for, check=check,
                                      on_auth_failed=on_auth_failed,
                                      on_authenticated=on_authenticated)
                 servers.append(server)
@@ -339,7 +369,7 @@ async def _ask(
                             on_listening(address)
             await finished.wait()
         except OSError as exc:
-            raise RaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise RaError(f"cannot listen for helpers: {exc.strerror or exc}") from None
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
