@@ -457,7 +457,9 @@ def resend(
 @app.command()
 def inspect(
     source: Annotated[
-        str, typer.Argument(help="An invitation file, or a code line starting with ra1:.")
+        str,
+        typer.Argument(help="An invitation file, a code line starting with ra1:, or - "
+                            "(standard input).", metavar="INVITATION"),
     ],
     json_out: JsonOption = False,
 ) -> None:
@@ -472,10 +474,12 @@ def inspect(
     \b
         ra invite inspect RAInvitation.rainv
         ra invite inspect ra1:... --json
+        ra invite inspect - < pasted.txt
     """
+    from ra.cli.source import read_invitation
     from ra.invitations.file import format_fingerprint, key_fingerprint, parse_invitation
 
-    data = _read_invitation_source(source)
+    data = read_invitation(source)
     now = datetime.now(UTC)
     invitation = parse_invitation(data, check_expiry=False)  # signature and format
     expired = now >= invitation.expires_at
@@ -502,23 +506,6 @@ def inspect(
         say("Confirm this fingerprint with the person before you connect.")
     if expired:
         raise InvitationExpiredError(invitation.expires_at)
-
-
-def _read_invitation_source(source: str) -> bytes:
-    from ra.invitations.file import from_code
-
-    text = source.strip()
-    if text.startswith("ra1:"):
-        return from_code(text)
-    path = Path(source)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(1024 * 1024)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if data.lstrip().startswith(b"ra1:"):
-        return from_code(data.decode("ascii", "replace"))
-    return data
 
 
 def _local(moment: datetime | None) -> str:

@@ -8,13 +8,12 @@ starts without them.
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say
+from ra.cli.common import HomeOption, home_of, read_password_line, say
 
 
 def ask(
@@ -80,9 +79,16 @@ def ask(
 
 
 def connect(
-    file: Annotated[Path, typer.Argument(help="The invitation file you were sent.")],
+    source: Annotated[
+        str,
+        typer.Argument(help="The invitation you were sent: its file, the ra1: code, or - "
+                            "(standard input).", metavar="INVITATION"),
+    ],
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+        bool,
+        typer.Option("--password-stdin",
+                     help="Read the password from standard input (with -: the line after "
+                          "the invitation)."),
     ] = False,
     no_browser: Annotated[
         bool,
@@ -91,12 +97,15 @@ def connect(
     ] = False,
     home: HomeOption = None,
 ) -> None:
-    """Join the person who invited you, with their invitation file and password.
+    """Join the person who invited you, with their invitation and password.
 
-    The password is never taken on the command line: it is asked (hidden) or
-    read from standard input. Type /control to ask for the mouse and keyboard,
-    /release to give them back, /disconnect (or Ctrl-C) to leave; any other
-    line is chat. Every step is recorded in your own log.
+    The invitation is the file you were sent, the code (ra1:...) pasted from
+    chat, or - to read either from standard input. The password is never
+    taken on the command line: it is asked (hidden, on the terminal) or read
+    from standard input; with -, --password-stdin reads the invitation from
+    the first line and the password from the second. Type /control to ask
+    for the mouse and keyboard, /release to give them back, /disconnect (or
+    Ctrl-C) to leave; any other line is chat. Every step is recorded in your own log.
 
     The viewer opens in your browser from a file only you can read (in
     $XDG_RUNTIME_DIR, else in RA_HOME/run); it holds the viewer's one-time
@@ -106,17 +115,19 @@ def connect(
 
     \b
         ra connect RAInvitation.rainv
-        ra connect RAInvitation.rainv --no-browser
+        ra connect ra1:eNqtVE1v2zAM... --no-browser
+        ra connect - --password-stdin < code-then-password.txt
     """
     import asyncio
 
-    from ra.invitations import load_invitation
+    from ra.cli.source import STDIN, read_invitation
+    from ra.invitations import parse_invitation
     from ra.logs import register_secret
     from ra.session.driver import Terminal
     from ra.session.helper import connect_async
 
-    invitation = load_invitation(file)
-    password = _read_password(password_stdin)
+    invitation = parse_invitation(read_invitation(source, first_line_only=password_stdin))
+    password = _read_password(password_stdin, from_stdin=source == STDIN)
     register_secret(password)
     reason = asyncio.run(connect_async(
         home_of(home), invitation, password, terminal=Terminal(), open_browser=not no_browser,
@@ -132,11 +143,12 @@ def _show_viewer(no_browser: bool, opener: Path) -> None:
         say(f"viewer: opening {opener.as_uri()} in your browser")
 
 
-def _read_password(password_stdin: bool) -> str:
+def _read_password(password_stdin: bool, *, from_stdin: bool) -> str:
+    from ra.cli.source import check_terminal_for_password
+
     if password_stdin:
         return read_password_line()
-    if not sys.stdin.isatty():
-        raise UsageError("no terminal to ask for the password: use --password-stdin")
+    check_terminal_for_password(from_stdin)
     password = typer.prompt("Invitation password", hide_input=True)
     return str(password)
 
