@@ -29,8 +29,9 @@ def ask(
         int | None,
         typer.Option(
             "--port",
-            help="Port to listen on (default: the invitation's; 0 picks a free one).",
-            min=0,
+            help="Port to listen on: the one the invitation carries (the default); "
+                 "without an invitation id, serve the open ones that carry it.",
+            min=1,
             max=65535,
             show_default=False,
         ),

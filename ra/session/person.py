@@ -1,6 +1,10 @@
 """The person's side: wait for a helper on an open invitation, then run one session.
 
-`ask` serves the chosen invitations (each on its port, or all on ``port``),
+`ask` serves the chosen invitations, each on the port it carries: the helper
+dials what the invitation says, so a ``port`` the invitation does not carry
+is refused (`PortNotOffered`), and without an invitation id ``port`` picks
+the open invitations that carry it. A port it cannot open is one line
+(`CannotListen`: "port 5600 on 192.0.2.7 is in use by another program"). It
 checks each helper against the log (`Invitations.check_usable`, and no second
 session on an invitation already in one), records ``auth.failed`` for wrong
 passwords, and for the first helper who proves the password records
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import signal
@@ -61,6 +66,20 @@ class InvitationBusy(RaError):
     """A second helper tried an invitation that is already in a session."""
 
 
+class PortNotOffered(RaError):
+    """`ra ask --port N` names a port the invitation does not tell the helper to dial.
+
+    The helper connects where the invitation says; listening anywhere else
+    would leave them knocking on a closed port.
+    """
+
+    exit_code = 2
+
+
+class CannotListen(RaError):
+    """The port cannot be opened: another program holds it, or the address is not ours."""
+
+
 @dataclass
 class AskResult:
     """What happened: the session's id and why it ended (None if none ran)."""
@@ -82,7 +101,10 @@ def consent_timeout(environ: Mapping[str, str] | None = None) -> int:
     return value if 1 <= value <= CONSENT_TIMEOUT_S else CONSENT_TIMEOUT_S
 
 
-def _choose(service: Invitations, invitation_id: str | None) -> list[InvitationView]:
+def _choose(service: Invitations, invitation_id: str | None,
+            port: int | None = None) -> list[InvitationView]:
+    """The invitations to serve: the one named, or every open one; with `port`,
+    only those that tell the helper to connect to that port."""
     if invitation_id is not None:
         view = service.get(invitation_id)
         if view.ended:
@@ -90,11 +112,37 @@ def _choose(service: Invitations, invitation_id: str | None) -> list[InvitationV
                 f"invitation {view.id[:8]} has ended ({view.status.value}); "
                 "create a new one with `ra invite create`"
             )
+        if port is not None and port != view.port:
+            raise PortNotOffered(
+                f"invitation {view.id[:8]} tells the helper to connect to port {view.port}, "
+                f"not {port}: leave out --port, or make an invitation that carries it with "
+                f"`ra invite create --port {port}`"
+            )
         return [view]
     views = service.list()
     if not views:
         raise NothingToServe("no open invitation: create one with `ra invite create`")
+    if port is not None:
+        views = [view for view in views if view.port == port]
+        if not views:
+            raise PortNotOffered(
+                f"no open invitation tells the helper to connect to port {port}: make one "
+                f"with `ra invite create --port {port}`"
+            )
     return views
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> CannotListen:
+    """What stops `ra ask` from listening, in the person's words."""
+    if exc.errno == errno.EADDRINUSE:
+        return CannotListen(f"port {port} on {host} is in use by another program")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return CannotListen(f"cannot listen on port {port}: {host} is not an address of "
+                            "this machine")
+    if exc.errno == errno.EACCES:
+        return CannotListen(f"not allowed to listen on port {port} on {host}")
+    reason = exc.strerror or type(exc).__name__
+    return CannotListen(f"cannot listen on port {port} on {host}: {reason}")
 
 
 async def ask_async(
@@ -113,7 +161,7 @@ async def ask_async(
     result = AskResult()
     with EventStore.open(home) as store:
         service = Invitations(store, home)
-        views = _choose(service, invitation_id)
+        views = _choose(service, invitation_id, port)
         served = {view.id for view in views}
         busy: set[str] = set()
         finished = asyncio.Event()
@@ -178,11 +226,13 @@ async def ask_async(
         servers: list[asyncio.Server] = []
         flusher = loop.create_task(_flush_refusals(service))
         try:
-            ports = {view.port for view in views} if port is None else {port}
-            for one in sorted(ports):
-                server = await serve(host, one, identity, secret_for=secret_for, check=check,
-                                     on_auth_failed=on_auth_failed,
-                                     on_authenticated=on_authenticated)
+            for one in sorted({view.port for view in views}):
+                try:
+                    server = await serve(host, one, identity, secret_for=secret_for,
+                                         check=check, on_auth_failed=on_auth_failed,
+                                         on_authenticated=on_authenticated)
+                except OSError as exc:
+                    raise _cannot_listen(host, one, exc) from None
                 servers.append(server)
                 for sock in server.sockets:
                     if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -206,8 +256,6 @@ async def ask_async(
             finally:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGINT)
-        except OSError as exc:
-            raise RaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         finally:
             for server in servers:
                 server.close()
@@ -304,4 +352,5 @@ def _follow(service: Invitations, inv_id: str) -> Watcher:
     return watch
 
 
-__all__ = ["AskResult", "InvitationBusy", "NothingToServe", "ask_async", "consent_timeout"]
+__all__ = ["AskResult", "CannotListen", "InvitationBusy", "NothingToServe", "PortNotOffered",
+           "ask_async", "consent_timeout"]
