@@ -32,6 +32,7 @@ from ra.cli.common import (
     say,
     warn,
 )
+from ra.errors import RaError
 from ra.events.model import format_time
 from ra.inert import inert
 from ra.invitations.errors import InvitationError, InvitationExpiredError
@@ -263,10 +264,14 @@ def create(
             name=name, message=message, password=password, expires_in=lifetime,
             addresses=host or _local_addresses(), port=port,
         )
-        view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
-                        starttls=starttls, smtp_user=smtp_user,
-                        smtp_password_env=smtp_password_env, sender=sender,
-                        cafile=smtp_cafile, code=code)
+        try:
+            view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
+                            starttls=starttls, smtp_user=smtp_user,
+                            smtp_password_env=smtp_password_env, sender=sender,
+                            cafile=smtp_cafile, code=code)
+        except BaseException as exc:
+            _undelivered(service, created.view, exc, password if generated else None)
+            raise
     line = to_code(created.file_bytes) if code else None
     if generated:
         # Shown once, on the terminal only; never in --json output or a log.
@@ -287,6 +292,34 @@ def create(
         say(line)
     say(f"Your key fingerprint: {format_fingerprint(view.key_fingerprint)}")
     say("Then run `ra ask` to wait for your helper.")
+
+
+class NotDelivered(RaError):
+    """A new invitation could not be saved or mailed as asked; it was revoked."""
+
+
+def _undelivered(service: Invitations, view: InvitationView, exc: BaseException,
+                 generated: str | None) -> None:
+    """A new invitation that did not reach its helper as asked is revoked, with the reason.
+
+    Nobody can use it, so no open invitation is left whose password nobody
+    saw. Should even that fail, a generated password is shown after all, so
+    the person can still use or end it. Raises `NotDelivered` for an error
+    of ours (its own message and code), else returns for the caller to re-raise.
+    """
+    what = str(exc) if isinstance(exc, RaError) else (
+        "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__)
+    try:
+        service.revoke(service.fold(view.id), reason=f"not delivered: {what}")
+    except Exception:
+        if generated is not None:
+            warn(f"Password (shown once, tell your helper by phone or in person): {generated}")
+        raise exc from None
+    if isinstance(exc, RaError):
+        error = NotDelivered(f"{what}; invitation {view.id[:8]} is revoked, as it was not "
+                             "delivered: run `ra invite create` again")
+        error.exit_code = exc.exit_code
+        raise error from None
 
 
 @app.command("list")
