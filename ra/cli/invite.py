@@ -32,6 +32,7 @@ from ra.cli.common import (
     say,
     warn,
 )
+from ra.cli.render import local_time, print_table
 from ra.errors import RaError
 from ra.events.model import format_time
 from ra.inert import inert
@@ -282,7 +283,7 @@ def create(
                    "status": view.status.value, "email": email, "code": line,
                    "key_fingerprint": view.key_fingerprint})
         return
-    say(f"Invitation {view.id} created; it expires at {_local(view.expires_at)}.")
+    say(f"Invitation {view.id} created; it expires at {local_time(view.expires_at)}.")
     if save is not None:
         say(f"Saved as {save}: send this file to your helper.")
     if email is not None:
@@ -351,13 +352,13 @@ def list_cmd(
     if not views:
         say("No open invitations." if not all_ else "No invitations.")
         return
-    say(f"{'ID':<10}{'STATUS':<10}{'TIME LEFT':<11}{'NAME':<20}MESSAGE")
+    rows = []
     for view in views:
-        left = view.time_left(now)
-        minutes = int(left.total_seconds() // 60)
-        left_text = f"{minutes // 60}h{minutes % 60:02d}m" if not view.ended else "-"
-        say(f"{view.id[:8]:<10}{view.status.value:<10}{left_text:<11}"
-            f"{inert(view.name, 19):<20}{inert(view.message, 40)}")
+        minutes = int(view.time_left(now).total_seconds() // 60)
+        left = f"{minutes // 60}h{minutes % 60:02d}m" if not view.ended else "-"
+        rows.append([view.id[:8], view.status.value, left, local_time(view.expires_at),
+                     inert(view.name, 40), inert(view.message, 80)])
+    print_table(["ID", "STATUS", "TIME LEFT", "EXPIRES", "NAME", "MESSAGE"], rows)
 
 
 @app.command()
@@ -390,13 +391,14 @@ def show(
     say(f"  from     {inert(view.name, SHOWN)}")
     say(f"  message  {inert(view.message, SHOWN)}")
     say(f"  status   {view.status.value}")
-    say(f"  expires  {_local(view.expires_at)}")
+    say(f"  expires  {local_time(view.expires_at)}")
     say(f"  key      {format_fingerprint(view.key_fingerprint)}")
     say("  history:")
     for event in view.history:
         details = {k: v for k, v in event.payload.items()
                    if k not in ("file", "name", "message", "tls_fingerprint", "key_fingerprint")}
-        say(f"    {event.seq:>5}  {_local(event.occurred_at)}  {event.type:<20} "
+        when = local_time(event.occurred_at, seconds=True)
+        say(f"    {event.seq:>5}  {when}  {event.type:<20} "
             f"{event.outcome:<8} {inert(event.actor)}  {inert(_brief(details))}")
 
 
@@ -533,18 +535,13 @@ def inspect(
         say(f"Invitation {invitation.invitation_id}")
         say(f"  from       {inert(invitation.name, SHOWN)}")
         say(f"  message    {inert(invitation.message, SHOWN)}")
-        say(f"  expires    {_local(invitation.expires_at)}" + ("  (EXPIRED)" if expired else ""))
+        ended = "  (EXPIRED)" if expired else ""
+        say(f"  expires    {local_time(invitation.expires_at)}{ended}")
         say(f"  connect to {', '.join(invitation.addresses)} port {invitation.port}")
         say(f"  signed by  {format_fingerprint(fingerprint)}  (signature valid)")
         say("Confirm this fingerprint with the person before you connect.")
     if expired:
         raise InvitationExpiredError(invitation.expires_at)
-
-
-def _local(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _brief(payload: dict[str, Any]) -> str:
