@@ -63,7 +63,8 @@ def _spawn(home: Path, command: str) -> pexpect.spawn:
 RA = f"{shlex.quote(sys.executable)} -m ra"
 
 
-@pytest.mark.parametrize("how", ["code argument", "stdin code+password", "stdin file, tty password"])
+@pytest.mark.parametrize("how", ["code argument", "stdin code+password",
+                                 "stdin file, tty password"])
 def test_connect_takes_the_code_or_stdin(tmp_path: Path, children: list[pexpect.spawn],
                                          how: str) -> None:
     person_home, helper_home = tmp_path / "person", tmp_path / "helper"
