@@ -131,7 +131,8 @@ def checkpoint_cmd(
                    "key_fingerprint": signed.key_fingerprint})
         return
     say(f"checkpoint: {signed.tree_size} events, root {signed.root.hex()}")
-    say(f"signed by key {signed.key_fingerprint} at {signed.time} (sync {signed.sync_mode})")
+    say(f"signed by key {signed.key_fingerprint} at {local_time_text(signed.time)} "
+        f"(sync {signed.sync_mode})")
     if out is not None:
         say(f"written to {out}")
 

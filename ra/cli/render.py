@@ -113,7 +113,9 @@ def progress(label: str, *, unit: str = "events", show: bool = True) -> Iterator
 
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                Rate(), TimeRemainingColumn(), TextColumn("left"))
-    with Bar(*columns, console=Console(file=sys.stderr), transient=True) as bar:
+    # stdout is left alone: results written meanwhile go where they were sent.
+    with Bar(*columns, console=Console(file=sys.stderr), transient=True,
+             redirect_stdout=False, redirect_stderr=False) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int | None) -> None:
