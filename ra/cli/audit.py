@@ -31,12 +31,14 @@ from ra.cli.common import (
     say,
     warn,
 )
+from ra.cli.render import Progress, local_time, local_time_text, print_table, progress
 from ra.errors import RaError
+from ra.inert import inert
 
 if TYPE_CHECKING:
+    from ra.events import EventStore
     from ra.events.proofs import ProofDocument
 
-from ra.inert import inert
 
 #: The longest cell a report table shows (a name, a key, an address fit).
 CELL_SHOWN = 200
@@ -83,17 +85,9 @@ def verify(
     from ra.events import Checkpoint, verify_log
 
     external = [Checkpoint.load(path) for path in checkpoint or []]
-    with open_existing_store(home) as store:
-        show = not quiet and not json_out and sys.stderr.isatty()
-
-        def progress(done: int, total: int) -> None:
-            if show and total:
-                sys.stderr.write(f"\rverifying {done}/{total} events ({100 * done // total}%)")
-                sys.stderr.flush()
-
-        report = verify_log(store, external, progress=progress)
-        if show:
-            sys.stderr.write("\r\x1b[K")
+    shown = not quiet and not json_out
+    with open_existing_store(home) as store, progress("verifying", show=shown) as step:
+        report = verify_log(store, external, progress=step)
     if json_out:
         first = report.first_problem
         emit_json({
@@ -144,7 +138,8 @@ def checkpoint_cmd(
                    "key_fingerprint": signed.key_fingerprint})
         return
     say(f"checkpoint: {signed.tree_size} events, root {signed.root.hex()}")
-    say(f"signed by key {signed.key_fingerprint} at {signed.time} (sync {signed.sync_mode})")
+    say(f"signed by key {signed.key_fingerprint} at {local_time_text(signed.time)} "
+        f"(sync {signed.sync_mode})")
     if out is not None:
         say(f"written to {out}")
 
@@ -287,9 +282,9 @@ def log(
                 sys.stdout.write(event.body.decode("utf-8") + "\n")
                 continue
             say(
-                f"{event.seq:>6}  {event.occurred_at.strftime('%Y-%m-%d %H:%M:%S')}  "
+                f"{event.seq:>6}  {local_time(event.occurred_at, seconds=True)}  "
                 f"{event.type:<22} {event.outcome:<8} {event.stream}  "
-                f"{event.actor}  {_brief(event.payload)}"
+                f"{inert(event.actor)}  {inert(_brief(event.payload))}"
             )
     if mode == "json":
         array.close()
@@ -325,9 +320,9 @@ def report(
     if fmt not in ("table", "csv", "json", "jsonl"):
         raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
-    with open_existing_store(home) as store:
+    with open_existing_store(home) as store, progress(f"report {name}") as step:
         try:
-            rows = list(store.db.query(query))
+            rows = _report_rows(store, query, step)
             columns = list(rows[0]) if rows else [
                 d[0] for d in store.conn.execute(query).description or []]
         except sqlite3.DatabaseError as exc:  # e.g. a body that is not JSON
@@ -349,13 +344,26 @@ def report(
         for row in rows:
             writer.writerow([row.get(c) for c in columns])
     else:
-        cells = [["" if row.get(c) is None else inert(str(row.get(c)), CELL_SHOWN)
-                  for c in columns] for row in rows]
-        widths = [max([len(c), *(len(line[i]) for line in cells)])
-                  for i, c in enumerate(columns)]
-        say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-        for line in cells:
-            say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+        # For people: times in local time with their zone, every cell inert.
+        print_table(columns, [[None if row.get(c) is None else local_time_text(str(row.get(c)))
+                               for c in columns] for row in rows])
+
+
+def _report_rows(store: EventStore, query: str, step: Progress) -> list[dict[str, Any]]:
+    """The report's rows, with progress: how far into the log (by seq) it has read."""
+    (high,) = store.conn.execute("SELECT max(seq) FROM events").fetchone()
+    total = 0 if high is None else int(high) + 1
+    cursor = store.conn.execute(query)
+    columns = [d[0] for d in cursor.description or []]
+    at = columns.index("seq") if "seq" in columns else None
+    rows: list[dict[str, Any]] = []
+    while batch := cursor.fetchmany(1024):
+        rows += [dict(zip(columns, row, strict=True)) for row in batch]
+        if at is not None and isinstance(batch[-1][at], int):
+            step(batch[-1][at] + 1, total)
+        else:
+            step(len(rows), None)
+    return rows
 
 
 @app.command()
@@ -377,16 +385,8 @@ def migrate(
     """
     from ra.events.migrate import migrate as run_migration
 
-    show = not quiet and not json_out and sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if show and total:
-            sys.stderr.write(f"\rcopying {done}/{total} events ({100 * done // total}%)")
-            sys.stderr.flush()
-
-    result = run_migration(home_of(home), progress=progress)
-    if show:
-        sys.stderr.write("\r\x1b[K")
+    with progress("copying", show=not quiet and not json_out) as step:
+        result = run_migration(home_of(home), progress=step)
     if json_out:
         emit_json({
             "database": str(result.database), "migrated": result.migrated,

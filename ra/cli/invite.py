@@ -34,6 +34,8 @@ from ra.cli.common import (
     say,
     warn,
 )
+from ra.cli.render import local_time, print_table
+from ra.errors import RaError
 from ra.events.model import format_time
 from ra.inert import inert
 from ra.invitations.errors import InvitationError, InvitationExpiredError
@@ -274,10 +276,14 @@ def create(
             name=name, message=message, password=password, expires_in=lifetime,
             addresses=addresses, port=port,
         )
-        view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
-                        starttls=starttls, smtp_user=smtp_user,
-                        smtp_password_env=smtp_password_env, sender=sender,
-                        cafile=smtp_cafile, code=code)
+        try:
+            view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
+                            starttls=starttls, smtp_user=smtp_user,
+                            smtp_password_env=smtp_password_env, sender=sender,
+                            cafile=smtp_cafile, code=code)
+        except BaseException as exc:
+            _undelivered(service, created.view, exc, password if generated else None)
+            raise
     line = to_code(created.file_bytes) if code else None
     if generated:
         # Shown once, on the terminal only; never in --json output or a log.
@@ -289,7 +295,7 @@ def create(
                    "key_fingerprint": view.key_fingerprint,
                    "addresses": view.addresses, "port": view.port})
         return
-    say(f"Invitation {view.id} created; it expires at {_local(view.expires_at)}.")
+    say(f"Invitation {view.id} created; it expires at {local_time(view.expires_at)}.")
     if save is not None:
         say(f"Saved as {save}: send this file to your helper.")
     if email is not None:
@@ -300,6 +306,34 @@ def create(
     say(f"Your key fingerprint: {format_fingerprint(view.key_fingerprint)}")
     say(f"Your helper will connect to {', '.join(view.addresses)} port {view.port}.")
     say("Then run `ra ask` to wait for your helper.")
+
+
+class NotDelivered(RaError):
+    """A new invitation could not be saved or mailed as asked; it was revoked."""
+
+
+def _undelivered(service: Invitations, view: InvitationView, exc: BaseException,
+                 generated: str | None) -> None:
+    """A new invitation that did not reach its helper as asked is revoked, with the reason.
+
+    Nobody can use it, so no open invitation is left whose password nobody
+    saw. Should even that fail, a generated password is shown after all, so
+    the person can still use or end it. Raises `NotDelivered` for an error
+    of ours (its own message and code), else returns for the caller to re-raise.
+    """
+    what = str(exc) if isinstance(exc, RaError) else (
+        "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__)
+    try:
+        service.revoke(service.fold(view.id), reason=f"not delivered: {what}")
+    except Exception:
+        if generated is not None:
+            warn(f"Password (shown once, tell your helper by phone or in person): {generated}")
+        raise exc from None
+    if isinstance(exc, RaError):
+        error = NotDelivered(f"{what}; invitation {view.id[:8]} is revoked, as it was not "
+                             "delivered: run `ra invite create` again")
+        error.exit_code = exc.exit_code
+        raise error from None
 
 
 @app.command("list")
@@ -334,13 +368,13 @@ def list_cmd(
     if not views:
         say("No open invitations." if not all_ else "No invitations.")
         return
-    say(f"{'ID':<10}{'STATUS':<10}{'TIME LEFT':<11}{'NAME':<20}MESSAGE")
+    rows = []
     for view in views:
-        left = view.time_left(now)
-        minutes = int(left.total_seconds() // 60)
-        left_text = f"{minutes // 60}h{minutes % 60:02d}m" if not view.ended else "-"
-        say(f"{view.id[:8]:<10}{view.status.value:<10}{left_text:<11}"
-            f"{inert(view.name, 19):<20}{inert(view.message, 40)}")
+        minutes = int(view.time_left(now).total_seconds() // 60)
+        left = f"{minutes // 60}h{minutes % 60:02d}m" if not view.ended else "-"
+        rows.append([view.id[:8], view.status.value, left, local_time(view.expires_at),
+                     inert(view.name, 40), inert(view.message, 80)])
+    print_table(["ID", "STATUS", "TIME LEFT", "EXPIRES", "NAME", "MESSAGE"], rows)
 
 
 @app.command()
@@ -373,13 +407,14 @@ def show(
     say(f"  from     {inert(view.name, SHOWN)}")
     say(f"  message  {inert(view.message, SHOWN)}")
     say(f"  status   {view.status.value}")
-    say(f"  expires  {_local(view.expires_at)}")
+    say(f"  expires  {local_time(view.expires_at)}")
     say(f"  key      {format_fingerprint(view.key_fingerprint)}")
     say("  history:")
     for event in view.history:
         details = {k: v for k, v in event.payload.items()
                    if k not in ("file", "name", "message", "tls_fingerprint", "key_fingerprint")}
-        say(f"    {event.seq:>5}  {_local(event.occurred_at)}  {event.type:<20} "
+        when = local_time(event.occurred_at, seconds=True)
+        say(f"    {event.seq:>5}  {when}  {event.type:<20} "
             f"{event.outcome:<8} {inert(event.actor)}  {inert(_brief(details))}")
 
 
@@ -473,7 +508,9 @@ def resend(
 @app.command()
 def inspect(
     source: Annotated[
-        str, typer.Argument(help="An invitation file, or a code line starting with ra1:.")
+        str,
+        typer.Argument(help="An invitation file, a code line starting with ra1:, or - "
+                            "(standard input).", metavar="INVITATION"),
     ],
     json_out: JsonOption = False,
 ) -> None:
@@ -488,15 +525,12 @@ def inspect(
     \b
         ra invite inspect RAInvitation.rainv
         ra invite inspect ra1:... --json
+        ra invite inspect - < pasted.txt
     """
-    from ra.invitations.file import (
-        format_fingerprint,
-        key_fingerprint,
-        parse_invitation,
-        read_invitation_source,
-    )
+    from ra.cli.source import read_invitation
+    from ra.invitations.file import format_fingerprint, key_fingerprint, parse_invitation
 
-    data = read_invitation_source(source)
+    data = read_invitation(source)
     now = datetime.now(UTC)
     invitation = parse_invitation(data, check_expiry=False)  # signature and format
     expired = now >= invitation.expires_at
@@ -517,18 +551,13 @@ def inspect(
         say(f"Invitation {invitation.invitation_id}")
         say(f"  from       {inert(invitation.name, SHOWN)}")
         say(f"  message    {inert(invitation.message, SHOWN)}")
-        say(f"  expires    {_local(invitation.expires_at)}" + ("  (EXPIRED)" if expired else ""))
+        ended = "  (EXPIRED)" if expired else ""
+        say(f"  expires    {local_time(invitation.expires_at)}{ended}")
         say(f"  connect to {', '.join(invitation.addresses)} port {invitation.port}")
         say(f"  signed by  {format_fingerprint(fingerprint)}  (signature valid)")
         say("Confirm this fingerprint with the person before you connect.")
     if expired:
         raise InvitationExpiredError(invitation.expires_at)
-
-
-def _local(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _brief(payload: dict[str, Any]) -> str:

@@ -43,8 +43,9 @@ def ask(
         int | None,
         typer.Option(
             "--port",
-            help="Port to listen on (default: the invitation's; 0 picks a free one).",
-            min=0,
+            help="Port to listen on: the one the invitation carries (the default); "
+                 "without an invitation id, serve the open ones that carry it.",
+            min=1,
             max=65535,
             show_default=False,
         ),
@@ -141,11 +142,16 @@ def _open_window(display: str) -> PersonWindow | None:
 
 
 def connect(
-    file: Annotated[
-        str, typer.Argument(help="The invitation file you were sent, or its code (ra1:...).")
+    source: Annotated[
+        str,
+        typer.Argument(help="The invitation you were sent: its file, the ra1: code, or - "
+                            "(standard input).", metavar="INVITATION"),
     ],
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+        bool,
+        typer.Option("--password-stdin",
+                     help="Read the password from standard input (with -: the line after "
+                          "the invitation)."),
     ] = False,
     no_browser: Annotated[
         bool,
@@ -160,14 +166,17 @@ def connect(
     ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Join the person who invited you, with their invitation file and password.
+    """Join the person who invited you, with their invitation and password.
 
-    The password is never taken on the command line: it is asked (hidden) or
-    read from standard input. The person sees your name and your key's
-    fingerprint (proven with your identity key) before they allow anything.
-    Type /control to ask for the mouse and keyboard, /release to give them
-    back, /disconnect (or Ctrl-C) to leave; any other line is chat. Every
-    step is recorded in your own log. Your name is remembered in
+    The invitation is the file you were sent, the code (ra1:...) pasted from
+    chat, or - to read either from standard input. The password is never
+    taken on the command line: it is asked (hidden, on the terminal) or read
+    from standard input; with -, --password-stdin reads the invitation from
+    the first line and the password from the second. Type /control to ask
+    for the mouse and keyboard, /release to give them back, /disconnect (or
+    Ctrl-C) to leave; any other line is chat. Every step is recorded in your own log.
+    The person sees your name and your key's fingerprint (proven with your
+    identity key) before they allow anything; your name is remembered in
     RA_HOME/config.toml.
 
     The viewer opens in your browser from a file only you can read (in
@@ -178,11 +187,13 @@ def connect(
 
     \b
         ra connect RAInvitation.rainv --name "Bob (IT)"
-        ra connect RAInvitation.rainv --no-browser
+        ra connect ra1:eNqtVE1v2zAM... --no-browser
+        ra connect - --password-stdin < code-then-password.txt
     """
     import asyncio
 
-    from ra.invitations import load_invitation
+    from ra.cli.source import STDIN, read_invitation
+    from ra.invitations import parse_invitation
     from ra.logs import register_secret
     from ra.session.driver import Terminal
     from ra.session.helper import connect_async, helper_name
@@ -192,8 +203,8 @@ def connect(
         me = helper_name(where, name)
     except ValueError as exc:
         raise UsageError(f"--name: {exc}") from None
-    invitation = load_invitation(file)
-    password = _read_password(password_stdin)
+    invitation = parse_invitation(read_invitation(source, first_line_only=password_stdin))
+    password = _read_password(password_stdin, from_stdin=source == STDIN)
     register_secret(password)
     from ra.net.dial import DialError
 
@@ -216,11 +227,12 @@ def _show_viewer(no_browser: bool, opener: Path) -> None:
         say(f"viewer: opening {opener.as_uri()} in your browser")
 
 
-def _read_password(password_stdin: bool) -> str:
+def _read_password(password_stdin: bool, *, from_stdin: bool) -> str:
+    from ra.cli.source import check_terminal_for_password
+
     if password_stdin:
         return read_password_line()
-    if not sys.stdin.isatty():
-        raise UsageError("no terminal to ask for the password: use --password-stdin")
+    check_terminal_for_password(from_stdin)
     password = typer.prompt("Invitation password", hide_input=True)
     return str(password)
 

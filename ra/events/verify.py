@@ -28,7 +28,8 @@ re-encodes JSON: it hashes what is on disk. The log is read in aligned
 blocks of 4,096 events (large logs by one process per core, each taking a
 run of blocks); each block's tree is built a level at a time, and the
 blocks' subtree roots are folded into the roots at every checkpoint's size
-(`merkle.fold`). The fast path takes seq to run 0, 1, 2, ... (it reads
+(`merkle.fold`); `progress` hears of every block as it is checked, from
+whichever worker checked it. The fast path takes seq to run 0, 1, 2, ... (it reads
 `min(seq)` and `max(seq)`, and each block checks its own first and last
 seq and its row count); if it does not, the slow path reads the log row by
 row and names every gap.
@@ -45,7 +46,7 @@ import multiprocessing
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,8 @@ from ra.events.store import LEAF, EventStore
 
 BLOCK = 1 << 12
 PARALLEL_MIN = 1 << 18
+#: How often the parent gathers its workers' block reports for `progress`.
+PROGRESS_S = 0.1
 _SEQ_KEY = b',"seq":'
 _RECEIPT_TAIL = b'"type":"%s"}' % RECEIPT_TYPE.encode()
 _TAIL = b',"seq":%d,"stream":"%s","stream_version":%d,"type":"'
@@ -237,15 +240,28 @@ def _scan_blocks(
         cuts = [blocks * i // workers for i in range(workers + 1)]
         ranges = [(cuts[i] * BLOCK, min(cuts[i + 1] * BLOCK, count)) for i in range(workers)]
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        # Each worker reports every block it has checked on `blocks_done`
+        # (inherited at fork); the rows checked so far are their sum.
+        blocks_done = context.SimpleQueue() if progress is not None else None
+        checked = {lo: 0 for lo, _ in ranges}
+
+        def take_reports() -> None:
+            while blocks_done is not None and not blocks_done.empty():
+                lo, rows = blocks_done.get()
+                checked[lo] = rows
+                if progress is not None:
+                    progress(sum(checked.values()), count)
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=_report_blocks_to, initargs=(blocks_done,)) as pool:
             futures = [pool.submit(_scan_file, str(store.path), lo, hi, wanted)
                        for lo, hi in ranges]
-            done = 0
-            for future in futures:
-                scans.append(future.result())
-                done += scans[-1].rows
-                if progress is not None:
-                    progress(done, count)
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=PROGRESS_S)
+                take_reports()
+            scans += [future.result() for future in futures]
+        take_reports()  # a worker reports each block before it returns its result
     else:
         scans.append(_scan_range(store.conn, 0, count, wanted, progress, count))
     if any(scan.gapped for scan in scans):
@@ -268,12 +284,29 @@ def _scan_blocks(
     return _roots(merged, wanted), merged.receipts
 
 
+#: In a worker process: where to report each block checked (None: nowhere).
+_blocks_done: Any = None
+
+
+def _report_blocks_to(queue: Any) -> None:
+    """A worker's initializer: keep the queue it reports its blocks on."""
+    global _blocks_done
+    _blocks_done = queue
+
+
 def _scan_file(path: str, lo: int, hi: int, wanted: set[int]) -> _Scan:
     """A worker: open the database read-only and scan seq lo..hi-1."""
+    report = None
+    if _blocks_done is not None:
+        queue = _blocks_done
+
+        def report(done: int, total: int) -> None:
+            queue.put((lo, done - lo))
+
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         conn.execute("BEGIN")
-        return _scan_range(conn, lo, hi, wanted, None, hi)
+        return _scan_range(conn, lo, hi, wanted, report, hi)
     finally:
         conn.close()
 

@@ -217,6 +217,17 @@ def listen_hosts(carried: Iterable[str]) -> list[str]:
     return hosts
 
 
+def bind_error(host: str, port: int, exc: OSError) -> str:
+    """What an `OSError` from binding `port` on `host` means, said for a person."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use by another program"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host}: choose a port above 1023"
+    return f"cannot listen on port {port} on {host}: {exc.strerror or type(exc).__name__}"
+
+
 def bind_problem(host: str, port: int) -> str | None:
     """Why `port` cannot be bound on `host` (None: it can), said for a person."""
     try:
@@ -230,18 +241,13 @@ def bind_problem(host: str, port: int) -> str | None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(sockaddr)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            return f"port {port} is already in use on {host} (another `ra ask`?)"
-        if exc.errno == errno.EADDRNOTAVAIL:
-            return f"{host} is not an address of this machine (any more)"
-        if exc.errno == errno.EACCES:
-            return f"port {port} needs root on {host}: choose a port above 1023"
-        return f"cannot bind {host} port {port}: {exc.strerror or exc}"
+        return bind_error(host, port, exc)
     return None
 
 
 __all__ = [
     "LocalAddress",
+    "bind_error",
     "bind_problem",
     "dns_name",
     "from_stdlib",

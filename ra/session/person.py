@@ -1,15 +1,19 @@
 """The person's side: wait for a helper on an open invitation, then run one session.
 
-`ask` serves the chosen invitations (each on its port, or all on ``port``)
-on the addresses they carry (or ``host``), never on every address at once;
-an address that cannot be bound is said and skipped. It checks each helper
-against the log (`Invitations.check_usable`, and no second session on an
-invitation already in one), records ``auth.failed`` for wrong passwords
-(and for a helper whose key signature does not hold), and for the first
-helper who proves the password and its key records ``invitation.opened`` +
-``invitation.accepted`` by that helper (its name and key fingerprint) and
-runs the person's engine, told what the log knew of that key and name
-before (`ra.session.seen`).
+`ask` serves the chosen invitations, each on the port it carries: the helper
+dials what the invitation says, so a ``port`` the invitation does not carry
+is refused (`PortNotOffered`), and without an invitation id ``port`` picks
+the open invitations that carry it. It listens on the addresses they carry
+(or ``host``), never on every address at once; an address that cannot be
+bound is said and skipped, and a port it cannot open anywhere is one line
+(`CannotListen`: "port 5600 on 192.0.2.7 is in use by another program"). It
+checks each helper against the log (`Invitations.check_usable`, and no
+second session on an invitation already in one), records ``auth.failed``
+for wrong passwords (and for a helper whose key signature does not hold),
+and for the first helper who proves the password and its key records
+``invitation.opened`` + ``invitation.accepted`` by that helper (its name and
+key fingerprint) and runs the person's engine, told what the log knew of
+that key and name before (`ra.session.seen`).
 Attempts refused during an origin's password back-off are recorded, counted
 (``auth.throttled``): the counts still pending are flushed every second while
 `ask` serves, and once more when it stops.
@@ -72,7 +76,7 @@ from ra.invitations import parse_invitation
 from ra.invitations.service import Invitations, InvitationView
 from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
-from ra.net.addresses import bind_problem, listen_hosts
+from ra.net.addresses import bind_error, bind_problem, listen_hosts
 from ra.net.transport import format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver
@@ -98,6 +102,20 @@ class InvitationBusy(RaError):
     """A second helper tried an invitation that is already in a session."""
 
 
+class PortNotOffered(RaError):
+    """`ra ask --port N` names a port the invitation does not tell the helper to dial.
+
+    The helper connects where the invitation says; listening anywhere else
+    would leave them knocking on a closed port.
+    """
+
+    exit_code = 2
+
+
+class CannotListen(RaError):
+    """The port cannot be opened: another program holds it, or the address is not ours."""
+
+
 @dataclass
 class AskResult:
     """What happened: the session's id and why it ended (None if none ran)."""
@@ -119,7 +137,10 @@ def consent_timeout(environ: Mapping[str, str] | None = None) -> int:
     return value if 1 <= value <= CONSENT_TIMEOUT_S else CONSENT_TIMEOUT_S
 
 
-def _choose(service: Invitations, invitation_id: str | None) -> list[InvitationView]:
+def _choose(service: Invitations, invitation_id: str | None,
+            port: int | None = None) -> list[InvitationView]:
+    """The invitations to serve: the one named, or every open one; with `port`,
+    only those that tell the helper to connect to that port."""
     if invitation_id is not None:
         view = service.get(invitation_id)
         if view.ended:
@@ -127,10 +148,23 @@ def _choose(service: Invitations, invitation_id: str | None) -> list[InvitationV
                 f"invitation {view.id[:8]} has ended ({view.status.value}); "
                 "create a new one with `ra invite create`"
             )
+        if port is not None and port != view.port:
+            raise PortNotOffered(
+                f"invitation {view.id[:8]} tells the helper to connect to port {view.port}, "
+                f"not {port}: leave out --port, or make an invitation that carries it with "
+                f"`ra invite create --port {port}`"
+            )
         return [view]
     views = service.list()
     if not views:
         raise NothingToServe("no open invitation: create one with `ra invite create`")
+    if port is not None:
+        views = [view for view in views if view.port == port]
+        if not views:
+            raise PortNotOffered(
+                f"no open invitation tells the helper to connect to port {port}: make one "
+                f"with `ra invite create --port {port}`"
+            )
     return views
 
 
@@ -200,8 +234,10 @@ def _listen_plan(views: Sequence[InvitationView], host: str | Sequence[str] | No
                 usable.append(address)
             else:
                 terminal.show(f"cannot listen on {format_address(address, one)}: {problem}")
+        if len(hosts) == 1 and not usable:
+            raise CannotListen(bind_problem(hosts[0], one) or f"cannot listen on port {one}")
         if not usable:
-            raise RaError(
+            raise CannotListen(
                 f"nowhere to listen on port {one}: no address the invitation carries can be "
                 "used; run `ra doctor`, then create a new invitation"
             )
@@ -259,7 +295,7 @@ async def _ask(
             fcntl.flock(lock, fcntl.LOCK_SH)  # others may run now, and not clean up
         identity = load_identity(home)
         service = Invitations(store, home)
-        views = _choose(service, invitation_id)
+        views = _choose(service, invitation_id, port)
         served = {view.id for view in views}
         if window is not None:
             window.waiting_on(lambda: [v for v in service.list() if v.id in served],
@@ -356,9 +392,12 @@ async def _ask(
         flusher = loop.create_task(_flush_refusals(service))
         try:
             for one, hosts in _listen_plan(views, host, port, terminal).items():
-                server = await serve(hosts, one, identity, secret_for=secret_for, check=check,
-                                     on_auth_failed=on_auth_failed,
-                                     on_authenticated=on_authenticated)
+                try:
+                    server = await serve(hosts, one, identity, secret_for=secret_for,
+                                         check=check, on_auth_failed=on_auth_failed,
+                                         on_authenticated=on_authenticated)
+                except OSError as exc:
+                    raise CannotListen(bind_error(hosts[0], one, exc)) from None
                 servers.append(server)
                 for sock in server.sockets:
                     if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -506,4 +545,5 @@ def _follow(service: Invitations, inv_id: str) -> Watcher:
     return watch
 
 
-__all__ = ["AskResult", "InvitationBusy", "NothingToServe", "ask_async", "consent_timeout"]
+__all__ = ["AskResult", "CannotListen", "InvitationBusy", "NothingToServe", "PortNotOffered",
+           "ask_async", "consent_timeout"]
