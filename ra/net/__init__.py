@@ -18,7 +18,7 @@ from ra.net.errors import (
 )
 from ra.net.framing import MAX_BODY, PROTOCOL_VERSION, Frame, FrameDecoder, Kind
 from ra.net.handshake import HelperHandshake, InvitationSecret, SharerHandshake
-from ra.net.transport import Channel, accept, connect, serve
+from ra.net.transport import Channel, Listener, accept, connect, serve
 
 __all__ = [
     "MAX_BODY",
@@ -35,6 +35,7 @@ __all__ = [
     "HelperHandshake",
     "InvitationSecret",
     "Kind",
+    "Listener",
     "NetError",
     "ProtocolError",
     "Refused",

@@ -8,7 +8,10 @@ passwords, and for the first helper who proves the password records
 While the session runs it follows the log every second: an invitation
 expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
-waiting. The log gets a signed checkpoint at the end.
+waiting; a helper that stops reading cannot hold it: the connection is
+dropped `STOP_GRACE_S` seconds after Ctrl-C if it is still open. Connections
+still before their password are dropped at exit (`ra.net.Listener.close`).
+The log gets a signed checkpoint at the end.
 
 ``RA_CONSENT_TIMEOUT_S`` (for tests): a whole number of seconds from 1 to 60
 that replaces the engine's 60 s consent timeout. It can only shorten the wait
@@ -39,11 +42,13 @@ from ra.invitations import parse_invitation
 from ra.invitations.service import Invitations, InvitationView
 from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
-from ra.net.transport import format_address
+from ra.net.transport import Listener, format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver, Terminal
 
 WATCH_S = 1.0
+STOP_GRACE_S = 3.0
+"""After Ctrl-C, the session's connection is dropped if it is still open this much later."""
 CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
 UNAUTHENTICATED_HELPER = Actor("helper", "unknown")
 
@@ -172,7 +177,7 @@ async def ask_async(
             finally:
                 finished.set()
 
-        servers: list[asyncio.Server] = []
+        servers: list[Listener] = []
         try:
             ports = {view.port for view in views} if port is None else {port}
             for one in sorted(ports):
@@ -194,6 +199,8 @@ async def ask_async(
                                      if driver is not None else [])
                 elif driver is None:
                     finished.set()
+                if driver is not None:  # a helper that reads nothing cannot hold the exit
+                    loop.call_later(STOP_GRACE_S, driver.channel.abort)
 
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGINT, interrupted)
@@ -207,6 +214,8 @@ async def ask_async(
         finally:
             for server in servers:
                 server.close()
+            for server in servers:
+                await server.wait_closed()
             store.checkpoint()
     if failure:
         error = failure[0]
