@@ -9,11 +9,13 @@ a crowd of hosts would; the helper connects from 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import io
 import resource
 import signal
 import socket
 import sqlite3
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -73,7 +75,11 @@ def _stranger(number: int, port: int, hello: bytes) -> socket.socket:
     ClientHello, or a whole one, and then nothing more."""
     sock = socket.socket()
     sock.bind((f"127.0.0.{2 + number % 250}", 0))
-    sock.connect(("127.0.0.1", port))
+    try:
+        sock.connect(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
     first = (b"", hello[:20], hello)[number % 3]
     if first:
         try:
@@ -113,10 +119,26 @@ def _mb(size: int) -> float:
     return size / 2**20
 
 
+class Transcript(io.StringIO):
+    """Everything a child printed (pexpect's ``before`` holds only the last stretch),
+    also shown by pytest on failure."""
+
+    def write(self, text: str) -> int:
+        sys.stdout.write(text)
+        return super().write(text)
+
+
+def _quiet(transcript: Transcript) -> None:
+    """No traceback and no asyncio complaint anywhere in what `ra ask` printed."""
+    text = transcript.getvalue()
+    assert not any(noise in text for noise in NOISE), text
+
+
 def _ask(homes: Homes, tmp: Path, children: Children) -> tuple[pexpect.spawn, int, Path]:
     person_home, _ = homes
     inv_id, file = _create(person_home, tmp)
     person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1", "--no-screen")
+    person.logfile_read = Transcript()
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:(\d+)")
     return person, int(person.match.group(1)), file
@@ -157,7 +179,10 @@ def test_ask_stays_small_under_3000_half_open_connections_and_the_helper_gets_in
         while number < STRANGERS or (not helper_done.is_set() and number < 3 * STRANGERS):
             if number == STRANGERS // 3:
                 thread.start()
-            strangers.append(_stranger(number, port, hello))
+            try:
+                strangers.append(_stranger(number, port, hello))
+            except ConnectionRefusedError:
+                break  # ra ask is gone: the checks below say why
             number += 1
         assert helper_done.wait(30)
         assert "error" not in helper, helper.get("error")
@@ -178,13 +203,13 @@ def test_ask_stays_small_under_3000_half_open_connections_and_the_helper_gets_in
     thread.join(T)
     person.expect("lost the connection")
     assert _exit_code(person) == 0
-    assert not any(noise in (person.before or "") for noise in NOISE), person.before
+    _quiet(person.logfile_read)
     authenticated = [e for e in _events(person_home) if e.type == "session.authenticated"]
     assert len(authenticated) == 1 and authenticated[0].origin == "127.0.0.1"
 
 
 async def _tls_strangers(port: int, stop: threading.Event, count: list[int]) -> None:
-    """Strangers that finish TLS (or not) and send half a frame, 100 at a time, until
+    """Strangers that finish TLS (or not) and send half a frame, 400 at a time, until
     `ra ask` is gone."""
     context = client_tls_context()
     kept: list[asyncio.StreamWriter] = []
@@ -207,7 +232,7 @@ async def _tls_strangers(port: int, stop: threading.Event, count: list[int]) -> 
     number = 0
     pending: set[asyncio.Task[None]] = set()
     while not stop.is_set():
-        while len(pending) < 100:
+        while len(pending) < 400:
             pending.add(asyncio.create_task(one(number)))
             number += 1
         _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -240,7 +265,7 @@ def test_ctrl_c_while_handshakes_are_in_flight_exits_quietly(
     finally:
         stop.set()
         thread.join(T)
-    assert not any(noise in (person.before or "") for noise in NOISE), person.before
+    _quiet(person.logfile_read)
 
 
 def _until_stuck(database: Path, still: float = 1.0, limit: float = 60.0) -> int:
@@ -333,7 +358,7 @@ def test_ctrl_c_ends_ask_when_the_helper_stops_reading(
     finally:
         stop.set()
         thread.join(T)
-    assert not any(noise in (person.before or "") for noise in NOISE), person.before
+    _quiet(person.logfile_read)
     chat = [e for e in _events(person_home) if e.type == "chat.message"]
     assert len(chat) < LINES  # what waited behind the stuck write was never sent
     assert _ending(person_home, peer_receipt=False).payload == {"by": "person", "reason": "user"}
