@@ -21,9 +21,10 @@ password handshake) has one deadline, ``handshake_timeout``; each connection
 reads at most `READ_LIMIT` bytes ahead. `Listener.close` drops every
 connection not yet authenticated, so nothing is left half-open at exit.
 
-Writes never hold anyone forever: a peer that leaves `WRITE_STALL_S` seconds
-of our data unread is dropped (ConnectionClosed), and `Channel.close` gives
-its BYE and the TLS close `CLOSE_TIMEOUT` seconds, then aborts.
+Writes never hold anyone forever: a peer that takes none of our data for
+`WRITE_STALL_S` seconds while a write waits is dropped (ConnectionClosed; a
+slow peer that keeps taking some is waited for), and `Channel.close` gives its
+BYE and the TLS close `CLOSE_TIMEOUT` seconds, then aborts.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 """Seconds from a helper's TCP connect to its proven password (TLS and handshake)."""
 CLOSE_TIMEOUT = 1.0
 WRITE_STALL_S = 10.0
-"""A peer that leaves our data unread this long is dropped."""
+"""A peer that takes none of our data for this long, while we wait to send, is dropped."""
 ACCEPT_BACKLOG = 1024
 """The kernel's queue of connects not yet accepted: a burst of strangers waits there
 (each is then refused or admitted in microseconds) instead of filling a short queue
@@ -212,14 +213,25 @@ class FrameStream:
                 raise ConnectionClosed("the connection is closed")
             try:
                 self.writer.write(data)
-                async with asyncio.timeout(WRITE_STALL_S):
-                    await self.writer.drain()
-            except TimeoutError:
-                self.abort()
-                raise ConnectionClosed("the other side stopped reading") from None
+                await self._drain()
             except (ConnectionError, ssl.SSLError, OSError):
                 self.abort()
                 raise ConnectionClosed("the connection was lost") from None
+
+    async def _drain(self) -> None:
+        """Wait until the peer has taken enough; drop it if it takes nothing for
+        `WRITE_STALL_S` seconds (a slow peer that keeps reading is waited for)."""
+        unsent = self.writer.transport.get_write_buffer_size()
+        while True:
+            try:
+                async with asyncio.timeout(WRITE_STALL_S):
+                    await self.writer.drain()
+                return
+            except TimeoutError:
+                before, unsent = unsent, self.writer.transport.get_write_buffer_size()
+                if unsent >= before:
+                    self.abort()
+                    raise ConnectionClosed("the other side stopped reading") from None
 
     def abort(self) -> None:
         """Close at once, without a TLS close_notify and without reading further."""
