@@ -204,6 +204,7 @@ def test_ask_stays_small_under_3000_half_open_connections_and_the_helper_gets_in
     person.expect("lost the connection")
     assert _exit_code(person) == 0
     _quiet(person.logfile_read)
+    assert "net.unauthenticated.limited" in person.logfile_read.getvalue()  # the table was full
     authenticated = [e for e in _events(person_home) if e.type == "session.authenticated"]
     assert len(authenticated) == 1 and authenticated[0].origin == "127.0.0.1"
 
