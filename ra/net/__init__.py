@@ -25,7 +25,7 @@ from ra.net.handshake import (
     InvitationSecret,
     SharerHandshake,
 )
-from ra.net.transport import Channel, accept, connect, serve
+from ra.net.transport import Channel, Listener, accept, connect, serve
 
 __all__ = [
     "MAX_BODY",
@@ -45,6 +45,7 @@ __all__ = [
     "IdentityFailed",
     "InvitationSecret",
     "Kind",
+    "Listener",
     "NetError",
     "ProtocolError",
     "Refused",

@@ -14,12 +14,26 @@ name and key fingerprint (`Channel.helper`) before the session starts.
 After the handshake TLS protects every frame. The SPAKE2 key is used only to
 confirm the password and to derive a public ``session_id``; it is not used to
 encrypt frames again (see docs/protocol.md, "What the confirmation binds").
+
+Strangers: `serve` accepts TCP itself and asks `ra.net.admission` before it
+starts TLS, so a connection over the limits (8 unauthenticated per origin, 64
+in all; the module states which one goes when the table is full) is closed
+before it costs TLS memory. Everything before authentication (TLS and the
+password handshake) has one deadline, ``handshake_timeout``; each connection
+reads at most `READ_LIMIT` bytes ahead. `Listener.close` drops every
+connection not yet authenticated, so nothing is left half-open at exit.
+
+Writes never hold anyone forever: a peer that takes none of our data for
+`WRITE_STALL_S` seconds while a write waits is dropped (ConnectionClosed; a
+slow peer that keeps taking some is waited for), and `Channel.close` gives its
+BYE and the TLS close `CLOSE_TIMEOUT` seconds, then aborts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import ssl
 from collections import deque
@@ -31,6 +45,7 @@ from ra.identity import Identity
 from ra.invitations.file import Invitation
 from ra.invitations.keystore import derive_pake_secret
 from ra.logs import get_logger, register_secret
+from ra.net.admission import PER_ORIGIN, TOTAL, Admission, Ticket, origin_key
 from ra.net.dial import DEFAULT_CONNECT_TIMEOUT, DialError, dial
 from ra.net.dial import format_address as format_address  # re-exported
 from ra.net.errors import (
@@ -67,8 +82,19 @@ from ra.net.handshake import (
 T = TypeVar("T")
 
 READ_CHUNK = 64 * 1024
+READ_LIMIT = 16 * 1024
+"""The person's side buffers at most about twice this from a peer before it stops reading."""
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+"""Seconds from a helper's TCP connect to its proven password (TLS and handshake)."""
 CLOSE_TIMEOUT = 1.0
+WRITE_STALL_S = 10.0
+"""A peer that takes none of our data for this long, while we wait to send, is dropped."""
+ACCEPT_BACKLOG = 1024
+"""The kernel's queue of connects not yet accepted: a burst of strangers waits there
+(each is then refused or admitted in microseconds) instead of filling a short queue
+whose overflow makes the helper's connect wait a second per retry."""
+LIMIT_LOG_S = 5.0
+"""Refused and evicted connections are logged as counts, at most this often."""
 
 SecretFor = Callable[[str], InvitationSecret | Awaitable[InvitationSecret]]
 """(invitation_id) -> the invitation and its PAKE secret, or raise RaError."""
@@ -174,15 +200,33 @@ class FrameStream:
         self.abort()
 
     async def write(self, data: bytes) -> None:
+        """Send ``data``; ConnectionClosed if the peer is gone or leaves it unread too long."""
         if self.closed:
             raise ConnectionClosed("the connection is closed")
         async with self._write_lock:
+            if self.closed:  # dropped while this write waited for the one before
+                raise ConnectionClosed("the connection is closed")
             try:
                 self.writer.write(data)
-                await self.writer.drain()
+                await self._drain()
             except (ConnectionError, ssl.SSLError, OSError):
                 self.abort()
                 raise ConnectionClosed("the connection was lost") from None
+
+    async def _drain(self) -> None:
+        """Wait until the peer has taken enough; drop it if it takes nothing for
+        `WRITE_STALL_S` seconds (a slow peer that keeps reading is waited for)."""
+        unsent = self.writer.transport.get_write_buffer_size()
+        while True:
+            try:
+                async with asyncio.timeout(WRITE_STALL_S):
+                    await self.writer.drain()
+                return
+            except TimeoutError:
+                before, unsent = unsent, self.writer.transport.get_write_buffer_size()
+                if unsent >= before:
+                    self.abort()
+                    raise ConnectionClosed("the other side stopped reading") from None
 
     def abort(self) -> None:
         """Close at once, without a TLS close_notify and without reading further."""
@@ -191,12 +235,15 @@ class FrameStream:
             self.writer.transport.abort()
 
     async def close(self) -> None:
+        """Close (TLS close_notify), or abort if that takes `CLOSE_TIMEOUT` seconds."""
         if self.closed and self.writer.transport.is_closing():
             return
         self.closed = True
         self.writer.close()
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self.writer.wait_closed(), CLOSE_TIMEOUT)
+        except Exception:
+            self.abort()  # a peer that reads nothing would keep the transport forever
 
 
 def _bye(reason: str) -> bytes:
@@ -258,10 +305,13 @@ class Channel:
         self._stream.abort()
 
     async def close(self, reason: str = "") -> None:
-        """Say BYE (best effort) and close the connection."""
+        """Say BYE (best effort, within `CLOSE_TIMEOUT` s) and close the connection."""
         if not self._stream.closed:
-            with contextlib.suppress(NetError):
-                await self._stream.write(_bye(reason))
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self._stream.write(_bye(reason))
+            except (NetError, TimeoutError):
+                self._stream.abort()
         await self._stream.close()
 
     async def __aenter__(self) -> Channel:
@@ -369,6 +419,46 @@ async def accept(
     )
 
 
+class Listener:
+    """A running `serve`: its listening sockets, and a `close` that also drops every
+    connection not yet authenticated (sessions already running are left to their owner)."""
+
+    def __init__(
+        self, server: asyncio.Server, admission: Admission, handshaking: set[asyncio.Task[None]]
+    ) -> None:
+        self.server = server
+        self.admission = admission
+        """The table of unauthenticated connections (its counts, for logs and tests)."""
+        self._handshaking = handshaking
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        return tuple(self.server.sockets)
+
+    def is_serving(self) -> bool:
+        return self.server.is_serving()
+
+    def close(self) -> None:
+        """Stop listening and drop every connection still before its password."""
+        self.server.close()
+        for ticket in self.admission.tickets():
+            self.admission.release(ticket)
+            if ticket.stop is not None:
+                ticket.stop()
+
+    async def wait_closed(self) -> None:
+        """Wait (at most `CLOSE_TIMEOUT` s) until the dropped connections have ended."""
+        await self.server.wait_closed()
+        pending = [task for task in self._handshaking if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
+
+
+def _drop(transport: asyncio.WriteTransport, task: asyncio.Task[None]) -> None:
+    transport.abort()
+    task.cancel()
+
+
 async def serve(
     host: str | Sequence[str] | None,
     port: int,
@@ -379,58 +469,115 @@ async def serve(
     on_auth_failed: OnAuthFailed,
     on_authenticated: OnAuthenticated,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
-) -> asyncio.Server:
-    """Listen for helpers; returns the started asyncio.Server (port 0: read its socket).
+    per_origin: int = PER_ORIGIN,
+    total: int = TOTAL,
+) -> Listener:
+    """Listen for helpers; returns the started Listener (port 0: read its sockets).
 
-    For each connection: TLS 1.3 with the identity certificate, then the
-    handshake (``accept``) within ``handshake_timeout`` seconds, then
+    For each connection: a place among the unauthenticated (`ra.net.admission`,
+    ``per_origin`` and ``total``; refused connections are closed before TLS),
+    then TLS 1.3 with the identity certificate and the handshake (``accept``),
+    both within ``handshake_timeout`` seconds, then
     ``on_authenticated(channel, invitation_id, origin)``; the channel is
     closed when it returns. Failures are logged (never a secret) and end the
     connection; they never stop the server.
     """
     context = server_tls_context(identity)
     decision_lock = asyncio.Lock()
+    loop = asyncio.get_running_loop()
+    admission = Admission(per_origin, total)
+    handshaking: set[asyncio.Task[None]] = set()
+    last_limited = [-LIMIT_LOG_S]
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await handle_connection(reader, writer)
-        except asyncio.CancelledError:
-            # The loop is shutting down. Nobody awaits this task (asyncio.start_server
-            # owns it), so end quietly rather than have asyncio report the cancellation.
-            writer.transport.abort()
+    def limited() -> None:
+        now = loop.time()
+        if now - last_limited[0] >= LIMIT_LOG_S:
+            last_limited[0] = now
+            _log.warning("net.unauthenticated.limited", refused=admission.refused,
+                         evicted=admission.evicted, held=len(admission))
 
-    async def handle_connection(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def arrived(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Called in connection_made, before a byte is read: refusing here costs no TLS.
+        # A plain function, not a coroutine: the task is ours, so that cancelling it
+        # before it starts (eviction, exit) is quiet.
+        transport = writer.transport
         origin = _origin(writer)
+        ticket, evicted = admission.admit(origin_key(origin))
+        if evicted is not None and evicted.stop is not None:
+            evicted.stop()
+        if ticket is None:
+            transport.abort()
+        else:
+            # The bytes wait in the socket until TLS reads them.
+            cast(asyncio.Transport, transport).pause_reading()
+            task = loop.create_task(handle(reader, writer, ticket, origin))
+            ticket.stop = functools.partial(_drop, transport, task)
+            handshaking.add(task)
+            task.add_done_callback(handshaking.discard)
+        if ticket is None or evicted is not None:
+            limited()
+
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ticket: Ticket, origin: str
+    ) -> None:
+        raw = writer.transport
+        channel: Channel | None = None
+        try:
+            channel = await handshake(reader, writer, ticket, origin)
+            if channel is not None:
+                await session(channel, origin)
+        except asyncio.CancelledError:
+            # Evicted, or the loop is shutting down. Nobody awaits this task,
+            # so end quietly rather than have asyncio report the cancellation.
+            if channel is not None:
+                channel.abort()
+            raw.abort()
+
+    async def handshake(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ticket: Ticket, origin: str
+    ) -> Channel | None:
+        async def checked(invitation_id: str, origin: str) -> None:
+            await _resolve(check(invitation_id, origin))
+            admission.promote(ticket)  # it names an invitation offered here
+
+        raw = writer.transport
+        channel: Channel | None = None
         try:
             async with asyncio.timeout(handshake_timeout):
+                await writer.start_tls(context, ssl_handshake_timeout=handshake_timeout)
+                # Let the reader's flow control pause TLS, not the socket under it.
+                setattr(reader, "_transport", writer.transport)  # noqa: B010
                 channel = await accept(
                     reader,
                     writer,
                     tls_fingerprint=identity.tls_fingerprint,
                     secret_for=secret_for,
-                    check=check,
+                    check=checked,
                     on_auth_failed=on_auth_failed,
                     decision_lock=decision_lock,
                 )
         except AuthFailed as error:
             _log.warning("net.auth.failed", invitation_id=error.invitation_id, origin=origin,
                          reason=error.reason)
-            return
+            return None
         except TimeoutError:
-            writer.transport.abort()
+            raw.abort()
             _log.info("net.handshake.timeout", origin=origin)
-            return
+            return None
         except Exception as error:
-            writer.transport.abort()
+            raw.abort()
             if isinstance(error, RaError):
                 _log.info("net.handshake.refused", origin=origin, reason=str(error))
+            elif isinstance(error, OSError):  # TLS or TCP given up by the peer: common, dull
+                _log.info("net.handshake.lost", origin=origin, error_type=type(error).__name__)
             else:
-                _log.error(
-                    "net.handshake.error", origin=origin, error_type=type(error).__name__
-                )
-            return
+                _log.error("net.handshake.error", origin=origin, error_type=type(error).__name__)
+            return None
+        finally:
+            admission.release(ticket, strike=channel is None)
+            task = asyncio.current_task()
+            if task is not None:
+                handshaking.discard(task)
         _log.info(
             "net.authenticated",
             invitation_id=channel.invitation_id,
@@ -438,6 +585,9 @@ async def serve(
             session_id=channel.session_id,
             helper_key_fingerprint=channel.helper.fingerprint if channel.helper else None,
         )
+        return channel
+
+    async def session(channel: Channel, origin: str) -> None:
         try:
             await on_authenticated(channel, channel.invitation_id, origin)
         except NetError as error:
@@ -447,9 +597,10 @@ async def serve(
         finally:
             await channel.close()
 
-    return await asyncio.start_server(
-        handle, host, port, ssl=context, ssl_handshake_timeout=handshake_timeout
+    server = await asyncio.start_server(
+        arrived, host, port, limit=READ_LIMIT, backlog=ACCEPT_BACKLOG
     )
+    return Listener(server, admission, handshaking)
 
 
 # --------------------------------------------------------------------------

@@ -20,7 +20,10 @@ Attempts refused during an origin's password back-off are recorded, counted
 While the session runs it follows the log every second: an invitation
 expired, revoked, deleted or locked meanwhile (from another terminal) ends
 the session. Ctrl-C ends a running session as ``/disconnect`` does, or stops
-waiting. The log gets a signed checkpoint at the end.
+waiting; a helper that stops reading cannot hold it: the connection is
+dropped `STOP_GRACE_S` seconds after Ctrl-C if it is still open. Connections
+still before their password are dropped at exit (`ra.net.Listener.close`).
+The log gets a signed checkpoint at the end.
 
 Crashes: before anything else, `ask` closes every session its log shows
 still open (an `ra ask` killed mid-session never recorded its end): control
@@ -77,7 +80,7 @@ from ra.invitations.service import Invitations, InvitationView
 from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.addresses import bind_error, bind_problem, listen_hosts
-from ra.net.transport import format_address
+from ra.net.transport import Listener, format_address
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver
 from ra.session.face import Face
@@ -88,6 +91,8 @@ if TYPE_CHECKING:
     from ra.session.window import PersonWindow
 
 WATCH_S = 1.0
+STOP_GRACE_S = 3.0
+"""After Ctrl-C, the session's connection is dropped if it is still open this much later."""
 CONSENT_TIMEOUT_ENV = "RA_CONSENT_TIMEOUT_S"
 UNAUTHENTICATED_HELPER = Actor("helper", "unknown")
 
@@ -377,7 +382,7 @@ async def _ask(
             finally:
                 finished.set()
 
-        servers: list[asyncio.Server] = []
+        servers: list[Listener] = []
 
         def interrupted() -> None:
             if driver is not None and not driver.done:
@@ -385,6 +390,8 @@ async def _ask(
                                  if driver is not None else [])
             elif driver is None:
                 finished.set()
+            if driver is not None:  # a helper that reads nothing cannot hold the exit
+                loop.call_later(STOP_GRACE_S, driver.channel.abort)
 
         # Ctrl-C is handled from before the first "listening on" line is shown.
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -421,6 +428,8 @@ async def _ask(
                 service.flush_refusals(final=True)
             except Exception as exc:
                 _log.error("invitation.refusals_not_recorded", error_type=type(exc).__name__)
+            for server in servers:
+                await server.wait_closed()
             store.checkpoint()
     if failure:
         error = failure[0]
