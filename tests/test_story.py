@@ -149,8 +149,10 @@ def test_chat_and_names_in_the_story_are_inert(store: EventStore) -> None:
     s = Session(store, "c4a7c4a7c4a7c4a7")
     s.to_viewing(helper="Mallory\x1b]0;owned\x07\nra: ok")
     s.helper_sends(2.0, msg.chat(HOSTILE_CHAT))
+    s.helper_sends(3.0, msg.chat("two  spaces,  kept"))
     told = tell(store.read_stream(s.stream))
-    chat = [line for line in told.lines if line.type == "chat.message"][0]
+    chat, plain = [line for line in told.lines if line.type == "chat.message"]
+    assert plain.text.endswith(": two  spaces,  kept")
     assert chat.text.startswith("[chat] helper Mallory\\x1b]0;owned\\x07\\nra: ok: ")
     assert chat.text.endswith("\\x1b[2Jhello\\nra: control ended\\u202e")
     for line in told.lines:

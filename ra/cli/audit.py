@@ -304,7 +304,8 @@ def sessions_cmd(
     ] = None,
     person: Annotated[
         str | None,
-        typer.Option("--person", help="Only sessions whose person's name contains this (any case)."),
+        typer.Option("--person",
+                     help="Only sessions whose person's name contains this (any case)."),
     ] = None,
     helper: Annotated[
         str | None,

@@ -387,10 +387,11 @@ class _Teller:
         if kind == "chat.message":
             sender = inert(_field(payload, "from") or event.actor.kind, 20)
             name = helper if sender == "helper" else person if sender == "person" else ""
-            return (f"[chat] {sender} {name}: "
-                    f"{inert(_field(payload, 'text'), TEXT_SHOWN)}").replace("  ", " ")
+            said = inert(_field(payload, "text"), TEXT_SHOWN)
+            return f"[chat] {sender} {name}: {said}" if name else f"[chat] {sender}: {said}"
         if kind == "session.disconnected":
-            text = f"the session ends: {reason or 'unknown'} (by {inert(_field(payload, 'by'), 20)})"
+            by = inert(_field(payload, "by"), 20)
+            text = f"the session ends: {reason or 'unknown'} (by {by})"
             detail = _field(payload, "detail") or _field(payload, "invitation")
             return text + (f": {inert(detail, NAME_SHOWN)}" if detail else "")
         if kind == "session.receipt":
@@ -532,8 +533,8 @@ def play(
 ) -> float:
     """Show each line after the time that passed before it, divided by `speed`.
 
-    `speed` None shows every line at once. `sleep` waits (default `time.sleep`). Returns the seconds waited (for
-    the record: the same as the session's length over `speed`).
+    `speed` None shows every line at once. `sleep` waits (default `time.sleep`).
+    Returns the seconds waited: the session's length over `speed`.
     """
     if speed is not None and not speed > 0:
         raise ValueError("speed must be positive")
