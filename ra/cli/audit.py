@@ -290,6 +290,221 @@ def log(
         array.close()
 
 
+@app.command("sessions")
+def sessions_cmd(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only sessions still going at or after this time "
+                     "(ISO 8601, or 1h, 2d ago)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only sessions that started before this time "
+                     "(ISO 8601, or 1h, 2d ago)."),
+    ] = None,
+    person: Annotated[
+        str | None,
+        typer.Option("--person",
+                     help="Only sessions whose person's name contains this (any case)."),
+    ] = None,
+    helper: Annotated[
+        str | None,
+        typer.Option("--helper", help="Only sessions whose helper's name contains this (any "
+                     "case), or whose helper's key fingerprint starts with it."),
+    ] = None,
+    json_out: JsonOption = False,
+    jsonl_out: JsonlOption = False,
+    home: HomeOption = None,
+) -> None:
+    """One line a session: who, when, how it ended, how long viewed and controlled.
+
+    Each line: the session id (`ra audit replay` takes it, or its start),
+    the person, the helper (the name it gave and the key it proved), when it
+    started and ended, how it ended, how long the screen was shown (control
+    included) and how long the helper had control, the consents asked and
+    given, and the inputs refused. Times are local with their zone; with
+    `--json` or `--jsonl`, UTC ISO 8601 and durations in seconds.
+
+    Example:
+
+    \b
+        ra audit sessions --since 1d
+        ra audit sessions --helper 'Bob' --json
+    """
+    from ra.reports.story import duration_text, matches, summaries
+
+    mode = json_mode(json_out, jsonl_out)
+    start = parse_since(since) if since else None
+    end = parse_since(until) if until else None
+    with open_existing_store(home) as store:
+        found = [summary for summary in summaries(store)
+                 if matches(summary, since=start, until=end, person=person, helper=helper)]
+    if mode == "json":
+        emit_json([summary.to_json() for summary in found])
+        return
+    if mode == "jsonl":
+        for summary in found:
+            emit_json(summary.to_json())
+        return
+    from ra.fingerprint import short_fingerprint
+
+    print_table(
+        ["session", "person", "helper", "key", "started", "ended", "ending", "viewing",
+         "control", "consents asked", "given", "inputs rejected"],
+        [[s.session[:SESSION_SHOWN], s.person or "-", s.helper or "-",
+          short_fingerprint(s.helper_key) if s.helper_key else "-",
+          local_time(s.started, seconds=True),
+          local_time(s.ended, seconds=True) if s.ended else "(not ended)",
+          _ending(s.ending, s.ended_by), duration_text(s.viewing_s),
+          duration_text(s.control_s), s.consents_asked, s.consents_given, s.inputs_rejected]
+         for s in found],
+    )
+
+
+#: How much of a session id `ra audit sessions` shows (`ra audit replay` takes a start).
+SESSION_SHOWN = 12
+
+
+def _ending(reason: str, by: str) -> str:
+    if not reason:
+        return "-"
+    return reason if not by or by == reason else f"{reason} (by {by})"
+
+
+@app.command("replay")
+def replay_cmd(
+    session: Annotated[
+        str, typer.Argument(help="The session id, or its start (at least 4 characters).")
+    ],
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", min=0.01, max=10000,
+                     help="Play this many times faster than it happened (default 1: "
+                     "real time)."),
+    ] = None,
+    instant: Annotated[
+        bool, typer.Option("--instant", help="Show the whole story at once, without waiting.")
+    ] = False,
+    json_out: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Tell a session's story with its real timing: who, consents, control, chat, the end.
+
+    Every event of the session, in order, with the time since the start, the
+    state the session machine is in after it, and how long each consent
+    answer took and each hold of control lasted. The events are folded
+    through the same table as the live session: an event the table does not
+    allow is shown, flagged ANOMALY, and changes nothing. Chat and names are
+    shown inert.
+
+    Example:
+
+    \b
+        ra audit replay 21b4 --speed 10
+        ra audit replay session:21b4c0de --instant
+        ra audit replay 21b4 --json
+    """
+    from ra.reports.story import invitation_names, play, story_json, tell
+
+    if instant and speed is not None:
+        raise UsageError("give --speed N or --instant, not both")
+    if json_out and speed is not None:
+        raise UsageError("--json prints the story at once: it takes no --speed")
+    with open_existing_store(home) as store:
+        stream = _resolve_session(store, session)
+        events = store.read_stream(stream)
+        person = invitation_names(store).get(stream.split(":", 1)[1], "")
+    story = tell(events, person=person)
+    if json_out:
+        emit_json(story_json(story))
+        return
+    for line in _story_head(story):
+        say(inert(line, STORY_LINE))
+    play(story.lines, _show_line, speed=None if instant else speed or 1.0, sleep=_sleep)
+    for line in _story_tail(story):
+        say(inert(line, STORY_LINE))
+
+
+#: The longest line the story prints (after `inert`).
+STORY_LINE = 2000
+
+
+def _sleep(seconds: float) -> None:
+    """How the story waits between lines (a test replaces it: nothing waits there)."""
+    import time
+
+    time.sleep(seconds)
+
+
+def _resolve_session(store: Any, session: str) -> str:
+    """The session stream `session` names (an id, its start, or ``session:`` and either)."""
+    kind, colon, _ = session.partition(":")
+    if colon and kind != "session":
+        raise UsageError(f"{session} is not a session (give an id `ra audit sessions` lists)")
+    stream = _resolve_stream(store, session if colon else f"session:{session}")
+    if not stream.startswith("session:"):  # pragma: no cover - the prefix above says so
+        raise UsageError(f"{stream} is not a session")
+    return stream
+
+
+def _story_head(story: Any) -> list[str]:
+    from ra.fingerprint import short_fingerprint
+
+    s = story.summary
+    key = f", key {short_fingerprint(s.helper_key)}" if s.helper_key else ""
+    where = f", from {s.helper_address}" if s.helper_address else ""
+    return [
+        f"session {s.session}",
+        f"  person {s.person or '-'}; helper {s.helper or '-'}{key}{where}",
+        f"  started {local_time(s.started, seconds=True)}, {s.events} events",
+    ]
+
+
+def _show_line(line: Any) -> None:
+    moved = (line.after.value if line.after is line.before
+             else f"{line.before.value} -> {line.after.value}")
+    clock = line.at.astimezone().strftime("%H:%M:%S")
+    say(inert(f"{_offset(line.offset_s):>10}  {clock}  [{moved}]  {line.text}", STORY_LINE))
+    if line.anomaly is not None:
+        say(inert(f"{'':>10}  ANOMALY: {line.anomaly}", STORY_LINE))
+
+
+def _offset(seconds: float) -> str:
+    """``+0:03.2``, ``+12:05.0``, ``+1:02:05.0``."""
+    minutes, rest = divmod(max(seconds, 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return (f"+{hours}:{minutes:02d}:{rest:04.1f}" if hours
+            else f"+{minutes}:{rest:04.1f}")
+
+
+def _story_tail(story: Any) -> list[str]:
+    from ra.reports.story import duration_text
+
+    s = story.summary
+    if s.ended is None:
+        end = (f"not ended: {s.state.value} at its last event, "
+               f"{local_time(s.last_event, seconds=True)}")
+    else:
+        end = (f"ended {local_time(s.ended, seconds=True)}: {_ending(s.ending, s.ended_by)}")
+    lines = [
+        end,
+        f"  screen shown {duration_text(s.viewing_s)}, helper in control "
+        f"{duration_text(s.control_s)}; consents asked {s.consents_asked}, given "
+        f"{s.consents_given}; inputs rejected {s.inputs_rejected}",
+    ]
+    for hold in story.holds:
+        until = (f"{local_time(hold.released_at, seconds=True)} via {hold.via or '?'} "
+                 f"(by {hold.by or '?'})" if hold.released_at is not None
+                 else "(still held at the last event)")
+        lines.append(f"  control from {local_time(hold.granted_at, seconds=True)} to "
+                     f"{until}: {duration_text(hold.held_s)}")
+    anomalies = len(story.anomalies)
+    lines.append(f"  {anomalies} anomal{'y' if anomalies == 1 else 'ies'}"
+                 + (": events the session machine does not allow (flagged above)"
+                    if anomalies else ""))
+    return lines
+
+
 @app.command()
 def report(
     name: Annotated[
