@@ -23,11 +23,11 @@ WITH ev AS MATERIALIZED (
                    'invitation.accepted', 'invitation.created')
       AND substr(stream, 1, 11) = 'invitation:'
 ),
-created AS (
+created AS MATERIALIZED (
     SELECT seq, stream, json_extract(body, '$.payload.name') AS name
     FROM ev WHERE type = 'invitation.created'
 ),
-tries AS (
+tries AS MATERIALIZED (
     SELECT
         t.seq AS first_seq,
         t.occurred_at                                        AS at,

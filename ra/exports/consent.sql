@@ -21,7 +21,7 @@ WITH ev AS MATERIALIZED (
       AND type IN ('consent.requested', 'consent.granted', 'consent.denied',
                    'session.authenticated', 'invitation.accepted', 'invitation.created')
 ),
-consent AS (
+consent AS MATERIALIZED (
     SELECT seq, stream, type, occurred_at, actor_kind, actor_id, origin,
            json_extract(body, '$.actor.key')     AS actor_key,
            json_extract(body, '$.payload.scope')  AS scope,
@@ -31,23 +31,23 @@ consent AS (
     WHERE type IN ('consent.requested', 'consent.granted', 'consent.denied')
       AND substr(stream, 1, 8) = 'session:'
 ),
-authenticated AS (
+authenticated AS MATERIALIZED (
     SELECT seq, stream,
            json_extract(body, '$.payload.helper')      AS helper,
            json_extract(body, '$.payload.fingerprint') AS fingerprint,
            json_extract(body, '$.payload.address')     AS address
     FROM ev WHERE type = 'session.authenticated'
 ),
-accepted AS (
+accepted AS MATERIALIZED (
     SELECT seq, stream AS invitation,
            'session:' || json_extract(body, '$.payload.session_id') AS session
     FROM ev WHERE type = 'invitation.accepted'
 ),
-created AS (
+created AS MATERIALIZED (
     SELECT seq, stream AS invitation, json_extract(body, '$.payload.name') AS name
     FROM ev WHERE type = 'invitation.created'
 ),
-asked AS (
+asked AS MATERIALIZED (
     SELECT
         substr(q.stream, 9)                                    AS session,
         substr(acc.invitation, 12)                             AS invitation,

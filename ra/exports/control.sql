@@ -22,32 +22,32 @@ WITH ev AS MATERIALIZED (
       AND type IN ('control.granted', 'control.released', 'input.rejected',
                    'session.authenticated', 'invitation.accepted', 'invitation.created')
 ),
-moves AS (
+moves AS MATERIALIZED (
     SELECT seq, stream, type, occurred_at, actor_kind, actor_id, body,
            lead(seq) OVER (PARTITION BY stream ORDER BY seq) AS next_seq
     FROM ev
     WHERE type IN ('control.granted', 'control.released') AND substr(stream, 1, 8) = 'session:'
 ),
-authenticated AS (
+authenticated AS MATERIALIZED (
     SELECT seq, stream,
            json_extract(body, '$.payload.helper')      AS helper,
            json_extract(body, '$.payload.fingerprint') AS fingerprint
     FROM ev WHERE type = 'session.authenticated'
 ),
-accepted AS (
+accepted AS MATERIALIZED (
     SELECT seq, stream AS invitation,
            'session:' || json_extract(body, '$.payload.session_id') AS session
     FROM ev WHERE type = 'invitation.accepted'
 ),
-created AS (
+created AS MATERIALIZED (
     SELECT seq, stream AS invitation, json_extract(body, '$.payload.name') AS name
     FROM ev WHERE type = 'invitation.created'
 ),
-rejected AS (
+rejected AS MATERIALIZED (
     SELECT seq, stream, coalesce(json_extract(body, '$.payload.count'), 1) AS count
     FROM ev WHERE type = 'input.rejected'
 ),
-grants AS (
+grants AS MATERIALIZED (
     SELECT
         g.seq AS first_seq, g.stream AS stream, r.seq AS released_seq,
         substr(g.stream, 9)                                    AS session,
@@ -73,7 +73,7 @@ grants AS (
     LEFT JOIN created cr ON cr.invitation = acc.invitation
     WHERE g.type = 'control.granted'
 ),
-refused AS (  -- the input refused between a grant and its release
+refused AS MATERIALIZED (  -- the input refused between a grant and its release
     SELECT g.first_seq AS first_seq, sum(x.count) AS inputs_rejected,
            (SELECT group_concat(y.seq, ',') FROM (
                 SELECT seq FROM rejected WHERE stream = g.stream AND seq > g.first_seq

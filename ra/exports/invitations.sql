@@ -20,17 +20,17 @@ WITH ev AS MATERIALIZED (
       AND substr(stream, 1, 11) = 'invitation:'
       AND (substr(type, 1, 11) = 'invitation.' OR substr(type, 1, 5) = 'auth.')
 ),
-created AS (
+created AS MATERIALIZED (
     SELECT seq, stream, occurred_at,
            json_extract(body, '$.payload.name')       AS name,
            json_extract(body, '$.payload.expires_at') AS expires_at
     FROM ev WHERE type = 'invitation.created'
 ),
-steps AS (
+steps AS MATERIALIZED (
     SELECT stream, max(seq) AS seq FROM ev
     WHERE substr(type, 1, 11) = 'invitation.' GROUP BY stream
 ),
-invitations AS (
+invitations AS MATERIALIZED (
     SELECT
         c.seq AS first_seq, c.stream AS stream,
         substr(c.stream, 12)                AS invitation,

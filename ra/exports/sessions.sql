@@ -21,18 +21,18 @@ WITH ev AS MATERIALIZED (
       AND type IN ('session.connected', 'session.authenticated', 'session.disconnected',
                    'consent.denied', 'invitation.accepted', 'invitation.created')
 ),
-connected AS (
+connected AS MATERIALIZED (
     SELECT min(seq) AS seq, stream FROM ev
     WHERE type = 'session.connected' AND substr(stream, 1, 8) = 'session:' GROUP BY stream
 ),
-authenticated AS (
+authenticated AS MATERIALIZED (
     SELECT seq, stream, occurred_at,
            json_extract(body, '$.payload.helper')      AS helper,
            json_extract(body, '$.payload.fingerprint') AS fingerprint,
            json_extract(body, '$.payload.address')     AS address
     FROM ev WHERE type = 'session.authenticated'
 ),
-ended AS (  -- a session ends when it disconnects, or when view is denied
+ended AS MATERIALIZED (  -- a session ends when it disconnects, or when view is denied
     SELECT seq, stream, occurred_at, outcome,
            CASE type WHEN 'session.disconnected' THEN json_extract(body, '$.payload.by')
                      ELSE actor_kind END AS by,
@@ -42,16 +42,16 @@ ended AS (  -- a session ends when it disconnects, or when view is denied
     WHERE type = 'session.disconnected'
        OR (type = 'consent.denied' AND json_extract(body, '$.payload.scope') = 'view')
 ),
-accepted AS (
+accepted AS MATERIALIZED (
     SELECT seq, stream AS invitation,
            'session:' || json_extract(body, '$.payload.session_id') AS session
     FROM ev WHERE type = 'invitation.accepted'
 ),
-created AS (
+created AS MATERIALIZED (
     SELECT seq, stream AS invitation, json_extract(body, '$.payload.name') AS name
     FROM ev WHERE type = 'invitation.created'
 ),
-sessions AS (
+sessions AS MATERIALIZED (
     SELECT
         c.seq AS first_seq, c.stream AS stream,
         substr(c.stream, 9)                 AS session,
