@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,8 @@ def generate(home: Path, events: int, sessions: int) -> int:
         for n in range(sessions):
             at = T0 + timedelta(minutes=n)
             helper = Actor("helper", f"helper-{n % 97}", f"{n % 97:064x}")
-            inv, sid = f"{n:08x}-0000-4000-8000-000000000000", f"{n:08x}-1111-4000-8000-000000000000"
+            inv = f"{n:08x}-0000-4000-8000-000000000000"
+            sid = f"{n:08x}-1111-4000-8000-000000000000"
             address = f"198.51.100.{n % 250}"
             store.append(f"invitation:{inv}", 0, [
                 NewEvent("invitation.created", {"name": f"person-{n % 500}", "message": "help",

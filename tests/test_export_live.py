@@ -10,15 +10,10 @@ import sys
 from pathlib import Path
 
 import pexpect
-from test_live_session import (  # noqa: F401 - fixtures used by name
-    HELPER_NAME,
-    _exit_code,
-    _start,
-    _to_viewing,
-    children,
-    homes,
-    screen,
-)
+from test_live_session import HELPER_NAME, _exit_code, _start, _to_viewing
+from test_live_session import children as children  # noqa: F401 - fixtures, used by name
+from test_live_session import homes as homes  # noqa: F401
+from test_live_session import screen as screen  # noqa: F401
 
 
 def _ra(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,8 +21,8 @@ def _ra(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "RA_HOME": str(home)}, timeout=120)
 
 
-def test_export_of_a_live_session(homes: tuple[Path, Path], tmp_path: Path,
-                                  children: list[pexpect.spawn]) -> None:
+def test_export_of_a_live_session(homes: tuple[Path, Path], tmp_path: Path,  # noqa: F811
+                                  children: list[pexpect.spawn]) -> None:  # noqa: F811
     person_home, _ = homes
     inv_id, person, helper = _start(homes, tmp_path, children)
     _to_viewing(person, helper)

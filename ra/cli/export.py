@@ -49,17 +49,21 @@ def export(
         typer.Option("--since", help="Rows at or after this time (ISO 8601, or 1h, 2d ago)."),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Rows before this time (ISO 8601, or 1h, 2d ago).")
+        str | None,
+        typer.Option("--until", help="Rows before this time (ISO 8601, or 1h, 2d ago)."),
     ] = None,
     session: Annotated[
-        str | None, typer.Option("--session", help="Only this session (its id, or session:<id>).")
+        str | None,
+        typer.Option("--session", help="Only this session (its id, or session:<id>)."),
     ] = None,
     person: Annotated[
-        str | None, typer.Option("--person", help="Only sessions of this person (the invitation's name).")
+        str | None,
+        typer.Option("--person", help="Only sessions of this person (the invitation's name)."),
     ] = None,
     helper: Annotated[
         str | None,
-        typer.Option("--helper", help="Only this helper (the name it gave, or its key fingerprint)."),
+        typer.Option("--helper",
+                     help="Only this helper (the name it gave, or its key fingerprint)."),
     ] = None,
     json_out: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
