@@ -670,3 +670,8 @@ def _write_new(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
+
+
+from ra.cli import export as _export  # noqa: E402 - `export`, `verify-export`
+
+_export.register(app)

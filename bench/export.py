@@ -1,0 +1,147 @@
+"""Signed exports over a big log: ``python -m bench export [--events N] [--sessions S]``.
+
+Generates a log of N events (default 1,000,000) in S sessions (default
+10,000) in a scratch RA_HOME, written fast: one append per stream, with
+``synchronous=NORMAL``. Each session is an invitation (created, opened,
+accepted) and a session stream: connected, authenticated, view asked and
+granted, control asked and granted, refused input, released by Esc, chat
+messages to make up its share of events, and the end. Then it runs, each in
+a fresh process (``python -m ra``, this tree first on ``PYTHONPATH``):
+
+- ``ra audit export --what consent`` (the compliance team's usual export),
+- ``ra audit export --what all`` (every row of every export),
+- ``ra audit verify-export`` of the second, with an empty RA_HOME,
+
+and reports for each the wall time and the peak resident memory (the child's
+``ru_maxrss``). Targets: under 30 s and under 500 MB for an export of the
+full-size log. The report goes to stdout and ``bench/results/export-<date>.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+T0 = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
+
+
+def generate(home: Path, events: int, sessions: int) -> int:
+    """Write the log; return how many events it holds."""
+    from ra.events import Actor, EventStore, NewEvent
+    from ra.home import Home
+
+    person = Actor("person", "alice")
+    system = Actor("system", "ra")
+    per = max(events // sessions, 20)
+    with EventStore.open(Home.at(home), sync="NORMAL") as store:
+        for n in range(sessions):
+            at = T0 + timedelta(minutes=n)
+            helper = Actor("helper", f"helper-{n % 97}", f"{n % 97:064x}")
+            inv = f"{n:08x}-0000-4000-8000-000000000000"
+            sid = f"{n:08x}-1111-4000-8000-000000000000"
+            address = f"198.51.100.{n % 250}"
+            store.append(f"invitation:{inv}", 0, [
+                NewEvent("invitation.created", {"name": f"person-{n % 500}", "message": "help",
+                                                "expires_at": "2026-12-31T00:00:00.000000Z"},
+                         person),
+                NewEvent("invitation.opened", {"origin": address}, helper, origin=address),
+                NewEvent("invitation.accepted", {"origin": address, "session_id": sid}, helper,
+                         origin=address),
+            ], now=at)
+            head = [
+                NewEvent("session.connected", {"peer": helper.id}, helper),
+                NewEvent("session.authenticated", {"helper": helper.id,
+                                                   "fingerprint": helper.key,
+                                                   "address": address}, helper),
+                NewEvent("consent.requested", {"scope": "view"}, helper),
+                NewEvent("consent.granted", {"scope": "view"}, person),
+                NewEvent("view.started", {}, system),
+                NewEvent("control.requested", {}, helper),
+                NewEvent("consent.requested", {"scope": "control"}, helper),
+                NewEvent("consent.granted", {"scope": "control"}, person),
+                NewEvent("control.granted", {}, person),
+                NewEvent("input.rejected", {"count": 3, "kinds": {"key": 3},
+                                            "reasons": {"esc is never injected": 3},
+                                            "states": {"controlling": 3}}, helper, "failure"),
+                NewEvent("control.released", {"by": "person", "via": "esc"}, person),
+            ]
+            tail = [NewEvent("session.disconnected", {"by": "helper", "reason": "helper"},
+                             helper)]
+            chat = [NewEvent("chat.message", {"from": "helper", "text": f"step {i}"}, helper)
+                    for i in range(per - 3 - len(head) - len(tail))]
+            store.append(f"session:{sid}", 0, head + chat + tail, now=at + timedelta(seconds=5))
+        return store.size()
+
+
+def _run(args: list[str], home: Path) -> tuple[float, float, str]:
+    """(seconds, peak MB, stdout) of ``python -m ra ARGS`` in a fresh process."""
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "RA_HOME": str(home),
+           "PYTHONPATH": str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}"}
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # a child of our own, so its rusage is its alone
+        try:
+            os.execve(sys.executable, [sys.executable, "-m", "ra", *args], env)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench export: `ra {' '.join(args)}` failed")
+    return seconds, usage.ru_maxrss / 1024, ""  # ru_maxrss: KiB on Linux
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench export")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch folder.")
+    args = parser.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="ra-bench-export-"))
+    try:
+        home = scratch / "home"
+        start = time.perf_counter()
+        size = generate(home, args.events, args.sessions)
+        made = time.perf_counter() - start
+        lines = [f"log: {size:,} events in {args.sessions:,} sessions, written in {made:.1f} s "
+                 f"({size / made:,.0f} events/s)"]
+        print(lines[-1], flush=True)
+        runs = [
+            ("export --what consent (csv)", ["audit", "export", "--what", "consent", "-q",
+                                             "--out", str(scratch / "consent")], home),
+            ("export --what all (csv)", ["audit", "export", "--what", "all", "-q",
+                                         "--out", str(scratch / "all")], home),
+            ("export --what all (jsonl, zip)", ["audit", "export", "--what", "all", "-q",
+                                                "--format", "jsonl",
+                                                "--out", str(scratch / "all.zip")], home),
+            ("verify-export of all (empty RA_HOME)",
+             ["audit", "verify-export", str(scratch / "all")], scratch / "nowhere"),
+        ]
+        for label, ra_args, ra_home in runs:
+            seconds, peak, _ = _run(ra_args, ra_home)
+            lines.append(f"{label:<40} {seconds:7.1f} s   peak {peak:6.0f} MB")
+            print(lines[-1], flush=True)
+        lines.append(f"(python {sys.version.split()[0]}, {os.cpu_count()} cores, load "
+                     f"{os.getloadavg()[0]:.1f}; targets at 1,000,000 events: < 30 s, < 500 MB)")
+        print(lines[-1])
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        (RESULTS / f"export-{stamp}.txt").write_text("\n".join(lines) + "\n")
+    finally:
+        if args.keep:
+            print(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+__all__ = ["generate", "main"]

@@ -1,0 +1,36 @@
+"""Compliance exports: plain SQL over the log (also readable in audit/exports/), bundled
+with the events each row is read from, a proof that those events are in the log, and
+a manifest signed with the log's key, so anyone can check an export without ra's
+database (`ra.exports.bundle` writes one, `ra.exports.check` checks one).
+
+The SQL files are the source of truth: the export runs them over the log, and
+the check runs the same files over the events a bundle carries and must get
+the same rows.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from ra.errors import RaError
+
+#: What `ra audit export --what` offers, in the order `all` writes them.
+KINDS = ("consent", "control", "sessions", "invitations", "auth")
+
+
+class UnknownExport(RaError):
+    exit_code = 2
+
+
+def names() -> list[str]:
+    return sorted(
+        entry.name.removesuffix(".sql")
+        for entry in resources.files(__package__).iterdir()
+        if entry.name.endswith(".sql")
+    )
+
+
+def sql(name: str) -> str:
+    if name not in names():
+        raise UnknownExport(f"no export {name!r}; the exports are: {', '.join(KINDS)}")
+    return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")

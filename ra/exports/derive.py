@@ -1,0 +1,120 @@
+"""From events to rows, and from rows to lines: shared by the export and its check.
+
+An export's rows are what its SQL file (`ra.exports.sql`) returns over a log,
+through sqlite-utils; the check runs the same file over the events a bundle
+carries (`event_database`) and renders the rows the same way, so a row in a
+file is right exactly when its events make it.
+
+Every row ends with ``seqs``: the seqs of the events it is read from, comma
+separated. Rows are written as CSV (a header, then one line a row; a cell a
+spreadsheet would run as a formula, one that starts with ``= + - @``, TAB
+or CR, is written with a leading ``'``, as OWASP advises, so names a peer
+chose stay text) or as JSON lines (one canonical object a row).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ra.events import canonical
+from ra.exports import sql as export_sql
+
+#: Cells starting with these are formulas to a spreadsheet.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMATS = ("csv", "jsonl")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What an export was limited to (None: not limited). Times are UTC, as the log writes them."""
+
+    since: str | None = None
+    until: str | None = None
+    session: str | None = None  # the stream, session:<id>
+    person: str | None = None
+    helper: str | None = None  # a name or a key fingerprint
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"since": self.since, "until": self.until, "session": self.session,
+                "person": self.person, "helper": self.helper}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Filters:
+        fields = ("since", "until", "session", "person", "helper")
+        if not isinstance(data, dict) or set(data) != set(fields) or not all(
+                data[f] is None or isinstance(data[f], str) for f in fields):
+            raise ValueError("the filters are not those of an ra export")
+        return cls(**{f: data[f] for f in fields})
+
+
+def parameters(filters: Filters, size: int | None) -> dict[str, Any]:
+    return {"size": size, **filters.to_json()}
+
+
+def rows(conn: sqlite3.Connection, name: str, filters: Filters,
+         size: int | None) -> Iterator[dict[str, Any]]:
+    """The rows of export `name` over the log in `conn`, through sqlite-utils."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    yield from db.query(export_sql(name), parameters(filters, size))
+
+
+def columns(conn: sqlite3.Connection, name: str) -> list[str]:
+    """The columns export `name` returns (from the statement, without running it)."""
+    cursor = conn.execute(export_sql(name), parameters(Filters(), 0))
+    found = [d[0] for d in cursor.description or []]
+    cursor.close()
+    return found
+
+
+def seqs_of(row: dict[str, Any]) -> list[int]:
+    text = row.get("seqs")
+    return [int(part) for part in str(text).split(",")] if text else []
+
+
+def csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_cells(row: dict[str, Any], cols: list[str]) -> list[str]:
+    return [csv_cell(row.get(c)) for c in cols]
+
+
+def csv_line(cells: Iterable[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(list(cells))
+    return out.getvalue()
+
+
+def jsonl_line(row: dict[str, Any]) -> str:
+    return canonical.dumps(row) + "\n"
+
+
+AUDIT_VIEW_COLUMNS = "seq INTEGER PRIMARY KEY, body TEXT NOT NULL"
+
+
+def event_database(bodies: Iterable[tuple[int, str]]) -> sqlite3.Connection:
+    """An in-memory log holding only these events: the ``events`` table and the
+    ``audit_log`` view the SQL reads, as the store makes them."""
+    from ra.events.store import AUDIT_VIEW
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute(f"CREATE TABLE events ({AUDIT_VIEW_COLUMNS})")
+    conn.execute(AUDIT_VIEW)
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO events (seq, body) VALUES (?, ?)", bodies)
+    conn.execute("COMMIT")
+    return conn
+
+
+__all__ = ["FORMATS", "Filters", "columns", "csv_cells", "csv_line", "event_database",
+           "jsonl_line", "rows", "seqs_of"]
