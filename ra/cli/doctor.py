@@ -6,20 +6,32 @@ Both read ``ra.doctor`` and ``ra.firewall`` and render: one line per check,
 they print the exact commands and exit 1), and each change is recorded as an
 event (``firewall.allowed``, ``firewall.removed``) on the stream
 ``host:firewall`` of this machine's log.
+
+The checks, the firewall tools, the network stack and the log are imported
+inside the commands that use them: the command tree is built on every start.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ra import doctor as doctor_checks
-from ra import firewall as fw
-from ra.cli.common import HomeOption, JsonOption, emit_json, open_store, say, warn
-from ra.events import NewEvent
-from ra.invitations.service import DEFAULT_PORT, local_person
+from ra.cli.common import (
+    CONTEXT_SETTINGS,
+    HomeOption,
+    JsonOption,
+    emit_json,
+    help_when_no_command,
+    open_store,
+    say,
+    warn,
+)
+from ra.cli.invite import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from ra.doctor import Check
 
 FIREWALL_STREAM = "host:firewall"
 
@@ -28,7 +40,7 @@ PortOption = Annotated[
 ]
 
 
-def _render(checks: list[doctor_checks.Check], json_out: bool) -> None:
+def _render(checks: list[Check], json_out: bool) -> None:
     failed = any(check.status == "fail" for check in checks)
     if json_out:
         emit_json({"ok": not failed, "checks": [check.to_json() for check in checks]})
@@ -54,28 +66,46 @@ def doctor(
     listening, firewall, clock), with the fix for each that fails. Exits 0
     when none failed, 1 otherwise.
 
-    Example: ra doctor --port 5960
+    Example:
+
+    \b
+        ra doctor --port 5960
+        ra doctor --json
     """
-    _render(doctor_checks.run_checks(port, display), json_out)
+    from ra.doctor import run_checks
+
+    _render(run_checks(port, display), json_out)
 
 
 app = typer.Typer(
     help="Check the host firewall for `ra ask`'s port, and open or close it.",
-    no_args_is_help=True,
+    invoke_without_command=True,
+    context_settings=CONTEXT_SETTINGS,
+    rich_markup_mode=None,
 )
+app.callback()(help_when_no_command)
 
 
 @app.command()
 def check(port: PortOption = DEFAULT_PORT, json_out: JsonOption = False) -> None:
     """Say which firewall is active and whether it lets helpers in on the port.
 
-    Example: ra firewall check --port 5960
+    Example:
+
+    \b
+        ra firewall check --port 5960
     """
-    _render(doctor_checks.firewall_only(port), json_out)
+    from ra.doctor import firewall_only
+
+    _render(firewall_only(port), json_out)
 
 
 def _change(commands: list[list[str]], tool: str | None, port: int, event: str,
             home: Path | None, done: str) -> None:
+    from ra import firewall as fw
+    from ra.events import NewEvent
+    from ra.invitations.service import local_person
+
     if not fw.is_root():
         warn("ra: changing the firewall needs root; run these as root:")
         for argv in commands:
@@ -98,8 +128,13 @@ def allow(port: PortOption = DEFAULT_PORT, home: HomeOption = None) -> None:
     root it is added and recorded in your log; otherwise the exact command
     to run as root is printed.
 
-    Example: sudo ra firewall allow --port 5960
+    Example:
+
+    \b
+        ra firewall allow --port 5960
     """
+    from ra import firewall as fw
+
     finding = fw.check(port)
     if finding.allows:
         say(finding.line(port) + "; nothing to do")
@@ -121,8 +156,16 @@ def allow(port: PortOption = DEFAULT_PORT, home: HomeOption = None) -> None:
 def remove(port: PortOption = DEFAULT_PORT, home: HomeOption = None) -> None:
     """Take out the rule `ra firewall allow` added for the port.
 
-    Example: sudo ra firewall remove --port 5960
+    As root the rule is taken out and recorded in your log; otherwise the
+    exact command to run as root is printed.
+
+    Example:
+
+    \b
+        ra firewall remove --port 5960
     """
+    from ra import firewall as fw
+
     tool, commands = fw.remove_commands(port)
     if not commands:
         say(f"no rule {fw.rule_name(port)} was found; nothing to do")

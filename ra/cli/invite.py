@@ -41,7 +41,6 @@ from ra.inert import inert
 from ra.invitations.errors import InvitationError, InvitationExpiredError
 from ra.invitations.password import check_strength, generate_password
 from ra.logs import register_secret
-from ra.net.addresses import invitation_addresses, none_public
 
 if TYPE_CHECKING:
     from ra.invitations.service import Invitations, InvitationView
@@ -111,6 +110,8 @@ def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
 
 def _addresses(host: list[str] | None) -> list[str]:
     """What the invitation carries: ``--host`` as given, else every usable address."""
+    from ra.net.addresses import invitation_addresses
+
     if host:
         return list(dict.fromkeys(host))
     found = invitation_addresses()
@@ -267,6 +268,8 @@ def create(
         save = DEFAULT_FILE
     if email is not None:
         _smtp_target(smtp)  # refuse a bad --smtp before anything is created
+    from ra.net.addresses import none_public
+
     addresses = _addresses(host)
     if none_public(addresses):
         warn(f"all of its addresses ({', '.join(addresses)}) are private: a helper outside "
