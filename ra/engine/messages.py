@@ -31,6 +31,16 @@ ConsentStatus = Literal["requested", "granted", "denied"]
 #: helper kept sending what its state does not allow (see `ra.engine.session`).
 DISCONNECT_REASONS = frozenset({"user", "helper", "network", "invitation ended", "error",
                                 "flood"})
+#: The reasons nobody chose: ra ended the session. Both logs record them ``by``
+#: ``system``, whichever side noticed first and told the other; ``user`` and
+#: ``helper`` are the decision of the person, or the helper, who sent them.
+SYSTEM_REASONS = frozenset({"network", "invitation ended", "error", "flood"})
+#: The reasons each side may give in a ``disconnect``: its own decision, or what its
+#: side can notice (only the person's side follows the invitation).
+ENDS: dict[Role, frozenset[str]] = {
+    "person": frozenset({"user", "network", "invitation ended", "error", "flood"}),
+    "helper": frozenset({"helper", "network", "error", "flood"}),
+}
 #: How control ended (the ``via`` of ``control.released``).
 RELEASE_VIA = frozenset({"esc", "button", "command", "timeout", "disconnect",
                          "keymap-changed", "view-unavailable"})
@@ -140,7 +150,7 @@ def parse(message: object, sender: Role) -> Message:
         return Chat(_text(message, "text"))
     if kind == "disconnect":
         reason = message.get("reason", "user" if sender == "person" else "helper")
-        return Disconnect(_one_of(reason, DISCONNECT_REASONS, "reason"))
+        return Disconnect(_one_of(reason, ENDS[sender], "reason"))
     if kind == "control.request":
         return ControlRequest()
     if kind == "control.release":
@@ -313,9 +323,11 @@ def _bool(event: Mapping[str, Any], kind: str, key: str) -> bool:
 __all__ = [
     "DENIAL_REASONS",
     "DISCONNECT_REASONS",
+    "ENDS",
     "INPUT_KINDS",
     "RELEASE_VIA",
     "SENDS",
+    "SYSTEM_REASONS",
     "VIEW_UNAVAILABLE_REASONS",
     "Chat",
     "Consent",

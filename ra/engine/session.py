@@ -34,6 +34,20 @@ says what still works: chat. The session is then ``chat_only``: it never
 records ``view.started`` or ``control.granted``, and a control request is
 answered with ``control.denied`` (reason ``screen unavailable``).
 
+Both logs agree on who ended a session and why: the same
+``session.disconnected`` ``by`` and ``reason`` on both sides. ``by`` is the
+person (reason ``user``) or the helper (reason ``helper``) when one of them
+chose to end it, and ``system`` when nobody chose (`messages.SYSTEM_REASONS`:
+a network loss, the invitation ended, an error, a flood), whichever side
+noticed it first: the side that ends the session tells the other
+(``disconnect``, with the reason), and the other records that reason with the
+same ``by``. A side may give only its own reason or one its side can notice
+(`messages.ENDS`): a helper cannot speak for the person or say that the
+invitation ended. A helper that says ``network`` for its own decision hides
+nothing it could not hide by dropping the connection. A view consent refused
+(a no, or a time-out) ends the session on both sides with ``consent.denied``
+itself: the machine goes straight to ``disconnected``.
+
 Peers are not trusted. A message this version does not understand, one the
 peer's role may not send, or one with a malformed input event ends the
 session with reason ``error``, and the ``session.disconnected`` event says why
@@ -430,8 +444,9 @@ class SessionEngine:
                          self.peer_role)
             out.append(Show(chat_line(self.peer_role, self.peer, fact.text)))
             return out
-        if isinstance(fact, msg.Disconnect):
-            return self._end(self.peer_role, fact.reason, notify=False)
+        if isinstance(fact, msg.Disconnect):  # recorded as the peer's side recorded it
+            by = "system" if fact.reason in msg.SYSTEM_REASONS else self.peer_role
+            return self._end(by, fact.reason, notify=False)
         if isinstance(fact, msg.InputEvent):
             return self._input_from_helper(fact.event, now)
         if isinstance(fact, msg.ControlRequest):
