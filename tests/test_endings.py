@@ -522,3 +522,17 @@ def test_a_side_gives_only_its_own_reasons_to_end(sender: str, reason: str) -> N
     told = person if sender == "helper" else helper
     ended = told.received({"type": "disconnect", "reason": reason}, 2.0)
     assert _ended(ended) == ("system", "system", "error")
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, e in ENGINE_ENDINGS.items() if e[3] in ("error", "flood")])
+def test_the_side_told_of_a_protocol_ending_says_the_other_side_ended_it(name: str) -> None:
+    """The side that saw the bad message says what it saw; the side told of it does
+    not claim its peer sent something it could not understand."""
+    side, end, _by, _reason = ENGINE_ENDINGS[name]
+    person, helper = _viewing()
+    ender, told = (person, helper) if side == "person" else (helper, person)
+    [message] = [m for m in _sent(end(ender)) if m["type"] == "disconnect"]
+    shown = [str(o.text) for o in told.received(message, 2.5) if type(o).__name__ == "Show"]
+    assert shown and "side ended the session" in shown[-1]
+    assert "does not understand" not in shown[-1]

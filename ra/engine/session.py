@@ -890,6 +890,9 @@ class SessionEngine:
     def _end_text(self, by: str, reason: str, detail: str) -> str:
         if reason == "network":
             return f"lost the connection to {self.peer}; the session has ended"
+        if reason in ("error", "flood") and not detail:  # the peer's side saw it, not this one
+            return (f"{self.peer}'s side ended the session: it could not accept what it "
+                    "received from this side")
         if reason == "error":
             return (f"{self.peer} sent something ra does not understand "
                     f"({inert(detail, NAME_SHOWN)}); "
