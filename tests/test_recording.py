@@ -249,7 +249,8 @@ def test_a_tampered_chunk_is_caught_by_verify(recorded: Recorded, tmp_path: Path
     if how == "swapped":
         assert seqs[2] in places
     text = " ".join(p["what"] for p in report["problems"])
-    assert ("missing" if how == "dropped" else "SHA-256") in text
+    assert "chunk 1" in text
+    assert {"edited": "SHA-256", "dropped": "missing", "swapped": "chunk 2"}[how] in text
 
 
 # -- the replay page -----------------------------------------------------------------------
