@@ -25,8 +25,8 @@ import numpy as np
 from ra.desktop.codec import TileDecoder, UpdateFormatError, decode_update
 from ra.errors import RaError
 from ra.recording.chunks import ChunkError
-from ra.recording.store import SessionRecording
 from ra.recording.marks import MARKS, summary
+from ra.recording.store import SessionRecording
 
 MS = Fraction(1, 1000)
 CODECS = {".mp4": "libx264", ".webm": "libvpx-vp9", ".mkv": "libx264"}
@@ -64,7 +64,7 @@ def export_video(recording: SessionRecording, out: Path,
     chapters = _chapters(recording, t0)
     container = av.open(str(out), "w")
     try:
-        stream = None
+        stream: av.VideoStream | None = None
         decoder: TileDecoder | None = None
         last_pts = -1
         total = len(recording.chunks)
@@ -95,7 +95,9 @@ def export_video(recording: SessionRecording, out: Path,
                     continue  # checked and decrypted, yet not an update: skipped
                 if stream is None:
                     report.width, report.height = update.width & ~1, update.height & ~1
-                    stream = container.add_stream(codec)
+                    added = container.add_stream(codec)
+                    assert isinstance(added, av.VideoStream)
+                    stream = added
                     stream.width, stream.height = report.width, report.height
                     stream.pix_fmt = "yuv420p"
                     stream.time_base = MS

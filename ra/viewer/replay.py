@@ -48,15 +48,16 @@ def replay_message(recording: SessionRecording) -> dict[str, Any]:
     events = [{"seq": e.seq, "t": e.occurred_at.timestamp(), "type": e.type,
                "who": who(e), "text": summary(e), "mark": MARKS.get(e.type)}
               for e in recording.events if e.type != EVENT_TYPE]
-    chunks = []
+    chunks: list[dict[str, Any]] = []
     for entry in recording.chunks:
         info = entry.info
         chunks.append({"index": len(chunks), "start": info.start if info else None,
                        "end": info.end if info else None,
                        "frames": info.frames if info else 0,
                        "bad": entry.problem})
-    times = [e["t"] for e in events] + [c["start"] for c in chunks if c["start"]] + [
-        c["end"] for c in chunks if c["end"]]
+    times: list[float] = [e.occurred_at.timestamp() for e in recording.events
+                          if e.type != EVENT_TYPE]
+    times += [float(c[k]) for c in chunks for k in ("start", "end") if c[k] is not None]
     return {
         "type": "replay",
         "session": recording.session_id,
