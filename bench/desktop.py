@@ -339,7 +339,14 @@ async def _ra_person(args: argparse.Namespace) -> int:
         async def send_screen(data: bytes) -> None:
             await channel.send_frame(Kind.SCREEN, data)
 
-        desktop = desktop_cls(args.display, send_screen, lambda: None)
+        recorder = None
+        if args.record:  # as `ra ask` records (ra.recording), chunks of 5 s
+            from ra.recording.chunks import session_folder
+            from ra.recording.recorder import ScreenRecorder
+
+            recorder = ScreenRecorder(session_folder(Path(args.home), "bench"),
+                                      os.urandom(32), "bench", lambda info: None)
+        desktop = desktop_cls(args.display, send_screen, lambda: None, recorder=recorder)
         desktop.enable_input()
         desktop.start_streaming()
         injected = 0
@@ -371,6 +378,10 @@ async def _ra_person(args: argparse.Namespace) -> int:
                 pacer_send_ms=None if pacer.send_time is None else pacer.send_time * 1e3,
             )
             desktop.close()
+            if recorder is not None:
+                await recorder.close()
+                stats.update(recorded_bytes=recorder.bytes_written,
+                             recorded_chunks=recorder.chunks_written)
             stop.set()
 
     server = await serve(
@@ -686,10 +697,11 @@ def run_one(system: str, workload: str, cfg: argparse.Namespace, tmp: Path) -> d
                              str(tmp / "probe.json"), "--ready", str(tmp / "probe.ready"))
         _wait_for(tmp / "probe.ready", probe, "the probe")
         out = str(tmp / "client.json")
-        if system == "ra":
+        if system in ("ra", "ra-rec"):
             person = procs.worker("server", "ra-person", "--display", display, "--home",
                                   str(tmp / "home"), "--invitation", str(tmp / "invitation"),
                                   "--stats", str(tmp / "person.json"),
+                                  *(["--record"] if system == "ra-rec" else []),
                                   *(["--profile", cfg.profile_out] if cfg.profile else []))
             _wait_for(tmp / "invitation", person, "ra's person side", 60)
             client = procs.worker("client", "ra-client", "--invitation",
@@ -998,6 +1010,8 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--invitation", required=True)
     p.add_argument("--stats", required=True)
     p.add_argument("--profile", default="")
+    p.add_argument("--record", action="store_true",
+                   help="record the screen sent, as `ra ask` does (system ra-rec)")
     for name in ("ra-client", "rfb-client"):
         p = sub.add_parser(name)
         p.add_argument("--out", required=True)

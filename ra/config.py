@@ -10,6 +10,13 @@ wrote it. The one key written today is the name a helper gives::
 `ra connect --name` remembers it; later connects without ``--name`` reuse
 it. A name read from the file passes the same check as one from the
 command line (`ra.net.handshake.check_name`), since the person sees it.
+
+The person's side records the screen it sends unless told not to
+(`recording_settings`; see `ra.recording`)::
+
+    [recording]
+    screen = false       # default true
+    chunk_seconds = 5    # 1 to 60: how much one chunk of the recording holds
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +67,30 @@ def helper_name(home: Home) -> str | None:
     if not isinstance(name, str):
         raise ConfigError(f"{config_path(home)}: [helper] name must be text")
     return name
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """``[recording]``: is the screen recorded, and in chunks of how many seconds."""
+
+    screen: bool = True
+    chunk_seconds: float = 5.0
+
+
+def recording_settings(home: Home) -> RecordingSettings:
+    """``[recording]`` from config.toml (the defaults when it is not there)."""
+    table = read_config(home).get("recording", {})
+    where = f"{config_path(home)}: [recording]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    screen = table.get("screen", True)
+    if not isinstance(screen, bool):
+        raise ConfigError(f"{where} screen must be true or false")
+    seconds = table.get("chunk_seconds", 5)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not (
+            1 <= seconds <= 60):
+        raise ConfigError(f"{where} chunk_seconds must be a number from 1 to 60")
+    return RecordingSettings(screen, float(seconds))
 
 
 def remember_helper_name(home: Home, name: str) -> None:
@@ -106,4 +138,5 @@ def remember_helper_name(home: Home, name: str) -> None:
     write_private(path, new_text.encode("utf-8"))
 
 
-__all__ = ["ConfigError", "config_path", "helper_name", "read_config", "remember_helper_name"]
+__all__ = ["ConfigError", "RecordingSettings", "config_path", "helper_name", "read_config",
+           "recording_settings", "remember_helper_name"]

@@ -73,6 +73,9 @@ def verify(
 ) -> None:
     """Recompute every event's hash and the Merkle root; check every checkpoint.
 
+    Every recorded screen chunk is checked against the event that vouches for
+    it (present, same size and SHA-256).
+
     Exit 0 with a one-line summary when the log is intact; exit 1 with the
     first bad position and what is wrong when it is not.
 
@@ -82,12 +85,15 @@ def verify(
         ra audit verify
         ra audit verify --checkpoint /media/usb/ra.checkpoint
     """
-    from ra.events import Checkpoint, verify_log
+    from ra.events import Checkpoint, Problem, verify_log
+    from ra.recording.store import check_recordings
 
     external = [Checkpoint.load(path) for path in checkpoint or []]
     shown = not quiet and not json_out
     with open_existing_store(home) as store, progress("verifying", show=shown) as step:
         report = verify_log(store, external, progress=step)
+        report.problems += [Problem(seq, what)
+                            for seq, what in check_recordings(store.path.parent, store)]
     if json_out:
         first = report.first_problem
         emit_json({

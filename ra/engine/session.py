@@ -146,6 +146,8 @@ NAME_SHOWN = 80
 CHAT_PREFIX = "[chat]"
 #: How many earlier names of a key the question lists.
 NAMES_SHOWN = 3
+#: What the view question says when the screen is recorded (ra.recording).
+RECORDED = "This session is recorded on this computer. "
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def prompt_text(
     key: str = "",
     address: str = "",
     seen: Seen | None = None,
+    recorded: bool = False,
 ) -> str:
     """The question the person is asked: who asks, for what, and the warning.
 
@@ -182,6 +185,7 @@ def prompt_text(
         what = (
             f"{helper} asks to see your screen.{who} If you allow it, {helper} "
             "will see everything on your screen until the session ends. "
+            f"{RECORDED if recorded else ''}"
             f"Allow {helper} to view your screen?"
         )
     else:
@@ -243,9 +247,15 @@ class SessionEngine:
         flood_window_s: float = FLOOD_WINDOW_S,
         screen_unavailable: str | None = None,
         key: str = "",
+        recording: bool | None = None,
     ) -> None:
         """`screen_unavailable` (person only): why the screen cannot be shown in this
-        session, one of `messages.VIEW_UNAVAILABLE_REASONS`; None if it can."""
+        session, one of `messages.VIEW_UNAVAILABLE_REASONS`; None if it can.
+
+        `recording` (person only): whether the person's side records the screen it
+        sends (`ra.recording`); the view question says so, and
+        ``session.authenticated`` records the choice (``recording``: ``screen`` or
+        ``off``). None: not said (a side that knows nothing of recording)."""
         if role not in ("person", "helper"):
             raise ValueError(f"role must be 'person' or 'helper', not {role!r}")
         if screen_unavailable is not None and (
@@ -276,6 +286,9 @@ class SessionEngine:
         self._chats = Window(CHAT_LIMIT, flood_window_s)
         self._controlling_seen: float | None = None  # last `now` seen in controlling
         self._screen_unavailable = screen_unavailable
+        if recording is not None and role != "person":
+            raise ValueError("only the person's side records the screen")
+        self.recording = recording
 
     # -- what a driver may ask ---------------------------------------------------
 
@@ -367,6 +380,8 @@ class SessionEngine:
             who["fingerprint"] = helper.key
         if self.role == "person" and self.peer_address:
             who["address"] = self.peer_address
+        if self.recording is not None:
+            who["recording"] = "screen" if self.recording else "off"
         self._record(out, "session.authenticated", who, "helper")
         self._last_heard = now
         self._next_heartbeat = now + self.heartbeat_s
@@ -580,6 +595,14 @@ class SessionEngine:
             return []
         return self._release(self.role, via)
 
+    def recording_chunk(self, chunk: Mapping[str, Any], now: float) -> list[Output]:
+        """Person: a chunk of the recorded screen is on disk (`ra.recording`); its
+        ``recording.chunk`` event vouches for it (index, file, SHA-256, size, frames,
+        time span). Taken in any state, after the end too: the chunk holds what was
+        sent while the session ran, and its event comes before the receipt."""
+        self._require("person", "record the screen")
+        return [Record(NewEvent("recording.chunk", dict(chunk), SYSTEM))]
+
     def input_refused(self, event: Mapping[str, Any], reason: str, now: float) -> list[Output]:
         """Person: the desktop did not inject `event` (it would have landed on the
         person's own window); it is recorded like any refused input."""
@@ -647,7 +670,8 @@ class SessionEngine:
         out.append(Send(msg.consent(kind, "requested")))
         out.append(Prompt(kind, prompt_text(kind, self.peer, self.consent_timeout_s,
                                             key=self.peer_key, address=self.peer_address,
-                                            seen=self.peer_seen),
+                                            seen=self.peer_seen,
+                                            recorded=kind == "view" and bool(self.recording)),
                           self.consent_timeout_s))
         self._prompt = (kind, now)
 
@@ -922,6 +946,7 @@ __all__ = [
     "HEARTBEAT_S",
     "PEER_TIMEOUT_S",
     "RACE_GRACE_S",
+    "RECORDED",
     "Seen",
     "SessionEngine",
     "chat_line",

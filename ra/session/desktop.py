@@ -41,6 +41,11 @@ edge, the engine decides):
   not injected, and `on_refused` hands it to the engine, which records it
   (``input.rejected``).
 
+- With a `ScreenRecorder` (``recorder``: the person records the session,
+  `ra.recording`), each update goes to it exactly as it was sent, and when
+  the recorder's chunk is due (`ScreenRecorder.due`, asked before every
+  capture) the next update is a keyframe: every chunk starts with one.
+
 Capture and encoding run in a worker thread so the session's loop stays free.
 """
 
@@ -51,7 +56,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ra.desktop.backend import DesktopBackend, EscWatch, X11Backend
 from ra.desktop.capture import MonitorInfo
@@ -66,6 +71,14 @@ _log = get_logger(__name__)
 SendScreen = Callable[[bytes], Awaitable[None]]
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 MONITORS_MESSAGE = "screen.monitors"
+
+
+class Recorder(Protocol):
+    """Where sent updates are kept (`ra.recording.recorder.ScreenRecorder`)."""
+
+    def add(self, data: bytes, keyframe: bool) -> None: ...
+
+    def due(self) -> bool: ...
 
 
 def monitors_message(monitors: list[MonitorInfo], current: int) -> dict[str, Any]:
@@ -95,8 +108,10 @@ class X11Desktop:
         backend: DesktopBackend | None = None,
         guard: WindowGuard | None = None,
         on_refused: Callable[[dict[str, Any], str], None] | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.display = display
+        self.recorder = recorder
         self.backend: DesktopBackend = backend or X11Backend(display)
         self._on_lost = on_lost
         self._lost = False
@@ -198,6 +213,8 @@ class X11Desktop:
                     self._acked.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._acked.wait(), 0.25)
+                if self.recorder is not None and self.recorder.due():
+                    self._want_keyframe = True  # the recorder's next chunk starts here
                 started = self._clock()
                 update = await loop.run_in_executor(None, self._capture)
                 if update.tiles or update.keyframe:
@@ -237,6 +254,8 @@ class X11Desktop:
             while (ready := self.pacer.poll(self._clock())) is not None:
                 data = ready.to_bytes()
                 await self._send_screen(data)
+                if self.recorder is not None:
+                    self.recorder.add(data, ready.keyframe)
                 self.pacer.on_sent(len(data), self._clock())
                 self.frames_sent += 1
                 self.keyframes_sent += int(ready.keyframe)

@@ -31,6 +31,13 @@ The screen and input adapters are not here yet: the driver calls a `Desktop`
 for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject, and
 the default `StatusDesktop` only prints a status line.
 
+The recorded screen (person's side, `ra.recording`): the recorder hands each
+chunk it has written to `record_chunk`, and the driver records it through
+the engine (``recording_chunk``), in order, under the same lock as every
+input. When the session closes, the driver closes the `Recording` (the last
+chunk is written) and records the chunks still waiting, before the receipts
+are signed: the receipts cover the whole recording.
+
 Screen messages (docs/session.md, "Screen messages") never reach the engine:
 the reader hands ``screen.ack``, ``screen.refresh`` and ``screen.monitor`` (on
 the person's side) and ``screen.monitors`` (on the helper's side) to the
@@ -138,6 +145,12 @@ class Desktop(Protocol):
     def disable_input(self) -> None: ...
 
     def inject(self, event: dict[str, Any]) -> None: ...
+
+
+class Recording(Protocol):
+    """The screen recorder, as the driver sees it: closed once the session is over."""
+
+    async def close(self) -> None: ...
 
 
 class Terminal:
@@ -257,7 +270,11 @@ class SessionDriver:
         on_screen_monitors: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
         after: Callable[[Sequence[Output]], Awaitable[None]] | None = None,
         peer_origin: str | None = None,
+        recording: Recording | None = None,
     ) -> None:
+        self.recording = recording
+        """Person side: the screen recorder, closed before the receipts are signed."""
+        self._chunks: list[dict[str, Any]] = []
         self.peer_origin = peer_origin
         """The peer's network address: the origin of events the peer caused."""
         self.engine = engine
@@ -310,6 +327,20 @@ class SessionDriver:
         task = asyncio.get_running_loop().create_task(self.feed(call))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def record_chunk(self, chunk: Mapping[str, Any]) -> None:
+        """A recording chunk is on disk (on the loop): record its event soon, in order."""
+        self._chunks.append(dict(chunk))
+        task = asyncio.get_running_loop().create_task(self._record_chunks())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record_chunks(self) -> None:
+        """Record every chunk waiting (after the session's end too: before the receipt)."""
+        async with self._lock:
+            while self._chunks and self.error is None:
+                chunk = self._chunks.pop(0)
+                await self._perform(self.engine.recording_chunk(chunk, self.clock()))
 
     async def _perform(self, outputs: Sequence[Output]) -> None:
         if self.engine.open_prompt is None:
@@ -564,6 +595,9 @@ class SessionDriver:
         ]
         try:
             await self._done.wait()
+            if self.recording is not None:
+                await self.recording.close()
+            await self._record_chunks()
             if self.error is None and self.receipt_key is not None:
                 await self._exchange_receipts()
         finally:
@@ -582,6 +616,7 @@ class SessionDriver:
 __all__ = [
     "GRANTS",
     "QUESTION_MARK",
+    "Recording",
     "SCREEN_MESSAGES",
     "Desktop",
     "Input",

@@ -41,6 +41,13 @@ asked, nothing is streamed, no control is granted. A display whose capture
 fails during the session is reported to the engine (``screen_lost``) the same
 way.
 
+The recorded screen: unless ``[recording] screen = false`` in config.toml
+(`ra.config.recording_settings`), what is sent to the helper is recorded
+(`ra.recording.recorder.ScreenRecorder`, under the session's own key from
+`ra.session_keys`), the view question says so, and ``session.authenticated``
+records the choice; each chunk written is recorded by the driver as a
+``recording.chunk`` event.
+
 With a `window` (`ra.session.window.PersonWindow`), the window is the
 person's face instead of the terminal: it lists the invitations while
 waiting (Cancel expires one), follows the session through the outputs the
@@ -67,6 +74,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ra.config import RecordingSettings, recording_settings
 from ra.desktop.backend import default_backend, open_backend
 from ra.desktop.guard import WindowGuard
 from ra.engine import Output, SessionEngine, replay
@@ -81,10 +89,13 @@ from ra.logs import get_logger
 from ra.net import Channel, InvitationSecret, Kind, NetError, serve
 from ra.net.addresses import bind_error, bind_problem, listen_hosts
 from ra.net.transport import Listener, format_address
+from ra.recording.chunks import KEY_PURPOSE, ChunkInfo, session_folder
+from ra.recording.recorder import ScreenRecorder
 from ra.session.desktop import X11Desktop
 from ra.session.driver import Desktop, SessionDriver
 from ra.session.face import Face
 from ra.session.seen import seen_before
+from ra.session_keys import SessionKeys
 from ra.statemachines.session import SessionState
 
 if TYPE_CHECKING:
@@ -292,6 +303,7 @@ async def _ask(
 ) -> AskResult:
     loop = asyncio.get_running_loop()
     result = AskResult()
+    settings = recording_settings(home)  # a config it cannot read stops ask at once
     with EventStore.open(home) as store:
         if recover:  # no other `ask` runs here: an open session is one that crashed
             for session_id in close_crashed_sessions(store):
@@ -348,14 +360,19 @@ async def _ask(
                     unavailable = await _screen_unavailable(display, no_screen)
                 engine = SessionEngine("person", view.name, label=session_id[:8],
                                        consent_timeout_s=consent_timeout(),
-                                       screen_unavailable=unavailable)
+                                       screen_unavailable=unavailable,
+                                       recording=settings.screen)
                 screen = None
+                recorder = None
                 if window is not None:
                     window.session_started(origin)
                 if desktop is None and display and unavailable is None:
+                    if settings.screen:
+                        recorder = _recorder(home, session_id, settings, lambda: driver)
                     screen = _x11_desktop(display, channel, engine, lambda: driver,
                                           backend or default_backend(),
-                                          window.guard if window is not None else None)
+                                          window.guard if window is not None else None,
+                                          recorder)
                 driver = SessionDriver(engine, channel, store, session_id, terminal,
                                        desktop or screen, receipt_key=identity.signing_key,
                                        on_screen_ack=screen.on_ack if screen else None,
@@ -364,7 +381,8 @@ async def _ask(
                                        on_screen_monitor=(screen.select_monitor
                                                           if screen else None),
                                        peer_origin=origin,
-                                       after=window.performed if window is not None else None)
+                                       after=window.performed if window is not None else None,
+                                       recording=recorder)
                 result.session_id = session_id
                 try:
                     result.reason = await driver.run(
@@ -459,6 +477,20 @@ def _open_and_close(display: str) -> None:
     Screen(display).close()
 
 
+def _recorder(home: Home, session_id: str, settings: RecordingSettings,
+              current: Callable[[], SessionDriver | None]) -> ScreenRecorder:
+    """The session's screen recorder: its chunks go to the driver to be recorded."""
+    key = SessionKeys(home).key(session_id, KEY_PURPOSE, create=True)
+
+    def on_chunk(info: ChunkInfo) -> None:  # on the loop, once the file is on disk
+        driver = current()
+        if driver is not None:
+            driver.record_chunk(info.payload())
+
+    return ScreenRecorder(session_folder(home.root, session_id), key, session_id, on_chunk,
+                          chunk_s=settings.chunk_seconds)
+
+
 def _x11_desktop(
     display: str,
     channel: Channel,
@@ -466,6 +498,7 @@ def _x11_desktop(
     current: Callable[[], SessionDriver | None],
     backend: str,
     guard: WindowGuard | None = None,
+    recorder: ScreenRecorder | None = None,
 ) -> X11Desktop:
     """The real screen and input of `display` (through desktop backend `backend`), wired
     to this session's channel and engine."""
@@ -514,7 +547,7 @@ def _x11_desktop(
     return X11Desktop(display, send_screen, on_esc, send_json=send_json,
                       on_keymap_change=on_keymap_change, on_lost=on_lost,
                       backend=open_backend(backend, display), guard=guard,
-                      on_refused=on_refused)
+                      on_refused=on_refused, recorder=recorder)
 
 
 async def _flush_refusals(service: Invitations) -> None:

@@ -355,11 +355,7 @@ class ViewerServer:
         """Listen on a random port; the page's address (with the one-time token)."""
         if self._server is not None:
             raise RuntimeError("the viewer server is already started")
-        self._page_template = (
-            _static("viewer.html")
-            .replace("/*VIEWER_CSS*/", _static("viewer.css"))
-            .replace("/*VIEWER_JS*/", _static("viewer.js"))
-        )
+        self._page_template = self._build_page()
         self._server = await serve(
             self._handler, self._host, 0,
             process_request=self._process_request,
@@ -375,6 +371,15 @@ class ViewerServer:
         self._origins = frozenset(f"http://{host}" for host in self._hosts)
         _log.info("viewer.listening", port=self._port)
         return self.url
+
+    def _build_page(self) -> str:
+        """The page, its style and scripts inlined (the screen decoder first)."""
+        return (
+            _static("viewer.html")
+            .replace("/*VIEWER_CSS*/", _static("viewer.css"))
+            .replace("/*SCREEN_JS*/", _static("screen.js"))
+            .replace("/*VIEWER_JS*/", _static("viewer.js"))
+        )
 
     @property
     def url(self) -> str:

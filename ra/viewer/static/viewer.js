@@ -2,6 +2,7 @@
 (function () {
   "use strict";
 
+  const raScreen = window.raScreen; // the screen update decoder (screen.js)
   const LABELS = {
     connecting: "Connecting…",
     authenticated: "Waiting for consent…",
@@ -14,16 +15,6 @@
     chat_only: "No screen: chat only",
     disconnected: "Disconnected",
   };
-  // Screen updates: ra.desktop.codec's wire format (docs/screen-protocol.md), big-endian.
-  const WIRE_VERSION = 1;
-  const FLAG_KEYFRAME = 0x01;
-  const UPDATE_HEADER = 18; // version u8, flags u8, seq u32, w u16, h u16, cx i16, cy i16, n u32
-  const TILE_HEADER = 13; // x u16, y u16, w u16, h u16, codec u8, length u32
-  const CODEC_RAW = 0; // packed BGR, 3 bytes per pixel
-  const CODEC_ZSTD = 1; // browsers cannot inflate it; never sent in browser-safe mode
-  const CODEC_JPEG = 2;
-  const CODEC_FILL = 3; // one BGR colour
-  const CODEC_NAMES = { 0: "RAW", 1: "ZSTD", 2: "JPEG", 3: "FILL" };
   const BUTTONS = { 0: 1, 1: 2, 2: 3 }; // DOM button -> remote button (left, middle, right)
   const MAX_SCROLL = 1000;
   // States in which the person's screen is streamed (ra.statemachines.session.STREAMING).
@@ -239,84 +230,6 @@
     cursorEl.hidden = false;
   }
 
-  // The structure of one update; payloads are checked when decoded.
-  function parseUpdate(buffer) {
-    const view = new DataView(buffer);
-    const total = buffer.byteLength;
-    if (total < UPDATE_HEADER) throw new Error("screen update shorter than its header");
-    const version = view.getUint8(0);
-    if (version !== WIRE_VERSION) throw new Error("screen update version " + version);
-    const flags = view.getUint8(1);
-    const update = {
-      keyframe: (flags & FLAG_KEYFRAME) !== 0,
-      seq: view.getUint32(2),
-      width: view.getUint16(6),
-      height: view.getUint16(8),
-      cursorX: view.getInt16(10),
-      cursorY: view.getInt16(12),
-      tiles: [],
-    };
-    const count = view.getUint32(14);
-    if (update.width < 1 || update.height < 1) throw new Error("screen update for no screen");
-    let offset = UPDATE_HEADER;
-    for (let i = 0; i < count; i++) {
-      if (offset + TILE_HEADER > total) throw new Error("truncated tile header");
-      const tile = {
-        x: view.getUint16(offset), y: view.getUint16(offset + 2),
-        w: view.getUint16(offset + 4), h: view.getUint16(offset + 6),
-        codec: view.getUint8(offset + 8), length: view.getUint32(offset + 9),
-      };
-      offset += TILE_HEADER;
-      if (tile.length > total - offset) throw new Error("truncated tile");
-      if (tile.w < 1 || tile.h < 1 || tile.x + tile.w > update.width
-          || tile.y + tile.h > update.height) {
-        throw new Error("tile outside the screen");
-      }
-      tile.bytes = new Uint8Array(buffer, offset, tile.length);
-      offset += tile.length;
-      update.tiles.push(tile);
-    }
-    if (offset !== total) throw new Error("bytes after the last tile");
-    return update;
-  }
-
-  // Packed BGR (3 bytes a pixel) to opaque RGBA.
-  function bgrToImageData(bytes, w, h) {
-    const image = new ImageData(w, h);
-    const rgba = image.data;
-    for (let i = 0, j = 0; i < bytes.length; i += 3, j += 4) {
-      rgba[j] = bytes[i + 2];
-      rgba[j + 1] = bytes[i + 1];
-      rgba[j + 2] = bytes[i];
-      rgba[j + 3] = 255;
-    }
-    return image;
-  }
-
-  // A tile ready to draw: {fill: "rgb(...)"}, an ImageData or an ImageBitmap.
-  function decodeTile(tile) {
-    const b = tile.bytes;
-    switch (tile.codec) {
-      case CODEC_FILL:
-        if (tile.length !== 3) break;
-        return Promise.resolve({ fill: "rgb(" + b[2] + "," + b[1] + "," + b[0] + ")" });
-      case CODEC_RAW:
-        if (tile.length !== tile.w * tile.h * 3) break;
-        return Promise.resolve(bgrToImageData(b, tile.w, tile.h));
-      case CODEC_JPEG:
-        return createImageBitmap(new Blob([b], { type: "image/jpeg" })).then((bitmap) => {
-          if (bitmap.width === tile.w && bitmap.height === tile.h) return bitmap;
-          bitmap.close();
-          throw new Error("JPEG of " + bitmap.width + "x" + bitmap.height + " in a "
-            + tile.w + "x" + tile.h + " tile");
-        });
-      default:
-        break;
-    }
-    const name = CODEC_NAMES[tile.codec] || "codec " + tile.codec;
-    return Promise.reject(new Error("cannot show a " + name + " tile"));
-  }
-
   function tileSkipped(tile, error) {
     skippedTiles += 1;
     canvas.dataset.skipped = String(skippedTiles);
@@ -329,26 +242,10 @@
 
   // Decode every tile first, then draw them all at once, in order: no half updates.
   async function drawUpdate(buffer) {
-    const update = parseUpdate(buffer);
-    const decoded = await Promise.allSettled(update.tiles.map(decodeTile));
+    const update = raScreen.parseUpdate(buffer);
+    const decoded = await raScreen.decodeTiles(update);
     setScreenSize(update.width, update.height); // a keyframe for a new size resizes
-    update.tiles.forEach((tile, i) => {
-      const result = decoded[i];
-      if (result.status !== "fulfilled") {
-        tileSkipped(tile, result.reason);
-        return;
-      }
-      const image = result.value;
-      if (image instanceof ImageData) {
-        ctx.putImageData(image, tile.x, tile.y);
-      } else if (typeof image.fill === "string") {
-        ctx.fillStyle = image.fill;
-        ctx.fillRect(tile.x, tile.y, tile.w, tile.h);
-      } else {
-        ctx.drawImage(image, tile.x, tile.y, tile.w, tile.h);
-        image.close();
-      }
-    });
+    raScreen.paint(ctx, update, decoded, tileSkipped);
     cursor = { x: update.cursorX, y: update.cursorY };
     placeCursor();
     placeholder.classList.add("hidden");

@@ -1,0 +1,132 @@
+"""The recorded screen of a session: replayed in the browser, or exported as a video.
+
+`run_screen` serves the replay page (`ra.viewer.replay.ReplayServer`) on
+127.0.0.1 with a one-time token and hands the browser only the path of an
+opener file (`ra.viewer.opener`), like `ra connect`; it runs until the page
+is closed (or Ctrl-C). `run_video` writes an MP4 or WebM file
+(`ra.recording.video`). A session without a recorded screen says why in one
+line (exit 0): recording was off, or the screen was never shown.
+
+``ra audit replay-screen SESSION [--video OUT] [--no-browser]`` calls them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ra.cli import audit
+from ra.cli.common import HomeOption, UsageError, home_of, open_existing_store, say
+from ra.cli.render import progress
+
+
+def _recording(home: Path | None, session: str):  # type: ignore[no-untyped-def]
+    from ra.recording.store import find_session, load_recording
+
+    found = home_of(home)
+    with open_existing_store(home) as store:
+        return load_recording(found, store, find_session(store, session))
+
+
+def run_screen(home: Path | None, session: str, *, open_browser: bool = True) -> int:
+    """Serve the replay of `session`'s screen until the page closes; the exit code."""
+    recording = _recording(home, session)
+    if not recording.has_screen:
+        say(f"session {recording.session_id}: no screen to replay: "
+            f"{recording.no_screen_reason()}")
+        return 0
+    asyncio.run(_serve(home, recording, open_browser))
+    return 0
+
+
+async def _serve(home: Path | None, recording: object, open_browser: bool) -> None:
+    from ra.recording.store import SessionRecording
+    from ra.viewer.opener import launch_browser, private_folder, remove_opener, write_opener
+    from ra.viewer.replay import ReplayServer
+
+    assert isinstance(recording, SessionRecording)
+    server = ReplayServer(recording)
+    url = await server.start()
+    opener = write_opener(url, private_folder(home_of(home).root))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    try:
+        if open_browser:
+            say(f"replay: opening {opener.as_uri()} in your browser")
+            launch_browser(opener)
+        else:
+            say(f"replay: open {opener.as_uri()} in your browser (only you can read that file)")
+        waiting = asyncio.create_task(stop.wait())
+        connected = asyncio.create_task(server.connected.wait())
+        await asyncio.wait({waiting, connected}, return_when=asyncio.FIRST_COMPLETED)
+        remove_opener(opener)  # the token is used up (or we are stopping)
+        if connected.done():
+            say("replay: the page is open; close it (or press Ctrl-C) to stop")
+            gone = asyncio.create_task(server.disconnected.wait())
+            await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+            gone.cancel()
+        waiting.cancel()
+        connected.cancel()
+    finally:
+        remove_opener(opener)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        await server.close()
+
+
+def run_video(home: Path | None, session: str, out: Path) -> int:
+    """Write `session`'s recorded screen to `out` (.mp4 or .webm); the exit code."""
+    from ra.recording.video import CODECS, export_video
+
+    if out.suffix.lower() not in CODECS:
+        raise UsageError(f"--video {out}: give a file ending in .mp4 or .webm")
+    recording = _recording(home, session)
+    if not recording.has_screen:
+        say(f"session {recording.session_id}: no screen to export: "
+            f"{recording.no_screen_reason()}")
+        return 0
+    with progress("exporting", unit="chunks") as step:
+        report = export_video(recording, out, progress=step)
+    bad = f", {report.bad_chunks} bad chunk(s) shown as such" if report.bad_chunks else ""
+    say(f"wrote {out}: {report.frames} frames, {report.width}x{report.height}, "
+        f"{report.chapters} chapters{bad}")
+    return 0
+
+
+@audit.app.command("replay-screen")
+def replay_screen(
+    session: Annotated[str, typer.Argument(help="The session's id (or its start).")],
+    video: Annotated[
+        Path | None,
+        typer.Option("--video", help="Write the recorded screen to this .mp4 or .webm file "
+                     "instead of opening the replay page."),
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the page's opener file; open nothing.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Replay a session's recorded screen in the browser, or export it as a video.
+
+    Every chunk is checked against the log before it is shown; a bad chunk is
+    marked on the timeline and never played.
+
+    Example:
+
+    \b
+        ra audit replay-screen 3f2a19c0
+        ra audit replay-screen 3f2a19c0 --video session.mp4
+    """
+    code = run_video(home, session, video) if video is not None else run_screen(
+        home, session, open_browser=not no_browser)
+    raise typer.Exit(code)
+
+
+__all__ = ["replay_screen", "run_screen", "run_video"]

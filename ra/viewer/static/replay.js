@@ -1,0 +1,437 @@
+// The ra replay page: one WebSocket to `ra audit replay`; see ra/viewer/replay.py.
+// Screen updates are decoded by screen.js, the live viewer's decoder.
+(function () {
+  "use strict";
+
+  const raScreen = window.raScreen;
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("screen");
+  const ctx = canvas.getContext("2d", { alpha: false });
+  const stage = $("stage");
+  const statusEl = $("status");
+  const playButton = $("play");
+  const speedSelect = $("speed");
+  const seekInput = $("seek");
+  const track = $("track");
+  const clock = $("clock");
+  const eventList = $("events");
+  const placeholder = $("placeholder");
+  const cursorEl = $("cursor");
+  const screenNote = $("screen-note");
+  const FRAME_HEADER = 12; // time f64, length u32
+  const CHUNK_HEADER = 8; // index u32, count u32
+
+  let ws = null;
+  let info = null; // the server's "replay" message
+  let t0 = 0;
+  let duration = 0;
+  let position = 0; // seconds from t0
+  let playing = false;
+  let speed = 1;
+  let lastTick = 0;
+  const chunks = new Map(); // index -> {frames: [{t, buffer}]} or {bad: reason}
+  const waiting = new Map(); // index -> [resolve, ...]
+  let shown = { chunk: -1, frame: -1 }; // what the canvas holds
+  let wanted = null; // the position to render next
+  let busy = false;
+  let idle = []; // resolved when rendering has caught up
+  let cursor = null;
+  let currentEvent = -1;
+  let eventItems = [];
+
+  function send(message) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  }
+
+  function setStatus(state, text) {
+    statusEl.dataset.state = state;
+    statusEl.textContent = text;
+  }
+
+  function formatTime(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const m = Math.floor(s / 60);
+    return m + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  // -- the picture ---------------------------------------------------------------------
+
+  function fit() {
+    const style = getComputedStyle(stage);
+    const width = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const height = stage.clientHeight - parseFloat(style.paddingTop)
+      - parseFloat(style.paddingBottom);
+    const scale = Math.min(width / canvas.width, height / canvas.height);
+    if (!(scale > 0)) return;
+    canvas.style.width = Math.max(1, Math.floor(canvas.width * scale)) + "px";
+    canvas.style.height = Math.max(1, Math.floor(canvas.height * scale)) + "px";
+    placeCursor();
+  }
+  new ResizeObserver(fit).observe(stage);
+
+  function placeCursor() {
+    if (!cursor || cursor.x < 0 || cursor.y < 0 || cursor.x >= canvas.width
+        || cursor.y >= canvas.height || shown.frame < 0) {
+      cursorEl.hidden = true;
+      return;
+    }
+    const scaleX = canvas.clientWidth / canvas.width;
+    const scaleY = canvas.clientHeight / canvas.height;
+    cursorEl.style.left = (canvas.offsetLeft + (cursor.x + 0.5) * scaleX) + "px";
+    cursorEl.style.top = (canvas.offsetTop + (cursor.y + 0.5) * scaleY) + "px";
+    cursorEl.hidden = false;
+  }
+
+  function setScreenSize(width, height) {
+    if (canvas.width === width && canvas.height === height) return;
+    canvas.width = width;
+    canvas.height = height;
+    fit();
+  }
+
+  function clearScreen() {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
+
+  async function draw(buffer) {
+    const update = raScreen.parseUpdate(buffer);
+    const decoded = await raScreen.decodeTiles(update);
+    setScreenSize(update.width, update.height);
+    raScreen.paint(ctx, update, decoded, (tile, error) => {
+      console.warn("ra replay: tile skipped:", error && error.message ? error.message : error);
+    });
+    cursor = { x: update.cursorX, y: update.cursorY };
+    canvas.dataset.seq = String(update.seq);
+  }
+
+  function showBad(index, reason) {
+    stage.classList.add("bad");
+    setStatus("bad", "Bad chunk");
+    screenNote.textContent = "Chunk " + index + " failed its check and is not shown: " + reason;
+    screenNote.hidden = false;
+    placeholder.textContent = "This part of the recording failed its check: not shown";
+    placeholder.classList.remove("hidden");
+    canvas.dataset.bad = String(index);
+  }
+
+  function hideBad() {
+    stage.classList.remove("bad");
+    screenNote.hidden = true;
+    delete canvas.dataset.bad;
+    if (statusEl.dataset.state === "bad") setStatus(playing ? "playing" : "paused",
+      playing ? "Playing" : "Paused");
+  }
+
+  // -- chunks --------------------------------------------------------------------------
+
+  function load(index) {
+    const have = chunks.get(index);
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve) => {
+      const list = waiting.get(index);
+      if (list) {
+        list.push(resolve);
+      } else {
+        waiting.set(index, [resolve]);
+        send({ type: "chunk", index: index });
+      }
+    });
+  }
+
+  function loaded(index, data) {
+    chunks.set(index, data);
+    const list = waiting.get(index) || [];
+    waiting.delete(index);
+    for (const resolve of list) resolve(data);
+  }
+
+  function parseChunk(buffer) {
+    const view = new DataView(buffer);
+    if (buffer.byteLength < CHUNK_HEADER) throw new Error("short chunk");
+    const index = view.getUint32(0);
+    const count = view.getUint32(4);
+    const frames = [];
+    let offset = CHUNK_HEADER;
+    for (let i = 0; i < count; i++) {
+      if (offset + FRAME_HEADER > buffer.byteLength) throw new Error("truncated chunk");
+      const t = view.getFloat64(offset);
+      const length = view.getUint32(offset + 8);
+      offset += FRAME_HEADER;
+      if (offset + length > buffer.byteLength) throw new Error("truncated frame");
+      frames.push({ t: t, buffer: buffer.slice(offset, offset + length) });
+      offset += length;
+    }
+    return { index: index, frames: frames };
+  }
+
+  // The chunk that holds absolute time `t`: the last one that starts at or before it.
+  function chunkAt(t) {
+    let found = -1;
+    for (const chunk of info.chunks) {
+      if (chunk.start !== null && chunk.start <= t + 1e-6) found = chunk.index;
+    }
+    return found;
+  }
+
+  function markBad(index, reason) {
+    const chunk = info.chunks[index];
+    if (!chunk || chunk.markedBad) return;
+    chunk.markedBad = reason || "failed its check";
+    const next = info.chunks[index + 1];
+    const start = chunk.start !== null ? chunk.start : t0;
+    const end = next && next.start !== null ? next.start : (chunk.end || start);
+    const bar = document.createElement("div");
+    bar.className = "bad";
+    bar.title = "chunk " + index + ": " + chunk.markedBad;
+    bar.style.left = percent(start - t0) + "%";
+    bar.style.width = Math.max(0.3, percent(end - start)) + "%";
+    track.appendChild(bar);
+  }
+
+  // -- rendering at a position ---------------------------------------------------------
+
+  async function renderAt(pos) {
+    const t = t0 + pos;
+    const index = chunkAt(t);
+    if (index < 0) {
+      clearScreen();
+      shown = { chunk: -1, frame: -1 };
+      placeholder.textContent = info.no_screen ? "No screen: " + info.no_screen
+        : "No picture yet";
+      placeholder.classList.remove("hidden");
+      hideBad();
+      return;
+    }
+    const data = await load(index);
+    if (data.bad) {
+      clearScreen();
+      shown = { chunk: index, frame: -1 };
+      showBad(index, data.bad);
+      return;
+    }
+    hideBad();
+    const frames = data.frames;
+    let last = 0;
+    while (last + 1 < frames.length && frames[last + 1].t <= t + 1e-6) last += 1;
+    let from = 0;
+    if (shown.chunk === index && shown.frame >= 0 && shown.frame <= last) {
+      from = shown.frame + 1;
+    } else {
+      clearScreen();
+    }
+    for (let i = from; i <= last; i++) {
+      await draw(frames[i].buffer);
+      shown = { chunk: index, frame: i };
+    }
+    placeholder.classList.add("hidden");
+    placeCursor();
+  }
+
+  function schedule(pos) {
+    wanted = pos;
+    if (!busy) pump();
+  }
+
+  async function pump() {
+    busy = true;
+    while (wanted !== null) {
+      const pos = wanted;
+      wanted = null;
+      try {
+        await renderAt(pos);
+      } catch (error) {
+        console.warn("ra replay:", error);
+      }
+    }
+    busy = false;
+    const done = idle;
+    idle = [];
+    for (const resolve of done) resolve();
+  }
+
+  function settled() {
+    if (!busy && wanted === null) return Promise.resolve();
+    return new Promise((resolve) => idle.push(resolve));
+  }
+
+  // -- the timeline and the event list -------------------------------------------------
+
+  function percent(seconds) {
+    return duration > 0 ? Math.min(100, Math.max(0, seconds / duration * 100)) : 0;
+  }
+
+  function buildTimeline() {
+    for (const event of info.events) {
+      if (!event.mark) continue;
+      const mark = document.createElement("div");
+      mark.className = "mark " + event.mark;
+      mark.title = event.text;
+      mark.style.left = percent(event.t - t0) + "%";
+      track.appendChild(mark);
+    }
+    for (const chunk of info.chunks) {
+      if (chunk.bad) markBad(chunk.index, chunk.bad);
+    }
+  }
+
+  function buildEvents() {
+    eventItems = info.events.map((event) => {
+      const item = document.createElement("li");
+      const at = document.createElement("span");
+      at.className = "at";
+      at.textContent = formatTime(event.t - t0);
+      item.appendChild(at);
+      item.appendChild(document.createTextNode(event.text + " — " + event.who));
+      item.dataset.type = event.type;
+      item.addEventListener("click", () => seekTo(event.t - t0));
+      eventList.appendChild(item);
+      return item;
+    });
+  }
+
+  function follow() {
+    const t = t0 + position;
+    let current = -1;
+    info.events.forEach((event, i) => {
+      const past = event.t <= t + 1e-6;
+      eventItems[i].classList.toggle("past", past);
+      if (past) current = i;
+    });
+    if (current !== currentEvent) {
+      if (currentEvent >= 0) eventItems[currentEvent].classList.remove("current");
+      currentEvent = current;
+      if (current >= 0) {
+        eventItems[current].classList.add("current");
+        eventItems[current].scrollIntoView({ block: "nearest" });
+      }
+      eventList.dataset.current = current >= 0 ? info.events[current].type : "";
+    }
+    seekInput.value = String(position);
+    clock.textContent = formatTime(position) + " / " + formatTime(duration);
+  }
+
+  function seekTo(pos) {
+    position = Math.min(duration, Math.max(0, pos));
+    lastTick = performance.now();
+    schedule(position);
+    follow();
+  }
+
+  // -- playing -------------------------------------------------------------------------
+
+  function setPlaying(on) {
+    playing = on && position < duration;
+    playButton.textContent = playing ? "Pause" : "Play";
+    if (statusEl.dataset.state !== "bad") setStatus(playing ? "playing" : "paused",
+      playing ? "Playing" : "Paused");
+    lastTick = performance.now();
+    if (playing) requestAnimationFrame(tick);
+  }
+
+  function tick(now) {
+    if (!playing) return;
+    position = Math.min(duration, position + (now - lastTick) / 1000 * speed);
+    lastTick = now;
+    schedule(position);
+    follow();
+    if (position >= duration) {
+      setPlaying(false);
+      return;
+    }
+    requestAnimationFrame(tick);
+  }
+
+  playButton.addEventListener("click", () => {
+    if (!playing && position >= duration) seekTo(0);
+    setPlaying(!playing);
+  });
+  speedSelect.addEventListener("change", () => {
+    const value = Number(speedSelect.value);
+    if (value > 0) speed = value;
+  });
+  seekInput.addEventListener("input", () => seekTo(Number(seekInput.value)));
+
+  // -- the connection ------------------------------------------------------------------
+
+  function start(message) {
+    info = message;
+    t0 = Number(message.start) || 0;
+    duration = Math.max(0, (Number(message.end) || t0) - t0);
+    $("session").textContent = String(message.session || "");
+    $("message").textContent = message.no_screen ? "No screen: " + message.no_screen
+      : message.chunks.length + " chunks of recorded screen";
+    seekInput.max = String(duration);
+    seekInput.disabled = false;
+    playButton.disabled = false;
+    buildTimeline();
+    buildEvents();
+    setStatus("paused", "Paused");
+    seekTo(0);
+    window.raReplay.ready = true;
+  }
+
+  function handleJson(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch (error) {
+      return;
+    }
+    if (!message || typeof message !== "object") return;
+    if (message.type === "replay" && info === null) {
+      start(message);
+    } else if (message.type === "chunk.bad" && info !== null) {
+      const reason = String(message.reason || "failed its check");
+      markBad(message.index | 0, reason);
+      loaded(message.index | 0, { bad: reason });
+    } else if (message.type === "chunk.status" && info !== null && !message.ok) {
+      markBad(message.index | 0, String(message.reason || "failed its check"));
+    }
+  }
+
+  // For tests and scripts: seek and wait until the picture is there.
+  window.raReplay = {
+    ready: false,
+    start: () => t0,
+    duration: () => duration,
+    seek: async (pos) => {
+      seekTo(pos);
+      await settled();
+      return { seq: Number(canvas.dataset.seq || -1), chunk: shown.chunk, frame: shown.frame,
+        bad: canvas.dataset.bad !== undefined, current: eventList.dataset.current || "" };
+    },
+    play: () => setPlaying(true),
+    pause: () => setPlaying(false),
+    setSpeed: (value) => { speed = value; },
+    position: () => position,
+  };
+
+  function connect() {
+    const match = /^\/v\/([A-Za-z0-9_-]+)$/.exec(location.pathname);
+    if (!match) {
+      setStatus("bad", "This is not a replay link");
+      return;
+    }
+    ws = new WebSocket("ws://" + location.host + "/ws/" + match[1]);
+    ws.binaryType = "arraybuffer";
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data === "string") {
+        handleJson(event.data);
+        return;
+      }
+      try {
+        const chunk = parseChunk(event.data);
+        loaded(chunk.index, { frames: chunk.frames });
+      } catch (error) {
+        console.warn("ra replay:", error);
+      }
+    });
+    ws.addEventListener("close", () => {
+      if (info === null) setStatus("bad", "Not connected: this link was already used");
+    });
+  }
+
+  fit();
+  connect();
+})();
