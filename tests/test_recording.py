@@ -257,8 +257,8 @@ def test_a_tampered_chunk_is_caught_by_verify(recorded: Recorded, tmp_path: Path
 
 
 def _open_replay(home: Path, session_id: str, children: list[pexpect.spawn]) -> str:
-    replay = pexpect.spawn(sys.executable, ["-m", "ra", "audit", "replay-screen", session_id,
-                                            "--no-browser"],
+    replay = pexpect.spawn(sys.executable, ["-m", "ra", "audit", "replay", session_id,
+                                            "--screen", "--no-browser"],
                            env={**os.environ, "RA_HOME": str(home), "RA_LOG_LEVEL": "warning"},
                            encoding="utf-8", timeout=T, dimensions=(50, 300))
     children.append(replay)
@@ -368,7 +368,7 @@ def test_the_exported_video_has_every_frame_and_looks_like_the_live_viewer(
     import av
 
     out = tmp_path / "session.mp4"
-    result = _ra(recorded.person_home, "audit", "replay-screen", recorded.session_id,
+    result = _ra(recorded.person_home, "audit", "replay", recorded.session_id,
                  "--video", str(out))
     assert result.returncode == 0, result.stderr
     recording = _load(recorded.person_home, recorded.session_id)
@@ -420,9 +420,9 @@ def test_a_session_with_recording_off_records_the_choice_and_has_no_screen(
     assert recording.recording == "off" and not recording.chunks
     assert not (person_home / "recordings").exists()
     assert not SessionKeys(Home.at(person_home)).has(session_id)
-    for args in ([], ["--video", str(tmp_path / "none.mp4")]):
+    for args in (["--screen"], ["--video", str(tmp_path / "none.mp4")]):
         result = subprocess.run(
-            [sys.executable, "-m", "ra", "audit", "replay-screen", session_id[:8], *args],
+            [sys.executable, "-m", "ra", "audit", "replay", session_id[:8], *args],
             capture_output=True, text=True, timeout=60, env={**os.environ, **env})
         assert result.returncode == 0, result.stderr
         assert "recording was off for this session" in result.stdout

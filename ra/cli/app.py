@@ -24,7 +24,7 @@ from typing import Any
 import typer
 
 from ra import __version__
-from ra.cli import audit, demo, doctor, invite, replay_screen, session  # noqa: F401 (replay-screen)
+from ra.cli import audit, demo, doctor, invite, session
 from ra.cli.common import CONTEXT_SETTINGS, help_when_no_command
 from ra.errors import RaError
 

@@ -391,6 +391,19 @@ def replay_cmd(
     instant: Annotated[
         bool, typer.Option("--instant", help="Show the whole story at once, without waiting.")
     ] = False,
+    screen: Annotated[
+        bool, typer.Option("--screen", help="Replay the recorded screen in the browser "
+                           "(play, pause, speed, seek on a marked timeline).")
+    ] = False,
+    video: Annotated[
+        Path | None,
+        typer.Option("--video", help="Write the recorded screen to this .mp4 or .webm file, "
+                     "the events as chapters."),
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="With --screen: print the page's opener "
+                           "file; open nothing.")
+    ] = False,
     json_out: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
@@ -403,15 +416,34 @@ def replay_cmd(
     allow is shown, flagged ANOMALY, and changes nothing. Chat and names are
     shown inert.
 
+    With --screen the recorded screen plays in the browser (served on
+    127.0.0.1 with a one-time token, like the live viewer); with --video it is
+    written as a video. Every chunk is checked against the event that vouches
+    for it before it is shown: a bad chunk is marked, never played.
+
     Example:
 
     \b
         ra audit replay 21b4 --speed 10
         ra audit replay session:21b4c0de --instant
         ra audit replay 21b4 --json
+        ra audit replay 21b4 --screen
+        ra audit replay 21b4 --video session.mp4
     """
     from ra.reports.story import invitation_names, play, story_json, tell
 
+    if screen and video is not None:
+        raise UsageError("give --screen or --video, not both")
+    if (screen or video is not None) and (json_out or instant or speed is not None):
+        raise UsageError("--screen and --video take no --json, --instant or --speed")
+    if no_browser and not screen:
+        raise UsageError("--no-browser goes with --screen")
+    if screen or video is not None:
+        from ra.cli.replay_screen import run_screen, run_video
+
+        code = run_video(home, session, video) if video is not None else run_screen(
+            home, session, open_browser=not no_browser)
+        raise typer.Exit(code)
     if instant and speed is not None:
         raise UsageError("give --speed N or --instant, not both")
     if json_out and speed is not None:

@@ -7,7 +7,7 @@ is closed (or Ctrl-C). `run_video` writes an MP4 or WebM file
 (`ra.recording.video`). A session without a recorded screen says why in one
 line (exit 0): recording was off, or the screen was never shown.
 
-``ra audit replay-screen SESSION [--video OUT] [--no-browser]`` calls them.
+``ra audit replay SESSION --screen [--no-browser]`` and ``--video OUT`` call them.
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-from ra.cli import audit
-from ra.cli.common import HomeOption, UsageError, home_of, open_existing_store, say
+from ra.cli.common import UsageError, home_of, open_existing_store, say
 from ra.cli.render import progress
 
 
@@ -100,33 +96,4 @@ def run_video(home: Path | None, session: str, out: Path) -> int:
     return 0
 
 
-@audit.app.command("replay-screen")
-def replay_screen(
-    session: Annotated[str, typer.Argument(help="The session's id (or its start).")],
-    video: Annotated[
-        Path | None,
-        typer.Option("--video", help="Write the recorded screen to this .mp4 or .webm file "
-                     "instead of opening the replay page."),
-    ] = None,
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Print the page's opener file; open nothing.")
-    ] = False,
-    home: HomeOption = None,
-) -> None:
-    """Replay a session's recorded screen in the browser, or export it as a video.
-
-    Every chunk is checked against the log before it is shown; a bad chunk is
-    marked on the timeline and never played.
-
-    Example:
-
-    \b
-        ra audit replay-screen 3f2a19c0
-        ra audit replay-screen 3f2a19c0 --video session.mp4
-    """
-    code = run_video(home, session, video) if video is not None else run_screen(
-        home, session, open_browser=not no_browser)
-    raise typer.Exit(code)
-
-
-__all__ = ["replay_screen", "run_screen", "run_video"]
+__all__ = ["run_screen", "run_video"]
