@@ -40,6 +40,8 @@ _NAME_KEY = re.compile(r"^\s*name\s*=")
 class ConfigError(RaError):
     """config.toml cannot be read, or cannot be changed safely; edit it by hand."""
 
+    exit_code = 2  # a damaged RA_HOME, said in one line
+
 
 def config_path(home: Home) -> Path:
     return home.root / FILE_NAME
@@ -52,8 +54,10 @@ def read_config(home: Home) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
 def helper_name(home: Home) -> str | None:

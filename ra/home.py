@@ -143,6 +143,36 @@ class Home:
             _tell("made private to you, as ra keeps it: " + ", ".join(tightened))
         return self
 
+    def holds_log(self) -> bool:
+        """Whether the home holds a log, found without creating anything.
+
+        A home or database that is missing is no log (False); one that is
+        there but cannot be used (a file where the home folder belongs, a
+        folder this account may not enter, a database that is not a file) is
+        a `HomeError` naming it: that is damage to say, not an empty home.
+        """
+        try:
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise HomeError(f"cannot use the folder {self.root}: {exc.strerror}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise HomeError(f"{self.root} should be a folder but is not; move it out of the way")
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise HomeError(f"cannot use the folder {self.root}: permission denied "
+                            f"(it belongs to uid {st.st_uid}, mode {_mode(st)})")
+        try:
+            st = os.stat(self.database)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise HomeError(f"cannot use {self.database}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise HomeError(f"{self.database} should be a file but is not; "
+                            "move it out of the way")
+        return True
+
     @property
     def database(self) -> Path:
         return self.root / "ra.db"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,13 +43,21 @@ class Sound:
     invitation_id: str
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def sound(tmp_path_factory: pytest.TempPathFactory) -> Sound:
     base = tmp_path_factory.mktemp("sound")
     home = base / "home"
+    # `ra ask` listens on the port its invitation carries: a free one, not the default.
     made = subprocess.run(
         [sys.executable, "-m", "ra", "invite", "create", "--name", "Alice", "--json",
-         "--password-stdin", "--host", "127.0.0.1", "--save", str(base / "inv.rainv")],
+         "--password-stdin", "--host", "127.0.0.1", "--port", str(_free_port()),
+         "--save", str(base / "inv.rainv")],
         input=PASSWORD + "\n", capture_output=True, text=True, timeout=60,
         env={**os.environ, "RA_HOME": str(home)}, check=True,
     )
@@ -160,7 +169,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "invite list": ("invite", "list"),
     "invite show": ("invite", "show", "{id}"),
     "invite expire": ("invite", "expire", "{id}"),
-    "ask": ("ask", "{id}", "--no-screen", "--host", "127.0.0.1", "--port", "0"),
+    "ask": ("ask", "{id}", "--no-screen", "--host", "127.0.0.1"),
     "audit verify": ("audit", "verify"),
     "audit log": ("audit", "log"),
     "audit report": ("audit", "report", "consent-and-control-grants"),

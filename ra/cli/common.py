@@ -78,14 +78,15 @@ class NoLogError(UsageError):
 
 
 def has_log(home: Path | None) -> bool:
-    """Whether the home holds a log (nothing is created to find out)."""
-    return home_of(home).database.is_file()
+    """Whether the home holds a log (nothing is created to find out; a damaged
+    home is a `HomeError`, not an empty one)."""
+    return home_of(home).holds_log()
 
 
 def open_existing_store(home: Path | None) -> EventStore:
     """The log of a home that already holds one (`NoLogError` if it holds none)."""
     found = home_of(home)
-    if not found.database.is_file():
+    if not found.holds_log():
         raise NoLogError(f"no log in {found.root}: nothing has been recorded there "
                          "(check --home or RA_HOME)")
     from ra.events import EventStore
