@@ -88,7 +88,9 @@ def test_listing_invitations_of_a_home_without_a_log_lists_none_and_creates_noth
     missing = tmp_path / "nowhere"
     listed = _ra(missing, "invite", "list")
     assert (listed.returncode, listed.stdout, listed.stderr) == (0, "No open invitations.\n", "")
-    listed = _ra(missing, "invite", "list", "--all", "--json")
+    listed = _ra(missing, "invite", "list", "--all", "--json")  # one document: empty
+    assert (listed.returncode, listed.stdout) == (0, "[]\n")
+    listed = _ra(missing, "invite", "list", "--all", "--jsonl")  # one line an invitation
     assert (listed.returncode, listed.stdout) == (0, "")
     assert not missing.exists()
 
@@ -125,10 +127,13 @@ def logged(tmp_path: Path) -> Path:
 
 def test_a_partial_session_id_selects_its_one_session(logged: Path) -> None:
     for selector in ("session:9f00", "session:9f00cccc", "9f00", "session:9f00cccc0003"):
-        result = _ra(logged, "audit", "log", "--stream", selector, "--json")
+        result = _ra(logged, "audit", "log", "--stream", selector, "--jsonl")
         assert result.returncode == 0, result.stderr
         events = [json.loads(line) for line in result.stdout.splitlines()]
         assert [e["stream"] for e in events] == ["session:9f00cccc0003"] * 2, selector
+        result = _ra(logged, "audit", "log", "--stream", selector, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == events, selector
 
 
 def test_an_ambiguous_partial_id_lists_the_candidates(logged: Path) -> None:
