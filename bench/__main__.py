@@ -1,4 +1,7 @@
-"""``python -m bench [store|desktop|link|profile|startup|export] [options]``: see `bench/__init__.py`."""
+"""``python -m bench [store|desktop|link|profile|startup|export] [options]``.
+
+See `bench/__init__.py`.
+"""
 
 from __future__ import annotations
 
