@@ -1,4 +1,7 @@
-"""``python -m bench [store|desktop|profile|startup|export] [options]``: see `bench/__init__.py`."""
+"""``python -m bench [store|desktop|link|profile|startup|export] [options]``.
+
+See `bench/__init__.py`.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import desktop
 
         return desktop.main(args)
+    if suite == "link":
+        from bench import link
+
+        return link.main(args)
     if suite == "startup":
         from bench import startup
 
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import store
 
         return store.worker_main(args)
-    print(f"bench: unknown suite {suite!r} (use: store, desktop, profile, startup, export)",
+    print(f"bench: unknown suite {suite!r} (use: store, desktop, link, profile, startup, export)",
           file=sys.stderr)
     return 2
 

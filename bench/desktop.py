@@ -376,6 +376,10 @@ async def _ra_person(args: argparse.Namespace) -> int:
                 pacer_fps=round(pacer.fps, 2), pacer_merged=pacer.merged,
                 pacer_latency_ms=None if pacer.latency is None else pacer.latency * 1e3,
                 pacer_send_ms=None if pacer.send_time is None else pacer.send_time * 1e3,
+                pacer_bandwidth_mbit=(None if getattr(pacer, "bandwidth", None) is None
+                                      else pacer.bandwidth * 8 / 1e6),
+                pacer_min_rtt_ms=(None if getattr(pacer, "min_rtt", None) is None
+                                  else pacer.min_rtt * 1e3),
             )
             desktop.close()
             if recorder is not None:

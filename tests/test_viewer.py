@@ -819,3 +819,63 @@ def test_chat_both_ways_and_disconnect_button(tmp_path: Path) -> None:
             assert await page.is_disabled("#chat-input")
 
     run(body)
+
+
+# Holds every JPEG decode until the test lets it go (window.raRelease()).
+HOLD_DECODES_JS = """
+() => {
+  const real = window.createImageBitmap.bind(window);
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  window.raDecodes = 0;
+  window.raRelease = () => release();
+  window.createImageBitmap = (blob) => {
+    window.raDecodes += 1;
+    return gate.then(() => real(blob));
+  };
+}
+"""
+
+
+@needs_chromium
+def test_updates_painted_over_while_the_page_is_busy_are_never_drawn() -> None:
+    async def body() -> None:
+        async with viewer_session() as session:
+            page = session.page
+            await session.status("viewing")
+            rng = np.random.default_rng(3)
+            image = np.zeros((128, 192, 3), dtype=np.uint8)
+            image[:, :] = (40, 80, 120)
+            encoder = TileEncoder(192, 128, browser_safe=True)
+            await session.server.send_screen(encoder.encode(to_bgra(image)).to_bytes())
+            await session.frames_drawn(1)
+            await page.evaluate(HOLD_DECODES_JS)
+
+            def change(cell: tuple[int, int], pixels: np.ndarray) -> bytes:
+                y, x = cell
+                image[y:y + 64, x:x + 64] = pixels
+                return encoder.encode(to_bgra(image)).to_bytes()
+
+            # The page is busy decoding a photo cell ...
+            await session.server.send_screen(change((0, 0), rng.integers(0, 256, (64, 64, 3))))
+            await page.wait_for_function("() => window.raDecodes === 1", timeout=WAIT * 1000)
+            # ... while another photo cell comes, then a flat colour over it.
+            for sent, pixels in enumerate((rng.integers(0, 256, (64, 64, 3)),
+                                           np.full((64, 64, 3), 200)), start=3):
+                await session.server.send_screen(change((64, 64), pixels))
+                async with asyncio.timeout(WAIT):  # each goes out on its own, unmerged
+                    while session.server.frames_sent < sent:
+                        await asyncio.sleep(0.01)
+            await page.wait_for_function(  # both reached the page; none drawn yet
+                "() => document.getElementById('screen').dataset.received === '4'",
+                timeout=WAIT * 1000)
+            assert await page.get_attribute("#screen", "data-frames") == "1"
+            await page.evaluate("() => window.raRelease()")
+            await session.frames_drawn(4)
+            shown = await session.canvas_pixels()
+            assert await page.evaluate("() => window.raDecodes") == 1  # never decoded
+            assert await page.get_attribute("#screen", "data-superseded") == "1"
+            assert (shown[64:128, 64:128, :3] == 200).all()
+            assert np.array_equal(shown[64:, :64, :3], image[64:, :64])
+
+    run(body)

@@ -7,7 +7,8 @@ edge, the engine decides):
   change detection and browser-safe encoding (`ra.desktop.codec`), paced by
   `ra.desktop.pacing.Pacer` so that frames never queue behind a slow helper:
   the newest screen wins. Each update is one SCREEN frame; the helper's
-  ``screen.ack`` messages drive the pacing.
+  ``screen.ack`` messages give the pacer its model of the link (bandwidth,
+  round trip), from which it times captures and picks JPEG quality.
 - The helper may ask for a full frame (``screen.refresh``: `request_keyframe`)
   and pick what is shown (``screen.monitor``: `select_monitor`), one monitor
   or all of them (0). When streaming starts and after every switch, the
@@ -218,7 +219,7 @@ class X11Desktop:
                 started = self._clock()
                 update = await loop.run_in_executor(None, self._capture)
                 if update.tiles or update.keyframe:
-                    self.pacer.offer(update, started)
+                    self.pacer.offer(update, started, capture_time=self._clock() - started)
                     self._wake.set()
                 else:
                     self.pacer.idle(started)

@@ -119,5 +119,7 @@ window.raScreen = (function () {
     });
   }
 
-  return Object.freeze({ parseUpdate: parseUpdate, decodeTiles: decodeTiles, paint: paint });
+  return Object.freeze({
+    parseUpdate: parseUpdate, decodeTile: decodeTile, decodeTiles: decodeTiles, paint: paint,
+  });
 })();

@@ -240,20 +240,81 @@
     screenNote.hidden = false;
   }
 
-  // Decode every tile first, then draw them all at once, in order: no half updates.
-  async function drawUpdate(buffer) {
-    const update = raScreen.parseUpdate(buffer);
-    const decoded = await raScreen.decodeTiles(update);
-    setScreenSize(update.width, update.height); // a keyframe for a new size resizes
-    raScreen.paint(ctx, update, decoded, tileSkipped);
-    cursor = { x: update.cursorX, y: update.cursorY };
+  // Is the rectangle of `tile` inside one tile of a later update? Then its pixels
+  // would be painted over before anyone sees them: not worth decoding.
+  function superseded(tile, later) {
+    for (const update of later) {
+      for (const t of update.tiles) {
+        if (t.x <= tile.x && t.y <= tile.y && t.x + t.w >= tile.x + tile.w
+            && t.y + t.h >= tile.y + tile.h) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  // Updates that arrived while the last ones were drawn: drawn together, newest last.
+  // Tiles a later update paints over are skipped (never decoded, never drawn late);
+  // an update for another screen size makes every earlier one moot. The rest are
+  // decoded first (JPEG by createImageBitmap, off the main thread), then drawn at
+  // once, in order: no half updates.
+  async function drawUpdates(updates) {
+    let first = 0;
+    updates.forEach((u, i) => {
+      if (i && (u.width !== updates[i - 1].width || u.height !== updates[i - 1].height)) {
+        first = i;
+      }
+    });
+    const kept = updates.slice(first);
+    const work = [];
+    kept.forEach((update, i) => {
+      const later = kept.slice(i + 1);
+      for (const tile of update.tiles) {
+        if (!superseded(tile, later)) work.push(tile);
+      }
+    });
+    const decoded = await Promise.allSettled(work.map(raScreen.decodeTile));
+    const last = kept[kept.length - 1];
+    setScreenSize(last.width, last.height); // a keyframe for a new size resizes
+    raScreen.paint(ctx, { tiles: work }, decoded, tileSkipped);
+    cursor = { x: last.cursorX, y: last.cursorY };
     placeCursor();
     placeholder.classList.add("hidden");
-    canvas.dataset.seq = String(update.seq);
-    // For tests and debugging: what the last drawn update was.
-    window.raLastUpdate = { seq: update.seq, keyframe: update.keyframe,
-      tiles: update.tiles.length };
-    canvas.dataset.frames = String((Number(canvas.dataset.frames) || 0) + 1);
+    // For tests, debugging and benchmarks: what was drawn last, and how much.
+    window.raLastUpdate = { seq: last.seq, keyframe: updates.some((u) => u.keyframe),
+      tiles: last.tiles.length };
+    const count = (name, n) => {
+      canvas.dataset[name] = String((Number(canvas.dataset[name]) || 0) + n);
+    };
+    count("superseded", updates.reduce((n, u) => n + u.tiles.length, 0) - work.length);
+    count("shown", 1);
+    canvas.dataset.seq = String(last.seq);
+    count("frames", updates.length); // last: a test waiting on it sees everything above
+  }
+
+  // Screen updates not yet drawn, parsed, in arrival order. Each is acknowledged
+  // when its drawing starts (or when found unreadable): the server sends at most
+  // two ahead, so while one batch is decoded the next can arrive, and a later
+  // update can spare the page drawing an earlier one late.
+  let waiting = [];
+
+  function screenUpdate(buffer) {
+    canvas.dataset.received = String((Number(canvas.dataset.received) || 0) + 1);
+    try {
+      waiting.push(raScreen.parseUpdate(buffer));
+    } catch (error) {
+      console.warn("ra viewer:", error);
+      send({ type: "screen.ack" });
+      return;
+    }
+    queueScreenWork(() => {
+      if (!waiting.length) return undefined; // drawn with an earlier batch
+      const batch = waiting;
+      waiting = [];
+      for (let i = 0; i < batch.length; i++) send({ type: "screen.ack" });
+      return drawUpdates(batch);
+    });
   }
 
   function queueScreenWork(work) {
@@ -437,8 +498,7 @@
       if (typeof event.data === "string") {
         handleJson(event.data);
       } else {
-        const buffer = event.data;
-        queueScreenWork(() => drawUpdate(buffer).finally(() => send({ type: "screen.ack" })));
+        screenUpdate(event.data);
       }
     });
     ws.addEventListener("close", () => {

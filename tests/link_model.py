@@ -1,0 +1,176 @@
+"""A simulated link and screen for pacing tests: discrete events, no clock, no sockets.
+
+`run_link` drives a `Pacer` exactly as `ra.session.desktop.X11Desktop` does
+(capture on ``next_capture_at``; if the link is busy while an update waits,
+wait for an ack, at most 0.25 s; grab and encode take ``capture_time``; then
+offer, and write while ``poll`` gives updates) against a one-way path of
+``rate`` bytes a second and ``delay`` seconds each way:
+
+* a write is accepted at once (the kernel's socket buffer, in front of the
+  bottleneck), then waits its turn at the bottleneck (FIFO), takes
+  ``size / rate`` there and arrives ``delay`` later;
+* the helper acknowledges each update when it arrives; the ack takes
+  ``delay`` to come back (acks are small: no queue).
+
+The screen is a `Workload`: what changes at each capture, and when each
+change happened (to measure change-to-shown).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ra.desktop.codec import Codec, Tile, Update
+from ra.desktop.pacing import Pacer, wire_size
+
+W, H = 1920, 1080
+
+
+@dataclass
+class Change:
+    """A region that changed at `at` and its size on the wire at quality q."""
+
+    at: float
+    rect: tuple[int, int, int, int]
+    bytes_at: Callable[[int], int]
+    label: str
+
+
+@dataclass
+class Shown:
+    label: str
+    changed_at: float
+    shown_at: float
+
+
+@dataclass
+class Result:
+    duration: float
+    shown: list[Shown] = field(default_factory=list)
+    delivered: list[tuple[float, float, int]] = field(default_factory=list)
+    """(service start, service end, bytes) of each update at the bottleneck."""
+    queue_delays: list[float] = field(default_factory=list)
+    """Seconds each update waited at the bottleneck before its first byte went."""
+    qualities: list[int] = field(default_factory=list)
+
+    def utilisation(self, rate: float, start: float, end: float) -> float:
+        busy = sum(max(0.0, min(e, end) - max(s, start)) for s, e, _n in self.delivered)
+        return busy / (end - start)
+
+    def latencies(self, label: str, start: float = 0.0) -> list[float]:
+        return sorted(s.shown_at - s.changed_at for s in self.shown
+                      if s.label == label and s.changed_at >= start)
+
+    def shown_per_s(self, label: str, start: float, end: float) -> float:
+        return sum(1 for s in self.shown
+                   if s.label == label and start <= s.shown_at < end) / (end - start)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+Workload = Callable[[float, float], list[Change]]
+"""(last capture, this capture) -> the changes made in between (empty: idle)."""
+
+
+def full_screen(bytes_per_quality: int = 2800) -> Workload:
+    """Every pixel changes all the time (a video, the bench's painter)."""
+    def changes(_last: float, now: float) -> list[Change]:
+        return [Change(now, (0, 0, W, H), lambda q: q * bytes_per_quality, "full")]
+    return changes
+
+
+def typing(period: float = 0.1, size: int = 3000) -> Workload:
+    """One character every `period` seconds in the top-left cell."""
+    def changes(last: float, now: float) -> list[Change]:
+        first = int(last / period) + 1
+        keys = [k * period for k in range(first, int(now / period) + 1)]
+        return [Change(keys[0], (0, 0, 64, 64), lambda _q: size, "typing")] if keys else []
+    return changes
+
+
+def both(*workloads: Workload) -> Workload:
+    def changes(last: float, now: float) -> list[Change]:
+        return [c for w in workloads for c in w(last, now)]
+    return changes
+
+
+def below_the_top_row(bytes_per_quality: int = 2800) -> Workload:
+    """Everything but the top row of cells changes all the time."""
+    def changes(_last: float, now: float) -> list[Change]:
+        return [Change(now, (0, 64, W, H - 64), lambda q: q * bytes_per_quality, "big")]
+    return changes
+
+
+def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
+             duration: float, capture_time: float = 0.01) -> Result:
+    result = Result(duration)
+    events: list[tuple[float, int, int]] = []  # (ack time, tie-break, seq) at the sender
+    link_free = 0.0
+    seq = 0
+    tie = 0
+    # Per update on the wire: the changes it carries (label, changed_at) by tile.
+    carried: dict[int, list[tuple[str, float]]] = {}
+    alive: list[Tile] = []  # keeps every tile's id() its own
+    now = 0.0
+    last_capture = 0.0
+
+    def send_ready(t: float) -> None:
+        nonlocal link_free, tie
+        while (update := pacer.poll(t)) is not None:
+            size = wire_size(update)
+            pacer.on_sent(size, t)
+            start = max(t, link_free)
+            link_free = start + size / rate
+            result.delivered.append((start, link_free, size))
+            result.queue_delays.append(start - t)
+            arrived = link_free + delay
+            shown: dict[str, float] = {}
+            for tile in update.tiles:
+                for label, at in carried.get(id(tile), []):
+                    shown[label] = max(shown.get(label, at), at)
+            for label, at in shown.items():
+                result.shown.append(Shown(label, at, arrived))
+            tie += 1
+            heapq.heappush(events, (arrived + delay, tie, update.seq))
+
+    def advance(until: float, stop_on_ack: bool = False) -> float:
+        nonlocal now
+        while events and events[0][0] <= until:
+            t, _tie, acked = heapq.heappop(events)
+            now = max(now, t)
+            pacer.on_ack(acked, now)
+            send_ready(now)
+            if stop_on_ack:
+                return now
+        now = max(now, until)
+        return now
+
+    while now < duration:
+        due = pacer.next_capture_at(now)
+        advance(due)
+        if pacer.busy and pacer.pending is not None:
+            advance(now + 0.25, stop_on_ack=True)
+        started = now
+        advance(started + capture_time)
+        changes = workload(last_capture, started)
+        last_capture = started
+        if not changes:
+            pacer.idle(started)
+            continue
+        seq += 1
+        tiles = []
+        for change in changes:
+            x, y, w, h = change.rect
+            tile = Tile(x, y, w, h, Codec.JPEG, bytes(change.bytes_at(pacer.quality)))
+            carried[id(tile)] = [(change.label, change.at)]
+            alive.append(tile)
+            tiles.append(tile)
+        result.qualities.append(pacer.quality)
+        pacer.offer(Update(seq, W, H, 0, 0, tuple(tiles)), started, capture_time=capture_time)
+        send_ready(now)
+    return result

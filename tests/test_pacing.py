@@ -1,0 +1,94 @@
+"""The pacer against a simulated link (`link_model`): fill it, do not queue, keep typing quick."""
+
+from __future__ import annotations
+
+import pytest
+from link_model import H, W, below_the_top_row, both, full_screen, pct, run_link, typing
+
+from ra.desktop.codec import Codec, Tile, Update
+from ra.desktop.pacing import Pacer
+
+MBIT = 1e6 / 8  # bytes a second
+SECONDS = 20.0
+STEADY = (5.0, SECONDS - 1)  # after the start-up, before the end
+
+
+def pacer() -> Pacer:
+    return Pacer(max_quality=75)  # as `ra.session.desktop.X11Desktop` makes it
+
+
+def test_a_full_screen_change_fills_a_20_mbit_link_without_a_queue() -> None:
+    rate, delay = 20 * MBIT, 0.020
+    p = pacer()
+    result = run_link(p, full_screen(), rate=rate, delay=delay, duration=SECONDS)
+    assert result.utilisation(rate, *STEADY) >= 0.7
+    assert result.shown_per_s("full", *STEADY) >= 3 * 5.6  # the AIMD pacer showed 5.6
+    # At most about one update waits at the bottleneck: a frame's budget of bytes.
+    budget = rate / p.target_fps / rate
+    steady_delays = result.queue_delays[len(result.queue_delays) // 4:]
+    assert max(steady_delays) <= 2 * budget
+    assert pct(result.latencies("full", STEADY[0]), 95) <= 2 * delay + 3 * budget
+    assert p.min_quality <= result.qualities[-1] < p.max_quality  # the budget took quality
+
+
+@pytest.mark.parametrize(("mbit", "delay"), [(100, 0.001), (5, 0.050)])
+def test_other_links_are_filled_too(mbit: float, delay: float) -> None:
+    rate = mbit * MBIT
+    p = pacer()
+    result = run_link(p, full_screen(), rate=rate, delay=delay, duration=SECONDS)
+    assert result.utilisation(rate, *STEADY) >= 0.7
+    largest = max(n for _s, _e, n in result.delivered) / rate
+    assert pct(result.queue_delays, 95) <= largest
+
+
+def test_the_model_finds_the_link() -> None:
+    rate, delay = 20 * MBIT, 0.020
+    p = pacer()
+    run_link(p, full_screen(), rate=rate, delay=delay, duration=SECONDS)
+    assert p.bandwidth is not None and abs(p.bandwidth - rate) <= 0.1 * rate
+    assert p.min_rtt is not None and 2 * delay <= p.min_rtt <= 4 * delay
+    assert p.cwnd is not None and p.cwnd >= 2 * delay * rate
+
+
+def test_typing_is_not_stuck_behind_a_big_change() -> None:
+    rate, delay, capture = 20 * MBIT, 0.020, 0.010
+    alone = run_link(pacer(), typing(), rate=rate, delay=delay, duration=SECONDS,
+                     capture_time=capture)
+    latencies = alone.latencies("typing", 1.0)
+    assert len(latencies) >= 0.95 * 10 * (SECONDS - 1)
+    # Alone: wait for the next capture, grab it, cross the link; nothing else.
+    assert pct(latencies, 50) <= 1 / 60 + capture + 3000 / rate + delay + 0.001
+
+    # Beside a change that fills the link: a keystroke waits for at most the
+    # updates already in flight, never for a merged big one.
+    result = run_link(pacer(), both(below_the_top_row(), typing()), rate=rate, delay=delay,
+                      duration=SECONDS)
+    assert result.shown_per_s("typing", *STEADY) >= 9.5  # every keystroke on its own
+    latencies = result.latencies("typing", STEADY[0])
+    assert pct(latencies, 50) <= 0.150
+    assert pct(latencies, 95) <= 0.250
+    assert result.utilisation(rate, *STEADY) >= 0.7
+
+
+def test_a_small_change_goes_ahead_of_a_waiting_big_one() -> None:
+    p = Pacer(min_unacked=1, max_unacked=4, small_bytes=1000)
+
+    def update(seq: int, x: int, y: int, w: int, h: int, size: int) -> Update:
+        return Update(seq, W, H, 0, 0, (Tile(x, y, w, h, Codec.JPEG, bytes(size)),))
+
+    p.offer(update(1, 0, 64, W, H - 64, 50_000), 0.0)
+    assert p.poll(0.0) is not None
+    p.on_sent(50_000, 0.01)
+    p.offer(update(2, 0, 64, W, H - 64, 50_000), 0.02)
+    assert p.busy and p.poll(0.02) is None  # no cwnd yet: one update in flight at most
+    p.offer(update(3, 0, 0, 64, 64, 500), 0.03)  # typing: no pixel shared with update 2
+    assert p.express is not None and p.pending is not None and p.pending.seq == 2
+    small = p.poll(0.03)
+    assert small is not None and small.seq == 3  # over the cap, ahead of the big one
+    p.on_sent(500, 0.03)
+    assert p.poll(0.03) is None
+    p.offer(update(4, 0, 0, 128, 128, 500), 0.04)  # touches update 2's pixels: merged
+    assert p.express is None and p.pending is not None
+    assert [t.y for t in p.pending.tiles] == [64, 0]
+    p.on_ack(3, 0.1)  # acks 1 too: they went first
+    assert p.in_flight == 0 and p.poll(0.1) is not None
