@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from smtp_support import Recorder, serve
 
+#: Loopback: no warning that every address is private comes before the one line.
+HOST = ("--host", "127.0.0.1")
+
 
 def _check_revoked(ra, result, why: str) -> None:  # type: ignore[no-untyped-def]
     assert result.returncode != 0
@@ -31,7 +34,7 @@ def _check_revoked(ra, result, why: str) -> None:  # type: ignore[no-untyped-def
 def test_an_unwritable_save_path_revokes_the_new_invitation(ra, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "a-file").write_text("not a folder")
     target = tmp_path / "a-file" / "help.rainv"
-    result = ra("invite", "create", "--name", "Alice", "--generate-password",
+    result = ra("invite", "create", "--name", "Alice", "--generate-password", *HOST,
                 "--save", str(target))
     _check_revoked(ra, result, f"cannot write {target}")
 
@@ -41,7 +44,7 @@ def test_a_refused_mail_revokes_the_new_invitation(ra, tmp_path: Path, save: boo
     recorder = Recorder(refuse_recipients=True)
     extra = ["--save", str(tmp_path / "help.rainv")] if save else []
     with serve(recorder) as controller:
-        result = ra("invite", "create", "--name", "Alice", "--generate-password", *extra,
+        result = ra("invite", "create", "--name", "Alice", "--generate-password", *HOST, *extra,
                     "--email", "nobody@example.org", "--smtp", f"127.0.0.1:{controller.port}")
     assert recorder.envelopes == []
     _check_revoked(ra, result, "nobody@example.org")
