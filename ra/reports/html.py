@@ -122,9 +122,9 @@ class SessionTimeline:
     def control_seconds(self) -> float:
         return sum(span.seconds for span in self.spans if span.kind == "control")
 
-    def begin(self, kind: str, at: datetime, **facts: str) -> Span:
+    def begin(self, kind: str, at: datetime, scope: str = "") -> Span:
         self.end_span(kind, at)  # a span never overlaps its own kind
-        span = Span(kind, at, **facts)
+        span = Span(kind, at, scope=scope)
         self.spans.append(span)
         self._open[kind] = span
         return span
