@@ -1,4 +1,4 @@
-"""``python -m bench [store|desktop|profile|startup] [options]``: see `bench/__init__.py`."""
+"""``python -m bench [store|desktop|profile|startup|report] [options]``: see `bench/__init__.py`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import startup
 
         return startup.main(args)
+    if suite == "report":
+        from bench import report
+
+        return report.main(args)
     if suite == "profile":
         from bench import hotpaths
 
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import store
 
         return store.worker_main(args)
-    print(f"bench: unknown suite {suite!r} (use: store, desktop, profile, startup)",
+    print(f"bench: unknown suite {suite!r} (use: store, desktop, profile, startup, report)",
           file=sys.stderr)
     return 2
 

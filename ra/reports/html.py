@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -46,6 +45,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 from ra.events.model import format_time
 from ra.fingerprint import format_fingerprint, short_fingerprint
@@ -185,11 +186,11 @@ def collect(
     total = 0 if top is None else int(top) + 1
     totals = Totals()
     sessions: dict[str, SessionTimeline] = {}
-    loads = json.JSONDecoder().decode
+    loads = orjson.loads
     read = 0
     for batch in _bodies(conn, low):
         for _seq, body in batch:
-            event = loads(body if isinstance(body, str) else bytes(body).decode("utf-8"))
+            event = loads(body)
             read += 1
             stream: str = event["stream"]
             if stream.startswith(_SESSION):
@@ -459,7 +460,7 @@ def _timeline_svg(s: SessionTimeline, zone: tzinfo | None) -> str:
            f'data-x0="{X0:g}" data-x1="{X1:g}">\n',
            f"<title>{_text(f'timeline of session {s.id}')}</title>\n"]
     helper = s.helper or "the helper"
-    key = f" (key {short_fingerprint(s.fingerprint)})" if s.fingerprint else ""
+    who = _text(helper) + (f" (key {short_fingerprint(s.fingerprint)})" if s.fingerprint else "")
     lane_names = {"consent": "consent", "view": "view", "control": "control"}
     for i, lane in enumerate(LANES):
         top = LANE_TOP + i * LANE_H
@@ -476,16 +477,19 @@ def _timeline_svg(s: SessionTimeline, zone: tzinfo | None) -> str:
             classes.append(span.answer or "unanswered")
         if span.open:
             classes.append("open")
+        # the tooltip: each piece from the log escaped on its own, the rest is ours
         if span.kind == "consent":
-            tip = f"{span.scope}: asked {_clock(span.start, zone)}, " + (
-                f"{span.answer} {_clock(end, zone)}" if not span.open else "not answered")
+            tip = f"{_text(span.scope)}: asked {_clock(span.start, zone)}, " + (
+                f"{_text(span.answer)} {_clock(end, zone)}" if not span.open
+                else "not answered")
             if span.reason:
-                tip += f" ({span.reason})"
+                tip += f" ({_text(span.reason)})"
         elif span.kind == "view":
-            tip = f"{helper} sees the screen {_clock(span.start, zone)}–{_clock(end, zone)}"
+            tip = f"{_text(helper)} sees the screen {_clock(span.start, zone)}–{_clock(end, zone)}"
         else:
-            tip = (f"{helper}{key} controls {_clock(span.start, zone)}–{_clock(end, zone)}"
-                   + (f", released by {span.by} ({span.reason})" if span.by else ""))
+            tip = (f"{who} controls {_clock(span.start, zone)}–{_clock(end, zone)}"
+                   + (f", released by {_text(span.by)} ({_text(span.reason)})"
+                      if span.by else ""))
         facts = ""
         if span.kind == "consent":
             facts = f' data-scope="{_attr(span.scope)}" data-answer="{_attr(span.answer)}"'
@@ -497,13 +501,13 @@ def _timeline_svg(s: SessionTimeline, zone: tzinfo | None) -> str:
             f'data-start="{format_time(span.start)}" data-end="{format_time(end)}" '
             f'data-open="{"true" if span.open else "false"}"{facts} '
             f'x="{x:g}" y="{top + 3}" width="{max(width, 0):g}" height="{LANE_H - 6}">'
-            f"<title>{_text(tip)}</title></rect>\n")
+            f"<title>{tip}</title></rect>\n")
         if span.kind == "control" and width > 40:  # who held it, where it fits
             fits = int((width - 8) / 6.2)
             label = inert(helper, TEXT_SHOWN)
             label = label if len(label) <= fits else label[:max(fits - 1, 1)] + "…"
             out.append(f'<text class="holder" x="{x + 4:g}" y="{top + 15}">'
-                       f"{_text(label)}</text>\n")
+                       f"{escape(label, quote=True)}</text>\n")
         if width < 2:  # a moment: make it visible without moving its exact x
             out.append(f'<rect class="{" ".join(classes)}" x="{x - 1:g}" y="{top + 3}" '
                        f'width="2" height="{LANE_H - 6}"/>\n')
@@ -525,14 +529,17 @@ def _timeline_svg(s: SessionTimeline, zone: tzinfo | None) -> str:
         anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         out.append(f'<line class="tick" x1="{x:g}" y1="{LANE_TOP}" x2="{x:g}" '
                    f'y2="{axis_y + 4}"/><text x="{x:g}" y="{axis_y + 17}" '
-                   f'text-anchor="{anchor}">{_text(_clock(moment, zone))}</text>\n')
+                   f'text-anchor="{anchor}">{_clock(moment, zone)}</text>\n')
     out.append("</svg>\n")
     return "".join(out)
 
 
 def _text(value: object) -> str:
     """Text from the log, safe as HTML element content and in a double-quoted attribute."""
-    return escape(inert(value, TEXT_SHOWN), quote=True)
+    text = value if isinstance(value, str) else str(value)
+    if not (len(text) <= TEXT_SHOWN and text.isascii() and text.isprintable()):
+        text = inert(text, TEXT_SHOWN)  # plain short ASCII is inert already
+    return escape(text, quote=True)
 
 
 _attr = _text
