@@ -70,18 +70,18 @@ def generate(database: Path, events: int, sessions: int) -> dict[str, Any]:
             step(engine.connected(f"helper {s % 97}", 0.0, key=key, address="192.0.2.10"))
             step(engine.authenticated(clock))
             step(engine.consent_answered("view", True, clock), seconds=6)
-            budget = per - 8
+            budget = per - 2  # the end: control released (if held) and disconnected
             rounds = 0
             while version < budget:
                 rounds += 1
-                burst = min(12, max(budget - version - 6, 1))
+                burst = min(12, budget - version)
                 chats: list[Any] = []
                 for i in range(burst):
                     chats += engine.chat(f"message {i} of round {rounds}: is the printer on?",
                                          clock)
                 step(chats, seconds=20)
-                if version >= budget:
-                    break
+                if version + 6 > budget:  # a control round is up to six events
+                    continue
                 step(engine.received({"type": "control.request"}, clock))
                 granted = rounds % 4 != 0
                 step(engine.consent_answered("control", granted, clock), seconds=3)
