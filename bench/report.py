@@ -57,7 +57,8 @@ def generate(database: Path, events: int, sessions: int) -> dict[str, Any]:
             base = start + timedelta(minutes=7 * s)
             clock = 0.0
 
-            def step(outputs: list[Any], *, seconds: float = 4.0) -> None:
+            def step(outputs: list[Any], *, seconds: float = 4.0, stream: str = stream,
+                     base: datetime = base) -> None:
                 nonlocal version, clock, written
                 clock += seconds
                 batch = [o.event for o in outputs if isinstance(o, Record)]
