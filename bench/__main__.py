@@ -1,4 +1,4 @@
-"""``python -m bench [store|desktop|link|profile|startup|export] [options]``.
+"""``python -m bench [store|desktop|link|profile|startup|export|report] [options]``.
 
 See `bench/__init__.py`.
 """
@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import export
 
         return export.main(args)
+    if suite == "report":
+        from bench import report
+
+        return report.main(args)
     if suite == "profile":
         from bench import hotpaths
 
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import store
 
         return store.worker_main(args)
-    print(f"bench: unknown suite {suite!r} (use: store, desktop, link, profile, startup, export)",
+    print(f"bench: unknown suite {suite!r} "
+          "(use: store, desktop, link, profile, startup, export, report)",
           file=sys.stderr)
     return 2
 

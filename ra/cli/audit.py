@@ -560,18 +560,45 @@ def report(
         typer.Option("--format", "-f",
                      help="table, csv, json (one array) or jsonl (one object a line)."),
     ] = "table",
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the HTML report (totals, a timeline per "
+                     "session) to this file instead.", dir_okay=False),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="--html: sessions that started at or after this time "
+                     "(ISO 8601, or 1h, 2d ago)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="--html: sessions that started before this time."),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run a compliance report (the SQL in audit/reports/) over the log.
+
+    `--html FILE` writes one self-contained page instead: totals (sessions,
+    time in control, consents denied, lock-outs, failed passwords) and, per
+    session, the helper's name and key and a timeline of consent, view and
+    control. It loads nothing and runs no script; open it in any browser.
 
     Example:
 
     \b
         ra audit report
         ra audit report consent-and-control-grants --format csv
+        ra audit report --html report.html --since 2026-11-01 --until 2026-12-01
     """
     from ra import reports
 
+    if html is not None:
+        if name is not None:
+            raise UsageError("give a report NAME or --html, not both")
+        _html_report(html, since, until, home)
+        return
+    if since is not None or until is not None:
+        raise UsageError("--since and --until go with --html")
     if name is None:
         for known in reports.names():
             say(f"{known.replace('_', '-'):<32} {reports.description(known)}")
@@ -606,6 +633,37 @@ def report(
         # For people: times in local time with their zone, every cell inert.
         print_table(columns, [[None if row.get(c) is None else local_time_text(str(row.get(c)))
                                for c in columns] for row in rows])
+
+
+def _html_report(path: Path, since: str | None, until: str | None, home: Path | None) -> None:
+    """`ra audit report --html`: collect with progress, write, say what was written."""
+    from ra.reports.html import write_report
+
+    low = parse_since(since) if since else None
+    high = parse_since(until) if until else None
+    if low is not None and high is not None and high <= low:
+        raise UsageError("--until must be later than --since")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: no folder {path.parent}")
+    with open_existing_store(home) as store, progress("report") as step:
+        try:
+            made = write_report(store.conn, path, since=low, until=high, progress=step)
+        except sqlite3.DatabaseError as exc:
+            from ra.events.errors import StoreError
+
+            raise StoreError(
+                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            from ra.events.errors import StoreError
+
+            if isinstance(exc, OSError):
+                raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+            raise StoreError(f"the event log {store.path} holds an event ra cannot read "
+                             f"({type(exc).__name__}); run `ra audit verify`") from None
+    t = made.totals
+    say(f"wrote {path}: {t.sessions} sessions, {t.consents_denied} consents denied, "
+        f"{t.lockouts} lock-outs, {t.failed_passwords} failed passwords")
 
 
 def _report_rows(store: EventStore, query: str, step: Progress) -> list[dict[str, Any]]:
