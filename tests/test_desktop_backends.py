@@ -294,7 +294,7 @@ def test_ra_ask_with_the_pynput_backend_types_into_an_xterm_and_hears_esc(
     with xterm(display, *SHELL, cwd=work) as proc:
         assert wait_for(visible(display, proc)), "xterm never became visible"
         person = pexpect.spawn(
-            sys.executable, ["-m", "ra", "ask", inv_id, "--host", "127.0.0.1",
+            sys.executable, ["-m", "ra", "ask", inv_id, "--terminal", "--host", "127.0.0.1",
                              "--backend", "pynput"],
             env=env, encoding="utf-8", timeout=T, dimensions=(50, 300))
         person.logfile_read = sys.stdout

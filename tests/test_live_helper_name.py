@@ -134,7 +134,7 @@ def _session(person_home: Path, helper_home: Path, tmp_path: Path, children: Chi
              *name: str) -> tuple[pexpect.spawn, pexpect.spawn]:
     """A new invitation, `ra ask` and `ra connect` (with `name`: ``--name X``, or nothing)."""
     inv_id, file = _create(person_home, tmp_path)
-    person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    person = _spawn(person_home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     helper = _spawn(helper_home, "connect", str(file), "--password-stdin", "--no-browser",
@@ -210,7 +210,7 @@ def test_a_helper_that_cannot_prove_the_key_it_names_is_refused(homes: Homes, tm
     person_home, helper_home = homes
     bob = load_identity(Home.at(helper_home)).signing_public
     inv_id, file = _create(person_home, tmp_path)
-    person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    person = _spawn(person_home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     forger = _Forger("Bob (IT)", Ed25519PrivateKey.generate(), bob)

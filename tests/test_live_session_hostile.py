@@ -63,7 +63,7 @@ def _hostile(person_home: Path, tmp_path: Path, children: Children,
              attack: Callable[[Peer], Awaitable[None]]) -> pexpect.spawn:
     """`ra ask` on a pty; a raw helper proves the password, then runs `attack`."""
     inv_id, file = _create(person_home, tmp_path)
-    person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    person = _spawn(person_home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     invitation = load_invitation(file)

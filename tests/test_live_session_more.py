@@ -70,7 +70,7 @@ def _create_with(home: Path, tmp: Path, *extra: str) -> tuple[str, Path]:
 
 
 def _ask(home: Path, inv_id: str, children: Children) -> pexpect.spawn:
-    person = _spawn(home, "ask", inv_id, "--host", "127.0.0.1")
+    person = _spawn(home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     return person
@@ -416,7 +416,7 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
                                            children: Children) -> None:
     person_home, _ = homes
     inv_id, file = _create(person_home, tmp_path)
-    person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    person = _spawn(person_home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     screen = _Tee()
     person.logfile_read = screen

@@ -60,7 +60,7 @@ def person_display() -> Iterator[Display]:
 def _ask(home: Path, inv_id: str, children: Children, *extra: str,
          env: dict[str, str] | None = None) -> tuple[pexpect.spawn, _Tee]:
     person = pexpect.spawn(sys.executable, ["-m", test_live_session.RUNNER, "ask", inv_id,
-                                            "--host", "127.0.0.1", *extra],
+                                            "--terminal", "--host", "127.0.0.1", *extra],
                            env=env or _env(home), encoding="utf-8", timeout=T,
                            dimensions=(50, 400))
     seen = _Tee()

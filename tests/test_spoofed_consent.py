@@ -81,7 +81,7 @@ def test_a_forged_question_in_chat_is_inert_and_the_real_one_is_asked_again(
         homes: Homes, tmp_path: Path, children: Children) -> None:
     person_home, _ = homes
     inv_id, file = _create(person_home, tmp_path)
-    person, screen = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    person, screen = _spawn(person_home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     invitation = load_invitation(file)
@@ -180,7 +180,7 @@ def test_the_persons_escapes_reach_the_helper_inert(
         homes: Homes, tmp_path: Path, children: Children) -> None:
     person_home, helper_home = homes
     inv_id, file = _create(person_home, tmp_path)
-    person, _ = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1")
+    person, _ = _spawn(person_home, "ask", inv_id, "--terminal", "--host", "127.0.0.1")
     children.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     helper, helper_screen = _spawn(helper_home, "connect", str(file), "--password-stdin",

@@ -201,7 +201,7 @@ def _spawn(ns: Namespace, home: Path, children: list[pexpect.spawn], *args: str,
 
 def _ask(ns: Namespace, home: Path, inv_id: object, children: list[pexpect.spawn],
          **env: str) -> pexpect.spawn:
-    person = _spawn(ns, home, children, "ask", str(inv_id), **env)
+    person = _spawn(ns, home, children, "ask", str(inv_id), "--terminal", **env)
     person.expect(rf"listening on {ns.address}:\d+")
     return person
 
