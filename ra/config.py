@@ -10,6 +10,11 @@ wrote it. The one key written today is the name a helper gives::
 `ra connect --name` remembers it; later connects without ``--name`` reuse
 it. A name read from the file passes the same check as one from the
 command line (`ra.net.handshake.check_name`), since the person sees it.
+
+How long chat is kept (`chat_retention`; see `ra.forget.apply_retention`)::
+
+    [retention]
+    chat = "30d"
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +65,28 @@ def helper_name(home: Home) -> str | None:
     if not isinstance(name, str):
         raise ConfigError(f"{config_path(home)}: [helper] name must be text")
     return name
+
+
+def chat_retention(home: Home) -> tuple[str, timedelta] | None:
+    """``[retention] chat`` as written (``"30d"``) and as a duration; None if unset."""
+    path = config_path(home)
+    table = read_config(home).get("retention", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [retention] must be a table")
+    value = table.get("chat")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f'{path}: [retention] chat must be text like "30d"')
+    from ra.cli.common import parse_duration  # the one duration syntax
+
+    try:
+        period = parse_duration(value)
+    except RaError as exc:
+        raise ConfigError(f"{path}: [retention] chat: {exc}") from None
+    if period <= timedelta(0):
+        raise ConfigError(f"{path}: [retention] chat must be longer than 0")
+    return value.strip(), period
 
 
 def remember_helper_name(home: Home, name: str) -> None:
@@ -106,4 +134,5 @@ def remember_helper_name(home: Home, name: str) -> None:
     write_private(path, new_text.encode("utf-8"))
 
 
-__all__ = ["ConfigError", "config_path", "helper_name", "read_config", "remember_helper_name"]
+__all__ = ["ConfigError", "chat_retention", "config_path", "helper_name", "read_config",
+           "remember_helper_name"]

@@ -1,0 +1,195 @@
+"""One secret key per session: what seals the session's chat (and its screen recording).
+
+A session's key lives in ``RA_HOME/keystore/sessions/<session id>.key``
+(mode 0600, folders 0700), never in the log, an event or a log line. It is
+made the first time something of the session must be sealed
+(``key_for(session_id)``) and read back with ``create=False``. Each side of a
+session keeps its own key for its own log: the two logs never share one.
+
+Forgetting a session (`ra.forget`) is `destroy`: the key file is overwritten,
+then removed, and a tombstone (``<session id>.forgotten``, empty) is left in
+its place, so nothing makes that session a key again: a session forgotten
+while it is still running cannot start sealing under a new key, and
+``key_for`` returns None for it from then on. What was sealed with the key
+stays in the log (the Merkle tree covers it) and can never be opened again.
+
+Writes are atomic and private (`ra.files.write_private`), destruction is
+`ra.files.shred`, and every look at the folder holds its lock
+(`ra.files.locked`, ``.lock``): a reader never sees a key half written or half
+shredded, and two processes never make two keys for one session. Reading
+creates nothing when there is no folder yet (`ra audit log` on a fresh home
+stays read-only).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from ra.errors import RaError
+from ra.files import create_private, locked, shred, write_private
+from ra.home import Home, private_folder
+
+#: Bytes of a session key (AES-256).
+KEY_BYTES = 32
+KEY_SUFFIX = ".key"
+FORGOTTEN_SUFFIX = ".forgotten"
+#: A session id as a file name: no separators, no leading dot.
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
+
+
+class SessionKeyError(RaError):
+    """A session's key cannot be read, written or destroyed; the message names the file."""
+
+    exit_code = 2
+
+
+class SessionKeys:
+    """``RA_HOME/keystore/sessions``: one key per session, made on first use."""
+
+    def __init__(self, home: Home) -> None:
+        self.root = home.keystore_dir / "sessions"
+        self._keystore = home.keystore_dir
+
+    # -- the API ------------------------------------------------------------
+
+    def key_for(self, session_id: str, *, create: bool = True) -> bytes | None:
+        """The session's key; made now if it has none and `create` is true.
+
+        None when the session has no key and `create` is false, and always once
+        the session was forgotten (its key destroyed): a forgotten session never
+        gets a key again.
+        """
+        _check(session_id)
+        if not create and not self.root.is_dir():
+            return None  # reading creates nothing
+        with self._lock(create=create):
+            if self._tombstone(session_id).exists():
+                return None
+            key = self._read(session_id)
+            if key is not None or not create:
+                return key
+            key = secrets.token_bytes(KEY_BYTES)
+            data = json.dumps({"session_id": session_id,
+                               "key": base64.b64encode(key).decode("ascii")}).encode()
+            path = self._path(session_id)
+            try:
+                write_private(path, data)
+            except OSError as exc:
+                raise SessionKeyError(f"cannot write the session key {path}: {exc.strerror}") \
+                    from None
+            return key
+
+    def destroy(self, session_id: str) -> bool:
+        """Destroy the session's key for good; True if there was one to destroy.
+
+        The tombstone is written first, then the key is overwritten and removed:
+        a process killed in between leaves a key nothing will hand out, which
+        the next `destroy` (or `sweep`) removes.
+        """
+        _check(session_id)
+        with self._lock(create=True):
+            tombstone = self._tombstone(session_id)
+            try:
+                create_private(tombstone, b"")
+            except OSError as exc:
+                raise SessionKeyError(f"cannot mark the session key {tombstone} as destroyed: "
+                                      f"{exc.strerror}") from None
+            path = self._path(session_id)
+            try:
+                return shred(path)
+            except OSError as exc:
+                raise SessionKeyError(f"cannot destroy the session key {path}: {exc.strerror}") \
+                    from None
+
+    # -- for retention --------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        """The sessions that have a key here (forgotten ones have none)."""
+        return [name[: -len(KEY_SUFFIX)] for name in self._names()
+                if name.endswith(KEY_SUFFIX) and not name.startswith(".")]
+
+    def forgotten(self, session_id: str) -> bool:
+        """Whether the session's key was destroyed here."""
+        _check(session_id)
+        return self._tombstone(session_id).exists()
+
+    def sweep(self) -> list[str]:
+        """Destroy what a process killed mid-way left: the temporary file of a key
+        write cut short, and a key whose session is already marked destroyed.
+        Returns the names removed; creates nothing."""
+        if not self.root.is_dir():
+            return []
+        removed: list[str] = []
+        with self._lock(create=False):
+            for name in self._names():
+                stale = name.startswith(".") and name.endswith(".tmp")
+                if name.endswith(KEY_SUFFIX) and not name.startswith("."):
+                    stale = (self.root / (name[: -len(KEY_SUFFIX)] + FORGOTTEN_SUFFIX)).exists()
+                if stale:
+                    try:
+                        shred(self.root / name)
+                    except OSError as exc:
+                        raise SessionKeyError(f"cannot destroy {self.root / name}: "
+                                              f"{exc.strerror}") from None
+                    removed.append(name)
+        return removed
+
+    # -- the files ------------------------------------------------------------
+
+    def _path(self, session_id: str) -> Path:
+        return self.root / f"{session_id}{KEY_SUFFIX}"
+
+    def _tombstone(self, session_id: str) -> Path:
+        return self.root / f"{session_id}{FORGOTTEN_SUFFIX}"
+
+    def _read(self, session_id: str) -> bytes | None:
+        path = self._path(session_id)
+        try:
+            data = json.loads(path.read_bytes())
+            key = base64.b64decode(data["key"], validate=True)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            raise SessionKeyError(f"the session key {path} is damaged or unreadable") from None
+        if len(key) != KEY_BYTES or data.get("session_id") != session_id:
+            raise SessionKeyError(f"the session key {path} is damaged or unreadable")
+        return key
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise SessionKeyError(f"cannot read the session keys {self.root}: {exc.strerror}") \
+                from None
+
+    @contextmanager
+    def _lock(self, *, create: bool) -> Iterator[None]:
+        """Hold the folder's lock (made, with the folders, when `create`)."""
+        if create:
+            private_folder(self._keystore, parents=True)
+            private_folder(self.root)
+        lock = self.root / ".lock"
+        with ExitStack() as held:
+            try:
+                held.enter_context(locked(lock))
+            except OSError as exc:
+                raise SessionKeyError(f"cannot open the session keys' lock {lock}: "
+                                      f"{exc.strerror}") from None
+            yield
+
+
+def _check(session_id: str) -> None:
+    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
+        raise SessionKeyError(f"{session_id!r} is not a session id")
+
+
+__all__ = ["KEY_BYTES", "SessionKeyError", "SessionKeys"]
