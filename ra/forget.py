@@ -45,8 +45,6 @@ FORGOTTEN = "session.forgotten"
 #: The longest reason a forgetting keeps.
 MAX_WHY = 500
 
-_log = get_logger("ra.forget")
-
 
 class ForgetError(RaError):
     """The session cannot be forgotten as asked; the message says why."""
@@ -138,7 +136,9 @@ def apply_retention(
             done.append(forget(store, keys, stream, why=f"retention {text}", actor=SYSTEM,
                                by="system"))
         except PlainChatError:
-            _log.warning("retention.skipped", stream=stream, reason="plain-text chat")
+            # (the logger only now: structlog stays out of commands that log nothing)
+            get_logger("ra.forget").warning("retention.skipped", stream=stream,
+                                            reason="plain-text chat")
     return done
 
 

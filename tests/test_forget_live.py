@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pexpect
+import test_live_session
 from test_forget import grep
-from test_live_session import (  # noqa: F401 - fixtures used by name
+from test_live_session import (
     HELPER_NAME,
     PASSWORD,
     _create,
@@ -19,10 +20,11 @@ from test_live_session import (  # noqa: F401 - fixtures used by name
     _exit_code,
     _spawn,
     _to_viewing,
-    children,
-    homes,
-    screen,
 )
+
+homes = test_live_session.homes  # the fixtures, shared
+children = test_live_session.children
+screen = test_live_session.screen  # autouse: `ra ask` shares a real display
 
 FROM_HELPER = "the alarm code is 7431-heron"
 FROM_PERSON = "thanks, my locker is 2209-quail"
@@ -33,17 +35,17 @@ def _ra(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def _start(homes: tuple[Path, Path], tmp: Path,
-           children: list[pexpect.spawn]) -> tuple[pexpect.spawn, pexpect.spawn]:
+def _start(both: tuple[Path, Path], tmp: Path,
+           spawned: list[pexpect.spawn]) -> tuple[pexpect.spawn, pexpect.spawn]:
     """`ra ask` answering in its terminal (not a window), and `ra connect`."""
-    person_home, helper_home = homes
+    person_home, helper_home = both
     inv_id, file = _create(person_home, tmp)
     person = _spawn(person_home, "ask", inv_id, "--host", "127.0.0.1", "--terminal")
-    children.append(person)
+    spawned.append(person)
     person.expect(r"listening on 127\.0\.0\.1:\d+")
     helper = _spawn(helper_home, "connect", str(file), "--password-stdin", "--no-browser",
                     "--name", HELPER_NAME)
-    children.append(helper)
+    spawned.append(helper)
     helper.sendline(PASSWORD)
     return person, helper
 
