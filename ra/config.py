@@ -38,6 +38,8 @@ _NAME_KEY = re.compile(r"^\s*name\s*=")
 class ConfigError(RaError):
     """config.toml cannot be read, or cannot be changed safely; edit it by hand."""
 
+    exit_code = 2
+
 
 def config_path(home: Home) -> Path:
     return home.root / FILE_NAME
