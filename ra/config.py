@@ -17,6 +17,11 @@ The person's side records the screen it sends unless told not to
     [recording]
     screen = false       # default true
     chunk_seconds = 5    # 1 to 60: how much one chunk of the recording holds
+
+How long chat is kept (`chat_retention`; see `ra.forget.apply_retention`)::
+
+    [retention]
+    chat = "30d"
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +103,28 @@ def recording_settings(home: Home) -> RecordingSettings:
     return RecordingSettings(screen, float(seconds))
 
 
+def chat_retention(home: Home) -> tuple[str, timedelta] | None:
+    """``[retention] chat`` as written (``"30d"``) and as a duration; None if unset."""
+    path = config_path(home)
+    table = read_config(home).get("retention", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [retention] must be a table")
+    value = table.get("chat")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f'{path}: [retention] chat must be text like "30d"')
+    from ra.cli.common import parse_duration  # the one duration syntax
+
+    try:
+        period = parse_duration(value)
+    except RaError as exc:
+        raise ConfigError(f"{path}: [retention] chat: {exc}") from None
+    if period <= timedelta(0):
+        raise ConfigError(f"{path}: [retention] chat must be longer than 0")
+    return value.strip(), period
+
+
 def remember_helper_name(home: Home, name: str) -> None:
     """Set ``[helper] name`` to `name`, keeping everything else in the file."""
     if helper_name(home) == name:
@@ -142,5 +170,5 @@ def remember_helper_name(home: Home, name: str) -> None:
     write_private(path, new_text.encode("utf-8"))
 
 
-__all__ = ["ConfigError", "RecordingSettings", "config_path", "helper_name", "read_config",
-           "recording_settings", "remember_helper_name"]
+__all__ = ["ConfigError", "RecordingSettings", "chat_retention", "config_path", "helper_name",
+           "read_config", "recording_settings", "remember_helper_name"]

@@ -1,8 +1,12 @@
-"""Writing files that hold secrets: mode 0600 from the first byte, atomically."""
+"""Files that hold secrets: written mode 0600 from the first byte, atomically;
+destroyed by overwriting, then removing; guarded by a lock file between processes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -37,3 +41,37 @@ def create_private(path: Path, data: bytes) -> bool:
     finally:
         os.unlink(tmp)
     return True
+
+
+def shred(path: Path) -> bool:
+    """Overwrite `path` with zeros, flush it to disk, remove it; True if it was there.
+
+    A symlink is removed, never written through (it is not ours). Raises
+    OSError when the file cannot be overwritten or removed.
+    """
+    try:
+        size = path.lstat().st_size
+        if path.is_symlink():
+            path.unlink()
+            return True
+        with open(path, "r+b") as handle:
+            handle.write(b"\x00" * size)
+            handle.flush()
+            os.fsync(handle.fileno())
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created 0600): between processes, and
+    released with the descriptor, so a killed process never leaves it held.
+    Raises OSError when the lock file cannot be opened."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

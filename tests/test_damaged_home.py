@@ -191,6 +191,8 @@ UNCONCERNED: dict[str, set[str]] = {
     "garbage_log_signing_key": {"audit log", "audit report", "audit prove", "audit migrate",
                                 "invite list", "invite show", "ask"},
     **{damage.__name__: AUDIT | {"audit checkpoint"} for damage in CONFIG},
+    # `audit checkpoint` writes the log, so it reads [retention] first: the whole file.
+    **{damage.__name__: AUDIT for damage in (config_not_toml, config_is_folder)},
     "event_body_not_json": {"audit checkpoint", "audit migrate"},
 }
 #: `ra audit verify` finds these logs altered: exit 1, the first bad position on stdout.

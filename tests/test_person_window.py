@@ -30,6 +30,8 @@ from support import stop
 
 from ra.events import EventStore, RecordedEvent, verify_log
 from ra.home import Home
+from ra.sealed_chat import ChatReader
+from ra.session_keys import SessionKeys
 
 PASSWORD = "Quiet-Harbour-Lamp-58"
 CHROMIUM = "/usr/bin/chromium"
@@ -309,7 +311,8 @@ def test_the_window_through_a_whole_session(tmp_path: Path, display: Display,
     assert released[:2] == [{"by": "person", "via": "button"}, {"by": "person", "via": "esc"}]
     denied = [e.payload for e in events if e.type == "control.denied"]
     assert denied == [{"reason": "declined"}]
-    chats = [(e.payload["from"], e.payload["text"]) for e in events if e.type == "chat.message"]
+    reader = ChatReader(SessionKeys(Home.at(person.home)))  # the log holds chat sealed
+    chats = [(e.payload["from"], reader.read(e).text) for e in events if e.type == "chat.message"]
     assert chats == [("helper", "Hello Alice, Bob here"), ("person", "Thanks Bob")]
     ending = [e for e in events if e.type == "session.disconnected"]
     assert [(e.actor.kind, e.payload["reason"]) for e in ending] == [("person", "user")]

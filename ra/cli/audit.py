@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ra.cli import forget as forget_command
 from ra.cli.common import (
     CONTEXT_SETTINGS,
     HomeOption,
@@ -50,6 +51,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.callback()(help_when_no_command)
+app.command("forget")(forget_command.forget)
 
 
 class TamperedError(RaError):
@@ -280,9 +282,13 @@ def log(
         ra audit log --stream session:21b4 --json
         ra audit log --jsonl | jq .type
     """
+    from ra.sealed_chat import ChatReader
+    from ra.session_keys import SessionKeys
+
     mode = json_mode(json_out, jsonl_out)
     moment = parse_since(since) if since else None
     array = JsonArray()
+    chat = ChatReader(SessionKeys(home_of(home)))  # chat shown opened, or (forgotten)
     with open_existing_store(home) as store:
         if stream is not None:
             stream = _resolve_stream(store, stream)
@@ -296,7 +302,7 @@ def log(
             say(
                 f"{event.seq:>6}  {local_time(event.occurred_at, seconds=True)}  "
                 f"{event.type:<22} {event.outcome:<8} {event.stream}  "
-                f"{inert(event.actor)}  {inert(_brief(event.payload))}"
+                f"{inert(event.actor)}  {inert(_brief(chat.payload(event)))}"
             )
     if mode == "json":
         array.close()

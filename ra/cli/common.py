@@ -68,9 +68,19 @@ def home_of(home: Path | None) -> Home:
 
 
 def open_store(home: Path | None) -> EventStore:
+    """The home's log, for a command that writes to it (made if need be); chat
+    due under ``[retention] chat`` is forgotten first (`ra.forget`)."""
     from ra.events import EventStore
+    from ra.forget import apply_retention
 
-    return EventStore.open(home_of(home))
+    found = home_of(home)
+    store = EventStore.open(found)
+    try:
+        apply_retention(store, found)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 class NoLogError(UsageError):

@@ -193,10 +193,14 @@ def session_story(root: Path, shots: Path) -> None:
 
 def _audit(root: Path, person_home: Path, helper_home: Path) -> None:
     say("\n10. The session as Alice's log holds it (`ra audit log --stream session:…`):")
+    from ra.sealed_chat import ChatReader
+    from ra.session_keys import SessionKeys
+
+    chat = ChatReader(SessionKeys(Home.at(person_home)))  # chat is sealed in the log
     with EventStore.open(Home.at(person_home)) as store:
         session = next(e.stream for e in store.iter_events(stream_prefix="session:"))
         for event in store.iter_events(stream=session):
-            details = {k: v for k, v in event.payload.items() if k not in ("mine", "peer")}
+            details = {k: v for k, v in chat.payload(event).items() if k not in ("mine", "peer")}
             say(f"    {event.seq:>3}  {event.type:<22} {event.outcome:<8} {event.actor}  "
                 f"{json.dumps(details, sort_keys=True)[:70]}")
         kept = root / "offsite-checkpoint.json"

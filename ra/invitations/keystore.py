@@ -14,17 +14,16 @@ command that opens the invitations (`Keystore.sweep`).
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import os
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ra.errors import RaError
-from ra.files import write_private
+from ra.files import locked, shred, write_private
 from ra.home import Home, private_folder
 from ra.invitations.file import PakeParams
 
@@ -73,15 +72,13 @@ class Keystore:
         """Hold the keystore's lock while a secret is written and its invitation recorded."""
         self._open_folder()
         lock = self.root / ".lock"
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise KeystoreError(f"cannot open the keystore lock {lock}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with ExitStack() as held:
+            try:
+                held.enter_context(locked(lock))
+            except OSError as exc:
+                raise KeystoreError(f"cannot open the keystore lock {lock}: {exc.strerror}") \
+                    from None
             yield
-        finally:
-            os.close(fd)  # the lock goes with the descriptor (and with a killed process)
 
     def put(self, invitation_id: str, secret: bytes) -> None:
         self._open_folder()
@@ -117,21 +114,10 @@ class Keystore:
 
     def _shred(self, path: Path) -> bool:
         try:
-            size = path.lstat().st_size
-            if path.is_symlink():
-                path.unlink()  # never written through: it is not ours
-                return True
-            with open(path, "r+b") as handle:
-                handle.write(b"\x00" * size)
-                handle.flush()
-                os.fsync(handle.fileno())
-            path.unlink()
-        except FileNotFoundError:
-            return False
+            return shred(path)
         except OSError as exc:
             raise KeystoreError(f"cannot destroy the keystore entry {path}: {exc.strerror}") \
                 from None
-        return True
 
     def ids(self) -> list[str]:
         """The invitations that have a secret here."""

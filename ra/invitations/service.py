@@ -31,6 +31,7 @@ from ra.errors import RaError
 from ra.events import Actor, EventStore, NewEvent, RecordedEvent
 from ra.events.model import SYSTEM, format_time, parse_time, utc_now
 from ra.events.tally import Counted, Tally
+from ra.forget import apply_retention
 from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations.file import (
@@ -252,6 +253,7 @@ class Invitations:
         self.keystore = Keystore(home)
         self._throttled: dict[tuple[str, str], Tally] = {}  # (invitation id, origin)
         self.sweep_keystore()
+        self.forgotten = apply_retention(store, home, now=clock())  # [retention] chat
 
     def sweep_keystore(self) -> list[str]:
         """Destroy secrets that belong to no open invitation (a killed `create` leaves one)."""

@@ -160,7 +160,7 @@ def check_recordings(home_root: Path, store: EventStore) -> list[tuple[int, str]
         session_id = stream.split(":", 1)[1] if stream.startswith("session:") else ""
         try:
             folder = root / check_session_id(session_id)
-        except ValueError:
+        except (ValueError, SessionKeyError):
             problems += [(e.seq, f"a recording chunk in {stream}, which is not a session")
                          for e in events]
             continue

@@ -8,7 +8,9 @@ For each output list the driver first appends every `Record` to the log, as
 one batch on the stream ``session:<session_id>`` with the expected version
 tracked (persist, then act), and only then performs the other outputs in
 order. If that append fails, nothing of the list is performed: the
-connection is dropped and the session ends with the error.
+connection is dropped and the session ends with the error. Chat text is
+sealed with the session's key as it is appended (`ra.sealed_chat`): the log
+holds it sealed, while what is shown comes from the outputs in memory.
 
 Three tasks feed the engine: the channel reader (``received``; a broken
 connection is ``transport_lost``, bytes that break the wire protocol are
@@ -78,10 +80,13 @@ from ra.engine import (
 from ra.errors import RaError
 from ra.events import EventStore, NewEvent
 from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
+from ra.home import Home
 from ra.inert import inert
 from ra.logs import get_logger
 from ra.net import Channel, Kind, NetError, ProtocolError
+from ra.sealed_chat import ChatSealer
 from ra.session.face import Action, Face, engine_input
+from ra.session_keys import SessionKeys
 from ra.statemachines.session import STREAMING
 
 RECEIPT_MESSAGE = "session.receipt"
@@ -271,7 +276,10 @@ class SessionDriver:
         after: Callable[[Sequence[Output]], Awaitable[None]] | None = None,
         peer_origin: str | None = None,
         recording: Recording | None = None,
+        keys: SessionKeys | None = None,
     ) -> None:
+        """`keys`: where the session's chat key is kept (default: the home that
+        holds `store`'s database, as `EventStore.open` places it)."""
         self.recording = recording
         """Person side: the screen recorder, closed before the receipts are signed."""
         self._chunks: list[dict[str, Any]] = []
@@ -294,6 +302,8 @@ class SessionDriver:
         self.store = store
         self.stream = f"session:{session_id}"
         self.version = store.stream_version(self.stream)
+        self.sealer = ChatSealer(keys if keys is not None else SessionKeys(Home(store.path.parent)),
+                                 self.stream)
         self.terminal = terminal
         self.desktop: Desktop = desktop if desktop is not None else StatusDesktop(terminal)
         self.clock = clock
@@ -380,6 +390,7 @@ class SessionDriver:
             events = [dataclasses.replace(e, origin=self.peer_origin)
                       if e.actor.kind == peer and e.origin is None else e for e in events]
         try:
+            events = self.sealer.seal(events, self.version + 1)  # chat text never in the clear
             recorded = self.store.append(self.stream, self.version, events)
         except Exception as exc:  # the log is the truth: without it, no session
             _log.error("session.append_failed", error_type=type(exc).__name__)

@@ -45,6 +45,7 @@ from ra.engine.messages import MAX_TEXT
 from ra.engine.session import NAME_SHOWN
 from ra.events import EventStore
 from ra.fingerprint import format_fingerprint
+from ra.forget import apply_retention
 from ra.home import Home
 from ra.identity import load_identity
 from ra.inert import inert
@@ -202,6 +203,7 @@ async def connect_async(
     loop = asyncio.get_running_loop()
     bridge = ViewerBridge(invitation) if viewer else None
     with EventStore.open(home) as store:
+        apply_retention(store, home)  # [retention] chat, as every start that writes the log
         try:
             if bridge is not None:
                 opener = await bridge.start(home)
