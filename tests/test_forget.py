@@ -176,7 +176,7 @@ def test_a_forgotten_session_never_gets_a_key_again(home: Home) -> None:
         store.append("session:s1", 0, sealer.seal(
             [NewEvent("chat.message", {"from": "helper", "text": "first"}, HELPER)], 1))
         assert keys.destroy("s1") is True
-        assert keys.key_for("s1") is None  # not made again
+        assert keys.key_for("s1", "chat") is None  # not made again
         store.append("session:s1", 1, sealer.seal(
             [NewEvent("chat.message", {"from": "person", "text": "after"}, PERSON)], 2))
         events = store.read_stream("session:s1")
@@ -216,7 +216,7 @@ def test_plain_text_chat_of_an_earlier_version_cannot_be_forgotten(home: Home, r
 
 def test_forget_refuses_what_is_not_a_session(home: Home, ra: Any) -> None:
     with EventStore.open(home) as store:
-        store.append("invitation:abcdef12", 0, [NewEvent("invitation.opened", {}, PERSON)])
+        store.append("invitation:abcdef12", 0, [NewEvent("invitation.opened", {"origin": "127.0.0.1"}, PERSON)])
     for args in (["invitation:abcdef12"], ["session:nothere"]):
         refused = ra("audit", "forget", *args, "--why", "x")
         assert refused.returncode == 2, refused.stderr
@@ -256,8 +256,8 @@ def test_retention_forgets_what_is_due_and_nothing_else(home: Home, ra: Any) -> 
         _chat_at(store, keys, "busy", "yesterday")
         store.append("session:plain", 0, [  # an earlier ra's chat: left alone
             NewEvent("chat.message", {"from": "helper", "text": "plain"}, HELPER)])
-    keys.key_for("plain")  # a key beside plain-text chat: still not forgotten
-    keys.key_for("elsewhere")  # a key of no session in this log: not ours to judge
+    keys.key_for("plain", "chat")  # a key beside plain-text chat: still not forgotten
+    keys.key_for("elsewhere", "chat")  # a key of no session in this log: not ours to judge
     # Without the setting nothing happens.
     with EventStore.open(home) as store:
         assert Invitations(store, home, clock=lambda: now).forgotten == []
@@ -301,19 +301,19 @@ def test_retention_runs_when_a_command_starts(home: Home, ra: Any) -> None:
 
 def test_session_keys_are_private_and_made_once(home: Home) -> None:
     keys = SessionKeys(home)
-    assert keys.key_for("abc", create=False) is None
+    assert keys.key_for("abc", "chat", create=False) is None
     assert not (home.keystore_dir / "sessions").exists()  # reading creates nothing
-    first = keys.key_for("abc")
+    first = keys.key_for("abc", "chat")
     assert first is not None and len(first) == 32
-    assert keys.key_for("abc") == first == keys.key_for("abc", create=False)
-    assert keys.key_for("abd") != first
+    assert keys.key_for("abc", "chat") == first == keys.key_for("abc", "chat", create=False)
+    assert keys.key_for("abd", "chat") != first
     path = home.keystore_dir / "sessions" / "abc.key"
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert keys.destroy("abc") is True and not path.exists()
     assert keys.destroy("abc") is False
     for bad in ("../x", "a/b", ".hidden", ""):
         try:
-            keys.key_for(bad)
+            keys.key_for(bad, "chat")
         except Exception as exc:  # noqa: BLE001 - the type is checked below
             assert type(exc).__name__ == "SessionKeyError"
         else:
