@@ -7,12 +7,14 @@ the wall clock are left out:
 - the invitation: `Invitations` creates it, saves its file and records it
   sent, then records the helper opening and accepting it, as `ra invite
   create --save` and `ra ask` do;
-- the session: two sans-IO `SessionEngine`\\ s, Alice's (the person) and
-  Bob's (the helper), wired to each other in-process: what one side `Send`\\ s
-  is what the other `received`, at the same moment. Each side's `Record`\\ s
-  are appended to its own log, on the session's stream, before anything else
-  of the same step is done (persist, then act), as `ra.session.driver` does.
-  At the end each side signs a receipt of its stream and they swap them;
+- the session: two sans-IO session engines (`SessionEngine`), Alice's (the
+  person) and Bob's (the helper), wired to each other in-process: a message
+  one side sends is one the other has `received`, at the same moment. The
+  events each side's engine hands out (`Record`) are appended to its own log,
+  on the session's stream, before anything else of the same step is done
+  (persist, then act), as `ra.session.driver` does; the other actions (a
+  prompt shown, input injected, the screen streamed) are left undone. At the
+  end each side signs a receipt of its stream and they swap them;
 - time is an input: a scripted clock that starts a few minutes ago, so the
   story has real durations (`ra audit replay`) and every event is in the past.
 
@@ -30,8 +32,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from ra.cli.common import say
-from ra.engine import Output, Record, Send, SessionEngine
+from ra.engine import Output, Record, Role, Send, SessionEngine
 from ra.events import Actor, Checkpoint, EventStore, NewEvent, RecordedEvent, verify_log
 from ra.events.model import Outcome, utc_now
 from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
@@ -84,7 +88,7 @@ class Side:
             recorded = self.store.append(self.stream, self.version, events, now=self.clock())
             self.version = recorded[-1].stream_version
 
-    def receipt(self, key: Any) -> Receipt:
+    def receipt(self, key: Ed25519PrivateKey) -> Receipt:
         return sign_receipt(self.store, self.session_id, self.engine.role, key)
 
 
@@ -96,17 +100,17 @@ class Wire:
     """The two engines, wired in-process: each side's messages reach the other at once."""
 
     def __init__(self, person: Side, helper: Side, clock: Clock) -> None:
-        self.sides = {"person": person, "helper": helper}
+        self.sides: dict[Role, Side] = {"person": person, "helper": helper}
         self.clock = clock
 
-    def at(self, t: float, role: str, step: Step) -> None:
+    def at(self, t: float, role: Role, step: Step) -> None:
         """At `t` seconds into the story, `role`'s side takes `step`; messages flow."""
         self.clock.t = t
-        pending = [(role, step)]
+        pending: list[tuple[Role, Step]] = [(role, step)]
         while pending:
             who, act = pending.pop(0)
             side = self.sides[who]
-            other = "helper" if who == "person" else "person"
+            other: Role = "helper" if who == "person" else "person"
             for message in side.perform(act(side.engine, t)):
                 pending.append((other, _receive(message)))
 
@@ -153,7 +157,7 @@ def record_session(root: Path) -> tuple[Home, Home, str]:
         wire.at(99.0, "person", lambda e, now: e.consent_answered("view", True, now))
         wire.at(130.0, "helper", lambda e, now: e.control_clicked(now))  # asks for control
         wire.at(133.5, "person", lambda e, now: e.consent_answered("control", True, now))
-        for i in range(3):  # Bob types; Alice's side injects it: no event
+        for i in range(3):  # Bob types; Alice's side would inject it: no event
             wire.at(150.0 + i, "helper", lambda e, now: e.local_input(KEY_P, now))
         wire.at(205.0, "person", lambda e, now: e.esc_pressed(now))  # control is back
         wire.at(220.0, "helper", lambda e, now: e.chat("Printer is back. Bye!", now))
