@@ -75,7 +75,9 @@ def emitted_types() -> tuple[set[str], list[str]]:
     The type is read where it is written: a literal; a module constant (here or
     imported); a dict of them indexed (`EVENT_OF[trigger]`); a loop over a table
     of rows (`for kind, etype, ... in STORY`); or a parameter of the enclosing
-    function, followed to the literals every caller passes for it.
+    function, followed to the literals every caller passes for it. A copy of an
+    event read back from a log (``NewEvent(event.type, ...)``, the demo's forger)
+    makes no type the log did not already hold.
     """
     modules = dict(_modules())
     constants = {path: _constants(tree) for path, tree in modules.items()}
@@ -105,6 +107,9 @@ def emitted_types() -> tuple[set[str], list[str]]:
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
             arg = node.args[0] if node.args else None
             found: list[Any] = []
+            if isinstance(arg, ast.Attribute) and arg.attr == "type" \
+                    and isinstance(arg.value, ast.Name):
+                continue  # a copy of a recorded event: its type is already a known one
             if isinstance(arg, ast.Constant):
                 found = [arg.value]
             elif isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Name):
