@@ -107,6 +107,7 @@ from ra.fingerprint import short_fingerprint
 from ra.inert import inert
 from ra.statemachines.base import IllegalMove
 from ra.statemachines.session import STREAMING, SessionMachine, SessionState, next_state
+from ra.vocabulary import ESCAPE_REFUSED, HELPER_RELEASE_VIA
 
 S = SessionState
 
@@ -125,7 +126,6 @@ CHAT_LIMIT = 50
 MAX_DETAIL = 200
 
 WARNING = "Only allow someone you contacted yourself."
-HELPER_RELEASE_VIA = frozenset({"esc", "button", "command"})
 #: How much of a peer's name, or of a detail it caused, is shown.
 NAME_SHOWN = 80
 #: Every chat line starts with this; ra's own questions never do.
@@ -807,7 +807,7 @@ class SessionEngine:
         if self.state is not S.CONTROLLING:
             return self._reject_input(event, now)
         if msg.is_escape(event):
-            return self._reject_input(event, now, "esc is never injected")
+            return self._reject_input(event, now, ESCAPE_REFUSED)
         return [Inject(event)]
 
     def _reject_input(self, event: dict[str, Any], now: float,

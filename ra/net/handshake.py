@@ -65,6 +65,7 @@ from ra.net.errors import (
     WrongPassword,
 )
 from ra.net.framing import PROTOCOL_VERSION
+from ra.vocabulary import MAX_NAME_CHARS
 
 LABEL = b"ra-net-v1"
 TRANSCRIPT_LABEL = LABEL + b" transcript"
@@ -84,7 +85,6 @@ PAKE_MESSAGE_BYTES = 33  # side byte + Ed25519 group element
 MAC_BYTES = 32
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
-MAX_NAME_CHARS = 64
 SECRET_BYTES = 32
 MAX_REASON_CHARS = 300
 

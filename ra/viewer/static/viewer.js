@@ -25,7 +25,7 @@
   const CODEC_FILL = 3; // one BGR colour
   const CODEC_NAMES = { 0: "RAW", 1: "ZSTD", 2: "JPEG", 3: "FILL" };
   const BUTTONS = { 0: 1, 1: 2, 2: 3 }; // DOM button -> remote button (left, middle, right)
-  const MAX_SCROLL = 1000;
+  const MAX_SCROLL = 100; // wheel steps in one scroll event (ra.vocabulary.MAX_SCROLL)
   // States in which the person's screen is streamed (ra.statemachines.session.STREAMING).
   const STREAMING = new Set(["viewing", "control_requested", "awaiting_control_consent",
     "controlling", "released"]);
