@@ -64,7 +64,7 @@ def test_an_event_one_layer_takes_every_layer_takes(event: dict[str, Any]) -> No
 @pytest.mark.parametrize("event", REFUSED)
 def test_an_event_one_layer_refuses_every_layer_refuses(event: dict[str, Any]) -> None:
     assert _page(event) is None
-    with pytest.raises(msg.ProtocolError):
+    with pytest.raises(msg.MessageError):
         msg.check_input(event)
     assert not _injector_takes(event)
 

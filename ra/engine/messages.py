@@ -2,10 +2,10 @@
 
 Messages are JSON objects with a ``type``. The peer is not trusted: `parse`
 checks the shape, the sender's role and every field, and turns a raw message
-into a small frozen fact; anything else raises `ProtocolError`, whose text
+into a small frozen fact; anything else raises `MessageError`, whose text
 names the field at fault and never quotes a value that could be a secret
 (a key name could spell a password). An ``input`` message must carry a
-well-formed input event (`check_input`), else it too is a `ProtocolError`;
+well-formed input event (`check_input`), else it too is a `MessageError`;
 whether a well-formed event may be injected is the engine's decision.
 The words, their sizes, the input-event rules and the Escape rule are
 `ra.vocabulary`'s, shared with the viewer server and the injector.
@@ -13,7 +13,7 @@ The words, their sizes, the input-event rules and the Escape rule are
 The parsers are total: any value at all, of any JSON shape or none (a list
 where text was expected, a huge number, NaN, text that is not valid Unicode,
 a dict with keys that are not text), gives either a fact or a
-`ProtocolError`, never another exception. The fuzz tests hold them to it.
+`MessageError`, never another exception. The fuzz tests hold them to it.
 The vocabulary is documented in docs/session.md.
 """
 
@@ -42,10 +42,6 @@ from ra.vocabulary import (
 Scope = Literal["view", "control"]
 ConsentStatus = Literal["requested", "granted", "denied"]
 
-#: The peer sent something outside the vocabulary (`ra.vocabulary.MessageError`).
-ProtocolError = MessageError
-#: Longest chat message (`ra.vocabulary.MAX_CHAT`).
-MAX_TEXT = MAX_CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +70,7 @@ class ControlRelease:
 
 
 @dataclass(frozen=True, slots=True)
-class InputEvent:
+class Input:
     """An ``input`` message; `event` is rebuilt from its known fields by `check_input`."""
 
     event: dict[str, Any]
@@ -101,20 +97,20 @@ class ViewUnavailable:
 
 
 Message = (
-    Heartbeat | Chat | Disconnect | ControlRequest | ControlRelease | InputEvent | Consent
+    Heartbeat | Chat | Disconnect | ControlRequest | ControlRelease | Input | Consent
     | ControlReleased | ViewUnavailable
 )
 
 
 def parse(message: object, sender: Role) -> Message:
-    """The fact a message from `sender` states, or `ProtocolError`."""
+    """The fact a message from `sender` states, or `MessageError`."""
     if not isinstance(message, Mapping):
-        raise ProtocolError("a message is not a JSON object")
+        raise MessageError("a message is not a JSON object")
     kind = message.get("type")
     if not isinstance(kind, str):
-        raise ProtocolError("a message has no type")
+        raise MessageError("a message has no type")
     if kind not in SENDS[sender]:
-        raise ProtocolError(f"the {sender} may not send {_short(kind)} messages")
+        raise MessageError(f"the {sender} may not send {_short(kind)} messages")
     if kind == "heartbeat":
         return Heartbeat()
     if kind == "chat":
@@ -127,7 +123,7 @@ def parse(message: object, sender: Role) -> Message:
     if kind == "control.release":
         return ControlRelease(_one_of(message.get("via", "command"), RELEASE_VIA, "via"))
     if kind == "input":
-        return InputEvent(check_input(message.get("event")))
+        return Input(check_input(message.get("event")))
     if kind == "consent":
         scope = _one_of(message.get("scope"), frozenset({"view", "control"}), "scope")
         status = _one_of(message.get("status"), frozenset({"requested", "granted", "denied"}),
@@ -153,7 +149,7 @@ def parse_input(event: object) -> tuple[str, dict[str, Any] | None]:
     known = kind if isinstance(kind, str) and kind in INPUT_KINDS else "unknown"
     try:
         return known, check_input(event)
-    except ProtocolError:
+    except MessageError:
         return known, None
 
 
@@ -211,13 +207,13 @@ def _short(value: object, limit: int = 40) -> str:
 def _text(message: Mapping[str, Any], key: str) -> str:
     value = message.get(key)
     if not is_chat_text(value):
-        raise ProtocolError(f"{key!r} must be text of 1 to {MAX_CHAT} characters")
+        raise MessageError(f"{key!r} must be text of 1 to {MAX_CHAT} characters")
     return value
 
 
 def _one_of(value: object, allowed: frozenset[str], key: str) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise ProtocolError(f"{key!r} must be one of {sorted(allowed)}")
+        raise MessageError(f"{key!r} must be one of {sorted(allowed)}")
     return value
 
 
@@ -225,8 +221,8 @@ __all__ = [
     "DENIAL_REASONS",
     "DISCONNECT_REASONS",
     "INPUT_KINDS",
+    "MAX_CHAT",
     "MAX_KEY_NAME",
-    "MAX_TEXT",
     "RELEASE_VIA",
     "SENDS",
     "VIEW_UNAVAILABLE_REASONS",
@@ -237,13 +233,13 @@ __all__ = [
     "ControlRequest",
     "Disconnect",
     "Heartbeat",
-    "InputEvent",
+    "Input",
     "Message",
-    "ProtocolError",
+    "MessageError",
     "Role",
     "Scope",
-    "check_input",
     "ViewUnavailable",
+    "check_input",
     "is_escape",
     "parse",
     "parse_input",

@@ -205,7 +205,7 @@ def chat_line(role: Role, name: str, text: str) -> str:
     Name and text are inert, so the message cannot end its line, start
     another or reach back into the lines above.
     """
-    return f"{CHAT_PREFIX} {role} {inert(name, NAME_SHOWN)}: {inert(text, msg.MAX_TEXT)}"
+    return f"{CHAT_PREFIX} {role} {inert(name, NAME_SHOWN)}: {inert(text, msg.MAX_CHAT)}"
 
 
 class SessionEngine:
@@ -409,12 +409,12 @@ class SessionEngine:
         self._saw(now)
         try:
             fact = msg.parse(message, self.peer_role)
-        except msg.ProtocolError as exc:
+        except msg.MessageError as exc:
             if self.state is S.CONNECTING:
                 return []  # nothing from an unauthenticated peer is acted on
             return self._end("system", "error", notify=True, detail=str(exc))
         if self.state is S.CONNECTING:
-            if isinstance(fact, msg.InputEvent):
+            if isinstance(fact, msg.Input):
                 return self._reject_input(fact.event, now)
             return []
         self._last_heard = now
@@ -432,7 +432,7 @@ class SessionEngine:
             return out
         if isinstance(fact, msg.Disconnect):
             return self._end(self.peer_role, fact.reason, notify=False)
-        if isinstance(fact, msg.InputEvent):
+        if isinstance(fact, msg.Input):
             return self._input_from_helper(fact.event, now)
         if isinstance(fact, msg.ControlRequest):
             return self._control_requested_by_helper(now)
@@ -837,8 +837,8 @@ class SessionEngine:
     def _chat(self, text: str) -> list[Output]:
         if self.state is S.CONNECTING:
             return [Show("you can chat once the connection is set up")]
-        if len(text) > msg.MAX_TEXT:
-            return [Show(f"a chat message can hold at most {msg.MAX_TEXT} characters")]
+        if len(text) > msg.MAX_CHAT:
+            return [Show(f"a chat message can hold at most {msg.MAX_CHAT} characters")]
         out: list[Output] = []
         self._record(out, "chat.message", {"from": self.role, "text": text}, self.role)
         out.append(Send(msg.chat(text)))
