@@ -324,7 +324,7 @@ def _undelivered(service: Invitations, view: InvitationView, exc: BaseException,
     what = str(exc) if isinstance(exc, RaError) else (
         "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__)
     try:
-        service.revoke(service.fold(view.id), reason=f"not delivered: {what}")
+        service.revoke(service.load(view.id), reason=f"not delivered: {what}")
     except Exception:
         if generated is not None:
             warn(f"Password (shown once, tell your helper by phone or in person): {generated}")

@@ -258,7 +258,7 @@ class Invitations:
 
         def is_open(inv_id: str) -> bool:
             try:
-                return not self.fold(inv_id).ended
+                return not self.load(inv_id).ended
             except InvitationNotFound:
                 return False
 
@@ -328,7 +328,8 @@ class Invitations:
 
     # -- read ---------------------------------------------------------------
 
-    def fold(self, inv_id: str) -> InvitationView:
+    def load(self, inv_id: str) -> InvitationView:
+        """The invitation as its stream folds to (expiry not enforced: see `get`)."""
         view = InvitationView(inv_id)
         for event in self.store.read_stream(f"invitation:{inv_id}"):
             view.apply(event)
@@ -359,14 +360,14 @@ class Invitations:
 
     def get(self, id_or_prefix: str) -> InvitationView:
         """The invitation, with expiry enforced (recorded on first use after it)."""
-        return self._enforce_expiry(self.fold(self.resolve(id_or_prefix)))
+        return self._enforce_expiry(self.load(self.resolve(id_or_prefix)))
 
     def list(self, *, include_ended: bool = False) -> list[InvitationView]:
         ids = [
             event.stream.split(":", 1)[1]
             for event in self.store.iter_events(types=["invitation.created"])
         ]
-        views = [self._enforce_expiry(self.fold(inv_id)) for inv_id in ids]
+        views = [self._enforce_expiry(self.load(inv_id)) for inv_id in ids]
         return [v for v in views if include_ended or not v.ended]
 
     def file_bytes(self, view: InvitationView) -> bytes:
@@ -388,7 +389,7 @@ class Invitations:
 
     def check_usable(self, inv_id: str, origin: str) -> InvitationView:
         """Refuse an ended invitation, or an origin that must still wait."""
-        view = self._enforce_expiry(self.fold(inv_id))
+        view = self._enforce_expiry(self.load(inv_id))
         if view.ended:
             raise InvitationEnded(f"invitation {inv_id[:8]} has {_ended_words(view.status)}")
         count, last = view.failures_by_origin.get(origin, (0, None))
@@ -417,7 +418,7 @@ class Invitations:
             self._record_throttled(inv_id, origin, counted)
 
     def _record_throttled(self, inv_id: str, origin: str, counted: Counted) -> None:
-        view = self.fold(inv_id)
+        view = self.load(inv_id)
         self.store.append(view.stream, view.version, [
             NewEvent(THROTTLED, {"origin": origin, **counted.payload()}, UNKNOWN_HELPER,
                      outcome="denied", origin=origin)
@@ -454,7 +455,7 @@ class Invitations:
         self.store.append(view.stream, view.version, events, now=self.clock())
         if attempt >= MAX_FAILURES:
             self.keystore.destroy(view.id)
-        return self.fold(view.id)
+        return self.load(view.id)
 
     # -- the one way state changes ---------------------------------------------
 
@@ -470,7 +471,7 @@ class Invitations:
         ], now=self.clock())
         if machine.state in ENDED:
             self.keystore.destroy(view.id)
-        return self.fold(view.id)
+        return self.load(view.id)
 
     def _enforce_expiry(self, view: InvitationView) -> InvitationView:
         if view.ended or view.expires_at is None or self.clock() < view.expires_at:
