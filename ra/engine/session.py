@@ -126,6 +126,16 @@ CHAT_LIMIT = 50
 MAX_DETAIL = 200
 
 WARNING = "Only allow someone you contacted yourself."
+#: The machine trigger each consent report of the person's side states (what the
+#: helper's side records for it moves the machine by this trigger).
+CONSENT_TRIGGERS: dict[tuple[str, str], str] = {
+    ("view", "requested"): "view_consent_requested",
+    ("view", "granted"): "view_consent_granted",
+    ("view", "denied"): "view_consent_denied",
+    ("control", "requested"): "control_consent_requested",
+    ("control", "granted"): "control_granted",
+    ("control", "denied"): "control_denied",
+}
 #: How much of a peer's name, or of a detail it caused, is shown.
 NAME_SHOWN = 80
 #: Every chat line starts with this; ra's own questions never do.
@@ -440,7 +450,7 @@ class SessionEngine:
             if fact.via not in HELPER_RELEASE_VIA:
                 return self._end("system", "error", notify=True,
                                  detail=f"a release via {fact.via!r}")
-            if self.state is not S.CONTROLLING:
+            if not self._machine.allows("control_released"):
                 return []  # the person released at the same moment
             return self._release("helper", fact.via)
         if isinstance(fact, msg.ViewUnavailable):
@@ -456,7 +466,7 @@ class SessionEngine:
             if fact.by != "person":
                 return self._end("system", "error", notify=True,
                                  detail="a release by the helper reported by the person")
-            if self.state is not S.CONTROLLING:
+            if not self._machine.allows("control_released"):
                 return []  # the helper released at the same moment
             return self._release("person", fact.via)
         return self._consent_from_person(fact)
@@ -488,7 +498,7 @@ class SessionEngine:
             return self._end(self.role, "user" if self.role == "person" else "helper",
                              notify=True)
         if command == "/release":
-            if self.state is not S.CONTROLLING:
+            if not self._machine.allows("control_released"):
                 who = "you are" if self.role == "helper" else f"{self.peer} is"
                 return [Show(f"nothing to release: {who} not in control")]
             return self._release(self.role, "command")
@@ -504,7 +514,7 @@ class SessionEngine:
         if self.state is S.DISCONNECTED:
             return []
         self._require("person", "take control back with Esc")
-        if self.state is not S.CONTROLLING:
+        if not self._machine.allows("control_released"):
             return []
         return self._release("person", "esc")
 
@@ -517,7 +527,7 @@ class SessionEngine:
         if self.state is S.DISCONNECTED:
             return []
         self._require("person", "notice a keyboard mapping change")
-        if self.state is not S.CONTROLLING:
+        if not self._machine.allows("control_released"):
             return []
         out = self._release("person", "keymap-changed")
         out.append(Show(f"the keyboard mapping changed while {self.peer} had control"))
@@ -561,7 +571,7 @@ class SessionEngine:
         helper pressed Esc in the viewer (``via`` ``esc``): recorded as what it was."""
         if via not in ("button", "esc") or (via == "esc" and self.role != "helper"):
             raise ValueError(f"a release from this side's window is not via {via!r}")
-        if self.state is not S.CONTROLLING:
+        if not self._machine.allows("control_released"):
             return []
         return self._release(self.role, via)
 
@@ -707,15 +717,9 @@ class SessionEngine:
             self._record(out, "control.denied", {"reason": fact.reason}, "system", "denied")
             out.append(Show(f"control is not available: {self.peer}'s screen is not shown"))
             return out
-        expected = {
-            ("view", "requested"): S.AUTHENTICATED,
-            ("view", "granted"): S.AWAITING_VIEW_CONSENT,
-            ("view", "denied"): S.AWAITING_VIEW_CONSENT,
-            ("control", "requested"): S.CONTROL_REQUESTED,
-            ("control", "granted"): S.AWAITING_CONTROL_CONSENT,
-            ("control", "denied"): S.AWAITING_CONTROL_CONSENT,
-        }[(fact.scope, fact.status)]
-        if self.state is not expected:
+        # Chat only: no consent is asked, so the only answer there is the one above.
+        if self.state is S.CHAT_ONLY or not self._machine.allows(
+                CONSENT_TRIGGERS[(fact.scope, fact.status)]):
             return self._end("system", "error", notify=True,
                              detail=f"consent {fact.status} for {fact.scope} while "
                              f"{self.state.value}")
@@ -751,7 +755,7 @@ class SessionEngine:
 
     def _ask_for_control(self) -> list[Output]:
         """Helper: /control."""
-        if self.state in (S.VIEWING, S.RELEASED):
+        if self._machine.allows("control_requested"):
             out: list[Output] = []
             self._record(out, "control.requested", {}, "helper")
             out.append(Send(msg.control_request()))
@@ -777,7 +781,7 @@ class SessionEngine:
             refused.append(Show(f"{self.peer} asked for control; refused: your screen is "
                                 "not shown in this session"))
             return refused
-        if self.state not in (S.VIEWING, S.RELEASED):
+        if not self._machine.allows("control_requested"):
             return []
         out: list[Output] = []
         self._record(out, "control.requested", {}, "helper")

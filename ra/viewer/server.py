@@ -42,6 +42,7 @@ from websockets.http11 import Request, Response
 from ra.desktop.codec import Update, UpdateFormatError
 from ra.desktop.pacing import merge_updates
 from ra.logs import get_logger, register_secret
+from ra.statemachines.session import SessionState
 from ra.viewer.peer import refusal
 from ra.vocabulary import MessageError, check_input, is_chat_text
 
@@ -93,11 +94,8 @@ class _Pending:
 
 # -- page -> server messages ---------------------------------------------------------
 
-#: Status states the page knows (the session states of ``ra.statemachines.session``).
-VIEWER_STATES = frozenset({
-    "connecting", "authenticated", "awaiting_view_consent", "viewing", "control_requested",
-    "awaiting_control_consent", "controlling", "released", "chat_only", "disconnected",
-})
+#: Status states the page knows: the session's states (``ra.statemachines.session``).
+VIEWER_STATES = frozenset(state.value for state in SessionState)
 #: How the page gives control back (``control.release``'s ``via``): its button, or Esc.
 PAGE_RELEASE_VIA = frozenset({"button", "esc"})
 #: Page messages handed to ``on_message``.
