@@ -363,7 +363,7 @@ async def _ra_person(args: argparse.Namespace) -> int:
                         desktop.on_ack(message["seq"])
                     continue
                 fact = msg.parse(message, "helper")
-                if isinstance(fact, msg.InputEvent):
+                if isinstance(fact, msg.Input):
                     _kind, clean = msg.parse_input(fact.event)
                     if clean is not None and not msg.is_escape(clean):
                         desktop.inject(clean)

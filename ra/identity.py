@@ -1,4 +1,4 @@
-"""The sharer's identity in one RA_HOME: an Ed25519 key and a TLS certificate.
+"""The person's identity in one RA_HOME: an Ed25519 key and a TLS certificate.
 
 - ``keys/identity.key``: Ed25519, signs invitation files, so a helper can
   check that the person really sent the invitation (its fingerprint is what

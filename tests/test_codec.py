@@ -6,7 +6,6 @@ import struct
 import time
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -17,6 +16,7 @@ from ra.desktop.codec import (
     MAX_UPDATE_BYTES,
     TILE_HEADER,
     Codec,
+    ScreenImage,
     Tile,
     TileDecoder,
     TileEncoder,
@@ -27,11 +27,10 @@ from ra.desktop.codec import (
 from ra.desktop.pacing import Pacer, merge_updates
 from ra.net.errors import ProtocolError
 
-Frame = npt.NDArray[np.uint8]
 W, H = 200, 130  # not multiples of 64: edge cells are 8 wide and 2 high
 
 
-def text_like(width: int = W, height: int = H, seed: int = 1) -> Frame:
+def text_like(width: int = W, height: int = H, seed: int = 1) -> ScreenImage:
     """Few colours in blocks, with junk in the padding byte as Xvfb leaves it."""
     rng = np.random.default_rng(seed)
     palette = np.array([[30, 30, 30], [240, 240, 240], [0, 120, 255], [90, 200, 40]], np.uint8)
@@ -42,7 +41,7 @@ def text_like(width: int = W, height: int = H, seed: int = 1) -> Frame:
     return frame
 
 
-def photo_like(width: int = W, height: int = H, seed: int = 2) -> Frame:
+def photo_like(width: int = W, height: int = H, seed: int = 2) -> ScreenImage:
     """Smooth gradients with a little noise: many colours, JPEG-friendly."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
@@ -67,11 +66,11 @@ def cells_of(update: Update, tile: int = 64) -> set[tuple[int, int]]:
 ALL_CELLS = {(r, c) for r in range(3) for c in range(4)}
 
 
-def same_colours(a: Frame, b: Frame) -> bool:
+def same_colours(a: ScreenImage, b: ScreenImage) -> bool:
     return bool((a[:, :, :3] == b[:, :, :3]).all())
 
 
-def mean_error(a: Frame, b: Frame) -> float:
+def mean_error(a: ScreenImage, b: ScreenImage) -> float:
     return float(np.abs(a[:, :, :3].astype(np.int16) - b[:, :, :3]).mean())
 
 

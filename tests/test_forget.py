@@ -216,7 +216,8 @@ def test_plain_text_chat_of_an_earlier_version_cannot_be_forgotten(home: Home, r
 
 def test_forget_refuses_what_is_not_a_session(home: Home, ra: Any) -> None:
     with EventStore.open(home) as store:
-        store.append("invitation:abcdef12", 0, [NewEvent("invitation.opened", {"origin": "127.0.0.1"}, PERSON)])
+        store.append("invitation:abcdef12", 0,
+                     [NewEvent("invitation.opened", {"origin": "127.0.0.1"}, PERSON)])
     for args in (["invitation:abcdef12"], ["session:nothere"]):
         refused = ra("audit", "forget", *args, "--why", "x")
         assert refused.returncode == 2, refused.stderr

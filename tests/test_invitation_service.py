@@ -182,7 +182,7 @@ def test_attempts_refused_during_the_back_off_are_recorded_coalesced(
     assert all(e.origin == "198.51.100.7" == e.payload["origin"] and e.outcome == "denied"
                and e.actor.kind == "helper" for e in throttled)
     # The back-off itself is unchanged: the refusals are not failures.
-    assert invitations.fold(view.id).failures == 2
+    assert invitations.load(view.id).failures == 2
     clock.advance(seconds=2)
     invitations.check_usable(view.id, "198.51.100.7")
     assert invitations._throttled == {}  # nothing kept for an origin no longer refused

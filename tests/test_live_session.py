@@ -21,7 +21,7 @@ from ra.home import Home
 
 PASSWORD = "correct horse battery staple 42"
 HELPER_NAME = "Bob (IT)"  # what the helper calls itself (`ra connect --name`)
-RUNNER = "ra.session.runner"  # `ra` with ask/connect registered
+RUNNER = "ra"  # the `ra` command
 T = 15  # seconds for any one expected line
 
 

@@ -38,9 +38,9 @@ from ra.net import (
     IdentityFailed,
     InvitationSecret,
     Kind,
+    PersonHandshake,
     ProtocolError,
     Refused,
-    SharerHandshake,
     WrongPassword,
     connect,
     serve,
@@ -196,7 +196,7 @@ def run(coro: Awaitable[None], timeout: float = 5.0) -> None:
 
 def test_right_password_gives_both_sides_a_channel(identity: Identity) -> None:
     async def session(channel: Channel, invitation_id: str, origin: str) -> None:
-        assert channel.role == "sharer" and channel.peer == origin
+        assert channel.role == "person" and channel.peer == origin
         ping = await channel.recv()
         assert ping.kind is Kind.JSON and ping.message == {"type": "ping", "n": 1}
         await channel.send_json({"type": "pong", "n": 1})
@@ -554,13 +554,13 @@ def test_password_and_key_never_logged(
 
 
 def _pair(identity: Identity, helper_password: str = PASSWORD) -> tuple[
-    Invitation, SharerHandshake, HelperHandshake
+    Invitation, PersonHandshake, HelperHandshake
 ]:
     invitation = make_invitation(identity, 5960)
-    sharer = SharerHandshake(identity.tls_fingerprint)
+    person = PersonHandshake(identity.tls_fingerprint)
     helper = HelperHandshake(invitation, derive_pake_secret(helper_password, invitation.pake),
                              HELPER)
-    return invitation, sharer, helper
+    return invitation, person, helper
 
 
 def _secret(invitation: Invitation) -> InvitationSecret:
@@ -568,63 +568,63 @@ def _secret(invitation: Invitation) -> InvitationSecret:
 
 
 def test_sans_io_success(identity: Identity) -> None:
-    invitation, sharer, helper = _pair(identity)
+    invitation, person, helper = _pair(identity)
     hello = helper.hello()
-    assert sharer.receive_hello(hello) == invitation.invitation_id
-    confirm = helper.receive(sharer.respond(_secret(invitation)))
+    assert person.receive_hello(hello) == invitation.invitation_id
+    confirm = helper.receive(person.respond(_secret(invitation)))
     assert confirm is not None and confirm["type"] == "confirm"
-    assert sharer.receive_confirm(confirm)
-    assert helper.receive(sharer.accept()) is None
-    assert helper.done and sharer.done
-    assert helper.session_id == sharer.session_id
+    assert person.receive_confirm(confirm)
+    assert helper.receive(person.accept()) is None
+    assert helper.done and person.done
+    assert helper.session_id == person.session_id
     assert "secret" not in repr(_secret(invitation))
 
 
 def test_sans_io_wrong_password(identity: Identity) -> None:
-    invitation, sharer, helper = _pair(identity, WRONG)
-    sharer.receive_hello(helper.hello())
-    confirm = helper.receive(sharer.respond(_secret(invitation)))
+    invitation, person, helper = _pair(identity, WRONG)
+    person.receive_hello(helper.hello())
+    confirm = helper.receive(person.respond(_secret(invitation)))
     assert confirm is not None
-    assert not sharer.receive_confirm(confirm)
+    assert not person.receive_confirm(confirm)
     with pytest.raises(ProtocolError):
-        sharer.accept()
+        person.accept()
     with pytest.raises(WrongPassword):
-        helper.receive(sharer.refuse("wrong-password", "the password was not accepted"))
+        helper.receive(person.refuse("wrong-password", "the password was not accepted"))
 
 
 def test_sans_io_binds_the_certificate(identity: Identity, other_identity: Identity) -> None:
     invitation, _, helper = _pair(identity)
-    sharer = SharerHandshake(other_identity.tls_fingerprint)  # a relay with another cert
-    sharer.receive_hello(helper.hello())
-    confirm = helper.receive(sharer.respond(_secret(invitation)))
+    person = PersonHandshake(other_identity.tls_fingerprint)  # a relay with another cert
+    person.receive_hello(helper.hello())
+    confirm = helper.receive(person.respond(_secret(invitation)))
     assert confirm is not None
-    assert not sharer.receive_confirm(confirm)
+    assert not person.receive_confirm(confirm)
 
 
 def test_sans_io_binds_the_invitation(identity: Identity) -> None:
-    invitation, sharer, helper = _pair(identity)
+    invitation, person, helper = _pair(identity)
     changed = Invitation(
         **{**invitation.__dict__, "message": "a different message, same id and salt"}
     )
-    sharer.receive_hello(helper.hello())
+    person.receive_hello(helper.hello())
     secret = InvitationSecret(changed, derive_pake_secret(PASSWORD, changed.pake))
-    confirm = helper.receive(sharer.respond(secret))
+    confirm = helper.receive(person.respond(secret))
     assert confirm is not None
-    assert not sharer.receive_confirm(confirm)
+    assert not person.receive_confirm(confirm)
 
 
 def test_sans_io_bad_accept_mac(identity: Identity) -> None:
-    invitation, sharer, helper = _pair(identity)
-    sharer.receive_hello(helper.hello())
-    helper.receive(sharer.respond(_secret(invitation)))
+    invitation, person, helper = _pair(identity)
+    person.receive_hello(helper.hello())
+    helper.receive(person.respond(_secret(invitation)))
     with pytest.raises(ConfirmationFailed):
         helper.receive({"type": "accept", "mac": "A" * 43 + "="})
 
 
 def test_sans_io_messages_out_of_order(identity: Identity) -> None:
-    invitation, sharer, helper = _pair(identity)
+    invitation, person, helper = _pair(identity)
     with pytest.raises(ProtocolError, match="expected 'hello'"):
-        sharer.receive_hello({"type": "confirm", "mac": ""})
+        person.receive_hello({"type": "confirm", "mac": ""})
     helper.hello()
     with pytest.raises(ProtocolError, match="expected 'pake'"):
         helper.receive({"type": "accept", "mac": ""})
@@ -635,13 +635,13 @@ def test_sans_io_messages_out_of_order(identity: Identity) -> None:
     ["", "not base64!", "QUJD", "Qg" + "A" * 42, "QQ" + "A" * 42],  # short, B side, A side
 )
 def test_sans_io_bad_pake_message(identity: Identity, pake: str) -> None:
-    invitation, sharer, helper = _pair(identity)
+    invitation, person, helper = _pair(identity)
     helper.hello()
     with pytest.raises(ProtocolError):
-        sharer.receive_hello(
+        person.receive_hello(
             {"type": "hello", "invitation_id": invitation.invitation_id, "pake": pake}
         )
-        sharer.respond(_secret(invitation))
+        person.respond(_secret(invitation))
 
 
 # --------------------------------------------------------------------------
@@ -664,69 +664,69 @@ FORGER = _Forger("Bob (IT)", Ed25519PrivateKey.generate(), EVE.public_key().publ
 
 
 def _confirm(identity: Identity, signer: HelperSigner = HELPER,
-             password: str = PASSWORD) -> tuple[SharerHandshake, dict[str, Any]]:
+             password: str = PASSWORD) -> tuple[PersonHandshake, dict[str, Any]]:
     invitation = make_invitation(identity, 5960)
-    sharer = SharerHandshake(identity.tls_fingerprint)
+    person = PersonHandshake(identity.tls_fingerprint)
     helper = HelperHandshake(invitation, derive_pake_secret(password, invitation.pake), signer)
-    sharer.receive_hello(helper.hello())
-    confirm = helper.receive(sharer.respond(_secret(invitation)))
+    person.receive_hello(helper.hello())
+    confirm = helper.receive(person.respond(_secret(invitation)))
     assert confirm is not None
-    return sharer, confirm
+    return person, confirm
 
 
 def test_sans_io_the_person_learns_the_helpers_name_and_key(identity: Identity) -> None:
-    sharer, confirm = _confirm(identity)
-    assert sharer.helper is None
-    assert sharer.receive_confirm(confirm)
-    assert sharer.helper == HELPER.identity
-    assert sharer.helper.name == "Bob (IT)"
-    assert sharer.helper.fingerprint == hashlib.sha256(
+    person, confirm = _confirm(identity)
+    assert person.helper is None
+    assert person.receive_confirm(confirm)
+    assert person.helper == HELPER.identity
+    assert person.helper.name == "Bob (IT)"
+    assert person.helper.fingerprint == hashlib.sha256(
         HELPER.key.public_key().public_bytes_raw()).hexdigest()
 
 
 def test_sans_io_a_signature_by_another_key_is_refused(identity: Identity) -> None:
-    sharer, confirm = _confirm(identity, FORGER)
+    person, confirm = _confirm(identity, FORGER)
     assert confirm["key"] == base64.b64encode(EVE.public_key().public_bytes_raw()).decode()
     with pytest.raises(IdentityFailed):
-        sharer.receive_confirm(confirm)
-    assert sharer.helper is None
+        person.receive_confirm(confirm)
+    assert person.helper is None
     with pytest.raises(ProtocolError):
-        sharer.accept()
+        person.accept()
 
 
 def test_sans_io_the_signature_covers_the_name(identity: Identity) -> None:
-    sharer, confirm = _confirm(identity)
+    person, confirm = _confirm(identity)
     with pytest.raises(IdentityFailed):
-        sharer.receive_confirm({**confirm, "name": "Alice's bank"})
+        person.receive_confirm({**confirm, "name": "Alice's bank"})
 
 
 def test_sans_io_a_signature_from_another_connection_is_refused(identity: Identity) -> None:
     _, earlier = _confirm(identity)  # a real signature by Bob's key, on another connection
-    sharer, confirm = _confirm(identity, FORGER)
+    person, confirm = _confirm(identity, FORGER)
     with pytest.raises(IdentityFailed):
-        sharer.receive_confirm({**confirm, "key": earlier["key"], "sig": earlier["sig"]})
+        person.receive_confirm({**confirm, "key": earlier["key"], "sig": earlier["sig"]})
 
 
 def test_sans_io_the_password_is_judged_before_the_signature(identity: Identity) -> None:
-    sharer, confirm = _confirm(identity, FORGER, WRONG)
-    assert not sharer.receive_confirm(confirm)  # counted as a wrong password, nothing more
+    person, confirm = _confirm(identity, FORGER, WRONG)
+    assert not person.receive_confirm(confirm)  # counted as a wrong password, nothing more
 
 
 @pytest.mark.parametrize("name", ["", " ", "Bob\n(IT)", "Bob\x1b[2K", "Bob\u202e", " Bob",
                                   "Bob\u2003IT", "\u200bBob", "B" * 65, 7])
 def test_sans_io_a_name_unfit_to_show_is_a_protocol_error(identity: Identity,
                                                          name: object) -> None:
-    sharer, confirm = _confirm(identity)
+    person, confirm = _confirm(identity)
     with pytest.raises(ProtocolError, match="name"):
-        sharer.receive_confirm({**confirm, "name": name})
+        person.receive_confirm({**confirm, "name": name})
     with pytest.raises(ValueError):
         HelperSigner(name, HELPER.key)  # type: ignore[arg-type]
 
 
 def test_sans_io_a_confirm_without_an_identity_is_a_protocol_error(identity: Identity) -> None:
-    sharer, confirm = _confirm(identity)
+    person, confirm = _confirm(identity)
     with pytest.raises(ProtocolError, match="lacks"):
-        sharer.receive_confirm({"type": "confirm", "mac": confirm["mac"]})
+        person.receive_confirm({"type": "confirm", "mac": confirm["mac"]})
 
 
 def test_forged_identity_is_refused_and_counted(identity: Identity) -> None:

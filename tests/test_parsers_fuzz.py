@@ -112,13 +112,13 @@ def messages(draw: st.DrawFn) -> object:
 def test_parse_gives_a_fact_or_a_protocol_error(message: object, sender: msg.Role) -> None:
     try:
         fact = msg.parse(message, sender)
-    except msg.ProtocolError as exc:
+    except msg.MessageError as exc:
         assert str(exc)
         return
     assert isinstance(fact, msg.Heartbeat | msg.Chat | msg.Disconnect | msg.ControlRequest
-                      | msg.ControlRelease | msg.InputEvent | msg.Consent
+                      | msg.ControlRelease | msg.Input | msg.Consent
                       | msg.ControlReleased)
-    if isinstance(fact, msg.InputEvent):
+    if isinstance(fact, msg.Input):
         assert fact.event == msg.check_input(fact.event)  # clean, and stays clean
     if isinstance(fact, msg.Chat):
         fact.text.encode("utf-8")
@@ -134,7 +134,7 @@ def test_input_events_are_checked_totally(event: object) -> None:
     assert kind in msg.INPUT_KINDS | {"unknown"}
     try:
         checked = msg.check_input(event)
-    except msg.ProtocolError as exc:
+    except msg.MessageError as exc:
         assert clean is None
         # The error names the field, never the key the helper typed.
         if isinstance(event, dict) and isinstance(event.get("key"), str) and len(

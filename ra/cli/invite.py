@@ -327,7 +327,7 @@ def _undelivered(service: Invitations, view: InvitationView, exc: BaseException,
     what = str(exc) if isinstance(exc, RaError) else (
         "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__)
     try:
-        service.revoke(service.fold(view.id), reason=f"not delivered: {what}")
+        service.revoke(service.load(view.id), reason=f"not delivered: {what}")
     except Exception:
         if generated is not None:
             warn(f"Password (shown once, tell your helper by phone or in person): {generated}")
@@ -427,49 +427,26 @@ def _end(invitation: str, home: Path | None, action: str) -> None:
     say(f"Invitation {view.id[:8]} is now {view.status.value}; it can no longer be used.")
 
 
-@app.command()
-def expire(
-    invitation: InvitationArg,
-    home: HomeOption = None,
-) -> None:
-    """Expire an invitation now (final: a later connection with it is refused).
+def _ending(action: str, doc: str) -> None:
+    """Register ``ra invite <action>``: one invitation ends, by `InvitationService.<action>`."""
+
+    def command(invitation: InvitationArg, home: HomeOption = None) -> None:
+        _end(invitation, home, action)
+
+    command.__name__ = action
+    command.__doc__ = f"""{doc}
 
     Example:
 
     \b
-        ra invite expire 3f2a19c0
+        ra invite {action} 3f2a19c0
     """
-    _end(invitation, home, "expire")
+    app.command(action)(command)
 
 
-@app.command()
-def revoke(
-    invitation: InvitationArg,
-    home: HomeOption = None,
-) -> None:
-    """Revoke an invitation (final), for one sent to the wrong person.
-
-    Example:
-
-    \b
-        ra invite revoke 3f2a19c0
-    """
-    _end(invitation, home, "revoke")
-
-
-@app.command()
-def delete(
-    invitation: InvitationArg,
-    home: HomeOption = None,
-) -> None:
-    """Delete an invitation (final). Its history stays in the log.
-
-    Example:
-
-    \b
-        ra invite delete 3f2a19c0
-    """
-    _end(invitation, home, "delete")
+_ending("expire", "Expire an invitation now (final: a later connection with it is refused).")
+_ending("revoke", "Revoke an invitation (final), for one sent to the wrong person.")
+_ending("delete", "Delete an invitation (final). Its history stays in the log.")
 
 
 @app.command()

@@ -35,7 +35,8 @@ import sys
 from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
-from ra.desktop.capture import Frame, MonitorInfo, Screen
+from ra.desktop.capture import MonitorInfo, Screen
+from ra.desktop.codec import ScreenImage
 from ra.desktop.esc import EscWatcher
 from ra.desktop.inject import Injector
 from ra.errors import RaError
@@ -80,7 +81,7 @@ class DesktopBackend(Protocol):
         """All monitors; entry 0 is the bounding box of the whole desktop."""
         ...
 
-    def grab(self, monitor: int = 0) -> Frame:
+    def grab(self, monitor: int = 0) -> ScreenImage:
         """Pixels of one monitor (0 = whole desktop) as (h, w, 4) BGRA uint8."""
         ...
 
@@ -174,7 +175,7 @@ class X11Backend:
     def monitors(self) -> list[MonitorInfo]:
         return self.screen.monitors()
 
-    def grab(self, monitor: int = 0) -> Frame:
+    def grab(self, monitor: int = 0) -> ScreenImage:
         return self.screen.grab(monitor)
 
     def cursor_position(self) -> tuple[int, int]:

@@ -20,15 +20,12 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import mss
 import numpy as np
-import numpy.typing as npt
 from mss.exception import ScreenShotError
 from Xlib import display as xdisplay  # type: ignore[import-untyped]
 from Xlib.error import DisplayError  # type: ignore[import-untyped]
 
+from ra.desktop.codec import ScreenImage
 from ra.errors import RaError
-
-Frame = npt.NDArray[np.uint8]
-"""A captured frame: (height, width, 4) uint8, BGRA (the 4th byte is padding)."""
 
 
 class CaptureError(RaError):
@@ -53,7 +50,7 @@ class DesktopCapture(Protocol):
         """All monitors; entry 0 is the bounding box of the whole desktop."""
         ...
 
-    def grab(self, monitor: int = 0) -> Frame:
+    def grab(self, monitor: int = 0) -> ScreenImage:
         """Pixels of one monitor (0 = whole desktop) as (h, w, 4) BGRA uint8."""
         ...
 
@@ -110,7 +107,7 @@ class Screen:
             for i, m in enumerate(found)
         ]
 
-    def grab(self, monitor: int = 0) -> Frame:
+    def grab(self, monitor: int = 0) -> ScreenImage:
         try:
             found = self._mss.monitors
             if not 0 <= monitor < len(found):

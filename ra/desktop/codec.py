@@ -56,7 +56,8 @@ import zstandard
 
 from ra.net.errors import ProtocolError
 
-Frame = npt.NDArray[np.uint8]
+ScreenImage = npt.NDArray[np.uint8]
+"""A screen image: (height, width, 4) uint8, BGRA (the 4th byte is padding)."""
 
 WIRE_VERSION = 1
 HEADER = struct.Struct(">BBIHHhhI")
@@ -222,7 +223,7 @@ class _Class(enum.IntEnum):
 class TileEncoder:
     """Turns successive frames of one screen into `Update`s holding only what changed.
 
-    Frames are (height, width, 4) uint8 BGRA arrays (`ra.desktop.capture.Frame`).
+    Frames are (height, width, 4) uint8 BGRA arrays (`ScreenImage`).
     The encoder keeps its own copy of the last frame (only changed cells are
     copied), so the caller may reuse or drop its buffers.
     """
@@ -252,7 +253,7 @@ class TileEncoder:
         self.cols = -(-width // tile)
         self._step = tile // 16
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
-        self._prev: Frame | None = None
+        self._prev: ScreenImage | None = None
         self._seq = 0
 
     @property
@@ -262,7 +263,7 @@ class TileEncoder:
 
     def encode(
         self,
-        frame: Frame,
+        frame: ScreenImage,
         *,
         force_full: bool = False,
         quality: int = 70,
@@ -294,7 +295,7 @@ class TileEncoder:
             self._seq, self.width, self.height, cursor[0], cursor[1], tuple(tiles), keyframe
         )
 
-    def changed_cells(self, old: Frame, new: Frame) -> npt.NDArray[np.bool_]:
+    def changed_cells(self, old: ScreenImage, new: ScreenImage) -> npt.NDArray[np.bool_]:
         """A (rows, cols) mask of the grid cells whose pixels differ between two frames."""
         h, w, t = self.height, self.width, self.tile
         a = old.view(np.uint32).reshape(h, w)
@@ -315,7 +316,7 @@ class TileEncoder:
         return out
 
     def _classify(
-        self, frame: Frame, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]
+        self, frame: ScreenImage, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
         """Distinct colours in the 16x16 subsample of each given cell, and its first colour."""
         s = self._step
@@ -330,7 +331,7 @@ class TileEncoder:
         return counts.astype(np.int64), flat[:, 0]
 
     def _encode_cells(
-        self, frame: Frame, changed: npt.NDArray[np.bool_], quality: int
+        self, frame: ScreenImage, changed: npt.NDArray[np.bool_], quality: int
     ) -> list[Tile]:
         rows, cols = np.nonzero(changed)
         if len(rows) == 0:
@@ -368,7 +369,8 @@ class TileEncoder:
         return tiles
 
     def _encode_rect(
-        self, frame: Frame, x: int, y: int, w: int, h: int, kind: tuple[int, int], quality: int
+        self, frame: ScreenImage, x: int, y: int, w: int, h: int, kind: tuple[int, int],
+        quality: int,
     ) -> Tile:
         cls, colour = kind
         if cls == _Class.FILL:
@@ -404,7 +406,7 @@ class TileDecoder:
     def __init__(self, width: int, height: int) -> None:
         self.width = width
         self.height = height
-        self.framebuffer: Frame = np.zeros((height, width, 4), dtype=np.uint8)
+        self.framebuffer: ScreenImage = np.zeros((height, width, 4), dtype=np.uint8)
         self.framebuffer[:, :, 3] = 255
         self.seq = 0
         self.cursor = (0, 0)
@@ -467,7 +469,7 @@ class TileDecoder:
                     raise UpdateFormatError(
                         f"tile {index}: JPEG of {jw}x{jh} pixels in a {w}x{h} tile"
                     )
-                image: Frame = simplejpeg.decode_jpeg(data, colorspace="BGRA")
+                image: ScreenImage = simplejpeg.decode_jpeg(data, colorspace="BGRA")
             except (ValueError, RuntimeError) as exc:
                 raise UpdateFormatError(f"tile {index}: bad JPEG payload ({exc})") from None
             if image.shape != (h, w, 4):

@@ -51,7 +51,6 @@ from Xlib import X, error  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
 from ra.desktop.keys import (
-    ESCAPE_REFUSED,
     ButtonEvent,
     DisplayError,
     InputError,
@@ -63,6 +62,7 @@ from ra.desktop.keys import (
     Stroke,
     parse_event,
 )
+from ra.vocabulary import ESCAPE_REFUSED
 
 #: X core buttons for the wheel: (negative direction, positive direction).
 _WHEEL_Y = (4, 5)  # up, down

@@ -22,11 +22,16 @@ and its up (the ``key`` of the up can differ: Shift released in between).
 ``"AltGraph"`` is the key that selects the third level (``ISO_Level3_Shift``),
 which keyboards of many languages need.
 
+The limits (key and code names, coordinates, wheel steps, buttons) and the
+Escape rule are those of :mod:`ra.vocabulary`, which the engine and the viewer
+server check too; this module also takes fractional numbers (local callers
+move by fractions; the wire carries whole ones) and negative coordinates.
+
 Escape is never injected: ``Escape`` anywhere means "give control back" to the
 person at the machine, and their Esc watcher cannot tell an injected Esc from
-theirs.  :func:`parse_event` refuses it (``key`` ``"Escape"``/``"Esc"``/
-``"\\x1b"``, or ``code`` ``"Escape"``), and the injector checks again on the
-keycode it is about to press.
+theirs.  :func:`parse_event` refuses it (:func:`ra.vocabulary.is_escape`: ``key``
+``"Escape"``/``"Esc"``/``"\\x1b"`` in any case, or ``code`` ``"Escape"``), and the
+injector checks again on the keycode it is about to press.
 
 :class:`Keymap` is a snapshot of a display's keyboard mapping (the core
 ``GetKeyboardMapping`` table plus the Shift modifier keys) that turns a keysym
@@ -47,6 +52,15 @@ from typing import Any, Final
 from Xlib import XK  # type: ignore[import-untyped]
 
 from ra.errors import RaError
+from ra.vocabulary import (
+    BUTTONS,
+    COORD_MAX,
+    ESCAPE_REFUSED,
+    MAX_KEY_NAME,
+    MAX_SCROLL,
+    is_escape,
+    is_key_code,
+)
 
 XK.load_keysym_group("xkb")  # ISO_Level3_Shift and the other ISO_ names
 
@@ -63,16 +77,9 @@ class DisplayError(RaError):
     exit_code = 3
 
 
-ESCAPE_REFUSED: Final = "esc is never injected"
-
 #: X protocol coordinates are 16-bit signed; anything outside is garbage, not "off screen".
 #: Values inside this range but off the screen are clamped by the injector.
-COORD_MIN: Final = -32768
-COORD_MAX: Final = 32767
-#: Largest wheel movement accepted in one scroll event, in steps (notches).
-SCROLL_MAX: Final = 100.0
-#: Longest ``key``/``code`` string accepted (browser names are at most ~25 characters).
-NAME_MAX: Final = 32
+COORD_MIN: Final = -COORD_MAX - 1
 #: Largest JSON text accepted by :func:`parse_event`.
 JSON_MAX: Final = 4096
 
@@ -126,9 +133,6 @@ _RIGHT_HAND: Final[Mapping[tuple[str, str], str]] = {
     ("OS", "OSRight"): "Super_R",
     ("Super", "MetaRight"): "Super_R",
 }
-
-_ESCAPE_KEYS: Final = frozenset({"Escape", "Esc", "\x1b"})
-
 
 @dataclass(frozen=True)
 class KeyEvent:
@@ -211,7 +215,7 @@ def parse_event(raw: object) -> InputEvent:
         return PointerEvent(_coord(obj["x"], "x"), _coord(obj["y"], "y"))
     if kind == "button":
         button = obj["button"]
-        if type(button) is not int or button not in (1, 2, 3):
+        if type(button) is not int or button not in BUTTONS:
             raise InputError(f"button must be 1, 2 or 3, not {_short(button)}")
         return ButtonEvent(button, _bool(obj["down"], "down"))
     return ScrollEvent(_scroll(obj["dx"], "dx"), _scroll(obj["dy"], "dy"))
@@ -233,15 +237,13 @@ def _check_typed(event: InputEvent) -> InputEvent:
 
 def _key_event(obj: Mapping[str, Any]) -> KeyEvent:
     key = obj["key"]
-    if not isinstance(key, str) or not key:
-        raise InputError(f"key must be a non-empty string, not {_short(key)}")
-    code = obj.get("code")
-    if code is not None and (
-        not isinstance(code, str) or not code.isascii() or not code.isalnum()
-        or len(code) > NAME_MAX
-    ):
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_NAME:
+        raise InputError(f"key must be a string of 1 to {MAX_KEY_NAME} characters, "
+                         f"not {_short(key)}")
+    code = obj.get("code") or None  # "": the physical key is not known
+    if code is not None and not is_key_code(code):
         raise InputError(f"code must be a short alphanumeric string, not {_short(code)}")
-    if key in _ESCAPE_KEYS or code == "Escape":
+    if is_escape({"kind": "key", "key": key, "code": code}):
         raise InputError(ESCAPE_REFUSED)
     if key not in NAMED_KEYS and not is_printable_char(key):
         raise InputError(f"unknown key {_short(key)}")
@@ -283,8 +285,8 @@ def _coord(value: object, name: str) -> int:
 
 def _scroll(value: object, name: str) -> float:
     number = _number(value, name)
-    if abs(number) > SCROLL_MAX:
-        raise InputError(f"{name}={_short(value)} is out of range (at most {SCROLL_MAX} steps)")
+    if abs(number) > MAX_SCROLL:
+        raise InputError(f"{name}={_short(value)} is out of range (at most {MAX_SCROLL} steps)")
     return float(number)
 
 
@@ -299,7 +301,7 @@ def _short(value: object) -> str:
 def keysym_for(event: KeyEvent) -> int:
     """The X keysym the event's key stands for; :class:`InputError` if none."""
     key = event.key
-    if key in _ESCAPE_KEYS or event.code == "Escape":
+    if is_escape({"kind": "key", "key": key, "code": event.code}):
         raise InputError(ESCAPE_REFUSED)
     name = _RIGHT_HAND.get((key, event.code or "")) or NAMED_KEYS.get(key)
     if name is not None:

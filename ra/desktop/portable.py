@@ -57,9 +57,9 @@ from typing import Any, Final
 import numpy as np
 
 from ra.desktop.backend import PYNPUT, PYNPUT_MISSING, BackendUnavailable, EscWatch
-from ra.desktop.capture import CaptureError, Frame, MonitorInfo
+from ra.desktop.capture import CaptureError, MonitorInfo
+from ra.desktop.codec import ScreenImage
 from ra.desktop.keys import (
-    ESCAPE_REFUSED,
     ButtonEvent,
     DisplayError,
     InputError,
@@ -70,6 +70,7 @@ from ra.desktop.keys import (
     parse_event,
 )
 from ra.logs import get_logger
+from ra.vocabulary import ESCAPE_REFUSED
 
 log = get_logger(__name__)
 
@@ -172,7 +173,7 @@ class PortableBackend:
             for i, m in enumerate(found)
         ]
 
-    def grab(self, monitor: int = 0) -> Frame:
+    def grab(self, monitor: int = 0) -> ScreenImage:
         from mss.exception import ScreenShotError
 
         screen = self._screen()

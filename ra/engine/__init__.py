@@ -4,7 +4,7 @@ See `ra.engine.session` for the theory of operation and docs/session.md for
 the message vocabulary.
 """
 
-from ra.engine.messages import ProtocolError, Role
+from ra.engine.messages import MessageError, Role
 from ra.engine.outputs import (
     Close,
     DisableInput,
@@ -29,10 +29,10 @@ __all__ = [
     "Dismiss",
     "EnableInput",
     "Inject",
+    "MessageError",
     "Output",
     "Prompt",
     "PromptKind",
-    "ProtocolError",
     "Record",
     "Role",
     "Seen",

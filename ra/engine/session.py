@@ -121,6 +121,7 @@ from ra.fingerprint import short_fingerprint
 from ra.inert import inert
 from ra.statemachines.base import IllegalMove
 from ra.statemachines.session import STREAMING, SessionMachine, SessionState, next_state
+from ra.vocabulary import ESCAPE_REFUSED, HELPER_RELEASE_VIA
 
 S = SessionState
 
@@ -139,7 +140,16 @@ CHAT_LIMIT = 50
 MAX_DETAIL = 200
 
 WARNING = "Only allow someone you contacted yourself."
-HELPER_RELEASE_VIA = frozenset({"esc", "button", "command"})
+#: The machine trigger each consent report of the person's side states (what the
+#: helper's side records for it moves the machine by this trigger).
+CONSENT_TRIGGERS: dict[tuple[str, str], str] = {
+    ("view", "requested"): "view_consent_requested",
+    ("view", "granted"): "view_consent_granted",
+    ("view", "denied"): "view_consent_denied",
+    ("control", "requested"): "control_consent_requested",
+    ("control", "granted"): "control_granted",
+    ("control", "denied"): "control_denied",
+}
 #: How much of a peer's name, or of a detail it caused, is shown.
 NAME_SHOWN = 80
 #: Every chat line starts with this; ra's own questions never do.
@@ -223,7 +233,7 @@ def chat_line(role: Role, name: str, text: str) -> str:
     Name and text are inert, so the message cannot end its line, start
     another or reach back into the lines above.
     """
-    return f"{CHAT_PREFIX} {role} {inert(name, NAME_SHOWN)}: {inert(text, msg.MAX_TEXT)}"
+    return f"{CHAT_PREFIX} {role} {inert(name, NAME_SHOWN)}: {inert(text, msg.MAX_CHAT)}"
 
 
 class SessionEngine:
@@ -438,12 +448,12 @@ class SessionEngine:
         self._saw(now)
         try:
             fact = msg.parse(message, self.peer_role)
-        except msg.ProtocolError as exc:
+        except msg.MessageError as exc:
             if self.state is S.CONNECTING:
                 return []  # nothing from an unauthenticated peer is acted on
             return self._end("system", "error", notify=True, detail=str(exc))
         if self.state is S.CONNECTING:
-            if isinstance(fact, msg.InputEvent):
+            if isinstance(fact, msg.Input):
                 return self._reject_input(fact.event, now)
             return []
         self._last_heard = now
@@ -462,7 +472,7 @@ class SessionEngine:
         if isinstance(fact, msg.Disconnect):  # recorded as the peer's side recorded it
             by = "system" if fact.reason in msg.SYSTEM_REASONS else self.peer_role
             return self._end(by, fact.reason, notify=False)
-        if isinstance(fact, msg.InputEvent):
+        if isinstance(fact, msg.Input):
             return self._input_from_helper(fact.event, now)
         if isinstance(fact, msg.ControlRequest):
             return self._control_requested_by_helper(now)
@@ -470,7 +480,7 @@ class SessionEngine:
             if fact.via not in HELPER_RELEASE_VIA:
                 return self._end("system", "error", notify=True,
                                  detail=f"a release via {fact.via!r}")
-            if self.state is not S.CONTROLLING:
+            if not self._machine.allows("control_released"):
                 return []  # the person released at the same moment
             return self._release("helper", fact.via)
         if isinstance(fact, msg.ViewUnavailable):
@@ -486,7 +496,7 @@ class SessionEngine:
             if fact.by != "person":
                 return self._end("system", "error", notify=True,
                                  detail="a release by the helper reported by the person")
-            if self.state is not S.CONTROLLING:
+            if not self._machine.allows("control_released"):
                 return []  # the helper released at the same moment
             return self._release("person", fact.via)
         return self._consent_from_person(fact)
@@ -518,7 +528,7 @@ class SessionEngine:
             return self._end(self.role, "user" if self.role == "person" else "helper",
                              notify=True)
         if command == "/release":
-            if self.state is not S.CONTROLLING:
+            if not self._machine.allows("control_released"):
                 who = "you are" if self.role == "helper" else f"{self.peer} is"
                 return [Show(f"nothing to release: {who} not in control")]
             return self._release(self.role, "command")
@@ -534,7 +544,7 @@ class SessionEngine:
         if self.state is S.DISCONNECTED:
             return []
         self._require("person", "take control back with Esc")
-        if self.state is not S.CONTROLLING:
+        if not self._machine.allows("control_released"):
             return []
         return self._release("person", "esc")
 
@@ -547,7 +557,7 @@ class SessionEngine:
         if self.state is S.DISCONNECTED:
             return []
         self._require("person", "notice a keyboard mapping change")
-        if self.state is not S.CONTROLLING:
+        if not self._machine.allows("control_released"):
             return []
         out = self._release("person", "keymap-changed")
         out.append(Show(f"the keyboard mapping changed while {self.peer} had control"))
@@ -591,7 +601,7 @@ class SessionEngine:
         helper pressed Esc in the viewer (``via`` ``esc``): recorded as what it was."""
         if via not in ("button", "esc") or (via == "esc" and self.role != "helper"):
             raise ValueError(f"a release from this side's window is not via {via!r}")
-        if self.state is not S.CONTROLLING:
+        if not self._machine.allows("control_released"):
             return []
         return self._release(self.role, via)
 
@@ -746,15 +756,9 @@ class SessionEngine:
             self._record(out, "control.denied", {"reason": fact.reason}, "system", "denied")
             out.append(Show(f"control is not available: {self.peer}'s screen is not shown"))
             return out
-        expected = {
-            ("view", "requested"): S.AUTHENTICATED,
-            ("view", "granted"): S.AWAITING_VIEW_CONSENT,
-            ("view", "denied"): S.AWAITING_VIEW_CONSENT,
-            ("control", "requested"): S.CONTROL_REQUESTED,
-            ("control", "granted"): S.AWAITING_CONTROL_CONSENT,
-            ("control", "denied"): S.AWAITING_CONTROL_CONSENT,
-        }[(fact.scope, fact.status)]
-        if self.state is not expected:
+        # Chat only: no consent is asked, so the only answer there is the one above.
+        if self.state is S.CHAT_ONLY or not self._machine.allows(
+                CONSENT_TRIGGERS[(fact.scope, fact.status)]):
             return self._end("system", "error", notify=True,
                              detail=f"consent {fact.status} for {fact.scope} while "
                              f"{self.state.value}")
@@ -790,7 +794,7 @@ class SessionEngine:
 
     def _ask_for_control(self) -> list[Output]:
         """Helper: /control."""
-        if self.state in (S.VIEWING, S.RELEASED):
+        if self._machine.allows("control_requested"):
             out: list[Output] = []
             self._record(out, "control.requested", {}, "helper")
             out.append(Send(msg.control_request()))
@@ -816,7 +820,7 @@ class SessionEngine:
             refused.append(Show(f"{self.peer} asked for control; refused: your screen is "
                                 "not shown in this session"))
             return refused
-        if self.state not in (S.VIEWING, S.RELEASED):
+        if not self._machine.allows("control_requested"):
             return []
         out: list[Output] = []
         self._record(out, "control.requested", {}, "helper")
@@ -846,7 +850,7 @@ class SessionEngine:
         if self.state is not S.CONTROLLING:
             return self._reject_input(event, now)
         if msg.is_escape(event):
-            return self._reject_input(event, now, "esc is never injected")
+            return self._reject_input(event, now, ESCAPE_REFUSED)
         return [Inject(event)]
 
     def _reject_input(self, event: dict[str, Any], now: float,
@@ -876,8 +880,8 @@ class SessionEngine:
     def _chat(self, text: str) -> list[Output]:
         if self.state is S.CONNECTING:
             return [Show("you can chat once the connection is set up")]
-        if len(text) > msg.MAX_TEXT:
-            return [Show(f"a chat message can hold at most {msg.MAX_TEXT} characters")]
+        if len(text) > msg.MAX_CHAT:
+            return [Show(f"a chat message can hold at most {msg.MAX_CHAT} characters")]
         out: list[Output] = []
         self._record(out, "chat.message", {"from": self.role, "text": text}, self.role)
         out.append(Send(msg.chat(text)))

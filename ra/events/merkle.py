@@ -53,8 +53,8 @@ __all__ = [
     "MerkleError",
     "ProofError",
     "consistency_proof",
-    "fold",
     "inclusion_proof",
+    "join_roots",
     "leaf_hash",
     "node_hash",
     "root",
@@ -237,11 +237,11 @@ class Frontier:
         return f"Frontier(size={self._size}, root={self.root().hex()})"
 
 
-def fold(hashes: Sequence[bytes]) -> bytes:
+def join_roots(hashes: Sequence[bytes]) -> bytes:
     """The root of a tree given its perfect subtrees' roots, largest first.
 
     A frontier's hashes may be joined with a smaller frontier's (the subtrees of
-    a later, aligned range) and folded together: that is how verification
+    a later, aligned range) and joined together: that is how verification
     combines roots computed in parallel.
     """
     if not hashes:

@@ -28,7 +28,7 @@ re-encodes JSON: it hashes what is on disk. The log is read in aligned
 blocks of 4,096 events (large logs by one process per core, each taking a
 run of blocks); each block's tree is built a level at a time, and the
 blocks' subtree roots are folded into the roots at every checkpoint's size
-(`merkle.fold`); `progress` hears of every block as it is checked, from
+(`merkle.join_roots`); `progress` hears of every block as it is checked, from
 whichever worker checked it. The fast path takes seq to run 0, 1, 2, ... (it reads
 `min(seq)` and `max(seq)`, and each block checks its own first and last
 seq and its row count); if it does not, the slow path reads the log row by
@@ -52,7 +52,7 @@ from typing import Any
 
 from ra.events.checkpoint import Checkpoint, public_bytes
 from ra.events.errors import StoreError
-from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, fold
+from ra.events.merkle import EMPTY_ROOT, Frontier, MerkleError, join_roots
 from ra.events.receipts import RECEIPT_TYPE, check_receipts
 from ra.events.store import LEAF, EventStore
 
@@ -525,7 +525,7 @@ def _roots(scan: _Scan, wanted: set[int]) -> dict[int, bytes]:
         partial = scan.snapshots.get(size, []) if rest else []
         if rest and not partial:
             continue
-        roots[size] = fold([*complete.hashes, *partial])
+        roots[size] = join_roots([*complete.hashes, *partial])
     return roots
 
 

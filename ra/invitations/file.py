@@ -231,7 +231,7 @@ class Invitation:
     """What a helper needs to reach the person asking for help, and nothing secret.
 
     Times are timezone-aware and stored in UTC. ``signing_key`` is the
-    sharer's raw 32-byte Ed25519 public key. Constructing an Invitation checks
+    person's raw 32-byte Ed25519 public key. Constructing an Invitation checks
     every field and raises InvitationFormatError on a bad one.
     """
 

@@ -1,4 +1,4 @@
-"""The sharer's keystore: what the person's side must keep to run the PAKE.
+"""The person's keystore: what the person's side must keep to run the PAKE.
 
 SPAKE2 is a balanced PAKE: both sides run it with the same secret. The
 person's side keeps, per open invitation, a secret derived from the password

@@ -46,7 +46,6 @@ from ra.invitations.password import check_strength
 from ra.statemachines.base import IllegalMove
 from ra.statemachines.invitation import (
     ENDED,
-    TRANSITIONS,
     InvitationMachine,
     InvitationState,
 )
@@ -100,12 +99,11 @@ class PolicyError(RaError):
 
 
 def _next_state(state: InvitationState, trigger: str) -> InvitationState:
-    """Where `trigger` takes `state`, read from the machine's table (for folding)."""
-    for row in TRANSITIONS:
-        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
-        if row["trigger"] == trigger and state in sources:
-            return state if row["dest"] is None else row["dest"]
-    return state  # the log holds it, so it happened; folding never refuses
+    """Where `trigger` takes `state` (`TableMachine.next_state`), for folding: the log
+    holds it, so it happened, and folding never refuses."""
+    moved = InvitationMachine.next_state(state, trigger)
+    assert moved is None or isinstance(moved, InvitationState)
+    return state if moved is None else moved
 
 
 @dataclass
@@ -260,7 +258,7 @@ class Invitations:
 
         def is_open(inv_id: str) -> bool:
             try:
-                return not self.fold(inv_id).ended
+                return not self.load(inv_id).ended
             except InvitationNotFound:
                 return False
 
@@ -330,7 +328,8 @@ class Invitations:
 
     # -- read ---------------------------------------------------------------
 
-    def fold(self, inv_id: str) -> InvitationView:
+    def load(self, inv_id: str) -> InvitationView:
+        """The invitation as its stream folds to (expiry not enforced: see `get`)."""
         view = InvitationView(inv_id)
         for event in self.store.read_stream(f"invitation:{inv_id}"):
             view.apply(event)
@@ -361,14 +360,14 @@ class Invitations:
 
     def get(self, id_or_prefix: str) -> InvitationView:
         """The invitation, with expiry enforced (recorded on first use after it)."""
-        return self._enforce_expiry(self.fold(self.resolve(id_or_prefix)))
+        return self._enforce_expiry(self.load(self.resolve(id_or_prefix)))
 
     def list(self, *, include_ended: bool = False) -> list[InvitationView]:
         ids = [
             event.stream.split(":", 1)[1]
             for event in self.store.iter_events(types=["invitation.created"])
         ]
-        views = [self._enforce_expiry(self.fold(inv_id)) for inv_id in ids]
+        views = [self._enforce_expiry(self.load(inv_id)) for inv_id in ids]
         return [v for v in views if include_ended or not v.ended]
 
     def file_bytes(self, view: InvitationView) -> bytes:
@@ -390,7 +389,7 @@ class Invitations:
 
     def check_usable(self, inv_id: str, origin: str) -> InvitationView:
         """Refuse an ended invitation, or an origin that must still wait."""
-        view = self._enforce_expiry(self.fold(inv_id))
+        view = self._enforce_expiry(self.load(inv_id))
         if view.ended:
             raise InvitationEnded(f"invitation {inv_id[:8]} has {_ended_words(view.status)}")
         count, last = view.failures_by_origin.get(origin, (0, None))
@@ -419,7 +418,7 @@ class Invitations:
             self._record_throttled(inv_id, origin, counted)
 
     def _record_throttled(self, inv_id: str, origin: str, counted: Counted) -> None:
-        view = self.fold(inv_id)
+        view = self.load(inv_id)
         self.store.append(view.stream, view.version, [
             NewEvent(THROTTLED, {"origin": origin, **counted.payload()}, UNKNOWN_HELPER,
                      outcome="denied", origin=origin)
@@ -456,7 +455,7 @@ class Invitations:
         self.store.append(view.stream, view.version, events, now=self.clock())
         if attempt >= MAX_FAILURES:
             self.keystore.destroy(view.id)
-        return self.fold(view.id)
+        return self.load(view.id)
 
     # -- the one way state changes ---------------------------------------------
 
@@ -472,7 +471,7 @@ class Invitations:
         ], now=self.clock())
         if machine.state in ENDED:
             self.keystore.destroy(view.id)
-        return self.fold(view.id)
+        return self.load(view.id)
 
     def _enforce_expiry(self, view: InvitationView) -> InvitationView:
         if view.ended or view.expires_at is None or self.clock() < view.expires_at:

@@ -23,7 +23,7 @@ from ra.net.handshake import (
     HelperIdentity,
     HelperSigner,
     InvitationSecret,
-    SharerHandshake,
+    PersonHandshake,
 )
 from ra.net.transport import Channel, Listener, accept, connect, serve
 
@@ -47,9 +47,9 @@ __all__ = [
     "Kind",
     "Listener",
     "NetError",
+    "PersonHandshake",
     "ProtocolError",
     "Refused",
-    "SharerHandshake",
     "WrongPassword",
     "accept",
     "connect",

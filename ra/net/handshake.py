@@ -65,11 +65,13 @@ from ra.net.errors import (
     WrongPassword,
 )
 from ra.net.framing import PROTOCOL_VERSION
+from ra.vocabulary import MAX_NAME_CHARS
 
 LABEL = b"ra-net-v1"
 TRANSCRIPT_LABEL = LABEL + b" transcript"
 HELPER_CONFIRM_LABEL = LABEL + b" helper confirm"
-SHARER_CONFIRM_LABEL = LABEL + b" sharer confirm"
+#: The person's confirm label; "sharer" is an earlier name for the person, kept: it is on the wire.
+PERSON_CONFIRM_LABEL = LABEL + b" sharer confirm"
 SESSION_ID_LABEL = LABEL + b" session id"
 HELPER_IDENTITY_LABEL = LABEL + b" helper identity"
 
@@ -84,7 +86,6 @@ PAKE_MESSAGE_BYTES = 33  # side byte + Ed25519 group element
 MAC_BYTES = 32
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
-MAX_NAME_CHARS = 64
 SECRET_BYTES = 32
 MAX_REASON_CHARS = 300
 
@@ -233,7 +234,7 @@ def transcript_hash(
     *,
     invitation: Invitation,
     tls_fingerprint: str,
-    sharer_message: bytes,
+    person_message: bytes,
     helper_message: bytes,
 ) -> bytes:
     """T: SHA-256 over length-prefixed fields both sides know after SPAKE2.
@@ -252,7 +253,7 @@ def transcript_hash(
         CHANNEL_BINDING,
         invitation.pake.id_a.encode("ascii"),
         invitation.pake.id_b.encode("ascii"),
-        sharer_message,
+        person_message,
         helper_message,
     )
     return hashlib.sha256(b"".join(_field(p) for p in parts)).digest()
@@ -374,7 +375,7 @@ class HelperHandshake:
             self._transcript = transcript_hash(
                 invitation=self.invitation,
                 tls_fingerprint=self.invitation.tls_fingerprint,
-                sharer_message=inbound,
+                person_message=inbound,
                 helper_message=self._own_message,
             )
             self._key = key
@@ -395,7 +396,7 @@ class HelperHandshake:
             held = self._key
             if held is None:  # pragma: no cover - state guarantees it
                 raise ProtocolError("the handshake lost its key")
-            if not hmac.compare_digest(mac, _mac(held, SHARER_CONFIRM_LABEL, self._transcript)):
+            if not hmac.compare_digest(mac, _mac(held, PERSON_CONFIRM_LABEL, self._transcript)):
                 raise ConfirmationFailed()
             self.session_id = _session_id(held, self._transcript)
             self._key = None
@@ -411,7 +412,7 @@ class HelperHandshake:
 # The person's side (SPAKE2 A, TLS server).
 
 
-class _SharerState(enum.Enum):
+class _PersonState(enum.Enum):
     NEW = "new"
     GOT_HELLO = "got-hello"
     SENT_PAKE = "sent-pake"
@@ -420,7 +421,7 @@ class _SharerState(enum.Enum):
     FAILED = "failed"
 
 
-class SharerHandshake:
+class PersonHandshake:
     """The person's half, driven by the transport in this order:
 
     ``receive_hello(msg) -> invitation_id``; the caller runs its checks and
@@ -431,7 +432,7 @@ class SharerHandshake:
 
     def __init__(self, own_fingerprint: str) -> None:
         self.own_fingerprint = own_fingerprint
-        self._state = _SharerState.NEW
+        self._state = _PersonState.NEW
         self.invitation_id: str | None = None
         self._invitation: Invitation | None = None
         self._helper_message = b""
@@ -443,10 +444,10 @@ class SharerHandshake:
 
     @property
     def done(self) -> bool:
-        return self._state is _SharerState.DONE
+        return self._state is _PersonState.DONE
 
     def receive_hello(self, message: Mapping[str, Any]) -> str:
-        if self._state is not _SharerState.NEW:
+        if self._state is not _PersonState.NEW:
             raise ProtocolError("unexpected second hello")
         _expect(message, "hello", frozenset({"invitation_id", "pake"}))
         invitation_id = message["invitation_id"]
@@ -454,11 +455,11 @@ class SharerHandshake:
             raise ProtocolError("the hello names no valid invitation id")
         self._helper_message = _unb64("pake", message["pake"], PAKE_MESSAGE_BYTES)
         self.invitation_id = invitation_id
-        self._state = _SharerState.GOT_HELLO
+        self._state = _PersonState.GOT_HELLO
         return invitation_id
 
     def respond(self, secret: InvitationSecret) -> Message:
-        if self._state is not _SharerState.GOT_HELLO:
+        if self._state is not _PersonState.GOT_HELLO:
             raise ProtocolError("respond() before a hello")
         invitation = secret.invitation
         if invitation.invitation_id != self.invitation_id:
@@ -472,17 +473,17 @@ class SharerHandshake:
         try:
             key = _finish_pake(pake, self._helper_message)
         except ProtocolError:
-            self._state = _SharerState.FAILED
+            self._state = _PersonState.FAILED
             raise
         self._key = key
         self._invitation = invitation
         self._transcript = transcript_hash(
             invitation=invitation,
             tls_fingerprint=self.own_fingerprint,
-            sharer_message=own,
+            person_message=own,
             helper_message=self._helper_message,
         )
-        self._state = _SharerState.SENT_PAKE
+        self._state = _PersonState.SENT_PAKE
         return {"type": "pake", "pake": _b64(own)}
 
     def receive_confirm(self, message: Mapping[str, Any]) -> bool:
@@ -493,7 +494,7 @@ class SharerHandshake:
         A confirm that is malformed in any field is a ProtocolError, before
         the password is judged.
         """
-        if self._state is not _SharerState.SENT_PAKE:
+        if self._state is not _PersonState.SENT_PAKE:
             raise ProtocolError("unexpected confirm")
         _expect(message, "confirm", CONFIRM_FIELDS)
         mac = _unb64("mac", message["mac"], MAC_BYTES)
@@ -507,31 +508,31 @@ class SharerHandshake:
         if key is None:  # pragma: no cover - state guarantees it
             raise ProtocolError("the handshake lost its key")
         if not hmac.compare_digest(mac, _mac(key, HELPER_CONFIRM_LABEL, self._transcript)):
-            self._state = _SharerState.FAILED
+            self._state = _PersonState.FAILED
             self._key = None
             return False
         statement = identity_statement(self._transcript, mac, name, public_key)
         try:
             Ed25519PublicKey.from_public_bytes(public_key).verify(signature, statement)
         except (InvalidSignature, ValueError):
-            self._state = _SharerState.FAILED
+            self._state = _PersonState.FAILED
             self._key = None
             raise IdentityFailed() from None
         self.helper = HelperIdentity(name, public_key)
-        self._state = _SharerState.VERIFIED
+        self._state = _PersonState.VERIFIED
         return True
 
     def accept(self) -> Message:
         key = self._key
-        if self._state is not _SharerState.VERIFIED or key is None:
+        if self._state is not _PersonState.VERIFIED or key is None:
             raise ProtocolError("accept() before the password was verified")
-        mac = _mac(key, SHARER_CONFIRM_LABEL, self._transcript)
+        mac = _mac(key, PERSON_CONFIRM_LABEL, self._transcript)
         self.session_id = _session_id(key, self._transcript)
         self._key = None
-        self._state = _SharerState.DONE
+        self._state = _PersonState.DONE
         return {"type": "accept", "mac": _b64(mac)}
 
     def refuse(self, code: str, reason: str) -> Message:
-        self._state = _SharerState.FAILED
+        self._state = _PersonState.FAILED
         self._key = None
         return refuse_message(code, reason)

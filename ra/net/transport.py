@@ -74,7 +74,7 @@ from ra.net.handshake import (
     HelperIdentity,
     HelperSigner,
     InvitationSecret,
-    SharerHandshake,
+    PersonHandshake,
     check_pin,
     refuse_message,
 )
@@ -263,7 +263,7 @@ class Channel:
         self,
         stream: FrameStream,
         *,
-        role: Literal["sharer", "helper"],
+        role: Literal["person", "helper"],
         invitation_id: str,
         peer: str,
         session_id: str,
@@ -363,7 +363,7 @@ async def accept(
     """
     origin = _origin(writer)
     stream = FrameStream(reader, writer, HANDSHAKE_ONLY)
-    handshake = SharerHandshake(tls_fingerprint)
+    handshake = PersonHandshake(tls_fingerprint)
     lock = decision_lock if decision_lock is not None else asyncio.Lock()
     try:
         invitation_id = handshake.receive_hello(await _read_handshake(stream))
@@ -414,7 +414,7 @@ async def accept(
     stream.decoder.limits = MAX_BODY
     session_id = handshake.session_id or ""
     return Channel(
-        stream, role="sharer", invitation_id=invitation_id, peer=origin, session_id=session_id,
+        stream, role="person", invitation_id=invitation_id, peer=origin, session_id=session_id,
         helper=handshake.helper,
     )
 

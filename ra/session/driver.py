@@ -29,9 +29,10 @@ message nobody foresaw) is logged and fed to the engine as a
 session; if even that fails, the channel is dropped and `run` raises
 `SessionFailed`.
 
-The screen and input adapters are not here yet: the driver calls a `Desktop`
-for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject, and
-the default `StatusDesktop` only prints a status line.
+The screen and input adapters are at the edge: the driver calls a `Desktop`
+for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject (the
+person's real one is `ra.session.desktop.X11Desktop`); the default
+`StatusDesktop` only prints a status line.
 
 The recorded screen (person's side, `ra.recording`): the recorder hands each
 chunk it has written to `record_chunk`, and the driver records it through

@@ -41,7 +41,6 @@ from typing import Any
 from ra import config
 from ra.config import remember_helper_name
 from ra.engine import Output, Record, SessionEngine
-from ra.engine.messages import MAX_TEXT
 from ra.engine.session import NAME_SHOWN
 from ra.events import EventStore
 from ra.fingerprint import format_fingerprint
@@ -58,6 +57,7 @@ from ra.statemachines.session import STREAMING
 from ra.viewer import ViewerServer
 from ra.viewer.opener import launch_browser, private_folder, remove_opener, write_opener
 from ra.viewer.server import clean_monitors
+from ra.vocabulary import MAX_CHAT
 
 _log = get_logger("ra.session")
 
@@ -165,7 +165,7 @@ class ViewerBridge:
                     name = self.invitation.name if sender == "person" else "You"
                     await self.server.send_json({
                         "type": "chat", "from": inert(name, NAME_SHOWN),
-                        "text": inert(out.event.payload.get("text"), MAX_TEXT)})
+                        "text": inert(out.event.payload.get("text"), MAX_CHAT)})
         state = self.driver.engine.state.value
         if state != self._state:
             self._state = state

@@ -330,12 +330,12 @@ async def _ask(
             service.check_usable(inv_id, origin)
 
         def secret_for(inv_id: str) -> InvitationSecret:
-            view = service.fold(inv_id)
+            view = service.load(inv_id)
             invitation = parse_invitation(view.file_text.encode("utf-8"), check_expiry=False)
             return InvitationSecret(invitation, service.pake_secret(inv_id))
 
         def on_auth_failed(inv_id: str, origin: str, reason: str) -> None:
-            service.record_auth_failure(service.fold(inv_id), origin, UNAUTHENTICATED_HELPER,
+            service.record_auth_failure(service.load(inv_id), origin, UNAUTHENTICATED_HELPER,
                                         reason=reason)
             terminal.show(f"a wrong password was tried from {origin}" if reason == "password"
                           else f"a helper from {origin} could not prove its key; refused")

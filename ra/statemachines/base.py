@@ -1,4 +1,10 @@
-"""What every machine shares: a typed error for an illegal move, and a diagram."""
+"""What every machine shares: a typed error for an illegal move, the fold step, a diagram.
+
+A machine's table is read two ways: `transitions` builds the live machine
+from it (which decides moves, `allows` asks without moving), and
+`TableMachine.next_state` reads it directly, without building a machine,
+for folding a stream of recorded events (every machine's replay uses it).
+"""
 
 from __future__ import annotations
 
@@ -46,6 +52,20 @@ class TableMachine(Machine):
             self.trigger(trigger)
         except MachineError as exc:  # pragma: no cover - allows() said yes
             raise IllegalMove(str(exc)) from None
+
+    @classmethod
+    def next_state(cls, state: Enum, trigger: str) -> Enum | None:
+        """Where `trigger` takes `state` by the table, or None if the table has no such move.
+
+        The fold step: it reads the same table the machine is built from, so
+        replaying a log needs no machine.
+        """
+        for row in cls.TRANSITIONS:
+            sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+            if row["trigger"] == trigger and state in sources:
+                dest: Enum = state if row["dest"] is None else row["dest"]
+                return dest
+        return None
 
     def allows(self, trigger: str) -> bool:
         checker = getattr(self, f"may_{trigger}", None)

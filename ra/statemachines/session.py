@@ -101,20 +101,6 @@ TRANSITIONS: list[dict[str, Any]] = [
 TRIGGERS: frozenset[str] = frozenset(row["trigger"] for row in TRANSITIONS)
 
 
-def next_state(state: SessionState, trigger: str) -> SessionState | None:
-    """Where `trigger` takes `state` by the table, or None if the table has no such move.
-
-    This is the fold step: it reads the same table the machine is built from,
-    so replaying a log needs no machine.
-    """
-    for row in TRANSITIONS:
-        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
-        if row["trigger"] == trigger and state in sources:
-            dest: SessionState = state if row["dest"] is None else row["dest"]
-            return dest
-    return None
-
-
 class SessionMachine(TableMachine):
     """Decides the moves of one session, starting from its folded state."""
 
@@ -131,6 +117,13 @@ class SessionMachine(TableMachine):
         state = self.state
         assert isinstance(state, SessionState)
         return state
+
+
+def next_state(state: SessionState, trigger: str) -> SessionState | None:
+    """Where `trigger` takes `state` by the table, or None (`TableMachine.next_state`)."""
+    moved = SessionMachine.next_state(state, trigger)
+    assert moved is None or isinstance(moved, SessionState)
+    return moved
 
 
 __all__ = [

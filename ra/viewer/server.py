@@ -32,7 +32,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
-from typing import Any, TypeGuard, cast
+from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -41,9 +41,10 @@ from websockets.http11 import Request, Response
 
 from ra.desktop.codec import Update, UpdateFormatError
 from ra.desktop.pacing import merge_updates
-from ra.engine.messages import MAX_KEY_NAME as _ENGINE_KEY_NAME
 from ra.logs import get_logger, register_secret
+from ra.statemachines.session import SessionState
 from ra.viewer.peer import refusal
+from ra.vocabulary import MessageError, check_input, is_chat_text
 
 _log = get_logger("ra.viewer")
 
@@ -93,11 +94,8 @@ class _Pending:
 
 # -- page -> server messages ---------------------------------------------------------
 
-#: Status states the page knows (the session states of ``ra.statemachines.session``).
-VIEWER_STATES = frozenset({
-    "connecting", "authenticated", "awaiting_view_consent", "viewing", "control_requested",
-    "awaiting_control_consent", "controlling", "released", "chat_only", "disconnected",
-})
+#: Status states the page knows: the session's states (``ra.statemachines.session``).
+VIEWER_STATES = frozenset(state.value for state in SessionState)
 #: How the page gives control back (``control.release``'s ``via``): its button, or Esc.
 PAGE_RELEASE_VIA = frozenset({"button", "esc"})
 #: Page messages handed to ``on_message``.
@@ -105,10 +103,8 @@ PAGE_MESSAGES = frozenset({"control.request", "control.release", "disconnect", "
                            "screen.refresh", "screen.monitor"})
 #: Most monitors a ``screen.monitors`` message may list (numbers 1..MAX_MONITORS).
 MAX_MONITORS = 32
-MAX_CHAT = 4000
-MAX_COORD = 0xFFFF
-MAX_SCROLL = 1000
-MAX_KEY_NAME = _ENGINE_KEY_NAME  # what the page passes, the engine takes
+#: Largest offset of a monitor's origin, either way.
+MAX_MONITOR_OFFSET = 0xFFFF
 #: Largest message the page may send (bytes); its messages are small.
 MAX_PAGE_MESSAGE = 16 * 1024
 
@@ -117,46 +113,15 @@ def _is_int(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _is_text(value: object, low: int, high: int) -> TypeGuard[str]:
-    """Text of `low` to `high` characters that can be written as UTF-8 (JSON's
-    ``\\ud800`` escapes give lone surrogates, which no log or peer can take)."""
-    if not isinstance(value, str) or not low <= len(value) <= high:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _clean_input(event: object) -> dict[str, Any] | None:
-    """The input event rebuilt from its known, well-typed fields, or None."""
-    if not isinstance(event, Mapping):
+    """The input event rebuilt from its known, well-typed fields (`ra.vocabulary`), or None.
+
+    The engine checks the same way, so what the page passes, the engine takes.
+    """
+    try:
+        return check_input(event)
+    except MessageError:
         return None
-    kind = event.get("kind")
-    down = event.get("down")
-    if kind == "key":
-        key, code = event.get("key"), event.get("code")
-        if (_is_text(key, 1, MAX_KEY_NAME) and _is_text(code, 0, MAX_KEY_NAME)
-                and isinstance(down, bool)):
-            return {"kind": "key", "key": key, "code": code, "down": down}
-        return None
-    if kind == "pointer":
-        x, y = event.get("x"), event.get("y")
-        if _is_int(x, 0, MAX_COORD) and _is_int(y, 0, MAX_COORD):
-            return {"kind": "pointer", "x": x, "y": y}
-        return None
-    if kind == "button":
-        button = event.get("button")
-        if _is_int(button, 1, 3) and isinstance(down, bool):
-            return {"kind": "button", "button": button, "down": down}
-        return None
-    if kind == "scroll":
-        dx, dy = event.get("dx"), event.get("dy")
-        if _is_int(dx, -MAX_SCROLL, MAX_SCROLL) and _is_int(dy, -MAX_SCROLL, MAX_SCROLL):
-            return {"kind": "scroll", "dx": dx, "dy": dy}
-        return None
-    return None
 
 
 def clean_monitors(message: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -176,8 +141,9 @@ def clean_monitors(message: Mapping[str, Any]) -> dict[str, Any] | None:
             return None
         number, x, y = entry.get("number"), entry.get("x"), entry.get("y")
         width, height = entry.get("width"), entry.get("height")
-        if not (_is_int(number, 1, MAX_MONITORS) and _is_int(x, -MAX_COORD, MAX_COORD)
-                and _is_int(y, -MAX_COORD, MAX_COORD) and _is_int(width, 1, MAX_SIDE)
+        offset = MAX_MONITOR_OFFSET
+        if not (_is_int(number, 1, MAX_MONITORS) and _is_int(x, -offset, offset)
+                and _is_int(y, -offset, offset) and _is_int(width, 1, MAX_SIDE)
                 and _is_int(height, 1, MAX_SIDE)):
             return None
         monitors.append({"number": number, "x": x, "y": y, "width": width, "height": height})
@@ -216,7 +182,7 @@ def parse_page_message(raw: str) -> dict[str, Any] | None:
         return None
     if kind == "chat":
         text = message.get("text")
-        if _is_text(text, 1, MAX_CHAT) and text.strip():
+        if is_chat_text(text):
             return {"type": "chat", "text": text}
         return None
     if kind == "input":

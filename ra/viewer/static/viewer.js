@@ -16,7 +16,7 @@
     disconnected: "Disconnected",
   };
   const BUTTONS = { 0: 1, 1: 2, 2: 3 }; // DOM button -> remote button (left, middle, right)
-  const MAX_SCROLL = 1000;
+  const MAX_SCROLL = 100; // wheel steps in one scroll event (ra.vocabulary.MAX_SCROLL)
   // States in which the person's screen is streamed (ra.statemachines.session.STREAMING).
   const STREAMING = new Set(["viewing", "control_requested", "awaiting_control_consent",
     "controlling", "released"]);
