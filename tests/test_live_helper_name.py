@@ -44,6 +44,7 @@ from ra.net import HelperIdentity, HelperSigner, Refused, connect
 
 homes = test_live_session.homes  # the fixtures, shared
 children = test_live_session.children
+screen = test_live_session.screen  # autouse: `ra ask` shares a real (virtual) display
 
 Homes = tuple[Path, Path]
 Children = list[pexpect.spawn]
@@ -62,7 +63,7 @@ def _question(name: str, key: str) -> str:
                       "connecting from 127.0.0.1."))
 
 
-def _report(home: Path, name: str, fmt: str = "json") -> str:
+def _report(home: Path, name: str, fmt: str = "jsonl") -> str:
     return subprocess.run(
         [sys.executable, "-m", "ra", "audit", "report", name, "--format", fmt],
         env=_env(home), capture_output=True, text=True, timeout=30, check=True).stdout
@@ -91,7 +92,7 @@ def test_the_person_sees_and_records_who_the_helper_is(homes: Homes, tmp_path: P
     events = _events(person_home)
     authenticated = next(e for e in events if e.type == "session.authenticated")
     assert authenticated.payload == {"helper": "Bob (IT)", "fingerprint": key,
-                                     "address": "127.0.0.1"}
+                                     "address": "127.0.0.1", "recording": "screen"}
     assert authenticated.actor == bob
     # Every event the helper caused names Bob, his key and where he came from.
     by_helper = [e for e in events if e.actor.kind == "helper"]

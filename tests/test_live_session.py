@@ -70,6 +70,15 @@ def _events(home: Path, prefix: str = "session:", *,
                 if recording or event.type != RECORDING]
 
 
+def _chat_text(home: Path, event: RecordedEvent) -> str | None:
+    """A chat message's text: the log holds it sealed with its session's key."""
+    from ra.sealed_chat import ChatReader
+    from ra.session_keys import SessionKeys
+
+    assert set(event.payload["text"]) == {"sealed"}, event.payload  # never in the clear
+    return ChatReader(SessionKeys(Home.at(home))).read(event).text
+
+
 def _types(home: Path, prefix: str = "session:") -> list[str]:
     return [event.type for event in _events(home, prefix)]
 
