@@ -25,7 +25,16 @@ import pexpect
 import psutil
 import pytest
 import test_live_session
-from test_live_session import PASSWORD, T, _create, _ending, _events, _exit_code, _spawn
+from test_live_session import (
+    PASSWORD,
+    SIGNER,
+    T,
+    _create,
+    _ending,
+    _events,
+    _exit_code,
+    _spawn,
+)
 
 from ra.invitations import load_invitation
 from ra.invitations.file import Invitation
@@ -158,7 +167,7 @@ def test_ask_stays_small_under_3000_half_open_connections_and_the_helper_gets_in
 
     def run_helper() -> None:
         async def main() -> None:
-            channel = await connect(invitation, PASSWORD, timeout=10)
+            channel = await connect(invitation, PASSWORD, SIGNER, timeout=10)
             helper["channel"] = channel
             helper_done.set()
             await asyncio.to_thread(release_helper.wait)

@@ -21,7 +21,7 @@ from typing import Any
 import pexpect
 import pytest
 from desktop_support import Display, xterm
-from test_live_session import PASSWORD, T, _create, _events, _exit_code
+from test_live_session import PASSWORD, SIGNER, T, _create, _events, _exit_code
 from Xlib import X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 from Xlib.ext import xtest  # type: ignore[import-untyped]
@@ -311,7 +311,7 @@ def test_ra_ask_with_the_pynput_backend_types_into_an_xterm_and_hears_esc(
 
 
 async def _helper(invitation: Any, person: pexpect.spawn, display: Display, out: Path) -> None:
-    channel = await connect(invitation, PASSWORD)
+    channel = await connect(invitation, PASSWORD, SIGNER)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def read() -> None:

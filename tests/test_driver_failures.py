@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from test_net_handshake import LOOPBACK, PASSWORD, make_invitation
+from test_net_handshake import HELPER, LOOPBACK, PASSWORD, make_invitation
 
 from ra.desktop.keys import DisplayError
 from ra.engine import SessionEngine
@@ -93,7 +93,7 @@ def test_a_failure_in_the_reader_ends_the_session_recorded(tmp_path: Path) -> No
                 invitation = make_invitation(identity, server.sockets[0].getsockname()[1])
                 invitation_of[invitation.invitation_id] = InvitationSecret(
                     invitation, derive_pake_secret(PASSWORD, invitation.pake))
-                channel = await connect(invitation, PASSWORD)
+                channel = await connect(invitation, PASSWORD, HELPER)
                 await _expect(channel, "consent", scope="view", status="requested")
                 driver = drivers[0]
                 engine = driver.engine

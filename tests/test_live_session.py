@@ -14,14 +14,18 @@ from typing import Any
 
 import pexpect
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support import stop
 
 from ra.events import EventStore, RecordedEvent, verify_log
 from ra.home import Home
+from ra.net import HelperSigner
 
 PASSWORD = "correct horse battery staple 42"
 HELPER_NAME = "Bob (IT)"  # what the helper calls itself (`ra connect --name`)
 RUNNER = "ra"  # the `ra` command
+#: A raw helper client in the test's own process proves this key under the helper's name.
+SIGNER = HelperSigner(HELPER_NAME, Ed25519PrivateKey.generate())
 T = 15  # seconds for any one expected line
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pexpect
 import test_live_session
-from test_live_session import PASSWORD, T, _create, _events, _exit_code, _spawn
+from test_live_session import PASSWORD, SIGNER, T, _create, _events, _exit_code, _spawn
 
 from ra.engine.session import FLOOD_LIMIT, PEER_TIMEOUT_S
 from ra.events import RecordedEvent
@@ -69,7 +69,7 @@ def _hostile(person_home: Path, tmp_path: Path, children: Children,
     invitation = load_invitation(file)
 
     async def session() -> None:
-        channel = await connect(invitation, PASSWORD)
+        channel = await connect(invitation, PASSWORD, SIGNER)
         peer = Peer(channel)
         reader = asyncio.create_task(peer.read())
         try:

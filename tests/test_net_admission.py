@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import test_net_handshake
-from test_net_handshake import LOOPBACK, PASSWORD, Person, read_all, run
+from test_net_handshake import HELPER, LOOPBACK, PASSWORD, Person, read_all, run
 
 import ra.net.transport as transport
 from ra.identity import Identity
@@ -164,7 +164,7 @@ def test_serve_closes_a_connection_over_the_limit_before_tls(identity: Identity)
             # Another origin still gets a place, and the helper gets in.
             _, other = await _stranger(door.port, "127.0.0.3")
             await door.holding(3)
-            channel = await connect(door.invite(), PASSWORD, timeout=2)
+            channel = await connect(door.invite(), PASSWORD, HELPER, timeout=2)
             await channel.close()
             for w in [writer, other, *(w for _, w in held)]:
                 w.close()
@@ -192,7 +192,7 @@ def test_the_helper_gets_in_while_strangers_fill_the_table(identity: Identity) -
 
             flood = asyncio.create_task(crowd())
             await asyncio.wait_for(crowded.wait(), 5)
-            channel = await connect(invitation, PASSWORD, timeout=5)
+            channel = await connect(invitation, PASSWORD, HELPER, timeout=5)
             stop.set()
             await flood
             assert isinstance(channel, Channel)
@@ -234,7 +234,7 @@ def test_a_peer_that_stops_reading_is_dropped(
 
     async def main() -> None:
         async with Person(identity, session=session) as person:
-            channel = await connect(person.invite(), PASSWORD, timeout=2)
+            channel = await connect(person.invite(), PASSWORD, HELPER, timeout=2)
             await asyncio.wait_for(person.seen.done.wait(), 10)
             assert person.seen.errors == []
             channel.abort()

@@ -26,6 +26,7 @@ import test_live_session
 from desktop_support import Display, xvfb
 from test_live_session import (
     PASSWORD,
+    SIGNER,
     T,
     _create,
     _env,
@@ -136,7 +137,7 @@ class RawHelper:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def run(self, script: Any) -> None:
-        channel = await connect(self.invitation, PASSWORD)
+        channel = await connect(self.invitation, PASSWORD, SIGNER)
 
         async def read() -> None:
             with contextlib.suppress(NetError):

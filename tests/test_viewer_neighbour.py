@@ -170,7 +170,8 @@ def _start(base: Path, children: list[pexpect.spawn]) -> Pair:
         input=PASSWORD + "\n", capture_output=True, text=True, env=_env(person_home),
         timeout=60, check=True)
     invitation = json.loads(made.stdout)["id"]
-    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", invitation, "--terminal", "--host", "127.0.0.1"],
+    person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", invitation, "--terminal",
+                                            "--host", "127.0.0.1"],
                            env=_env(person_home), encoding="utf-8", timeout=T,
                            dimensions=(50, 300))
     person.logfile_read = sys.stdout
