@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlparse
 
 import pexpect
 import pytest
+from desktop_support import Display
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from support import stop
 
@@ -154,8 +155,9 @@ def _wait_for(check: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def _start(base: Path, children: list[pexpect.spawn]) -> Pair:
-    """`ra ask`, then `ra connect` with the stand-in browser; waits for the browser's start."""
+def _start(base: Path, children: list[pexpect.spawn], display: Display) -> Pair:
+    """`ra ask` sharing `display` (without one a session is chat only), then `ra connect`
+    with the stand-in browser; waits for the browser's start."""
     person_home, helper_home = base / "person", base / "helper"
     runtime = base / "runtime"
     runtime.mkdir(mode=0o700)
@@ -172,7 +174,8 @@ def _start(base: Path, children: list[pexpect.spawn]) -> Pair:
     invitation = json.loads(made.stdout)["id"]
     person = pexpect.spawn(sys.executable, ["-m", "ra", "ask", invitation, "--terminal",
                                             "--host", "127.0.0.1"],
-                           env=_env(person_home), encoding="utf-8", timeout=T,
+                           env=_env(person_home, DISPLAY=display.name), encoding="utf-8",
+                           timeout=T,
                            dimensions=(50, 300))
     person.logfile_read = sys.stdout
     children.append(person)
@@ -264,8 +267,8 @@ def _chat_round_trip(pair: Pair, page: Page, text: str) -> None:
 
 
 def test_another_account_finds_no_token_and_is_refused(
-        base: Path, children: list[pexpect.spawn]) -> None:
-    pair = _start(base, children)
+        base: Path, children: list[pexpect.spawn], display: Display) -> None:
+    pair = _start(base, children, display)
     try:
         url = _viewer_url(pair.target)
         found = VIEWER_URL.fullmatch(url)
@@ -311,8 +314,8 @@ def test_another_account_finds_no_token_and_is_refused(
 
 
 def test_a_browser_command_that_does_not_return_does_not_stall_the_session(
-        base: Path, children: list[pexpect.spawn]) -> None:
-    pair = _start(base, children)
+        base: Path, children: list[pexpect.spawn], display: Display) -> None:
+    pair = _start(base, children, display)
     try:
         with sync_playwright() as playwright:
             browser, page = _launch_page(playwright)
