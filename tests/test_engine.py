@@ -432,7 +432,7 @@ def test_no_screen_asks_nothing_records_why_and_offers_chat() -> None:
     assert record(got, "control.denied").payload == {"reason": "screen unavailable"}
     # Input is rejected, recorded; the person can still end the session.
     out = pair.on("person", pair.person.received(inp(KEY_A), 4.0))
-    assert record(out, "input.rejected").payload["state"] == "chat_only"
+    assert record(out, "input.rejected").payload["states"] == {"chat_only": 1}
     assert pair.person.consent_answered("view", True, 4.0) == [
         Show("that question is no longer open")]
     ended = pair.on("person", pair.person.local_command("/disconnect", 5.0))
