@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,6 +62,25 @@ def shred(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def folder_names(folder: Path) -> list[str]:
+    """The names in `folder`, sorted; none when it does not exist. Raises OSError."""
+    try:
+        return sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+
+
+def stored_ids(names: Iterable[str], suffix: str) -> list[str]:
+    """The ids of the files ``<id><suffix>`` among `names` (hidden files are never ids)."""
+    return [name[: -len(suffix)] for name in names
+            if name.endswith(suffix) and not name.startswith(".")]
+
+
+def is_stale_temp(name: str) -> bool:
+    """Is `name` a temporary file of a write cut short (``.<name>.<pid>.tmp``)?"""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 @contextmanager

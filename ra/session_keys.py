@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -40,7 +39,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ra.errors import RaError
-from ra.files import create_private, locked, shred, write_private
+from ra.files import (
+    create_private,
+    folder_names,
+    is_stale_temp,
+    locked,
+    shred,
+    stored_ids,
+    write_private,
+)
 from ra.home import Home, private_folder
 
 #: Bytes of a session key (AES-256).
@@ -144,8 +151,7 @@ class SessionKeys:
 
     def ids(self) -> list[str]:
         """The sessions that have a key here (forgotten ones have none)."""
-        return [name[: -len(KEY_SUFFIX)] for name in self._names()
-                if name.endswith(KEY_SUFFIX) and not name.startswith(".")]
+        return stored_ids(self._names(), KEY_SUFFIX)
 
     def forgotten(self, session_id: str) -> bool:
         """Whether the session's key was destroyed here."""
@@ -161,7 +167,7 @@ class SessionKeys:
         removed: list[str] = []
         with self._lock(create=False):
             for name in self._names():
-                stale = name.startswith(".") and name.endswith(".tmp")
+                stale = is_stale_temp(name)
                 if name.endswith(KEY_SUFFIX) and not name.startswith("."):
                     stale = (self.root / (name[: -len(KEY_SUFFIX)] + FORGOTTEN_SUFFIX)).exists()
                 if stale:
@@ -196,9 +202,7 @@ class SessionKeys:
 
     def _names(self) -> list[str]:
         try:
-            return sorted(os.listdir(self.root))
-        except FileNotFoundError:
-            return []
+            return folder_names(self.root)
         except OSError as exc:
             raise SessionKeyError(f"cannot read the session keys {self.root}: {exc.strerror}") \
                 from None

@@ -63,6 +63,32 @@ class DesktopCapture(Protocol):
         ...
 
 
+def mss_monitors(screen: mss.base.MSSBase) -> list[MonitorInfo]:
+    """mss's monitors (0: all of them together); CaptureError when they cannot be listed."""
+    try:
+        found = screen.monitors
+    except ScreenShotError as exc:
+        raise CaptureError(f"cannot list monitors: {exc}") from exc
+    return [
+        MonitorInfo(i, int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
+        for i, m in enumerate(found)
+    ]
+
+
+def mss_grab(screen: mss.base.MSSBase, monitor: int, place: str) -> ScreenImage:
+    """Monitor `monitor` (0: all) through mss, as BGRA; `place` names it in errors."""
+    try:
+        found = screen.monitors
+        if not 0 <= monitor < len(found):
+            raise CaptureError(f"no monitor {monitor} (this {place} has {len(found) - 1})")
+        shot = screen.grab(found[monitor])
+    except ScreenShotError as exc:
+        raise CaptureError(f"cannot read the screen: {exc}") from exc
+    width, height = shot.size
+    # A view over mss's fresh bytearray: no copy here.
+    return np.frombuffer(shot.raw, dtype=np.uint8).reshape(height, width, 4)
+
+
 class Screen:
     """`DesktopCapture` for one X11 display.
 
@@ -98,26 +124,10 @@ class Screen:
         self._x.close()
 
     def monitors(self) -> list[MonitorInfo]:
-        try:
-            found = self._mss.monitors
-        except ScreenShotError as exc:
-            raise CaptureError(f"cannot list monitors: {exc}") from exc
-        return [
-            MonitorInfo(i, int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
-            for i, m in enumerate(found)
-        ]
+        return mss_monitors(self._mss)
 
     def grab(self, monitor: int = 0) -> ScreenImage:
-        try:
-            found = self._mss.monitors
-            if not 0 <= monitor < len(found):
-                raise CaptureError(f"no monitor {monitor} (this display has {len(found) - 1})")
-            shot = self._mss.grab(found[monitor])
-        except ScreenShotError as exc:
-            raise CaptureError(f"cannot read the screen: {exc}") from exc
-        width, height = shot.size
-        # A view over mss's fresh bytearray: no copy here.
-        return np.frombuffer(shot.raw, dtype=np.uint8).reshape(height, width, 4)
+        return mss_grab(self._mss, monitor, "display")
 
     def cursor_position(self) -> tuple[int, int]:
         reply = self._root.query_pointer()

@@ -54,10 +54,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Final
 
-import numpy as np
-
 from ra.desktop.backend import PYNPUT, PYNPUT_MISSING, BackendUnavailable, EscWatch
-from ra.desktop.capture import CaptureError, MonitorInfo
+from ra.desktop.capture import CaptureError, MonitorInfo, mss_grab, mss_monitors
 from ra.desktop.codec import ScreenImage
 from ra.desktop.keys import (
     ButtonEvent,
@@ -162,30 +160,10 @@ class PortableBackend:
             return self._mss
 
     def monitors(self) -> list[MonitorInfo]:
-        from mss.exception import ScreenShotError
-
-        try:
-            found = self._screen().monitors
-        except ScreenShotError as exc:
-            raise CaptureError(f"cannot list monitors: {exc}") from exc
-        return [
-            MonitorInfo(i, int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
-            for i, m in enumerate(found)
-        ]
+        return mss_monitors(self._screen())
 
     def grab(self, monitor: int = 0) -> ScreenImage:
-        from mss.exception import ScreenShotError
-
-        screen = self._screen()
-        try:
-            found = screen.monitors
-            if not 0 <= monitor < len(found):
-                raise CaptureError(f"no monitor {monitor} (this desktop has {len(found) - 1})")
-            shot = screen.grab(found[monitor])
-        except ScreenShotError as exc:
-            raise CaptureError(f"cannot read the screen: {exc}") from exc
-        width, height = shot.size
-        return np.frombuffer(shot.raw, dtype=np.uint8).reshape(height, width, 4)
+        return mss_grab(self._screen(), monitor, "desktop")
 
     def cursor_position(self) -> tuple[int, int]:
         with self._lock:  # the mouse controller's connection is the injector's too

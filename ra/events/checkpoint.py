@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from ra.errors import RaError
 from ra.events import canonical
+from ra.events.signed import sign_statement, statement_signature_holds
 from ra.files import create_private
 from ra.fingerprint import key_fingerprint as key_fingerprint
 
@@ -106,25 +106,16 @@ class Checkpoint:
             "tree_size": self.tree_size,
         }
 
-    def signed_bytes(self) -> bytes:
-        return canonical.encode(self.statement())
-
     def sign(self, key: Ed25519PrivateKey) -> Checkpoint:
         if public_bytes(key) != self.public_key:
             raise CheckpointError("the checkpoint names a different public key than the signer's")
         return Checkpoint(
             self.origin, self.tree_size, self.root, self.time, self.sync_mode,
-            self.public_key, key.sign(self.signed_bytes()),
+            self.public_key, sign_statement(key, self.statement()),
         )
 
     def signature_holds(self) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(
-                self.signature, self.signed_bytes()
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return statement_signature_holds(self.public_key, self.statement(), self.signature)
 
     @property
     def key_fingerprint(self) -> str:

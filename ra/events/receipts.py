@@ -22,13 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ra.events import canonical
+from ra.events.signed import sign_statement, statement_signature_holds
 from ra.events.store import LEAF, EventStore
 
 RECEIPT_TYPE = "session.receipt"
@@ -80,13 +77,7 @@ class Receipt:
             raise ValueError(f"malformed receipt ({exc})") from None
 
     def signature_holds(self) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(
-                self.signature, canonical.encode(self.statement())
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return statement_signature_holds(self.public_key, self.statement(), self.signature)
 
 
 def stream_digest(store: EventStore, stream: str, events: int | None = None) -> tuple[int, str]:
@@ -108,7 +99,7 @@ def sign_receipt(store: EventStore, session_id: str, role: str,
     count, digest = stream_digest(store, f"session:{session_id}")
     unsigned = Receipt(session_id, role, count, digest, key.public_key().public_bytes_raw())
     return Receipt(unsigned.session_id, unsigned.role, unsigned.events, unsigned.digest,
-                   unsigned.public_key, key.sign(canonical.encode(unsigned.statement())))
+                   unsigned.public_key, sign_statement(key, unsigned.statement()))
 
 
 def check_receipts(store: EventStore, seqs: Sequence[int]) -> list[tuple[int, str]]:

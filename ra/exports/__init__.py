@@ -10,9 +10,8 @@ the same rows.
 
 from __future__ import annotations
 
-from importlib import resources
-
 from ra.errors import RaError
+from ra.packaged_sql import read_sql, sql_names
 
 #: What `ra audit export --what` offers, in the order `all` writes them.
 KINDS = ("consent", "control", "sessions", "invitations", "auth")
@@ -23,14 +22,11 @@ class UnknownExport(RaError):
 
 
 def names() -> list[str]:
-    return sorted(
-        entry.name.removesuffix(".sql")
-        for entry in resources.files(__package__).iterdir()
-        if entry.name.endswith(".sql")
-    )
+    return sql_names(__name__)
 
 
 def sql(name: str) -> str:
-    if name not in names():
+    text = read_sql(__name__, name)
+    if text is None:
         raise UnknownExport(f"no export {name!r}; the exports are: {', '.join(KINDS)}")
-    return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    return text

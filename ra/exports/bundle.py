@@ -37,6 +37,7 @@ from ra.errors import RaError
 from ra.events import canonical
 from ra.events.checkpoint import public_bytes
 from ra.events.model import format_time, utc_now
+from ra.events.signed import sign_statement
 from ra.events.store import EventStore
 from ra.exports import KINDS, derive, multiproof
 from ra.exports import sql as export_sql
@@ -192,7 +193,7 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
         "public_key": base64.b64encode(public).decode("ascii"),
         "key_fingerprint": key_fingerprint(public),
     }
-    signature = key.sign(canonical.encode(manifest))
+    signature = sign_statement(key, manifest)
     doc = {"format": FORMAT, "version": VERSION, "manifest": manifest,
            "signature": base64.b64encode(signature).decode("ascii")}
     (folder / MANIFEST_FILE).write_bytes(canonical.encode(doc) + b"\n")

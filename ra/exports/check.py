@@ -33,13 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from ra.errors import RaError
 from ra.events import canonical, merkle
 from ra.events.checkpoint import Checkpoint, CheckpointError
 from ra.events.model import RecordedEvent
+from ra.events.signed import statement_signature_holds
 from ra.exports import KINDS, derive, multiproof
 from ra.exports import sql as export_sql
 from ra.exports.bundle import EVENTS_FILE, FORMAT, MANIFEST_FILE, PROOF_FILE, VERSION
@@ -136,9 +134,7 @@ def _check(bundle: _Bundle, key: str | None) -> CheckReport:
     manifest, signature = _manifest(bundle)
     public = _public_key(manifest)
     report.key_fingerprint = key_fingerprint(public)
-    try:
-        Ed25519PublicKey.from_public_bytes(public).verify(signature, canonical.encode(manifest))
-    except (InvalidSignature, ValueError):
+    if not statement_signature_holds(public, manifest, signature):
         problems.append("the manifest's signature does not hold for the key it names "
                         "(the manifest was altered)")
     if key is not None and not _same_key(key, report.key_fingerprint):

@@ -16,14 +16,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ra.errors import RaError
-from ra.files import locked, shred, write_private
+from ra.files import folder_names, is_stale_temp, locked, shred, stored_ids, write_private
 from ra.home import Home, private_folder
 from ra.invitations.file import PakeParams
 
@@ -121,14 +120,11 @@ class Keystore:
 
     def ids(self) -> list[str]:
         """The invitations that have a secret here."""
-        return [name[: -len(".key")] for name in self._names()
-                if name.endswith(".key") and not name.startswith(".")]
+        return stored_ids(self._names(), ".key")
 
     def _names(self) -> list[str]:
         try:
-            return sorted(os.listdir(self.root))
-        except FileNotFoundError:
-            return []
+            return folder_names(self.root)
         except OSError as exc:
             raise KeystoreError(f"cannot read the keystore {self.root}: {exc.strerror}") \
                 from None
@@ -144,7 +140,7 @@ class Keystore:
         swept: list[str] = []
         with self.creating():
             for name in self._names():
-                if name.startswith(".") and name.endswith(".tmp"):
+                if is_stale_temp(name):
                     self._shred(self.root / name)
             for invitation_id in self.ids():
                 if not is_open(invitation_id):

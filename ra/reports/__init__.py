@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from ra.errors import RaError
+from ra.packaged_sql import read_sql, sql_names
 
 
 class UnknownReport(RaError):
@@ -12,19 +11,14 @@ class UnknownReport(RaError):
 
 
 def names() -> list[str]:
-    return sorted(
-        entry.name.removesuffix(".sql")
-        for entry in resources.files(__package__).iterdir()
-        if entry.name.endswith(".sql")
-    )
+    return sql_names(__name__)
 
 
 def sql(name: str) -> str:
-    known = names()
-    key = name.replace("-", "_")
-    if key not in known:
-        raise UnknownReport(f"no report {name!r}; the reports are: {', '.join(known)}")
-    return resources.files(__package__).joinpath(f"{key}.sql").read_text()
+    text = read_sql(__name__, name.replace("-", "_"))
+    if text is None:
+        raise UnknownReport(f"no report {name!r}; the reports are: {', '.join(names())}")
+    return text
 
 
 def description(name: str) -> str:

@@ -119,7 +119,37 @@ window.raScreen = (function () {
     });
   }
 
+  // Scale `canvas` to fit `stage` (inside its padding), keeping the aspect ratio.
+  // False when the stage has no room yet (the canvas is left as it was).
+  function fitCanvas(canvas, stage) {
+    const style = getComputedStyle(stage);
+    const width = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const height = stage.clientHeight - parseFloat(style.paddingTop)
+      - parseFloat(style.paddingBottom);
+    const scale = Math.min(width / canvas.width, height / canvas.height);
+    if (!(scale > 0)) return false;
+    canvas.style.width = Math.max(1, Math.floor(canvas.width * scale)) + "px";
+    canvas.style.height = Math.max(1, Math.floor(canvas.height * scale)) + "px";
+    return true;
+  }
+
+  // The remote pointer: `marker` placed over pixel `point` ({x, y}) of the canvas as shown
+  // (never painted into the picture); hidden for no point or one outside the screen.
+  function placeMarker(marker, canvas, point) {
+    if (!point || point.x < 0 || point.y < 0 || point.x >= canvas.width
+        || point.y >= canvas.height) {
+      marker.hidden = true;
+      return;
+    }
+    const scaleX = canvas.clientWidth / canvas.width;
+    const scaleY = canvas.clientHeight / canvas.height;
+    marker.style.left = (canvas.offsetLeft + (point.x + 0.5) * scaleX) + "px";
+    marker.style.top = (canvas.offsetTop + (point.y + 0.5) * scaleY) + "px";
+    marker.hidden = false;
+  }
+
   return Object.freeze({
     parseUpdate: parseUpdate, decodeTile: decodeTile, decodeTiles: decodeTiles, paint: paint,
+    fitCanvas: fitCanvas, placeMarker: placeMarker,
   });
 })();

@@ -193,17 +193,9 @@
 
   // -- the screen --------------------------------------------------------------------
 
-  // Scale the canvas to fit the stage (inside its padding), keeping the aspect ratio.
+  // Scale the canvas to fit the stage, keeping the aspect ratio.
   function fit() {
-    const style = getComputedStyle(stage);
-    const width = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-    const height = stage.clientHeight - parseFloat(style.paddingTop)
-      - parseFloat(style.paddingBottom);
-    const scale = Math.min(width / canvas.width, height / canvas.height);
-    if (!(scale > 0)) return;
-    canvas.style.width = Math.max(1, Math.floor(canvas.width * scale)) + "px";
-    canvas.style.height = Math.max(1, Math.floor(canvas.height * scale)) + "px";
-    placeCursor();
+    if (raScreen.fitCanvas(canvas, stage)) placeCursor();
   }
   new ResizeObserver(fit).observe(stage);
 
@@ -218,16 +210,7 @@
 
   // The remote pointer: a marker over the canvas (never painted into the picture).
   function placeCursor() {
-    if (!cursor || cursor.x < 0 || cursor.y < 0 || cursor.x >= canvas.width
-        || cursor.y >= canvas.height) {
-      cursorEl.hidden = true;
-      return;
-    }
-    const scaleX = canvas.clientWidth / canvas.width;
-    const scaleY = canvas.clientHeight / canvas.height;
-    cursorEl.style.left = (canvas.offsetLeft + (cursor.x + 0.5) * scaleX) + "px";
-    cursorEl.style.top = (canvas.offsetTop + (cursor.y + 0.5) * scaleY) + "px";
-    cursorEl.hidden = false;
+    raScreen.placeMarker(cursorEl, canvas, cursor);
   }
 
   function tileSkipped(tile, error) {
