@@ -52,6 +52,7 @@ class DemoError(RaError):
 def session_story(root: Path, shots: Path) -> None:
     try:
         import pexpect  # type: ignore[import-untyped]
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise DemoError("the demo needs playwright and pexpect: run `make demo`") from None
@@ -132,14 +133,17 @@ def session_story(root: Path, shots: Path) -> None:
                     box = page.locator("#screen").bounding_box()
                     assert box is not None
                     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+                    # Keys go to her window while it has the focus, and are refused there:
+                    # Bob types once his click has put the focus elsewhere.
+                    _window(state, lambda s: not s["focused"])
                     page.keyboard.type("echo 'printer re-added by Bob' > fixed.txt; ls")
                     page.keyboard.press("Enter")
-                    _wait_for(lambda: (work / "fixed.txt").exists())
+                    _wait_for(lambda: _text(work / "fixed.txt") != "")
                     time.sleep(0.8)
                     page.screenshot(path=str(shots / "bob-2-in-control.png"))
                     _shot(screen, shots / "alice-5-controlled.png")
                     say("7. Bob types into Alice's terminal through the viewer: "
-                        f"{(work / 'fixed.txt').read_text().strip()!r} is now on her disk "
+                        f"{_text(work / 'fixed.txt')!r} is now on her disk "
                         f"({shots / 'bob-2-in-control.png'}). Alice's window stays on top "
                         "with Stop control (Esc) "
                         f"({shots / 'alice-5-controlled.png'}).")
@@ -183,6 +187,10 @@ def session_story(root: Path, shots: Path) -> None:
                     person.expect(pexpect.EOF, timeout=T)
                     helper.expect(pexpect.EOF, timeout=T)
                     browser.close()
+            except (pexpect.ExceptionPexpect, PlaywrightError) as exc:
+                first = (str(exc).splitlines() or [""])[0]
+                raise DemoError(f"the demo stopped: {type(exc).__name__} {first}".strip()) \
+                    from None
             finally:
                 for child in children:
                     if child.isalive():
@@ -226,6 +234,14 @@ def _audit(root: Path, person_home: Path, helper_home: Path) -> None:
         report = verify_log(store, [Checkpoint.load(kept)])
     say("13. Someone edits a copy of Alice's log to claim Bob released control himself:")
     say(f"    {report.summary()}")
+
+
+def _text(path: Path) -> str:
+    """What a file on her desktop holds, stripped ('' while it is not there)."""
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def _spawn(pexpect: Any, args: list[str], home: Path, display: Display, **env: str) -> Any:
