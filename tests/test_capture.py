@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -112,6 +113,31 @@ def test_cursor_position_follows_xdotool(screen: Screen, display: Display) -> No
     assert screen.cursor_position() == (100, 200)
     subprocess.run(["xdotool", "mousemove", "1279", "0"], env=display.env(), check=True)
     assert screen.cursor_position() == (1279, 0)
+
+
+def test_the_cursor_can_be_read_from_two_threads_at_once(screen: Screen,
+                                                        display: Display) -> None:
+    """The capture reads the pointer with each frame while the injector's window guard
+    reads it before each event: on one Xlib connection, on two threads."""
+    subprocess.run(["xdotool", "mousemove", "321", "123"], env=display.env(), check=True)
+    seen: list[set[tuple[int, int]]] = [set(), set()]
+    failed: list[BaseException] = []
+
+    def read(into: set[tuple[int, int]]) -> None:
+        try:
+            for _ in range(3000):
+                into.add(screen.cursor_position())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=read, args=(into,), daemon=True) for into in seen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a cursor read never returned"
+    assert failed == []
+    assert seen == [{(321, 123)}, {(321, 123)}]
 
 
 def test_only_the_touched_tiles_are_sent(

@@ -10,12 +10,16 @@ its value is whatever the server leaves there (Xvfb: 0 or 255) and carries no
 transparency. `grab` returns a view over the buffer mss filled (no copy of our
 own); each call returns a fresh buffer, so a frame stays valid after later grabs.
 
-A `Screen` is not thread-safe: use it from one thread (python-xlib's Display
-is not thread-safe either).
+A `Screen` grabs from one thread. Its pointer position may be read from any
+thread: the capture reads it with each frame, and the injector's window guard
+before each event it would inject. python-xlib's Display is not thread-safe
+(two requests in flight at once lose a reply and hang both), so the
+connection behind `cursor_position` is used under a lock.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import mss
@@ -108,6 +112,7 @@ class Screen:
             self._mss.close()
             raise CaptureError(f"cannot open X display {display or '$DISPLAY'}: {exc}") from exc
         self._root = self._x.screen().root
+        self._x_lock = threading.Lock()  # one request at a time on the Xlib connection
         self._closed = False
 
     def __enter__(self) -> Screen:
@@ -121,7 +126,8 @@ class Screen:
             return
         self._closed = True
         self._mss.close()
-        self._x.close()
+        with self._x_lock:
+            self._x.close()
 
     def monitors(self) -> list[MonitorInfo]:
         return mss_monitors(self._mss)
@@ -130,5 +136,6 @@ class Screen:
         return mss_grab(self._mss, monitor, "display")
 
     def cursor_position(self) -> tuple[int, int]:
-        reply = self._root.query_pointer()
+        with self._x_lock:
+            reply = self._root.query_pointer()
         return int(reply.root_x), int(reply.root_y)
