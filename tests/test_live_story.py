@@ -14,6 +14,7 @@ import test_live_session
 from test_live_session import (
     HELPER_NAME,
     PASSWORD,
+    RECORDING,
     _create,
     _env,
     _events,
@@ -120,8 +121,14 @@ def test_a_real_session_replays_to_the_states_the_engines_went_through(
 
     # The story: every event, with the state the engine was in after it.
     doc = json.loads(_audit(person_home, "replay", session[:8], "--json"))
-    assert [(e["type"], e["state"]) for e in doc["events"]] == STORY
-    assert [e["seq"] for e in doc["events"]] == [e.seq for e in events]
+    # Every event, the recorded screen's chunks too (as many as the session took) ...
+    every = _events(person_home, recording=True)
+    assert RECORDING in [e.type for e in every]
+    assert [e["seq"] for e in doc["events"]] == [e.seq for e in every]
+    # ... and the session's own story, told without them.
+    told = [e for e in doc["events"] if e["type"] != RECORDING]
+    assert [(e["type"], e["state"]) for e in told] == STORY
+    assert [e["seq"] for e in told] == [e.seq for e in events]
     assert doc["anomalies"] == 0
     view_asked, view_granted = events[2], events[3]
     control_asked, control_granted = events[6], events[7]
@@ -132,7 +139,7 @@ def test_a_real_session_replays_to_the_states_the_engines_went_through(
                                "until": released.to_json()["occurred_at"],
                                "by": "person", "via": "command",
                                "held_s": round(_seconds(released, granted), 6)}]
-    assert doc["events"][10]["payload"]["text"] == CHAT
+    assert told[10]["payload"]["text"] == CHAT
 
     # The helper's log tells the same story from the other side.
     theirs = json.loads(_audit(helper_home, "replay", session[:8], "--json"))

@@ -184,6 +184,26 @@ def test_an_event_the_table_does_not_allow_is_flagged_not_skipped(store: EventSt
     assert story_json(told)["anomalies"] == 2
 
 
+def test_what_may_follow_the_end_is_no_anomaly(store: EventStore) -> None:
+    """The recorded screen's last chunk (vouched for before the receipt) and a later
+    forgetting come after the session's end in a real log."""
+    from ra.recording.chunks import ChunkInfo
+
+    s = Session(store, "c0ffeec0ffeec0ff")
+    s.to_viewing()
+    s.at(8.0, lambda now: s.engine.local_command("/disconnect", now))
+    last = ChunkInfo(index=0, sha256="ab" * 32, size=100, frames=3,
+                     start=T0.timestamp() + 3.5, end=T0.timestamp() + 8.0)
+    s.at(8.1, lambda now: s.engine.recording_chunk(last.payload(), now))
+    s.append(60.0, [NewEvent("session.forgotten", {"why": "retention 30d", "by": "system"},
+                             Actor("system", "ra"))])
+    told = tell(store.read_stream(s.stream))
+    assert [(line.type, line.after.value) for line in told.lines[-3:]] == [
+        ("session.disconnected", "disconnected"), ("recording.chunk", "disconnected"),
+        ("session.forgotten", "disconnected")]
+    assert told.anomalies == [] and told.summary.anomalies == 0
+
+
 def test_every_way_control_ends_is_told(store: EventStore) -> None:
     s = Session(store, "7e1ea5e57e1ea5e5")
     s.to_viewing()

@@ -11,8 +11,8 @@ becomes one `StoryLine`: when (and how long after the first event), who,
 one sentence, and the state before and after it.
 
 An event the table does not allow from the state the story is in (a
-``control.granted`` while ``viewing``, anything but a receipt after
-``disconnected``) is not skipped and not believed: it is a line like the
+``control.granted`` while ``viewing``, anything after ``disconnected`` but
+what `AFTER_END` names) is not skipped and not believed: it is a line like the
 others, flagged with the `anomaly` that says why, and the state stays where
 the table left it (as `ra.engine.replay.fold` does). A log that tells such a
 story was not written by this engine as it stands.
@@ -54,8 +54,10 @@ SESSION_PREFIX = "session:"
 #: How much of a name, reason or detail a line shows; chat shows `TEXT_SHOWN`.
 NAME_SHOWN = 80
 TEXT_SHOWN = 500
-#: Events that may follow the end of a session (its signed receipt).
-AFTER_END = frozenset({"session.receipt"})
+#: Events that may follow the end of a session: its signed receipt; the last chunk of
+#: the person's recorded screen, sealed as the session closes and vouched for before
+#: the receipt (`ra.recording`); and its forgetting, whenever that comes (`ra.forget`).
+AFTER_END = frozenset({"session.receipt", "recording.chunk", "session.forgotten"})
 #: How each way of ending control reads.
 VIA_TEXT = {
     "esc": "Esc",
