@@ -425,8 +425,8 @@ def replay_cmd(
     state the session machine is in after it, and how long each consent
     answer took and each hold of control lasted. The events are folded
     through the same table as the live session: an event the table does not
-    allow is shown, flagged ANOMALY, and changes nothing. Chat and names are
-    shown inert.
+    allow is shown, flagged ANOMALY, and changes nothing. Chat is opened with
+    its session's key (or told as (forgotten)); chat and names are shown inert.
 
     With --screen the recorded screen plays in the browser (served on
     127.0.0.1 with a one-time token, like the live viewer); with --video it is
@@ -460,9 +460,14 @@ def replay_cmd(
         raise UsageError("give --speed N or --instant, not both")
     if json_out and speed is not None:
         raise UsageError("--json prints the story at once: it takes no --speed")
+    from ra.sealed_chat import ChatReader
+    from ra.session_keys import SessionKeys
+
+    chat = ChatReader(SessionKeys(home_of(home)))  # chat told opened, or (forgotten)
     with open_existing_store(home) as store:
         stream = _resolve_session(store, session)
-        events = store.read_stream(stream)
+        events = [event._replace(payload=chat.payload(event))
+                  for event in store.read_stream(stream)]
         person = invitation_names(store).get(stream.split(":", 1)[1], "")
     story = tell(events, person=person)
     if json_out:
