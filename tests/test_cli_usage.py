@@ -186,7 +186,8 @@ def test_ctrl_d_at_a_prompt_ends_with_one_line(home: Home) -> None:
 
 def test_completion_can_be_shown_installed_and_answers(ra) -> None:  # type: ignore[no-untyped-def]
     assert "--install-completion" in ra("-h", check=True).stdout
-    script = ra("--show-completion", "bash", check=True).stdout
+    # typer finds the shell from the environment (shellingham): name it, as a login shell would.
+    script = ra("--show-completion", "bash", env={"SHELL": "/bin/bash"}, check=True).stdout
     assert "_RA_COMPLETE" in script
     answer = ra(env={"_RA_COMPLETE": "complete_bash", "COMP_WORDS": "ra invite l",
                      "COMP_CWORD": "2"}, check=True)
