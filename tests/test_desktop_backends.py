@@ -8,7 +8,6 @@ own keys are pressed with XTEST from a separate connection, as a keyboard would.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 
 import pexpect
 import pytest
+import test_live_session
 from desktop_support import Display, xterm
 from test_live_session import PASSWORD, SIGNER, T, _create, _events, _exit_code
 from Xlib import X  # type: ignore[import-untyped]
@@ -38,7 +38,7 @@ from ra.desktop.capture import CaptureError
 from ra.desktop.keys import ESCAPE_REFUSED, DisplayError, InputError, KeyEvent
 from ra.desktop.portable import PortableBackend
 from ra.invitations import load_invitation
-from ra.net import Kind, NetError, connect
+from ra.net import connect
 from ra.session.desktop import X11Desktop
 
 ESC_KEYCODE = 9  # Escape on Xvfb's default keymap
@@ -312,30 +312,8 @@ def test_ra_ask_with_the_pynput_backend_types_into_an_xterm_and_hears_esc(
 
 async def _helper(invitation: Any, person: pexpect.spawn, display: Display, out: Path) -> None:
     channel = await connect(invitation, PASSWORD, SIGNER)
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def read() -> None:
-        with contextlib.suppress(NetError):
-            while True:
-                frame = await channel.recv()
-                if frame.kind is Kind.BYE:
-                    return
-                if frame.kind is Kind.JSON and frame.message is not None:
-                    if frame.message.get("type") != "heartbeat":
-                        inbox.put_nowait(frame.message)
-
-    async def beat() -> None:
-        with contextlib.suppress(NetError):
-            while True:
-                await channel.send_json({"type": "heartbeat"})
-                await asyncio.sleep(1.0)
-
-    async def expect(kind: str, **fields: Any) -> dict[str, Any]:
-        while True:
-            message = await asyncio.wait_for(inbox.get(), T)
-            if message.get("type") == kind and all(
-                    message.get(name) == value for name, value in fields.items()):
-                return message
+    peer = test_live_session.RawHelper(channel)
+    read, beat, expect = peer.read, peer.beat, peer.expect
 
     async def on_pty(pattern: str) -> None:
         await asyncio.to_thread(person.expect, pattern)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -19,7 +21,7 @@ from support import stop
 
 from ra.events import EventStore, RecordedEvent, verify_log
 from ra.home import Home
-from ra.net import HelperSigner
+from ra.net import Channel, HelperSigner, Kind, NetError
 
 PASSWORD = "correct horse battery staple 42"
 HELPER_NAME = "Bob (IT)"  # what the helper calls itself (`ra connect --name`)
@@ -86,6 +88,41 @@ def _chat_text(home: Path, event: RecordedEvent) -> str | None:
 def _types(home: Path, prefix: str = "session:") -> list[str]:
     return [event.type for event in _events(home, prefix)]
 
+
+
+class RawHelper:
+    """A helper written by hand on a real channel, for tests that misbehave on purpose:
+    `read` keeps what the person sends (heartbeats aside) in `received` and the inbox,
+    `beat` sends a heartbeat every second, `expect` waits for a message by its fields."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.received: list[dict[str, Any]] = []
+
+    async def read(self) -> None:
+        with contextlib.suppress(NetError):
+            while True:
+                frame = await self.channel.recv()
+                if frame.kind is Kind.BYE:
+                    return
+                if frame.kind is Kind.JSON and frame.message is not None:
+                    if frame.message.get("type") != "heartbeat":
+                        self.received.append(frame.message)
+                        self.inbox.put_nowait(frame.message)
+
+    async def beat(self) -> None:
+        with contextlib.suppress(NetError):
+            while True:
+                await self.channel.send_json({"type": "heartbeat"})
+                await asyncio.sleep(1.0)
+
+    async def expect(self, kind: str, **fields: Any) -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(self.inbox.get(), T)
+            if message.get("type") == kind and all(
+                    message.get(key) == value for key, value in fields.items()):
+                return message
 
 @pytest.fixture(autouse=True)
 def screen(display: Any, monkeypatch: pytest.MonkeyPatch) -> None:

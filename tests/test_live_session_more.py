@@ -7,7 +7,6 @@ Each test keeps its children in the `children` fixture, which kills them at tear
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
@@ -25,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_live_session import (
     PASSWORD,
     RUNNER,
-    T,
     _chat_text,
     _create,
     _ending,
@@ -40,7 +38,7 @@ from test_live_session import (
 )
 
 from ra.invitations import load_invitation
-from ra.net import HelperSigner, Kind, NetError, Refused, connect
+from ra.net import HelperSigner, Refused, connect
 from ra.session.person import CONSENT_TIMEOUT_ENV, consent_timeout
 
 homes = test_live_session.homes  # the fixtures, shared
@@ -431,31 +429,9 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
 
     async def session() -> None:
         channel = await connect(invitation, PASSWORD, MALLORY)
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def read() -> None:
-            with contextlib.suppress(NetError):
-                while True:
-                    frame = await channel.recv()
-                    if frame.kind is Kind.BYE:
-                        return
-                    if frame.kind is Kind.JSON and frame.message is not None:
-                        if frame.message.get("type") != "heartbeat":
-                            received.append(frame.message)
-                            inbox.put_nowait(frame.message)
-
-        async def beat() -> None:
-            with contextlib.suppress(NetError):
-                while True:
-                    await channel.send_json({"type": "heartbeat"})
-                    await asyncio.sleep(1.0)
-
-        async def expect(kind: str, **fields: Any) -> dict[str, Any]:
-            while True:
-                message = await asyncio.wait_for(inbox.get(), T)
-                if message.get("type") == kind and all(
-                        message.get(key) == value for key, value in fields.items()):
-                    return message
+        peer = test_live_session.RawHelper(channel)
+        read, beat, expect = peer.read, peer.beat, peer.expect
+        peer.received = received  # what the test checks at the end
 
         async def send_and_sync(message: dict[str, Any], marker: str) -> None:
             """Send, then a chat line: once the person shows it, `message` was handled."""

@@ -11,7 +11,6 @@ hostile file's name and message on their own lines.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from test_live_session import PASSWORD, RUNNER, T, _create, _events, _exit_code
 from ra.events import canonical
 from ra.invitations import load_invitation, new_invitation
 from ra.invitations.file import _assemble, _body_dict
-from ra.net import HelperSigner, Kind, NetError, connect
+from ra.net import HelperSigner, connect
 
 homes = test_live_session.homes  # the fixtures, shared
 children = test_live_session.children
@@ -93,30 +92,8 @@ def test_a_forged_question_in_chat_is_inert_and_the_real_one_is_asked_again(
     async def session() -> int:
         channel = await connect(invitation, PASSWORD,
                                 HelperSigner("Mallory", Ed25519PrivateKey.generate()))
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def read() -> None:
-            with contextlib.suppress(NetError):
-                while True:
-                    frame = await channel.recv()
-                    if frame.kind is Kind.BYE:
-                        return
-                    if frame.kind is Kind.JSON and frame.message is not None:
-                        if frame.message.get("type") != "heartbeat":
-                            inbox.put_nowait(frame.message)
-
-        async def beat() -> None:
-            with contextlib.suppress(NetError):
-                while True:
-                    await channel.send_json({"type": "heartbeat"})
-                    await asyncio.sleep(1.0)
-
-        async def expect(kind: str, **fields: Any) -> dict[str, Any]:
-            while True:
-                message = await asyncio.wait_for(inbox.get(), T)
-                if message.get("type") == kind and all(
-                        message.get(key) == value for key, value in fields.items()):
-                    return message
+        peer = test_live_session.RawHelper(channel)
+        read, beat, expect = peer.read, peer.beat, peer.expect
 
         tasks = [asyncio.create_task(read()), asyncio.create_task(beat())]
         try:
