@@ -7,8 +7,9 @@ command tree without the store, Merkle and verify modules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ra.lazy import lazy_names
 
 if TYPE_CHECKING:
     from ra.events.checkpoint import Checkpoint, CheckpointError, KeyFileError
@@ -50,13 +51,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _WHERE)
 
 
 __all__ = [
