@@ -496,6 +496,24 @@ def test_closing_the_window_is_the_persons_disconnect(
             "control.granted", "control.released"]
 
 
+def test_closing_the_consent_dialog_is_a_no(tmp_path: Path, display: Display,
+                                           children: list[pexpect.spawn]) -> None:
+    """The WM's close on the view question answers it, and the answer is No."""
+    person = Person(tmp_path / "person", display, tmp_path / "work", children)
+    helper, _ = _helper(tmp_path / "helper", person.file, children)
+    state = person.wait("the view dialog", _dialog("view"))
+    wm = WindowManager(display)
+    try:
+        wm.delete(wm.window(state["dialog"]["title"]))
+    finally:
+        wm.close()
+    helper.expect("did not allow viewing \\(declined\\)")
+    assert _exit_code(person.child) == 0
+    denied = [e for e in person.events() if e.type == "consent.denied"]
+    assert [(e.actor.kind, e.payload) for e in denied] == [
+        ("person", {"scope": "view", "reason": "declined"})]
+
+
 def test_no_to_viewing_and_no_answer_both_end_the_session(
         tmp_path: Path, display: Display, children: list[pexpect.spawn]) -> None:
     person = Person(tmp_path / "person", display, tmp_path / "work", children,
