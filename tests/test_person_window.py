@@ -554,6 +554,24 @@ def test_cancel_in_the_waiting_list_expires_the_invitation(
     assert len(ended) == 1 and ended[0].actor.kind == "person"
 
 
+def test_closing_the_window_while_waiting_stops_waiting(
+        tmp_path: Path, display: Display, children: list[pexpect.spawn]) -> None:
+    """The WM's close with no session is Ctrl-C's: `ra ask` stops waiting, and the
+    invitation stays open (Cancel is what expires it)."""
+    person = Person(tmp_path / "person", display, tmp_path / "work", children)
+    person.wait("the waiting list", lambda s: bool(s.get("invitations")))
+    wm = WindowManager(display)
+    try:
+        wm.delete(wm.window("Remote Assistance"))
+    finally:
+        wm.close()
+    person.child.expect("stopped waiting; no helper connected")
+    assert _exit_code(person.child) == 0
+    with EventStore.open(Home.at(person.home)) as store:
+        kinds = [e.type for e in store.iter_events(stream=f"invitation:{person.invitation}")]
+    assert kinds and "invitation.expired" not in kinds, kinds
+
+
 def test_terminal_mode_stays(tmp_path: Path, display: Display,
                              children: list[pexpect.spawn]) -> None:
     """`ra ask --terminal` on a desktop asks in the terminal and opens no window."""
