@@ -254,12 +254,16 @@ def test_a_whole_session_on_a_real_desktop(tmp_path: Path,
 
 
 def test_the_demo_plays_a_whole_session(tmp_path: Path) -> None:
-    """`make demo` runs `ra demo`: it must tell the whole story and catch the tampering."""
-    shots = tmp_path / "shots"
-    result = subprocess.run([sys.executable, "-m", "ra", "demo", "--home", str(tmp_path / "run"),
-                             "--screenshots", str(shots)],
+    """`make demo` runs `ra demo`: it must tell the whole story and catch the tampering.
+    Run as `make demo` runs it (no options): its scratch folder is removed, and the
+    screenshots stay in ./ra-demo-screenshots."""
+    scratch = tmp_path / "tmp"  # where the scratch folder goes (TMPDIR)
+    scratch.mkdir()
+    shots = tmp_path / "ra-demo-screenshots"
+    result = subprocess.run([sys.executable, "-m", "ra", "demo"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=180,
-                            env={**os.environ, "RA_LOG_LEVEL": "warning"})
+                            env={**os.environ, "RA_LOG_LEVEL": "warning",
+                                 "TMPDIR": str(scratch)})
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "'printer re-added by Bob' is now on her disk" in out
@@ -274,3 +278,4 @@ def test_the_demo_plays_a_whole_session(tmp_path: Path) -> None:
                  "alice-1-waiting.png", "alice-2-view-consent.png", "alice-3-viewing.png",
                  "alice-4-control-consent.png", "alice-5-controlled.png", "alice-6-chat.png"):
         assert (shots / shot).stat().st_size > 10_000
+    assert not list(scratch.glob("ra-demo-*"))  # the scratch folder is gone, not the shots
