@@ -66,17 +66,27 @@ def read_config(home: Home) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
+def _table(home: Home, name: str) -> tuple[dict[str, Any], str]:
+    """``[name]`` ({} when it is not there), and how a message names it."""
+    where = f"{config_path(home)}: [{name}]"
+    table = read_config(home).get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    return table, where
+
+
+def _text(home: Home, table: str, key: str, like: str = "") -> tuple[str | None, str]:
+    """``[table] key``, text or None if it is not set, and how a message names it."""
+    values, where = _table(home, table)
+    value = values.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where} {key} must be text{like}")
+    return value, f"{where} {key}"
+
+
 def helper_name(home: Home) -> str | None:
     """``[helper] name``, or None if it is not set."""
-    table = read_config(home).get("helper", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{config_path(home)}: [helper] must be a table")
-    name = table.get("name")
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise ConfigError(f"{config_path(home)}: [helper] name must be text")
-    return name
+    return _text(home, "helper", "name")[0]
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,7 @@ class RecordingSettings:
 
 def recording_settings(home: Home) -> RecordingSettings:
     """``[recording]`` from config.toml (the defaults when it is not there)."""
-    table = read_config(home).get("recording", {})
-    where = f"{config_path(home)}: [recording]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
+    table, where = _table(home, "recording")
     screen = table.get("screen", True)
     if not isinstance(screen, bool):
         raise ConfigError(f"{where} screen must be true or false")
@@ -105,23 +112,17 @@ def recording_settings(home: Home) -> RecordingSettings:
 
 def chat_retention(home: Home) -> tuple[str, timedelta] | None:
     """``[retention] chat`` as written (``"30d"``) and as a duration; None if unset."""
-    path = config_path(home)
-    table = read_config(home).get("retention", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [retention] must be a table")
-    value = table.get("chat")
+    value, where = _text(home, "retention", "chat", ' like "30d"')
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ConfigError(f'{path}: [retention] chat must be text like "30d"')
     from ra.cli.common import parse_duration  # the one duration syntax
 
     try:
         period = parse_duration(value)
     except RaError as exc:
-        raise ConfigError(f"{path}: [retention] chat: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from None
     if period <= timedelta(0):
-        raise ConfigError(f"{path}: [retention] chat must be longer than 0")
+        raise ConfigError(f"{where} must be longer than 0")
     return value.strip(), period
 
 

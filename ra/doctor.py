@@ -55,18 +55,32 @@ class Check:
         return f"{self.status.upper():<4}  {self.name:<9} {self.line}{fix}"
 
 
+#: The X extensions ra needs: (check, extension, what it gives, what is lost without it,
+#: how to enable it).
+_EXTENSIONS = (
+    ("xtest", "XTEST", "a helper's input can be injected", "a helper cannot control this screen",
+     'Xvfb: +extension XTEST; Xorg: Section "Extensions" Option "XTEST" "Enable"'),
+    ("record", "RECORD", "your Esc takes control back",
+     "Esc cannot be watched, so control cannot be allowed",
+     'Xvfb: +extension RECORD; Xorg: Section "Module" Load "record"'),
+)
+
+
+def _no_display(failed: Check, skipped: str) -> list[Check]:
+    """The display check that failed, then the checks that `skipped` without a display."""
+    first = "first make the display reachable (above)"
+    return [failed, Check("capture", "fail", f"screen capture {skipped}", first),
+            *(Check(name, "fail", f"{extension} {skipped}", first)
+              for name, extension, *_ in _EXTENSIONS)]
+
+
 def _display_checks(display: str | None) -> list[Check]:
     if not display:
         why = ("this is a Wayland session without X ($WAYLAND_DISPLAY is set)"
                if os.environ.get("WAYLAND_DISPLAY") else "$DISPLAY is not set")
-        line = f"no X display: {why}"
         fix = "run ra in your desktop session (an X11 session), or pass --display :N"
-        skipped = "cannot be checked without an X display"
-        first = "first make the display reachable (above)"
-        return [Check("display", "fail", line, fix),
-                Check("capture", "fail", f"screen capture {skipped}", first),
-                Check("xtest", "fail", f"XTEST {skipped}", first),
-                Check("record", "fail", f"RECORD {skipped}", first)]
+        return _no_display(Check("display", "fail", f"no X display: {why}", fix),
+                           "cannot be checked without an X display")
     from Xlib import display as xdisplay  # type: ignore[import-untyped]
 
     try:
@@ -74,30 +88,20 @@ def _display_checks(display: str | None) -> list[Check]:
     except Exception as exc:  # python-xlib raises assorted errors for a dead display
         fix = f"start the X server for {display}, or point $DISPLAY at a running one"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        skipped = f"cannot be checked: display {display} does not answer"
-        first = "first make the display reachable (above)"
-        return [Check("display", "fail", f"cannot open X display {display}: {detail}", fix),
-                Check("capture", "fail", f"screen capture {skipped}", first),
-                Check("xtest", "fail", f"XTEST {skipped}", first),
-                Check("record", "fail", f"RECORD {skipped}", first)]
+        return _no_display(
+            Check("display", "fail", f"cannot open X display {display}: {detail}", fix),
+            f"cannot be checked: display {display} does not answer")
     try:
         screen = connection.screen()
         size = f"{screen.width_in_pixels}x{screen.height_in_pixels}"
         extensions = set(connection.list_extensions())
         checks = [Check("display", "ok", f"X display {display} is reachable ({size})")]
         checks.append(_capture(display, "MIT-SHM" in extensions))
-        checks.append(Check("xtest", "ok", "XTEST is there: a helper's input can be injected")
-                      if "XTEST" in extensions else Check(
-                          "xtest", "fail", "the X server has no XTEST extension: a helper "
-                          "cannot control this screen",
-                          "enable XTEST in the X server (Xvfb: +extension XTEST; Xorg: "
-                          'Section "Extensions" Option "XTEST" "Enable")'))
-        checks.append(Check("record", "ok", "RECORD is there: your Esc takes control back")
-                      if "RECORD" in extensions else Check(
-                          "record", "fail", "the X server has no RECORD extension: Esc cannot "
-                          "be watched, so control cannot be allowed",
-                          "enable RECORD in the X server (Xvfb: +extension RECORD; Xorg: "
-                          'Section "Module" Load "record")'))
+        for name, extension, gives, without, enable in _EXTENSIONS:
+            checks.append(
+                Check(name, "ok", f"{extension} is there: {gives}") if extension in extensions
+                else Check(name, "fail", f"the X server has no {extension} extension: {without}",
+                           f"enable {extension} in the X server ({enable})"))
         return checks
     finally:
         with contextlib.suppress(Exception):

@@ -1,11 +1,14 @@
 """Files that hold secrets: written mode 0600 from the first byte, atomically;
-destroyed by overwriting, then removing; guarded by a lock file between processes."""
+destroyed by overwriting, then removing; guarded by a lock file between processes.
+
+These functions raise OSError; `raise_as` turns it into the caller's own error,
+one line that says what could not be done and why."""
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,6 +84,22 @@ def stored_ids(names: Iterable[str], suffix: str) -> list[str]:
 def is_stale_temp(name: str) -> bool:
     """Is `name` a temporary file of a write cut short (``.<name>.<pid>.tmp``)?"""
     return name.startswith(".") and name.endswith(".tmp")
+
+
+class raise_as:  # lower case, as contextlib.suppress: read as ``with raise_as(...)``
+    """Within it, an OSError becomes ``error("<what>: <why>")``, raised from None."""
+
+    def __init__(self, error: Callable[[str], Exception], what: str) -> None:
+        self.error = error
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        exc = exc_info[1]
+        if isinstance(exc, OSError):
+            raise self.error(f"{self.what}: {exc.strerror}") from None
 
 
 @contextmanager

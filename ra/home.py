@@ -47,6 +47,29 @@ def _mode(st: os.stat_result) -> str:
     return f"{stat.S_IMODE(st.st_mode):04o}"
 
 
+def _stat(path: Path, name: str, *, follow: bool = True) -> os.stat_result | None:
+    """`path`'s status (of the link itself unless `follow`), None if it is missing;
+    `HomeError` naming it `name` if it is there but cannot be looked at."""
+    try:
+        return os.stat(path, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HomeError(f"cannot use {name}: {exc.strerror}") from None
+
+
+def _make_private(path: Path, st: os.stat_result, mode: int) -> str:
+    """Set `path`, open to others as `st` says, to `mode`; returns what it was."""
+    try:
+        os.chmod(path, mode)
+    except OSError as exc:
+        raise HomeError(
+            f"{path} is open to other accounts (mode {_mode(st)}) and cannot be made "
+            f"private: {exc.strerror}"
+        ) from None
+    return f"(was {_mode(st)})"
+
+
 def _tell(text: str) -> None:
     """One line on stderr: the home was changed for the user's sake."""
     sys.stderr.write(f"ra: {text}\n")
@@ -61,28 +84,18 @@ def private_folder(path: Path, *, parents: bool = False) -> list[str]:
     HomeError when `path` is not a folder or this account cannot use it.
     """
     tightened: list[str] = []
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
+    st = _stat(path, f"the folder {path}")
+    if st is None:
         if parents:
             for above in reversed(path.parents):
                 if not above.exists():
                     _make_folder(above)
         _make_folder(path)
         return tightened
-    except OSError as exc:
-        raise HomeError(f"cannot use the folder {path}: {exc.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise HomeError(f"{path} should be a folder but is not; move it out of the way")
     if stat.S_IMODE(st.st_mode) & 0o077:
-        try:
-            os.chmod(path, 0o700)
-        except OSError as exc:
-            raise HomeError(
-                f"{path} is open to other accounts (mode {_mode(st)}) and cannot be made "
-                f"private: {exc.strerror}"
-            ) from None
-        tightened.append(f"{path} (was {_mode(st)})")
+        tightened.append(f"{path} {_make_private(path, st, 0o700)}")
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise HomeError(f"cannot use the folder {path}: permission denied "
                         f"(it belongs to uid {st.st_uid}, mode {_mode(st)})")
@@ -103,22 +116,10 @@ def _make_folder(path: Path) -> None:
 
 def private_file(path: Path) -> list[str]:
     """An existing `path` open to others is set to 0600; returns what was tightened."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    st = _stat(path, str(path), follow=False)
+    if st is None or not stat.S_ISREG(st.st_mode) or not stat.S_IMODE(st.st_mode) & 0o077:
         return []
-    except OSError as exc:
-        raise HomeError(f"cannot use {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode) or not stat.S_IMODE(st.st_mode) & 0o077:
-        return []
-    try:
-        os.chmod(path, 0o600)
-    except OSError as exc:
-        raise HomeError(
-            f"{path} is open to other accounts (mode {_mode(st)}) and cannot be made "
-            f"private: {exc.strerror}"
-        ) from None
-    return [f"{path.name} (was {_mode(st)})"]
+    return [f"{path.name} {_make_private(path, st, 0o600)}"]
 
 
 @dataclass(frozen=True)
@@ -151,23 +152,17 @@ class Home:
         folder this account may not enter, a database that is not a file) is
         a `HomeError` naming it: that is damage to say, not an empty home.
         """
-        try:
-            st = os.stat(self.root)
-        except FileNotFoundError:
+        st = _stat(self.root, f"the folder {self.root}")
+        if st is None:
             return False
-        except OSError as exc:
-            raise HomeError(f"cannot use the folder {self.root}: {exc.strerror}") from None
         if not stat.S_ISDIR(st.st_mode):
             raise HomeError(f"{self.root} should be a folder but is not; move it out of the way")
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise HomeError(f"cannot use the folder {self.root}: permission denied "
                             f"(it belongs to uid {st.st_uid}, mode {_mode(st)})")
-        try:
-            st = os.stat(self.database)
-        except FileNotFoundError:
+        st = _stat(self.database, str(self.database))
+        if st is None:
             return False
-        except OSError as exc:
-            raise HomeError(f"cannot use {self.database}: {exc.strerror}") from None
         if not stat.S_ISREG(st.st_mode):
             raise HomeError(f"{self.database} should be a file but is not; "
                             "move it out of the way")

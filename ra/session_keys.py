@@ -44,6 +44,7 @@ from ra.files import (
     folder_names,
     is_stale_temp,
     locked,
+    raise_as,
     shred,
     stored_ids,
     write_private,
@@ -118,11 +119,8 @@ class SessionKeys:
             data = json.dumps({"session_id": session_id,
                                "key": base64.b64encode(key).decode("ascii")}).encode()
             path = self._path(session_id)
-            try:
+            with raise_as(SessionKeyError, f"cannot write the session key {path}"):
                 write_private(path, data)
-            except OSError as exc:
-                raise SessionKeyError(f"cannot write the session key {path}: {exc.strerror}") \
-                    from None
             return key
 
     def destroy(self, session_id: str) -> bool:
@@ -135,17 +133,11 @@ class SessionKeys:
         _check(session_id)
         with self._lock(create=True):
             tombstone = self._tombstone(session_id)
-            try:
+            with raise_as(SessionKeyError, f"cannot mark the session key {tombstone} as destroyed"):
                 create_private(tombstone, b"")
-            except OSError as exc:
-                raise SessionKeyError(f"cannot mark the session key {tombstone} as destroyed: "
-                                      f"{exc.strerror}") from None
             path = self._path(session_id)
-            try:
+            with raise_as(SessionKeyError, f"cannot destroy the session key {path}"):
                 return shred(path)
-            except OSError as exc:
-                raise SessionKeyError(f"cannot destroy the session key {path}: {exc.strerror}") \
-                    from None
 
     # -- for retention --------------------------------------------------------
 
@@ -171,11 +163,8 @@ class SessionKeys:
                 if name.endswith(KEY_SUFFIX) and not name.startswith("."):
                     stale = (self.root / (name[: -len(KEY_SUFFIX)] + FORGOTTEN_SUFFIX)).exists()
                 if stale:
-                    try:
+                    with raise_as(SessionKeyError, f"cannot destroy {self.root / name}"):
                         shred(self.root / name)
-                    except OSError as exc:
-                        raise SessionKeyError(f"cannot destroy {self.root / name}: "
-                                              f"{exc.strerror}") from None
                     removed.append(name)
         return removed
 
@@ -201,11 +190,8 @@ class SessionKeys:
         return key
 
     def _names(self) -> list[str]:
-        try:
+        with raise_as(SessionKeyError, f"cannot read the session keys {self.root}"):
             return folder_names(self.root)
-        except OSError as exc:
-            raise SessionKeyError(f"cannot read the session keys {self.root}: {exc.strerror}") \
-                from None
 
     @contextmanager
     def _lock(self, *, create: bool) -> Iterator[None]:
@@ -215,11 +201,8 @@ class SessionKeys:
             private_folder(self.root)
         lock = self.root / ".lock"
         with ExitStack() as held:
-            try:
+            with raise_as(SessionKeyError, f"cannot open the session keys' lock {lock}"):
                 held.enter_context(locked(lock))
-            except OSError as exc:
-                raise SessionKeyError(f"cannot open the session keys' lock {lock}: "
-                                      f"{exc.strerror}") from None
             yield
 
 

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import logging
 import ssl
+import string
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -619,6 +620,21 @@ def test_sans_io_bad_accept_mac(identity: Identity) -> None:
     helper.receive(person.respond(_secret(invitation)))
     with pytest.raises(ConfirmationFailed):
         helper.receive({"type": "accept", "mac": "A" * 43 + "="})
+
+
+def test_sans_io_refuses_a_second_spelling_of_the_same_bytes(identity: Identity) -> None:
+    """Base64 with padding bits set decodes to the same bytes; like the invitation file,
+    the handshake takes each value in the one spelling ra writes."""
+    invitation, person, helper = _pair(identity)
+    person.receive_hello(helper.hello())
+    confirm = helper.receive(person.respond(_secret(invitation)))
+    assert confirm is not None and person.receive_confirm(confirm)
+    mac = person.accept()["mac"]
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    twin = mac[:42] + alphabet[alphabet.index(mac[42]) + 1] + "="
+    assert base64.b64decode(twin) == base64.b64decode(mac)
+    with pytest.raises(ProtocolError, match="'mac' is not valid base64"):
+        helper.receive({"type": "accept", "mac": twin})
 
 
 def test_sans_io_messages_out_of_order(identity: Identity) -> None:

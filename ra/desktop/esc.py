@@ -52,7 +52,6 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from Xlib import X, display, error  # type: ignore[import-untyped]
@@ -183,10 +182,7 @@ class EscWatcher:
         self.start()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     def _ranges(self) -> list[dict[str, object]]:

@@ -43,13 +43,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from Xlib import X, error  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
+from ra.desktop.held import Held, HeldKey
 from ra.desktop.keys import (
     ButtonEvent,
     DisplayError,
@@ -69,15 +70,6 @@ _WHEEL_Y = (4, 5)  # up, down
 _WHEEL_X = (6, 7)  # left, right
 
 LatencyHook = Callable[[InputEvent, float], None]
-
-
-@dataclass
-class _Held:
-    """A key the helper holds down, and what was done around it."""
-
-    keycode: int
-    pressed_mods: list[int] = field(default_factory=list)  # pressed for it; released with it
-    lifted_mods: list[int] = field(default_factory=list)  # the helper's, lifted for it
 
 
 @dataclass
@@ -125,11 +117,9 @@ class Injector:
             else frozenset(escape_keycodes)
         )
         self._keymap = Keymap.from_display(self._d, self.escape_keycodes)
-        self._held: OrderedDict[str, _Held] = OrderedDict()
-        self._buttons: list[int] = []
+        self._held: Held[int] = Held()  # keycodes
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
         self._max_spare = max_spare
-        self._scroll_rest = [0.0, 0.0]
         self._closed = False
         self.stats = InjectStats()
         #: Called after each injected event with (event, seconds it took).
@@ -171,19 +161,15 @@ class Injector:
         """Release every key and button this injector pressed.  Never raises for X errors
         of a display that is already gone (there is nothing left to release then)."""
         with self._lock:
-            held = list(self._held.values())
-            buttons = list(self._buttons)
-            self._held.clear()
-            self._buttons.clear()
-            self._scroll_rest = [0.0, 0.0]
+            keys, buttons = self._held.take_all()
             if self._closed:
                 return
             try:
-                for key in reversed(held):
-                    self._fake(X.KeyRelease, key.keycode)
+                for key in keys:
+                    self._fake(X.KeyRelease, key.key)
                     for mod in reversed(key.pressed_mods):
                         self._fake(X.KeyRelease, mod)
-                for button in reversed(buttons):
+                for button in buttons:
                     self._fake(X.ButtonRelease, button)
                 self._d.sync()
             except (error.XError, error.ConnectionClosedError, OSError):
@@ -210,15 +196,15 @@ class Injector:
         """Keycodes currently pressed by this injector (for tests and diagnostics)."""
         with self._lock:
             codes: list[int] = []
-            for key in self._held.values():
+            for key in self._held.keys.values():
                 codes.extend(key.pressed_mods)
-                codes.append(key.keycode)
+                codes.append(key.key)
             return codes
 
     @property
     def held_buttons(self) -> list[int]:
         with self._lock:
-            return list(self._buttons)
+            return list(self._held.buttons)
 
     def close(self) -> None:
         """Release everything, remove spare-keycode bindings, close the connection."""
@@ -241,10 +227,7 @@ class Injector:
     def __enter__(self) -> Injector:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
     # -- events --------------------------------------------------------------
@@ -255,18 +238,17 @@ class Injector:
         self._d.xtest_fake_input(X.MotionNotify, 0, x=x, y=y)
 
     def _button(self, event: ButtonEvent) -> None:
-        if event.down and event.button not in self._buttons:
+        buttons = self._held.buttons
+        if event.down and event.button not in buttons:
             self._fake(X.ButtonPress, event.button)
-            self._buttons.append(event.button)
-        elif not event.down and event.button in self._buttons:
+            buttons.append(event.button)
+        elif not event.down and event.button in buttons:
             self._fake(X.ButtonRelease, event.button)
-            self._buttons.remove(event.button)
+            buttons.remove(event.button)
 
     def _scroll(self, event: ScrollEvent) -> None:
-        for axis, delta, (negative, positive) in ((1, event.dy, _WHEEL_Y), (0, event.dx, _WHEEL_X)):
-            self._scroll_rest[axis] += delta
-            steps = int(self._scroll_rest[axis])  # toward zero; the rest carries over
-            self._scroll_rest[axis] -= steps
+        steps_x, steps_y = self._held.scroll(event)
+        for steps, (negative, positive) in ((steps_y, _WHEEL_Y), (steps_x, _WHEEL_X)):
             button = positive if steps > 0 else negative
             for _ in range(abs(steps)):
                 self._fake(X.ButtonPress, button)
@@ -275,20 +257,16 @@ class Injector:
     def _key(self, event: KeyEvent) -> None:
         self._drain_events()
         ident = event.ident
+        keys = self._held.keys
         if not event.down:
-            held = self._held.pop(ident, None)
-            if held is None:
-                return  # never pressed (refused, or released by release_all): nothing to do
-            self._fake(X.KeyRelease, held.keycode)
-            for mod in reversed(held.pressed_mods):
-                self._fake(X.KeyRelease, mod)
-            still_held = {key.keycode for key in self._held.values()}
-            for mod in held.lifted_mods:
-                if mod in still_held:
-                    self._fake(X.KeyPress, mod)
+            release, press = self._held.key_up(ident)
+            for keycode in release:
+                self._fake(X.KeyRelease, keycode)
+            for keycode in press:
+                self._fake(X.KeyPress, keycode)
             return
-        if ident in self._held:  # auto-repeat of a key already down
-            self._fake(X.KeyPress, self._held[ident].keycode)
+        if ident in keys:  # auto-repeat of a key already down
+            self._fake(X.KeyPress, keys[ident].key)
             return
         keysym, stroke = self._keymap.lookup_key(event)
         if stroke is None:
@@ -300,24 +278,23 @@ class Injector:
             adjust_shift = event.is_char
         if self._keymap.produces_escape(stroke.keycode):
             raise InputError(ESCAPE_REFUSED)
-        held = _Held(stroke.keycode)
+        held = HeldKey(stroke.keycode)
         if adjust_shift:
             shifts = set(self._keymap.shift_keycodes)
-            ours = [k.keycode for k in self._held.values() if k.keycode in shifts]
+            ours = [k.key for k in keys.values() if k.key in shifts]
             if stroke.shift and not ours and self._keymap.shift_keycodes:
                 held.pressed_mods.append(self._keymap.shift_keycodes[0])
             elif not stroke.shift and ours:
                 held.lifted_mods.extend(ours)
         if event.is_char:
             switches = self._keymap.level_switch_keycodes
-            held.lifted_mods.extend(k.keycode for k in self._held.values()
-                                    if k.keycode in switches)
+            held.lifted_mods.extend(k.key for k in keys.values() if k.key in switches)
         for mod in held.lifted_mods:
             self._fake(X.KeyRelease, mod)
         for mod in held.pressed_mods:
             self._fake(X.KeyPress, mod)
-        self._fake(X.KeyPress, held.keycode)
-        self._held[ident] = held
+        self._fake(X.KeyPress, held.key)
+        keys[ident] = held
 
     # -- keymap --------------------------------------------------------------
 
@@ -326,7 +303,7 @@ class Injector:
         if keysym in self._bound:
             self._bound.move_to_end(keysym)
             return self._bound[keysym]
-        held = {key.keycode for key in self._held.values()}
+        held = {key.key for key in self._held.keys.values()}
         in_use = set(self._bound.values())
         free = [k for k in self._keymap.spare_keycodes() if k not in in_use]
         if len(self._bound) >= self._max_spare or not free:

@@ -48,15 +48,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Final
 
 from ra.desktop.backend import PYNPUT, PYNPUT_MISSING, BackendUnavailable, EscWatch
 from ra.desktop.capture import CaptureError, MonitorInfo, mss_grab, mss_monitors
 from ra.desktop.codec import ScreenImage
+from ra.desktop.held import Held, HeldKey
 from ra.desktop.keys import (
     ButtonEvent,
     DisplayError,
@@ -112,15 +111,6 @@ def _load() -> tuple[ModuleType, ModuleType]:
     return keyboard, mouse
 
 
-@dataclass
-class _Held:
-    """A key the helper holds down, and what was done around it (pynput keys)."""
-
-    key: Any
-    pressed_mods: list[Any] = field(default_factory=list)
-    lifted_mods: list[Any] = field(default_factory=list)
-
-
 class PortableBackend:
     """`DesktopBackend` over mss and pynput (thread-safe like the X11 one)."""
 
@@ -137,9 +127,7 @@ class PortableBackend:
         self._keyboard: Any = None  # pynput.keyboard.Controller
         self._mouse: Any = None  # pynput.mouse.Controller
         self._modules: tuple[ModuleType, ModuleType] | None = None
-        self._held: OrderedDict[str, _Held] = OrderedDict()
-        self._buttons: list[int] = []
-        self._scroll_rest = [0.0, 0.0]
+        self._held: Held[Any] = Held()  # pynput keys
         self._closed = False
 
     # -- screen ------------------------------------------------------------------
@@ -209,21 +197,17 @@ class PortableBackend:
     def release_all(self) -> None:
         """Release every key and button pressed; errors of a desktop already gone are ignored."""
         with self._lock:
-            held = list(self._held.values())
-            buttons = list(self._buttons)
-            self._held.clear()
-            self._buttons.clear()
-            self._scroll_rest = [0.0, 0.0]
+            keys, buttons = self._held.take_all()
             if self._keyboard is None or self._mouse is None:
                 return
             buttons_of = self._modules[1].Button if self._modules else None
-            for key in reversed(held):
+            for key in keys:
                 for one in (key.key, *reversed(key.pressed_mods)):
                     try:
                         self._keyboard.release(one)
                     except Exception:  # noqa: BLE001, S112 - release what still can be
                         continue
-            for button in reversed(buttons):
+            for button in buttons:
                 try:
                     self._mouse.release(getattr(buttons_of, _BUTTONS[button]))
                 except Exception:  # noqa: BLE001, S112
@@ -233,7 +217,8 @@ class PortableBackend:
     def held_keys(self) -> list[Any]:
         """The pynput keys pressed and not yet released (for tests and diagnostics)."""
         with self._lock:
-            return [k for held in self._held.values() for k in (*held.pressed_mods, held.key)]
+            return [k for held in self._held.keys.values()
+                    for k in (*held.pressed_mods, held.key)]
 
     def _clamped(self, x: int, y: int) -> tuple[int, int]:
         whole = self.monitors()[0]
@@ -243,49 +228,40 @@ class PortableBackend:
     def _button(self, mouse: Any, event: ButtonEvent) -> None:
         assert self._modules is not None
         button = getattr(self._modules[1].Button, _BUTTONS[event.button])
-        if event.down and event.button not in self._buttons:
+        buttons = self._held.buttons
+        if event.down and event.button not in buttons:
             mouse.press(button)
-            self._buttons.append(event.button)
-        elif not event.down and event.button in self._buttons:
+            buttons.append(event.button)
+        elif not event.down and event.button in buttons:
             mouse.release(button)
-            self._buttons.remove(event.button)
+            buttons.remove(event.button)
 
     def _scroll(self, mouse: Any, event: ScrollEvent) -> None:
-        steps = []
-        for axis, delta in ((0, event.dx), (1, event.dy)):
-            self._scroll_rest[axis] += delta
-            whole = int(self._scroll_rest[axis])  # toward zero; the rest carries over
-            self._scroll_rest[axis] -= whole
-            steps.append(whole)
-        if steps[0] or steps[1]:
-            mouse.scroll(steps[0], -steps[1])  # pynput: +dy is up; ours: +dy is down
+        steps_x, steps_y = self._held.scroll(event)
+        if steps_x or steps_y:
+            mouse.scroll(steps_x, -steps_y)  # pynput: +dy is up; ours: +dy is down
 
     def _key(self, keyboard: Any, event: KeyEvent) -> None:
-        ident = event.ident
+        ident, keys = event.ident, self._held.keys
         if not event.down:
-            held = self._held.pop(ident, None)
-            if held is None:
-                return  # never pressed (refused, or released by release_all)
-            keyboard.release(held.key)
-            for mod in reversed(held.pressed_mods):
-                keyboard.release(mod)
-            still_held = [k.key for k in self._held.values()]
-            for mod in held.lifted_mods:
-                if mod in still_held:
-                    keyboard.press(mod)
+            release, press = self._held.key_up(ident)
+            for key in release:
+                keyboard.release(key)
+            for key in press:
+                keyboard.press(key)
             return
-        if ident in self._held:  # auto-repeat of a key already down
-            keyboard.press(self._held[ident].key)
+        if ident in keys:  # auto-repeat of a key already down
+            keyboard.press(keys[ident].key)
             return
         key, shifted = self._resolve(keyboard, event)
         assert self._modules is not None
         Key = self._modules[0].Key  # noqa: N806 - pynput's name
         if key == Key.esc:
             raise InputError(ESCAPE_REFUSED)
-        held = _Held(key)
+        held = HeldKey(key)
         if shifted is not None:
             shifts = (Key.shift, Key.shift_r)
-            ours = [k.key for k in self._held.values() if k.key in shifts]
+            ours = [k.key for k in keys.values() if k.key in shifts]
             if shifted and not ours:
                 held.pressed_mods.append(Key.shift)
             elif not shifted and ours:
@@ -295,7 +271,7 @@ class PortableBackend:
         for mod in held.pressed_mods:
             keyboard.press(mod)
         keyboard.press(key)
-        self._held[ident] = held
+        keys[ident] = held
 
     def _resolve(self, keyboard: Any, event: KeyEvent) -> tuple[Any, bool | None]:
         """The pynput key to press for ``event``, and whether it needs Shift (None: pynput

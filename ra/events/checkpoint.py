@@ -28,9 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from ra.b64 import b64
 from ra.errors import RaError
 from ra.events import canonical
-from ra.events.signed import sign_statement, statement_signature_holds
+from ra.events.signed import SignedStatement
 from ra.files import create_private
 from ra.fingerprint import key_fingerprint as key_fingerprint
 
@@ -87,35 +88,20 @@ def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(SignedStatement):
     origin: str
     tree_size: int
     root: bytes
     time: str
     sync_mode: str
-    public_key: bytes
-    signature: bytes = b""
 
     def statement(self) -> dict[str, Any]:
-        return {
-            "origin": self.origin,
-            "public_key": base64.b64encode(self.public_key).decode("ascii"),
-            "root": self.root.hex(),
-            "sync_mode": self.sync_mode,
-            "time": self.time,
-            "tree_size": self.tree_size,
-        }
+        return {**super().statement(), "root": self.root.hex()}
 
     def sign(self, key: Ed25519PrivateKey) -> Checkpoint:
         if public_bytes(key) != self.public_key:
             raise CheckpointError("the checkpoint names a different public key than the signer's")
-        return Checkpoint(
-            self.origin, self.tree_size, self.root, self.time, self.sync_mode,
-            self.public_key, sign_statement(key, self.statement()),
-        )
-
-    def signature_holds(self) -> bool:
-        return statement_signature_holds(self.public_key, self.statement(), self.signature)
+        return super().sign(key)
 
     @property
     def key_fingerprint(self) -> str:
@@ -125,7 +111,7 @@ class Checkpoint:
         doc = {
             "checkpoint": self.statement(),
             "format": FORMAT,
-            "signature": base64.b64encode(self.signature).decode("ascii"),
+            "signature": b64(self.signature),
             "version": VERSION,
         }
         return canonical.encode(doc) + b"\n"

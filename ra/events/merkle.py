@@ -44,7 +44,7 @@ with ``leaf_hash`` and pass the results around.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = [
     "EMPTY_ROOT",
@@ -332,31 +332,11 @@ def verify_inclusion(
         raise ProofError(f"index {index} is outside a tree of {size}")
     _check_proof_hash(leaf, "leaf hash", "hash the entry with leaf_hash() first")
     _check_proof_hash(expected_root, "expected root")
-    _check_proof_path(proof)
-    needed = _inclusion_length(index, size)
-    if len(proof) != needed:
-        raise ProofError(
-            f"proof has {len(proof)} hashes, leaf {index} of a tree of {size} needs {needed}"
-        )
+    _check_proof_path(proof, _inclusion_length(index, size), f"leaf {index} of a tree of {size}")
 
-    fn, sn = index, size - 1
     node = leaf
-    for sibling in proof:
-        if sn == 0:
-            raise ProofError("proof is longer than the path from the leaf to the root")
-        if fn & 1 or fn == sn:
-            # We are a right child, or the last node of a level with no
-            # right sibling: the proof hash goes on the left.
-            node = _node(sibling, node)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
-        else:
-            node = _node(node, sibling)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("proof is shorter than the path from the leaf to the root")
+    for sibling, on_left in _walk(index, size - 1, proof, "the path from the leaf to the root"):
+        node = _node(sibling, node) if on_left else _node(node, sibling)
     if node != expected_root:
         raise ProofError(
             f"computed root {node.hex()} does not match expected root {expected_root.hex()}"
@@ -383,13 +363,8 @@ def verify_consistency(
         )
     _check_proof_hash(old_root, "old root")
     _check_proof_hash(new_root, "new root")
-    _check_proof_path(proof)
-    needed = _consistency_length(old_size, new_size)
-    if len(proof) != needed:
-        raise ProofError(
-            f"proof has {len(proof)} hashes, going from a tree of {old_size}"
-            f" to a tree of {new_size} needs {needed}"
-        )
+    _check_proof_path(proof, _consistency_length(old_size, new_size),
+                      f"going from a tree of {old_size} to a tree of {new_size}")
     if old_size == new_size:
         if old_root != new_root:
             raise ProofError(
@@ -408,21 +383,12 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     old_node = new_node = path[0]
-    for sibling in path[1:]:
-        if sn == 0:
-            raise ProofError("proof is longer than the path to the new root")
-        if fn & 1 or fn == sn:
+    for sibling, on_left in _walk(fn, sn, path[1:], "the path to the new root"):
+        if on_left:
             old_node = _node(sibling, old_node)
             new_node = _node(sibling, new_node)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
         else:
             new_node = _node(new_node, sibling)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("proof is shorter than the path to the new root")
     if old_node != old_root:
         raise ProofError(
             f"computed old root {old_node.hex()} does not match old root {old_root.hex()}"
@@ -436,6 +402,25 @@ def verify_consistency(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _walk(fn: int, sn: int, proof: Sequence[bytes], path: str) -> Iterator[tuple[bytes, bool]]:
+    """RFC 9162's climb from node `fn` of a last node `sn`: each proof hash, and whether it
+    goes on the left (we are a right child, or the last node of a level with no right
+    sibling). `ProofError` if the proof is longer or shorter than `path`."""
+    for sibling in proof:
+        if sn == 0:
+            raise ProofError(f"proof is longer than {path}")
+        on_left = bool(fn & 1) or fn == sn
+        yield sibling, on_left
+        if on_left:
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError(f"proof is shorter than {path}")
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -497,7 +482,10 @@ def _check_proof_hash(value: bytes, what: str, hint: str = "") -> None:
         raise ProofError(f"{what} must be {HASH_SIZE} bytes, got {len(value)}{suffix}")
 
 
-def _check_proof_path(proof: Sequence[bytes]) -> None:
+def _check_proof_path(proof: Sequence[bytes], needed: int, what: str) -> None:
+    """Each hash of `proof` is a hash, and there are as many as `what` `needed`."""
     for position, value in enumerate(proof):
         if len(value) != HASH_SIZE:
             raise ProofError(f"proof hash {position} must be {HASH_SIZE} bytes, got {len(value)}")
+    if len(proof) != needed:
+        raise ProofError(f"proof has {len(proof)} hashes, {what} needs {needed}")

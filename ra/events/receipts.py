@@ -24,34 +24,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ra.b64 import b64
 from ra.events import canonical
-from ra.events.signed import sign_statement, statement_signature_holds
+from ra.events.signed import SignedStatement
 from ra.events.store import LEAF, EventStore
 
 RECEIPT_TYPE = "session.receipt"
 
 
 @dataclass(frozen=True)
-class Receipt:
+class Receipt(SignedStatement):
     session_id: str
     role: str
     events: int
     digest: str
-    public_key: bytes
-    signature: bytes = b""
-
-    def statement(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "events": self.events,
-            "public_key": base64.b64encode(self.public_key).decode("ascii"),
-            "role": self.role,
-            "session_id": self.session_id,
-        }
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.statement(),
-                "signature": base64.b64encode(self.signature).decode("ascii")}
+        return {**self.statement(), "signature": b64(self.signature)}
 
     @classmethod
     def from_json(cls, data: Any) -> Receipt:
@@ -76,9 +65,6 @@ class Receipt:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed receipt ({exc})") from None
 
-    def signature_holds(self) -> bool:
-        return statement_signature_holds(self.public_key, self.statement(), self.signature)
-
 
 def stream_digest(store: EventStore, stream: str, events: int | None = None) -> tuple[int, str]:
     """(count, digest) of the first `events` events of `stream` (all by default)."""
@@ -97,9 +83,9 @@ def sign_receipt(store: EventStore, session_id: str, role: str,
                  key: Ed25519PrivateKey) -> Receipt:
     """This side's receipt for the session as its log holds it now."""
     count, digest = stream_digest(store, f"session:{session_id}")
-    unsigned = Receipt(session_id, role, count, digest, key.public_key().public_bytes_raw())
-    return Receipt(unsigned.session_id, unsigned.role, unsigned.events, unsigned.digest,
-                   unsigned.public_key, sign_statement(key, unsigned.statement()))
+    unsigned = Receipt(session_id, role, count, digest,
+                       public_key=key.public_key().public_bytes_raw())
+    return unsigned.sign(key)
 
 
 def check_receipts(store: EventStore, seqs: Sequence[int]) -> list[tuple[int, str]]:

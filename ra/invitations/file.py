@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from ra.b64 import b64, unb64
 from ra.events import canonical
 from ra.fingerprint import format_fingerprint as format_fingerprint
 from ra.fingerprint import key_fingerprint as key_fingerprint
@@ -300,23 +301,12 @@ def new_invitation(
 # Encoding.
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
 def _unb64(label: str, value: object, size: int) -> bytes:
     """Decode canonical standard base64 (with padding) of exactly ``size`` bytes."""
-    if not isinstance(value, str) or not value.isascii():
-        raise _bad(f"{label} must be base64 text")
     try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise _bad(f"{label} is not valid base64") from None
-    if _b64(raw) != value:
-        raise _bad(f"{label} is not valid base64")
-    if len(raw) != size:
-        raise _bad(f"{label} must be {size} bytes")
-    return raw
+        return unb64(value, size)
+    except ValueError as exc:
+        raise _bad(f"{label} {exc}") from None
 
 
 def _format_time(value: datetime) -> str:
@@ -351,9 +341,9 @@ def _body_dict(inv: Invitation) -> dict[str, object]:
             "suite": inv.pake.suite,
             "idA": inv.pake.id_a,
             "idB": inv.pake.id_b,
-            "salt": _b64(inv.pake.salt),
+            "salt": b64(inv.pake.salt),
         },
-        "signing_key": _b64(inv.signing_key),
+        "signing_key": b64(inv.signing_key),
     }
 
 
@@ -369,7 +359,7 @@ def invitation_digest(inv: Invitation) -> bytes:
 
 def _assemble(body: bytes, signature: bytes) -> bytes:
     head = f'{{"format":"{FORMAT_NAME}","version":{FORMAT_VERSION},"body":'
-    tail = f',"signature":"{_b64(signature)}"}}\n'
+    tail = f',"signature":"{b64(signature)}"}}\n'
     return head.encode("ascii") + body + tail.encode("ascii")
 
 

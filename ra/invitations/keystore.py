@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ra.errors import RaError
-from ra.files import folder_names, is_stale_temp, locked, shred, stored_ids, write_private
+from ra.files import folder_names, is_stale_temp, locked, raise_as, shred, stored_ids, write_private
 from ra.home import Home, private_folder
 from ra.invitations.file import PakeParams
 
@@ -72,11 +72,8 @@ class Keystore:
         self._open_folder()
         lock = self.root / ".lock"
         with ExitStack() as held:
-            try:
+            with raise_as(KeystoreError, f"cannot open the keystore lock {lock}"):
                 held.enter_context(locked(lock))
-            except OSError as exc:
-                raise KeystoreError(f"cannot open the keystore lock {lock}: {exc.strerror}") \
-                    from None
             yield
 
     def put(self, invitation_id: str, secret: bytes) -> None:
@@ -84,11 +81,8 @@ class Keystore:
         path = self._path(invitation_id)
         data = json.dumps({"invitation_id": invitation_id,
                            "pake_secret": base64.b64encode(secret).decode()}).encode()
-        try:
+        with raise_as(KeystoreError, f"cannot write the keystore entry {path}"):
             write_private(path, data)
-        except OSError as exc:
-            raise KeystoreError(f"cannot write the keystore entry {path}: {exc.strerror}") \
-                from None
 
     def get(self, invitation_id: str) -> bytes:
         try:
@@ -112,22 +106,16 @@ class Keystore:
         return self._shred(self._path(invitation_id))
 
     def _shred(self, path: Path) -> bool:
-        try:
+        with raise_as(KeystoreError, f"cannot destroy the keystore entry {path}"):
             return shred(path)
-        except OSError as exc:
-            raise KeystoreError(f"cannot destroy the keystore entry {path}: {exc.strerror}") \
-                from None
 
     def ids(self) -> list[str]:
         """The invitations that have a secret here."""
         return stored_ids(self._names(), ".key")
 
     def _names(self) -> list[str]:
-        try:
+        with raise_as(KeystoreError, f"cannot read the keystore {self.root}"):
             return folder_names(self.root)
-        except OSError as exc:
-            raise KeystoreError(f"cannot read the keystore {self.root}: {exc.strerror}") \
-                from None
 
     def sweep(self, is_open: Callable[[str], bool]) -> list[str]:
         """Destroy every secret whose invitation `is_open` denies; returns their ids.

@@ -36,8 +36,6 @@ ends; only a one-way ``session_id`` derived from it leaves.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hashlib
 import hmac
@@ -53,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from spake2 import SPAKE2_A, SPAKE2_B  # type: ignore[import-untyped]
 
+from ra.b64 import b64, unb64
 from ra.fingerprint import key_fingerprint
 from ra.inert import inert
 from ra.invitations.file import Invitation, invitation_digest
@@ -150,20 +149,11 @@ class InvitationSecret:
 # Pure helpers.
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
 def _unb64(label: str, value: object, size: int) -> bytes:
-    if not isinstance(value, str) or not value.isascii():
-        raise ProtocolError(f"the handshake field {label!r} must be base64 text")
     try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProtocolError(f"the handshake field {label!r} is not valid base64") from None
-    if len(raw) != size:
-        raise ProtocolError(f"the handshake field {label!r} must hold {size} bytes")
-    return raw
+        return unb64(value, size)
+    except ValueError as exc:
+        raise ProtocolError(f"the handshake field {label!r} {exc}") from None
 
 
 def _expect(message: Mapping[str, Any], kind: str, fields: frozenset[str]) -> None:
@@ -340,7 +330,7 @@ class HelperHandshake:
         return {
             "type": "hello",
             "invitation_id": self.invitation.invitation_id,
-            "pake": _b64(self._own_message),
+            "pake": b64(self._own_message),
         }
 
     def receive(self, message: Mapping[str, Any]) -> Message | None:
@@ -385,10 +375,10 @@ class HelperHandshake:
             statement = identity_statement(self._transcript, mac, me.name, me.public_key)
             return {
                 "type": "confirm",
-                "mac": _b64(mac),
+                "mac": b64(mac),
                 "name": me.name,
-                "key": _b64(me.public_key),
-                "sig": _b64(self._signer.key.sign(statement)),
+                "key": b64(me.public_key),
+                "sig": b64(self._signer.key.sign(statement)),
             }
         if self._state is _HelperState.SENT_CONFIRM:
             _expect(message, "accept", frozenset({"mac"}))
@@ -484,7 +474,7 @@ class PersonHandshake:
             helper_message=self._helper_message,
         )
         self._state = _PersonState.SENT_PAKE
-        return {"type": "pake", "pake": _b64(own)}
+        return {"type": "pake", "pake": b64(own)}
 
     def receive_confirm(self, message: Mapping[str, Any]) -> bool:
         """Whether the helper proved the same key (the right password).
@@ -530,7 +520,7 @@ class PersonHandshake:
         self.session_id = _session_id(key, self._transcript)
         self._key = None
         self._state = _PersonState.DONE
-        return {"type": "accept", "mac": _b64(mac)}
+        return {"type": "accept", "mac": b64(mac)}
 
     def refuse(self, code: str, reason: str) -> Message:
         self._state = _PersonState.FAILED

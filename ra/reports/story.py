@@ -69,6 +69,16 @@ VIA_TEXT = {
     "view-unavailable": "the screen becoming unavailable",
 }
 SCOPE_TEXT = {"view": "see the screen", "control": "control the mouse and keyboard"}
+#: The words for the events told by their type alone: a template over {who} (who caused
+#: it), {helper}, {person} and {reason} (the event's, or the default given here).
+TEXT_BY_TYPE: dict[str, tuple[str, str]] = {
+    "session.connected": ("{who} connected; the invitation password is being checked", ""),
+    "view.started": ("the screen is shown to {helper}", ""),
+    "view.unavailable": ("the screen cannot be shown ({reason}); chat only", "unavailable"),
+    "control.requested": ("{helper} asks for control", ""),
+    "control.granted": ("{helper} has control of the mouse and keyboard", ""),
+    "control.denied": ("{helper} does not get control ({reason})", "denied"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +361,10 @@ class _Teller:
         helper, person = self.helper_name, self.person_name
         scope = _field(payload, "scope")
         reason = inert(_field(payload, "reason"), NAME_SHOWN)
-        if kind == "session.connected":
-            return f"{who} connected; the invitation password is being checked"
+        if kind in TEXT_BY_TYPE:
+            template, default = TEXT_BY_TYPE[kind]
+            return template.format(who=who, helper=helper, person=person,
+                                   reason=reason or default)
         if kind == "session.authenticated":
             parts = [f"{helper} proved the invitation password"]
             if self.helper_key:
@@ -370,16 +382,6 @@ class _Teller:
             if reason == "declined":
                 return f"{helper} may not {what}: {who} declined"
             return f"{helper} may not {what} ({reason or 'denied'}, by {who})"
-        if kind == "view.started":
-            return f"the screen is shown to {helper}"
-        if kind == "view.unavailable":
-            return f"the screen cannot be shown ({reason or 'unavailable'}); chat only"
-        if kind == "control.requested":
-            return f"{helper} asks for control"
-        if kind == "control.granted":
-            return f"{helper} has control of the mouse and keyboard"
-        if kind == "control.denied":
-            return f"{helper} does not get control ({reason or 'denied'})"
         if kind == "control.released":
             via = _field(payload, "via")
             how = VIA_TEXT.get(via, inert(via, NAME_SHOWN) or "an unknown way")

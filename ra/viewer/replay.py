@@ -37,7 +37,7 @@ from ra.logs import get_logger
 from ra.recording.chunks import EVENT_TYPE, ChunkError, check_chunk, read_stored
 from ra.recording.marks import MARKS, summary, who
 from ra.recording.store import SessionRecording
-from ra.viewer.server import ViewerServer, _static
+from ra.viewer.server import ViewerServer, build_page
 
 _log = get_logger("ra.viewer")
 
@@ -92,13 +92,8 @@ class ReplayServer(ViewerServer):
         return None
 
     def _build_page(self) -> str:
-        return (
-            _static("replay.html")
-            .replace("/*VIEWER_CSS*/", _static("viewer.css"))
-            .replace("/*REPLAY_CSS*/", _static("replay.css"))
-            .replace("/*SCREEN_JS*/", _static("screen.js"))
-            .replace("/*REPLAY_JS*/", _static("replay.js"))
-        )
+        return build_page("ra replay", "replay.html", ["viewer.css", "replay.css"],
+                          ["screen.js", "page.js", "replay.js"])
 
     def _load(self, index: int) -> tuple[list[tuple[float, bytes]] | None, str | None]:
         """A chunk's frames, checked and decrypted, or why it cannot be shown."""

@@ -29,8 +29,9 @@ import hmac
 import http
 import inspect
 import json
+import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -210,6 +211,24 @@ def _static(name: str) -> str:
     return resources.files("ra.viewer").joinpath("static", name).read_text(encoding="utf-8")
 
 
+def _fill(template: str, slots: Mapping[str, str]) -> str:
+    """`template` with each ``/*NAME*/`` of `slots` replaced, in one pass (nothing put in
+    is read again as a slot)."""
+    return re.sub(r"/\*([A-Z]+)\*/", lambda slot: slots.get(slot[1], slot[0]), template)
+
+
+def build_page(title: str, body: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
+    """A page of ``static/``: the shell ``page.html`` with `title`, the body fragment
+    `body` with the screen (``stage.html``) where it says ``/*STAGE*/``, and the style
+    sheets and scripts named inlined in order. ``{{NONCE}}`` is left for each response."""
+    return _fill(_static("page.html"), {
+        "TITLE": title,
+        "BODY": _fill(_static(body), {"STAGE": _static("stage.html")}).rstrip("\n"),
+        "STYLE": "\n".join(_static(name) for name in styles),
+        "SCRIPT": "\n".join(_static(name) for name in scripts),
+    })
+
+
 def _response(status: int, body: bytes, content_type: str, extra: Mapping[str, str]) -> Response:
     headers = Headers([
         ("Content-Type", content_type),
@@ -340,12 +359,8 @@ class ViewerServer:
 
     def _build_page(self) -> str:
         """The page, its style and scripts inlined (the screen decoder first)."""
-        return (
-            _static("viewer.html")
-            .replace("/*VIEWER_CSS*/", _static("viewer.css"))
-            .replace("/*SCREEN_JS*/", _static("screen.js"))
-            .replace("/*VIEWER_JS*/", _static("viewer.js"))
-        )
+        return build_page("ra viewer", "viewer.html", ["viewer.css"],
+                          ["screen.js", "page.js", "viewer.js"])
 
     @property
     def url(self) -> str:

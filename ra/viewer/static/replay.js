@@ -1,13 +1,14 @@
 // The ra replay page: one WebSocket to `ra audit replay`; see ra/viewer/replay.py.
-// Screen updates are decoded by screen.js, the live viewer's decoder.
+// Screen updates are decoded by screen.js, the live viewer's decoder; the screen view and
+// the socket are the live viewer's too (page.js).
 (function () {
   "use strict";
 
   const raScreen = window.raScreen;
-  const $ = (id) => document.getElementById(id);
-  const canvas = $("screen");
-  const ctx = canvas.getContext("2d", { alpha: false });
-  const stage = $("stage");
+  const raPage = window.raPage;
+  const $ = raPage.$;
+  const view = raPage.screen("The recorded screen", () => (shown.frame < 0 ? null : cursor));
+  const { canvas, ctx, stage, placeholder, note: screenNote } = view;
   const statusEl = $("status");
   const playButton = $("play");
   const speedSelect = $("speed");
@@ -15,9 +16,6 @@
   const track = $("track");
   const clock = $("clock");
   const eventList = $("events");
-  const placeholder = $("placeholder");
-  const cursorEl = $("cursor");
-  const screenNote = $("screen-note");
   const FRAME_HEADER = 12; // time f64, length u32
   const CHUNK_HEADER = 8; // index u32, count u32
 
@@ -40,7 +38,7 @@
   let eventItems = [];
 
   function send(message) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    raPage.send(ws, message);
   }
 
   function setStatus(state, text) {
@@ -56,22 +54,6 @@
 
   // -- the picture ---------------------------------------------------------------------
 
-  function fit() {
-    if (raScreen.fitCanvas(canvas, stage)) placeCursor();
-  }
-  new ResizeObserver(fit).observe(stage);
-
-  function placeCursor() {
-    raScreen.placeMarker(cursorEl, canvas, shown.frame < 0 ? null : cursor);
-  }
-
-  function setScreenSize(width, height) {
-    if (canvas.width === width && canvas.height === height) return;
-    canvas.width = width;
-    canvas.height = height;
-    fit();
-  }
-
   function clearScreen() {
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -80,7 +62,7 @@
   async function draw(buffer) {
     const update = raScreen.parseUpdate(buffer);
     const decoded = await raScreen.decodeTiles(update);
-    setScreenSize(update.width, update.height);
+    view.resize(update.width, update.height);
     raScreen.paint(ctx, update, decoded, (tile, error) => {
       console.warn("ra replay: tile skipped:", error && error.message ? error.message : error);
     });
@@ -208,7 +190,7 @@
       shown = { chunk: index, frame: i };
     }
     placeholder.classList.add("hidden");
-    placeCursor();
+    view.placeCursor();
   }
 
   function schedule(pos) {
@@ -354,14 +336,7 @@
     window.raReplay.ready = true;
   }
 
-  function handleJson(text) {
-    let message;
-    try {
-      message = JSON.parse(text);
-    } catch (error) {
-      return;
-    }
-    if (!message || typeof message !== "object") return;
+  function handleJson(message) {
     if (message.type === "replay" && info === null) {
       start(message);
     } else if (message.type === "chunk.bad" && info !== null) {
@@ -391,30 +366,23 @@
   };
 
   function connect() {
-    const match = /^\/v\/([A-Za-z0-9_-]+)$/.exec(location.pathname);
-    if (!match) {
-      setStatus("bad", "This is not a replay link");
-      return;
-    }
-    ws = new WebSocket("ws://" + location.host + "/ws/" + match[1]);
-    ws.binaryType = "arraybuffer";
-    ws.addEventListener("message", (event) => {
-      if (typeof event.data === "string") {
-        handleJson(event.data);
-        return;
-      }
+    ws = raPage.socket(handleJson, (buffer) => {
       try {
-        const chunk = parseChunk(event.data);
+        const chunk = parseChunk(buffer);
         loaded(chunk.index, { frames: chunk.frames });
       } catch (error) {
         console.warn("ra replay:", error);
       }
     });
+    if (!ws) {
+      setStatus("bad", "This is not a replay link");
+      return;
+    }
     ws.addEventListener("close", () => {
       if (info === null) setStatus("bad", "Not connected: this link was already used");
     });
   }
 
-  fit();
+  view.fit();
   connect();
 })();

@@ -3,6 +3,7 @@
   "use strict";
 
   const raScreen = window.raScreen; // the screen update decoder (screen.js)
+  const raPage = window.raPage; // the screen view and the socket (page.js)
   const LABELS = {
     connecting: "Connecting…",
     authenticated: "Waiting for consent…",
@@ -21,10 +22,10 @@
   const STREAMING = new Set(["viewing", "control_requested", "awaiting_control_consent",
     "controlling", "released"]);
 
-  const $ = (id) => document.getElementById(id);
-  const canvas = $("screen");
-  const ctx = canvas.getContext("2d", { alpha: false });
-  const stage = $("stage");
+  const $ = raPage.$;
+  const view = raPage.screen("The remote screen", () => cursor); // the remote pointer
+  const { canvas, ctx, placeholder, note: screenNote } = view;
+  canvas.tabIndex = 0; // keys reach the remote screen through the focused canvas
   const statusEl = $("status");
   const takeButton = $("take-control");
   const releaseButton = $("release");
@@ -35,9 +36,6 @@
   const chatForm = $("chat-form");
   const chatInput = $("chat-input");
   const chatSend = $("chat-send");
-  const placeholder = $("placeholder");
-  const cursorEl = $("cursor");
-  const screenNote = $("screen-note");
 
   let ws = null;
   let open = false;
@@ -56,7 +54,7 @@
   let skippedTiles = 0;
 
   function send(message) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    raPage.send(ws, message);
   }
 
   function inControl() {
@@ -193,24 +191,10 @@
 
   // -- the screen --------------------------------------------------------------------
 
-  // Scale the canvas to fit the stage, keeping the aspect ratio.
-  function fit() {
-    if (raScreen.fitCanvas(canvas, stage)) placeCursor();
-  }
-  new ResizeObserver(fit).observe(stage);
-
   function setScreenSize(width, height) {
-    if (canvas.width === width && canvas.height === height) return;
-    canvas.width = width;
-    canvas.height = height;
+    if (!view.resize(width, height)) return;
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, width, height);
-    fit();
-  }
-
-  // The remote pointer: a marker over the canvas (never painted into the picture).
-  function placeCursor() {
-    raScreen.placeMarker(cursorEl, canvas, cursor);
   }
 
   function tileSkipped(tile, error) {
@@ -262,7 +246,7 @@
     setScreenSize(last.width, last.height); // a keyframe for a new size resizes
     raScreen.paint(ctx, { tiles: work }, decoded, tileSkipped);
     cursor = { x: last.cursorX, y: last.cursorY };
-    placeCursor();
+    view.placeCursor();
     placeholder.classList.add("hidden");
     // For tests, debugging and benchmarks: what was drawn last, and how much.
     window.raLastUpdate = { seq: last.seq, keyframe: updates.some((u) => u.keyframe),
@@ -433,14 +417,7 @@
 
   // -- the connection ----------------------------------------------------------------
 
-  function handleJson(text) {
-    let message;
-    try {
-      message = JSON.parse(text);
-    } catch (error) {
-      return;
-    }
-    if (!message || typeof message !== "object") return;
+  function handleJson(message) {
     switch (message.type) {
       case "status":
         setState(String(message.state), typeof message.text === "string" ? message.text : "");
@@ -466,23 +443,14 @@
   }
 
   function connect() {
-    const match = /^\/v\/([A-Za-z0-9_-]+)$/.exec(location.pathname);
-    if (!match) {
+    ws = raPage.socket(handleJson, screenUpdate);
+    if (!ws) {
       setState("disconnected", "This is not a viewer link");
       return;
     }
-    ws = new WebSocket("ws://" + location.host + "/ws/" + match[1]);
-    ws.binaryType = "arraybuffer";
     ws.addEventListener("open", () => {
       open = true;
       updateButtons();
-    });
-    ws.addEventListener("message", (event) => {
-      if (typeof event.data === "string") {
-        handleJson(event.data);
-      } else {
-        screenUpdate(event.data);
-      }
     });
     ws.addEventListener("close", () => {
       const everOpen = open;
@@ -498,6 +466,6 @@
   }
 
   updateButtons();
-  fit();
+  view.fit();
   connect();
 })();
