@@ -23,7 +23,7 @@ checks that:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -181,6 +181,7 @@ def steps_for(role: Role) -> st.SearchStrategy[Step]:
         "error": (1, st.text(max_size=8)),
         "disconnect": (1, st.none()),
     }
+    assert kinds.keys() == INPUTS.keys()
     names = [name for name, (weight, _) in kinds.items() for _ in range(weight)]
     return st.sampled_from(names).flatmap(
         lambda name: st.tuples(st.just(name), kinds[name][1], GAPS))
@@ -189,49 +190,31 @@ def steps_for(role: Role) -> st.SearchStrategy[Step]:
 # -- the driver and the checks --------------------------------------------------------
 
 
-def perform(engine: Watched, step: Step, now: float) -> list[Output]:
-    """Hand one input to the engine, as a driver would."""
-    action, arg, _ = step
-    if action == "connect":
-        return engine.connected("bob" if engine.role == "person" else "alice", now,
-                                key=KEY, address="203.0.113.5")
-    if action == "authenticate":
-        return engine.authenticated(now)
-    if action == "message":
-        return engine.received(arg, now)
-    if action == "peer":
-        return cooperate(engine, arg, now)
-    if action == "disconnect":
-        return engine.disconnect_clicked(now)
-    if action == "answer":
-        kind, granted = arg
-        return engine.consent_answered(kind or engine.open_prompt or "view", granted, now)
-    if action == "esc":
-        return engine.esc_pressed(now)
-    if action == "keymap":
-        return engine.keymap_changed(now)
-    if action == "screen":
-        return engine.screen_lost(arg, now)
-    if action == "tick":
-        return engine.tick(now)
-    if action == "lost":
-        return engine.transport_lost(now)
-    if action == "ended":
-        return engine.invitation_ended(arg, now)
-    if action == "error":
-        return engine.protocol_error(arg, now)
-    if action == "line":
-        return engine.local_command(arg, now)
-    if action == "chat":
-        return engine.chat(arg, now)
-    if action == "release":
-        return engine.release_clicked(now, arg)
-    if action == "refused":
-        return engine.input_refused(arg, "outside the person's window", now)
-    if action == "chunk":
-        return engine.recording_chunk({"index": arg, "sha256": "0" * 64, "bytes": 10}, now)
-    assert action == "local_input", action
-    return engine.local_input(arg, now)
+#: How a driver hands each kind of input to the engine: (engine, what it carries, now).
+INPUTS: dict[str, Callable[[Watched, Any, float], list[Output]]] = {
+    "connect": lambda e, _, now: e.connected("bob" if e.role == "person" else "alice", now,
+                                             key=KEY, address="203.0.113.5"),
+    "authenticate": lambda e, _, now: e.authenticated(now),
+    "message": lambda e, message, now: e.received(message, now),
+    "peer": lambda e, choice, now: cooperate(e, choice, now),
+    "disconnect": lambda e, _, now: e.disconnect_clicked(now),
+    "answer": lambda e, answer, now: e.consent_answered(answer[0] or e.open_prompt or "view",
+                                                        answer[1], now),
+    "esc": lambda e, _, now: e.esc_pressed(now),
+    "keymap": lambda e, _, now: e.keymap_changed(now),
+    "screen": lambda e, reason, now: e.screen_lost(reason, now),
+    "tick": lambda e, _, now: e.tick(now),
+    "lost": lambda e, _, now: e.transport_lost(now),
+    "ended": lambda e, reason, now: e.invitation_ended(reason, now),
+    "error": lambda e, detail, now: e.protocol_error(detail, now),
+    "line": lambda e, line, now: e.local_command(line, now),
+    "chat": lambda e, text, now: e.chat(text, now),
+    "release": lambda e, via, now: e.release_clicked(now, via),
+    "refused": lambda e, event, now: e.input_refused(event, "outside the person's window", now),
+    "chunk": lambda e, index, now: e.recording_chunk(
+        {"index": index, "sha256": "0" * 64, "bytes": 10}, now),
+    "local_input": lambda e, event, now: e.local_input(event, now),
+}
 
 
 def cooperate(engine: Watched, choice: int, now: float) -> list[Output]:
@@ -243,17 +226,18 @@ def cooperate(engine: Watched, choice: int, now: float) -> list[Output]:
     if asking and choice == 1:
         return (engine.screen_lost("display failed", now) if engine.role == "person" else
                 engine.received({"type": "view.unavailable", "reason": "display failed"}, now))
-    pointer = {"type": "input", "event": {"kind": "pointer", "x": 1, "y": 2}}
-    escape = {"kind": "key", "key": "Escape", "code": "Escape", "down": True}
+    pointer: dict[str, Any] = {"kind": "pointer", "x": 1, "y": 2}
+    escape: dict[str, Any] = {"kind": "key", "key": "Escape", "code": "Escape", "down": True}
     if engine.role == "person":
         if state in (S.AWAITING_VIEW_CONSENT, S.AWAITING_CONTROL_CONSENT):
             return engine.consent_answered(engine.open_prompt or "view", yes, now)
         if state in (S.VIEWING, S.RELEASED, S.CHAT_ONLY):
             return engine.received({"type": "control.request"}, now)
         if state is S.CONTROLLING:
-            said = [{"type": "control.release", "via": "command"},
-                    {"type": "input", "event": escape}]
-            return engine.received(said[choice] if choice < 2 else pointer, now)
+            said: list[dict[str, Any]] = [{"type": "control.release", "via": "command"},
+                                          {"type": "input", "event": escape},
+                                          {"type": "input", "event": pointer}]
+            return engine.received(said[min(choice, 2)], now)
         return engine.received({"type": "heartbeat"}, now)
     if state in (S.VIEWING, S.RELEASED):
         return engine.control_clicked(now) if yes else engine.local_input(pointer, now)
@@ -261,7 +245,7 @@ def cooperate(engine: Watched, choice: int, now: float) -> list[Output]:
         if choice == 0:
             return engine.received({"type": "control.released", "by": "person", "via": "esc"},
                                    now)
-        return engine.local_input(escape if choice == 1 else pointer["event"], now)
+        return engine.local_input(escape if choice == 1 else pointer, now)
     answer = "granted" if yes else "denied"
     told: dict[SessionState, dict[str, Any]] = {
         S.AUTHENTICATED: {"type": "consent", "scope": "view", "status": "requested"},
@@ -285,7 +269,7 @@ def drive(role: Role, steps: Sequence[Step]) -> Watched:
         applied = len(engine.applied)
         state = engine.state
         try:
-            outputs = perform(engine, step, now)
+            outputs = INPUTS[step[0]](engine, step[1], now)
         except (IllegalMove, ValueError):
             assert len(engine.applied) == applied, f"{step[0]} was refused after applying"
             assert engine.state is state
