@@ -78,7 +78,7 @@ seconds is disconnected with reason ``flood`` too.
 
 Driver mistakes (calling a person-only input on the helper's side,
 authenticating twice) raise `IllegalMove`. After ``disconnected`` every input
-returns ``[]``.
+returns ``[]`` (`_live`).
 
 What the peer wrote is shown inert (`ra.inert`): a chat message is one line
 that starts with ``[chat]`` and the sender's role and name (`chat_line`), and
@@ -406,7 +406,6 @@ class SessionEngine:
         """The helper proved the invitation password; the channel is secure from here."""
         if not self._connected:
             raise IllegalMove("cannot authenticate session: it is not connected yet")
-        self._judge("authenticated")
         out: list[Output] = []
         helper = self.helper
         who: dict[str, Any] = {"helper": helper.id}
