@@ -1,9 +1,11 @@
 """A session's state as a fold over its recorded events (no machine is built).
 
-`trigger_for` is the one map from an event to the machine trigger it states;
-the engine fires exactly that trigger when it records the event, and `replay`
-folds the same triggers through the machine's own table. So the state the
-live engine is in is always the state its log replays to.
+`trigger_for` is the one map from an event to the machine trigger it states,
+and `fold` the one step from a state and an event to the next state, read
+from the machine's own table (`TableMachine.next_state`). `replay` folds a
+log; the live engine applies each event it records with the same `fold`
+(`SessionEngine._apply`). So the state the live engine is in is always the
+state its log, or any prefix of it, replays to.
 """
 
 from __future__ import annotations

@@ -21,8 +21,14 @@ person's side tells it (a grant from the peer is recorded with the person as
 actor) and never injects or streams anything. Both sides keep the same state
 machine, so both logs replay to the same lifecycle.
 
-Recording an event fires the machine trigger `trigger_for` maps it to, so the
-engine's state is always `replay()` of what it recorded.
+The engine's state is its events. It changes state in one way only: it
+records an event, and `_apply` folds that very event into its state with
+`ra.engine.replay.fold`, the step `replay()` takes over a log. Before
+recording, the table is asked (`SessionMachine.permits`) whether the move
+the event states is allowed from here; if not, `IllegalMove` is raised and
+nothing is recorded. So the live engine and replay are one code path, and
+after any prefix of what the engine recorded its state is what replay of that
+prefix gives.
 
 No screen, no view, no control: when the person's screen cannot be shown
 (``screen_unavailable`` at the start: the person chose ``--no-screen``, there
@@ -72,7 +78,7 @@ seconds is disconnected with reason ``flood`` too.
 
 Driver mistakes (calling a person-only input on the helper's side,
 authenticating twice) raise `IllegalMove`. After ``disconnected`` every input
-returns ``[]``.
+returns ``[]`` (`_live`).
 
 What the peer wrote is shown inert (`ra.inert`): a chat message is one line
 that starts with ``[chat]`` and the sender's role and name (`chat_line`), and
@@ -93,9 +99,10 @@ key came before under another name, or this name with another key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec
 
 from ra.engine import messages as msg
 from ra.engine.messages import Role
@@ -114,7 +121,7 @@ from ra.engine.outputs import (
     StartStreaming,
     StopStreaming,
 )
-from ra.engine.replay import trigger_for
+from ra.engine.replay import fold, trigger_for
 from ra.events.model import SYSTEM, Actor, NewEvent, Outcome
 from ra.events.tally import EVERY_S, Counted, Tally, Window
 from ra.fingerprint import short_fingerprint
@@ -140,16 +147,6 @@ CHAT_LIMIT = 50
 MAX_DETAIL = 200
 
 WARNING = "Only allow someone you contacted yourself."
-#: The machine trigger each consent report of the person's side states (what the
-#: helper's side records for it moves the machine by this trigger).
-CONSENT_TRIGGERS: dict[tuple[str, str], str] = {
-    ("view", "requested"): "view_consent_requested",
-    ("view", "granted"): "view_consent_granted",
-    ("view", "denied"): "view_consent_denied",
-    ("control", "requested"): "control_consent_requested",
-    ("control", "granted"): "control_granted",
-    ("control", "denied"): "control_denied",
-}
 #: How much of a peer's name, or of a detail it caused, is shown.
 NAME_SHOWN = 80
 #: Every chat line starts with this; ra's own questions never do.
@@ -236,6 +233,33 @@ def chat_line(role: Role, name: str, text: str) -> str:
     return f"{CHAT_PREFIX} {role} {inert(name, NAME_SHOWN)}: {inert(text, msg.MAX_CHAT)}"
 
 
+def _reported(fact: msg.Consent) -> str:
+    """The trigger of a consent report from the person's side: the trigger of the event
+    the helper's side records for it (an answer about control is stated by
+    ``control.granted`` or ``control.denied``, the ``consent.*`` event states none)."""
+    trigger = (trigger_for(f"consent.{fact.status}", {"scope": fact.scope})
+               or trigger_for(f"control.{fact.status}", {}))
+    assert trigger is not None, fact
+    return trigger
+
+
+P = ParamSpec("P")
+
+
+def _live(
+    method: Callable[Concatenate[SessionEngine, P], list[Output]],
+) -> Callable[Concatenate[SessionEngine, P], list[Output]]:
+    """An input of the engine: after ``disconnected`` it does nothing and returns ``[]``."""
+
+    @wraps(method)
+    def live(engine: SessionEngine, /, *args: P.args, **kwargs: P.kwargs) -> list[Output]:
+        if engine.state is S.DISCONNECTED:
+            return []
+        return method(engine, *args, **kwargs)
+
+    return live
+
+
 class SessionEngine:
     """One side of one session: inputs in, outputs out, no I/O.
 
@@ -286,7 +310,9 @@ class SessionEngine:
         self.consent_timeout_s = consent_timeout_s
         self.peer_timeout_s = peer_timeout_s
         self.heartbeat_s = heartbeat_s
-        self._machine = SessionMachine(label=label)
+        self.label = label
+        """Names the session in a refused move's sentence (`IllegalMove`)."""
+        self._state = SessionState.CONNECTING
         self._connected = False
         self._prompt: tuple[PromptKind, float] | None = None
         self._last_heard: float | None = None
@@ -304,7 +330,8 @@ class SessionEngine:
 
     @property
     def state(self) -> SessionState:
-        return self._machine.current
+        """The fold of every event this engine recorded (`_apply`)."""
+        return self._state
 
     @property
     def person(self) -> Actor:
@@ -344,6 +371,7 @@ class SessionEngine:
 
     # -- inputs: the connection ----------------------------------------------------
 
+    @_live
     def connected(
         self,
         peer: str,
@@ -359,11 +387,8 @@ class SessionEngine:
         proven key fingerprint, `address` where it came from and `seen` what
         the person's log knew of them.
         """
-        if self.state is S.DISCONNECTED:
-            return []
         if self._connected or self.state is not S.CONNECTING:
             raise IllegalMove("cannot connect session: it is already connected")
-        self._connected = True
         self.peer = peer.strip() or "unknown"
         self.peer_key = key
         self.peer_address = address
@@ -376,13 +401,11 @@ class SessionEngine:
             out.append(Show(f"connected to {self.peer}; proving the invitation password"))
         return out
 
+    @_live
     def authenticated(self, now: float) -> list[Output]:
         """The helper proved the invitation password; the channel is secure from here."""
-        if self.state is S.DISCONNECTED:
-            return []
         if not self._connected:
             raise IllegalMove("cannot authenticate session: it is not connected yet")
-        self._judge("authenticated")
         out: list[Output] = []
         helper = self.helper
         who: dict[str, Any] = {"helper": helper.id}
@@ -403,29 +426,25 @@ class SessionEngine:
             out.append(Show(f"password accepted; waiting for {self.peer} to allow viewing"))
         return out
 
+    @_live
     def transport_lost(self, now: float) -> list[Output]:
         """The connection broke."""
-        if self.state is S.DISCONNECTED:
-            return []
         return self._end("system", "network", notify=False)
 
+    @_live
     def invitation_ended(self, reason: str, now: float) -> list[Output]:
         """The invitation was revoked, expired, deleted or locked during the session."""
-        if self.state is S.DISCONNECTED:
-            return []
         return self._end("system", "invitation ended", notify=True, detail=reason)
 
+    @_live
     def protocol_error(self, detail: str, now: float) -> list[Output]:
         """The peer broke the protocol below the messages (framing, encoding), or a
         message could not be handled: the session ends with reason ``error``."""
-        if self.state is S.DISCONNECTED:
-            return []
         return self._end("system", "error", notify=True, detail=detail)
 
+    @_live
     def tick(self, now: float) -> list[Output]:
         """Time passed: prompt timeouts, peer silence, heartbeats, counted refusals."""
-        if self.state is S.DISCONNECTED:
-            return []
         self._saw(now)
         if self._last_heard is not None and now - self._last_heard >= self.peer_timeout_s:
             return self._end("system", "network", notify=True)
@@ -441,10 +460,9 @@ class SessionEngine:
 
     # -- inputs: the peer ----------------------------------------------------------
 
+    @_live
     def received(self, message: Mapping[str, Any], now: float) -> list[Output]:
         """A message from the peer (already decrypted and decoded from JSON)."""
-        if self.state is S.DISCONNECTED:
-            return []
         self._saw(now)
         try:
             fact = msg.parse(message, self.peer_role)
@@ -480,13 +498,13 @@ class SessionEngine:
             if fact.via not in HELPER_RELEASE_VIA:
                 return self._end("system", "error", notify=True,
                                  detail=f"a release via {fact.via!r}")
-            if not self._machine.allows("control_released"):
+            if not self._allows("control_released"):
                 return []  # the person released at the same moment
             return self._release("helper", fact.via)
         if isinstance(fact, msg.ViewUnavailable):
             if self.state is S.CHAT_ONLY:
                 return []  # already known
-            if self.state is not S.CONTROLLING and not self._machine.allows("view_unavailable"):
+            if self.state is not S.CONTROLLING and not self._allows("view_unavailable"):
                 return self._end("system", "error", notify=True,
                                  detail=f"view unavailable while {self.state.value}")
             out = []
@@ -496,17 +514,16 @@ class SessionEngine:
             if fact.by != "person":
                 return self._end("system", "error", notify=True,
                                  detail="a release by the helper reported by the person")
-            if not self._machine.allows("control_released"):
+            if not self._allows("control_released"):
                 return []  # the helper released at the same moment
             return self._release("person", fact.via)
         return self._consent_from_person(fact)
 
     # -- inputs: the local side ----------------------------------------------------
 
+    @_live
     def consent_answered(self, kind: PromptKind, granted: bool, now: float) -> list[Output]:
         """The person answered the `kind` prompt."""
-        if self.state is S.DISCONNECTED:
-            return []
         self._require("person", "answer a consent prompt")
         if self._prompt is None or self._prompt[0] != kind:
             return [Show("that question is no longer open")]
@@ -514,10 +531,9 @@ class SessionEngine:
         self._answer(out, kind, granted, "declined")
         return out
 
+    @_live
     def local_command(self, line: str, now: float) -> list[Output]:
         """A line typed in this side's terminal: a /command or a chat message."""
-        if self.state is S.DISCONNECTED:
-            return []
         text = line.strip()
         if not text:
             return []
@@ -528,7 +544,7 @@ class SessionEngine:
             return self._end(self.role, "user" if self.role == "person" else "helper",
                              notify=True)
         if command == "/release":
-            if not self._machine.allows("control_released"):
+            if not self._allows("control_released"):
                 who = "you are" if self.role == "helper" else f"{self.peer} is"
                 return [Show(f"nothing to release: {who} not in control")]
             return self._release(self.role, "command")
@@ -539,37 +555,34 @@ class SessionEngine:
         return [Show(f"unknown command {command}; commands: {commands}; "
                      "anything else is sent as chat")]
 
+    @_live
     def esc_pressed(self, now: float) -> list[Output]:
         """The person pressed Esc on their desktop: control comes back at once."""
-        if self.state is S.DISCONNECTED:
-            return []
         self._require("person", "take control back with Esc")
-        if not self._machine.allows("control_released"):
+        if not self._allows("control_released"):
             return []
         return self._release("person", "esc")
 
+    @_live
     def keymap_changed(self, now: float) -> list[Output]:
         """The person's keyboard mapping changed while the helper had control.
 
         A changed mapping could have moved Esc away, so control ends at once,
         released by the person's side ``via`` ``keymap-changed``.
         """
-        if self.state is S.DISCONNECTED:
-            return []
         self._require("person", "notice a keyboard mapping change")
-        if not self._machine.allows("control_released"):
+        if not self._allows("control_released"):
             return []
         out = self._release("person", "keymap-changed")
         out.append(Show(f"the keyboard mapping changed while {self.peer} had control"))
         return out
 
+    @_live
     def screen_lost(self, reason: str, now: float) -> list[Output]:
         """The person's display cannot be shown (any more): it failed, or was never there.
 
         Control, if held, is released first; the session goes on as chat only.
         """
-        if self.state is S.DISCONNECTED:
-            return []
         self._require("person", "lose the screen")
         if reason not in msg.VIEW_UNAVAILABLE_REASONS:
             raise ValueError(f"unknown reason {reason!r}")
@@ -582,9 +595,10 @@ class SessionEngine:
         self._view_unavailable(out, reason)
         return out
 
+    @_live
     def chat(self, text: str, now: float) -> list[Output]:
         """A chat message from a chat box (never read as a /command)."""
-        if self.state is S.DISCONNECTED or not text.strip():
+        if not text.strip():
             return []
         return self._chat(text.strip())
 
@@ -601,7 +615,7 @@ class SessionEngine:
         helper pressed Esc in the viewer (``via`` ``esc``): recorded as what it was."""
         if via not in ("button", "esc") or (via == "esc" and self.role != "helper"):
             raise ValueError(f"a release from this side's window is not via {via!r}")
-        if not self._machine.allows("control_released"):
+        if not self._allows("control_released"):
             return []
         return self._release(self.role, via)
 
@@ -611,16 +625,18 @@ class SessionEngine:
         time span). Taken in any state, after the end too: the chunk holds what was
         sent while the session ran, and its event comes before the receipt."""
         self._require("person", "record the screen")
-        return [Record(NewEvent("recording.chunk", dict(chunk), SYSTEM))]
+        out: list[Output] = []
+        self._record(out, "recording.chunk", dict(chunk), "system")
+        return out
 
+    @_live
     def input_refused(self, event: Mapping[str, Any], reason: str, now: float) -> list[Output]:
         """Person: the desktop did not inject `event` (it would have landed on the
         person's own window); it is recorded like any refused input."""
-        if self.state is S.DISCONNECTED:
-            return []
         self._require("person", "refuse input")
         return self._reject_input(dict(event), now, reason)
 
+    @_live
     def local_input(self, event: Mapping[str, Any], now: float) -> list[Output]:
         """The helper's viewer captured an input event; it is forwarded only in control.
 
@@ -628,8 +644,6 @@ class SessionEngine:
         which injects, is the one that records rejected input. The helper's Esc
         gives control back.
         """
-        if self.state is S.DISCONNECTED:
-            return []
         self._require("helper", "forward input")
         if self.state is not S.CONTROLLING:
             return []
@@ -650,14 +664,21 @@ class SessionEngine:
         by: str,
         outcome: Outcome = "success",
     ) -> None:
-        """Fire the trigger the event states (or raise), then hand the event out."""
+        """Judge the move the event states (or raise), apply the event, hand it out."""
         trigger = trigger_for(event_type, payload)
-        if trigger is not None:
-            if next_state(self.state, trigger) is S.DISCONNECTED:
-                # the session's last event: no refusal may be left uncounted
-                self._record_refusals(out, self._refused.drain())
-            self._machine.fire(trigger)
-        out.append(Record(NewEvent(event_type, payload, self._actor(by), outcome)))
+        if trigger is not None and self._judge(trigger) is S.DISCONNECTED:
+            # the session's last event: no refusal may be left uncounted
+            self._record_refusals(out, self._refused.drain())
+        event = NewEvent(event_type, payload, self._actor(by), outcome)
+        self._apply(event)
+        out.append(Record(event))
+
+    def _apply(self, event: NewEvent) -> None:
+        """The one way the engine's state changes: the event it records, folded as
+        `replay` folds it."""
+        self._state = fold(self._state, event)
+        if event.type == "session.connected":
+            self._connected = True
 
     def _actor(self, by: str) -> Actor:
         if by == "person":
@@ -666,9 +687,16 @@ class SessionEngine:
             return self.helper
         return SYSTEM
 
-    def _judge(self, trigger: str) -> None:
-        if not self._machine.allows(trigger):
-            raise IllegalMove(self._machine.refusal(trigger))
+    def _allows(self, trigger: str) -> bool:
+        """Whether the table has a move for `trigger` from the engine's state."""
+        return SessionMachine.permits(self._state, trigger)
+
+    def _judge(self, trigger: str) -> SessionState:
+        """Where `trigger` takes the engine by the table; `IllegalMove` if nowhere."""
+        moved = next_state(self._state, trigger)
+        if moved is None:
+            raise IllegalMove(SessionMachine.refusal_from(self._state, trigger, self.label))
+        return moved
 
     def _require(self, role: Role, what: str) -> None:
         if self.role != role:
@@ -757,8 +785,7 @@ class SessionEngine:
             out.append(Show(f"control is not available: {self.peer}'s screen is not shown"))
             return out
         # Chat only: no consent is asked, so the only answer there is the one above.
-        if self.state is S.CHAT_ONLY or not self._machine.allows(
-                CONSENT_TRIGGERS[(fact.scope, fact.status)]):
+        if self.state is S.CHAT_ONLY or not self._allows(_reported(fact)):
             return self._end("system", "error", notify=True,
                              detail=f"consent {fact.status} for {fact.scope} while "
                              f"{self.state.value}")
@@ -794,7 +821,7 @@ class SessionEngine:
 
     def _ask_for_control(self) -> list[Output]:
         """Helper: /control."""
-        if self._machine.allows("control_requested"):
+        if self._allows("control_requested"):
             out: list[Output] = []
             self._record(out, "control.requested", {}, "helper")
             out.append(Send(msg.control_request()))
@@ -820,7 +847,7 @@ class SessionEngine:
             refused.append(Show(f"{self.peer} asked for control; refused: your screen is "
                                 "not shown in this session"))
             return refused
-        if not self._machine.allows("control_requested"):
+        if not self._allows("control_requested"):
             return []
         out: list[Output] = []
         self._record(out, "control.requested", {}, "helper")

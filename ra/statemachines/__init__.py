@@ -2,7 +2,8 @@
 
 Machines decide live moves. Replaying the log never builds a machine per
 row: projections fold events into state, and a machine is built at that state
-only when a new move has to be judged.
+only when a new move has to be judged (or its table is asked directly,
+`TableMachine.permits`, as the session engine does for the state it folds).
 """
 
 from ra.statemachines.base import IllegalMove

@@ -4,6 +4,10 @@ A machine's table is read two ways: `transitions` builds the live machine
 from it (which decides moves, `allows` asks without moving), and
 `TableMachine.next_state` reads it directly, without building a machine,
 for folding a stream of recorded events (every machine's replay uses it).
+`permits` and `refusal_from` ask the same table about a state held
+elsewhere (the session engine's, which is the fold of its own events), so
+a side whose state is a fold judges its next move by the very step that
+folds it.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ class TableMachine(Machine):
     TRANSITIONS: list[dict[str, Any]]
     NAME = "object"
 
-    def __init__(self, initial: Enum, label: str = "") -> None:
+    #: Where a machine starts when no folded state is given.
+    INITIAL: Enum
+
+    def __init__(self, initial: Enum | None = None, label: str = "") -> None:
         self.label = label
         super().__init__(
             states=self.STATES,
             transitions=self.TRANSITIONS,
-            initial=initial,
+            initial=self.INITIAL if initial is None else initial,
             auto_transitions=False,
             queued=True,
             send_event=False,
@@ -67,14 +74,25 @@ class TableMachine(Machine):
                 return dest
         return None
 
+    @classmethod
+    def permits(cls, state: Enum, trigger: str) -> bool:
+        """Whether the table has a move for `trigger` from `state` (`allows`, for a
+        state that is not a built machine's)."""
+        return cls.next_state(state, trigger) is not None
+
     def allows(self, trigger: str) -> bool:
         checker = getattr(self, f"may_{trigger}", None)
         return bool(checker()) if checker is not None else False
 
+    @classmethod
+    def refusal_from(cls, state: object, trigger: str, label: str = "") -> str:
+        """The sentence for people that says `trigger` cannot happen in `state`."""
+        shown = state.value if isinstance(state, Enum) else state
+        name = f"{cls.NAME} {label}".strip()
+        return f"cannot {trigger.replace('_', ' ')} {name}: it is {shown}"
+
     def refusal(self, trigger: str) -> str:
-        state = self.state.value if isinstance(self.state, Enum) else self.state
-        name = f"{self.NAME} {self.label}".strip()
-        return f"cannot {trigger.replace('_', ' ')} {name}: it is {state}"
+        return self.refusal_from(self.state, trigger, self.label)
 
     @classmethod
     def diagram(cls) -> str:

@@ -59,6 +59,4 @@ class InvitationMachine(TableMachine):
     STATES = InvitationState
     TRANSITIONS = TRANSITIONS
     NAME = "invitation"
-
-    def __init__(self, initial: InvitationState = S.CREATED, label: str = "") -> None:
-        super().__init__(initial, label)
+    INITIAL = S.CREATED

@@ -107,9 +107,7 @@ class SessionMachine(TableMachine):
     STATES = SessionState
     TRANSITIONS = TRANSITIONS
     NAME = "session"
-
-    def __init__(self, initial: SessionState = S.CONNECTING, label: str = "") -> None:
-        super().__init__(initial, label)
+    INITIAL = S.CONNECTING
 
     @property
     def current(self) -> SessionState:
