@@ -1,7 +1,9 @@
-"""The small parts the session is wired with: send-if-open, the inbox, Ctrl-C.
+"""The small parts the session is wired with: send-if-open, the inbox, Ctrl-C, and
+the viewer page flushed before it is closed.
 
 A real TCP connection on loopback (frames, no TLS: the channel's sending is
-what is tested), a real signal to this process.
+what is tested), a real signal to this process, a real WebSocket client in
+place of the page.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable
 
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
+
 from ra.ctrl_c import on_ctrl_c
 from ra.net.framing import Kind
 from ra.net.transport import Channel, FrameStream
 from ra.session.inbox import Chunk, Feed, Inbox, ScreenMessage, finish
+from ra.viewer import ViewerServer
 
 T = 5.0
 
@@ -109,5 +116,29 @@ def test_ctrl_c_calls_the_handler_inside_the_block_and_not_after() -> None:
             os.kill(os.getpid(), signal.SIGINT)
             await asyncio.wait_for(pressed.wait(), T)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    asyncio.run(scenario())
+
+
+def test_the_page_is_sent_everything_queued_before_the_viewer_closes() -> None:
+    async def scenario() -> None:
+        server = ViewerServer(lambda message: None)
+        url = await server.start()
+        origin = Origin(f"http://127.0.0.1:{server.port}")
+        got: list[str] = []
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/{url.rsplit('/', 1)[1]}",
+                              origin=origin) as ws:
+            await asyncio.wait_for(server.connected.wait(), T)
+            for n in range(200):
+                await server.send_json({"type": "chat", "from": "Alice", "text": f"{n} " * 50})
+            await server.send_json({"type": "status", "state": "disconnected"})
+            await server.flush(T)
+            await server.close()
+            try:
+                while True:
+                    got.append(str(await asyncio.wait_for(ws.recv(), T)))
+            except ConnectionClosed:
+                pass
+        assert len(got) == 201 and '"disconnected"' in got[-1]
 
     asyncio.run(scenario())
