@@ -352,12 +352,12 @@ class SessionDriver:
         async with self._lock:
             if self._done.is_set():
                 return
-            done = call(self.clock())
-            await self._perform(done)
-            if done:
-                await self.terminal.performed(done)
+            produced = call(self.clock())
+            await self._perform(produced)
+            if produced:
+                await self.terminal.performed(produced)
                 if self.viewer is not None:
-                    await self.viewer.performed(done, by_viewer)
+                    await self.viewer.performed(produced, by_viewer)
 
     def feed_soon(self, call: Input) -> None:
         """Feed from a plain callback (a signal handler)."""
@@ -383,13 +383,13 @@ class SessionDriver:
                     await self._record_chunk(item.payload)
                 finish(item)
 
-    async def _perform(self, done: Sequence[Output]) -> None:
+    async def _perform(self, produced: Sequence[Output]) -> None:
         if self.engine.open_prompt is None:
             self.terminal.close_question()  # answered, timed out or ended: not asked again
-        events = [out.event for out in done if isinstance(out, outputs.Record)]
+        events = [out.event for out in produced if isinstance(out, outputs.Record)]
         if events and not self._append(events):
             return
-        for out in done:
+        for out in produced:
             match out:
                 case outputs.Record():
                     pass
