@@ -13,8 +13,6 @@ line (exit 0): recording was off, or the screen was never shown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from pathlib import Path
 
 from ra.cli.common import UsageError, home_of, open_existing_store, say
@@ -41,6 +39,7 @@ def run_screen(home: Path | None, session: str, *, open_browser: bool = True) ->
 
 
 async def _serve(home: Path | None, recording: object, open_browser: bool) -> None:
+    from ra.ctrl_c import on_ctrl_c
     from ra.recording.store import SessionRecording
     from ra.viewer.opener import launch_browser, private_folder, remove_opener, write_opener
     from ra.viewer.replay import ReplayServer
@@ -50,31 +49,27 @@ async def _serve(home: Path | None, recording: object, open_browser: bool) -> No
     url = await server.start()
     opener = write_opener(url, private_folder(home_of(home).root))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-    try:
-        if open_browser:
-            say(f"replay: opening {opener.as_uri()} in your browser")
-            launch_browser(opener)
-        else:
-            say(f"replay: open {opener.as_uri()} in your browser (only you can read that file)")
-        waiting = asyncio.create_task(stop.wait())
-        connected = asyncio.create_task(server.connected.wait())
-        await asyncio.wait({waiting, connected}, return_when=asyncio.FIRST_COMPLETED)
-        remove_opener(opener)  # the token is used up (or we are stopping)
-        if connected.done():
-            say("replay: the page is open; close it (or press Ctrl-C) to stop")
-            gone = asyncio.create_task(server.disconnected.wait())
-            await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
-            gone.cancel()
-        waiting.cancel()
-        connected.cancel()
-    finally:
-        remove_opener(opener)
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
-        await server.close()
+    with on_ctrl_c(stop.set):
+        try:
+            if open_browser:
+                say(f"replay: opening {opener.as_uri()} in your browser")
+                launch_browser(opener)
+            else:
+                say(f"replay: open {opener.as_uri()} in your browser (only you can read that file)")
+            waiting = asyncio.create_task(stop.wait())
+            connected = asyncio.create_task(server.connected.wait())
+            await asyncio.wait({waiting, connected}, return_when=asyncio.FIRST_COMPLETED)
+            remove_opener(opener)  # the token is used up (or we are stopping)
+            if connected.done():
+                say("replay: the page is open; close it (or press Ctrl-C) to stop")
+                gone = asyncio.create_task(server.disconnected.wait())
+                await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+                gone.cancel()
+            waiting.cancel()
+            connected.cancel()
+        finally:
+            remove_opener(opener)
+            await server.close()
 
 
 def run_video(home: Path | None, session: str, out: Path) -> int:

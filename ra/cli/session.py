@@ -25,6 +25,18 @@ class Backend(enum.StrEnum):
     x11 = "x11"
     pynput = "pynput"
 
+
+#: ``ra ask --backend``: how the desktop is reached.
+BackendOption = Annotated[Backend | None, typer.Option(
+    "--backend", show_default=False,
+    help="How to reach the desktop: x11 (XTEST and RECORD; the default on Linux) or pynput "
+         "(mss and pynput; the default elsewhere).")]
+#: ``ra connect --name``: the helper's name, as the person sees it.
+NameOption = Annotated[str | None, typer.Option(
+    "--name", show_default=False,
+    help="Your name, as the person will see it (remembered for next time; default: the "
+         "last one given, else your user name).")]
+
 if TYPE_CHECKING:
     from ra.session.window import PersonWindow
 
@@ -58,12 +70,7 @@ def ask(
     no_screen: Annotated[
         bool, typer.Option("--no-screen", help="Chat only: share no screen, allow no control.")
     ] = False,
-    backend: Annotated[
-        Backend | None,
-        typer.Option("--backend", show_default=False,
-                     help="How to reach the desktop: x11 (XTEST and RECORD; the default on "
-                          "Linux) or pynput (mss and pynput; the default elsewhere)."),
-    ] = None,
+    backend: BackendOption = None,
     terminal_only: Annotated[
         bool, typer.Option("--terminal",
                            help="Ask and chat in this terminal, not in a window.")
@@ -158,12 +165,7 @@ def connect(
         typer.Option("--no-browser",
                      help="Do not open a browser; print the viewer's file to open in one."),
     ] = False,
-    name: Annotated[
-        str | None,
-        typer.Option("--name", show_default=False,
-                     help="Your name, as the person will see it (remembered for next time; "
-                     "default: the last one given, else your user name)."),
-    ] = None,
+    name: NameOption = None,
     home: HomeOption = None,
 ) -> None:
     """Join the person who invited you, with their invitation and password.
@@ -196,7 +198,7 @@ def connect(
     from ra.invitations import parse_invitation
     from ra.logs import register_secret
     from ra.session.driver import Terminal
-    from ra.session.helper import connect_async, helper_name
+    from ra.session.helper import Connect, helper_name
 
     where = home_of(home)
     try:
@@ -209,10 +211,10 @@ def connect(
     from ra.net.dial import DialError
 
     try:
-        reason = asyncio.run(connect_async(
-            where, invitation, password, terminal=Terminal(), open_browser=not no_browser,
-            on_viewer=functools.partial(_show_viewer, no_browser), name=me,
-        ))
+        reason = asyncio.run(Connect(
+            where, invitation, password, Terminal(), name=me, open_browser=not no_browser,
+            on_viewer=functools.partial(_show_viewer, no_browser),
+        ).run())
     except DialError as error:  # one line per address tried, each saying why
         for line in error.lines:
             warn(f"ra: {line}")

@@ -290,6 +290,21 @@ class Channel:
     async def send_json(self, message: Mapping[str, Any]) -> None:
         await self._stream.write(encode_message(Kind.JSON, message))
 
+    async def send_if_open(self, message: Mapping[str, Any]) -> bool:
+        """Send `message` unless the connection is closed; True if it went out.
+
+        A send that fails is logged and dropped, never raised: whoever reads
+        the channel sees the broken connection and says so.
+        """
+        if self.closed:
+            return False
+        try:
+            await self.send_json(message)
+        except NetError as exc:
+            _log.info("session.send_failed", reason=str(exc))
+            return False
+        return True
+
     async def recv(self) -> Frame:
         """The next frame. A ProtocolError drops the connection (after a BYE naming it)."""
         try:

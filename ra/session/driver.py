@@ -12,16 +12,18 @@ connection is dropped and the session ends with the error. Chat text is
 sealed with the session's key as it is appended (`ra.sealed_chat`): the log
 holds it sealed, while what is shown comes from the outputs in memory.
 
-Three tasks feed the engine: the channel reader (``received``; a broken
+Four tasks feed the engine: the channel reader (``received``; a broken
 connection is ``transport_lost``, bytes that break the wire protocol are
 ``protocol_error``), the timer (``tick`` at ``next_deadline()``, at least
-every 0.5 s) and the terminal (a line answers an open consent prompt,
+every 0.5 s), the terminal (a line answers an open consent prompt,
 otherwise it is a ``local_command``; a window hands `ra.session.face` actions
-instead, each fed as the engine input it means). The `Terminal` prints every line inert,
-marks the lines of a consent question as ra's own, and prints the question
-again after anything else shown while it waits; the driver tells it when the
-engine's question is no longer open. Callers may add watchers (the person's
-side follows the invitation) with `SessionDriver.run`'s ``extra`` argument.
+instead, each fed as the engine input it means) and the inbox the sides of
+the screen were given (`ra.session.inbox`, below). The `Terminal` prints every
+line inert, marks the lines of a consent question as ra's own, and prints the
+question again after anything else shown while it waits; the driver tells it
+when the engine's question is no longer open. Callers may add watchers (the
+person's side follows the invitation) with `SessionDriver.run`'s ``extra``
+argument.
 
 No task dies silently: an exception that escapes one (a bug, or a peer's
 message nobody foresaw) is logged and fed to the engine as a
@@ -29,23 +31,32 @@ message nobody foresaw) is logged and fed to the engine as a
 session; if even that fails, the channel is dropped and `run` raises
 `SessionFailed`.
 
-The screen and input adapters are at the edge: the driver calls a `Desktop`
-for StartStreaming, StopStreaming, EnableInput, DisableInput and Inject (the
-person's real one is `ra.session.desktop.X11Desktop`); the default
-`StatusDesktop` only prints a status line.
+The two sides of the screen are wired once, when the driver is made, each
+behind a small interface, and neither is given the driver: what they have
+for it goes through the `Inbox` they were made with.
 
-The recorded screen (person's side, `ra.recording`): the recorder hands each
-chunk it has written to `record_chunk`, and the driver records it through
-the engine (``recording_chunk``), in order, under the same lock as every
-input. When the session closes, the driver closes the `Recording` (the last
-chunk is written) and records the chunks still waiting, before the receipts
-are signed: the receipts cover the whole recording.
+- The person's side is a `Desktop`: the driver calls it for StartStreaming,
+  StopStreaming, EnableInput, DisableInput and Inject, and hands it the
+  helper's screen messages (``screen.ack``, ``screen.refresh``,
+  ``screen.monitor``). The real one is `ra.session.desktop.X11Desktop`; the
+  default `StatusDesktop` only prints a status line.
+- The helper's side is a `Viewer` (`ra.session.helper.ViewerBridge`): it is
+  shown the person's screen updates (each acknowledged to the person, which
+  paces the stream) and ``screen.monitors``, and every list of outputs once
+  performed; what its page asks comes back through the inbox.
 
-Screen messages (docs/session.md, "Screen messages") never reach the engine:
-the reader hands ``screen.ack``, ``screen.refresh`` and ``screen.monitor`` (on
-the person's side) and ``screen.monitors`` (on the helper's side) to the
-callbacks given, only while the engine is streaming; anything else of the
-kind is ignored. `send_screen_message` sends them the other way.
+The face (terminal or window) is also handed every list of outputs once
+performed (`Face.performed`). Screen messages (docs/session.md, "Screen
+messages") never reach the engine, and flow only while the engine is
+streaming (an ack, at any time); anything else of the kind is ignored.
+`send_screen_message` sends this side's to the peer.
+
+The recorded screen (person's side, `ra.recording`): the recorder puts each
+chunk it has written in the inbox, and the driver records it through the
+engine (``recording_chunk``), in order, under the same lock as every input.
+When the session closes, the driver closes the `Recording` (the last chunk
+is written) and records the chunks still waiting, before the receipts are
+signed: the receipts cover the whole recording.
 """
 
 from __future__ import annotations
@@ -57,27 +68,14 @@ import functools
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ra.desktop.codec import peek_seq
-from ra.engine import (
-    Close,
-    DisableInput,
-    Dismiss,
-    EnableInput,
-    Inject,
-    Output,
-    Prompt,
-    Record,
-    Send,
-    SessionEngine,
-    Show,
-    StartStreaming,
-    StopStreaming,
-)
+from ra.engine import SessionEngine, outputs
+from ra.engine.outputs import Output
 from ra.errors import RaError
 from ra.events import EventStore, NewEvent
 from ra.events.receipts import RECEIPT_TYPE, Receipt, sign_receipt
@@ -87,6 +85,7 @@ from ra.logs import get_logger
 from ra.net import Channel, Kind, NetError, ProtocolError
 from ra.sealed_chat import ChatSealer
 from ra.session.face import Action, Face, engine_input
+from ra.session.inbox import Chunk, Feed, Inbox, Input, Item, ScreenMessage, finish
 from ra.session_keys import SessionKeys
 from ra.statemachines.session import STREAMING
 
@@ -116,9 +115,6 @@ LINE_SHOWN = 8000
 
 _log = get_logger("ra.session")
 
-Input = Callable[[float], list[Output]]
-"""One engine input with everything but ``now`` bound: ``lambda now: engine.tick(now)``."""
-
 
 def _received(engine: SessionEngine, message: Mapping[str, Any], now: float) -> list[Output]:
     return engine.received(message, now)
@@ -126,6 +122,10 @@ def _received(engine: SessionEngine, message: Mapping[str, Any], now: float) -> 
 
 def _protocol_error(engine: SessionEngine, detail: str, now: float) -> list[Output]:
     return engine.protocol_error(detail, now)
+
+
+def _local_command(engine: SessionEngine, line: str, now: float) -> list[Output]:
+    return engine.local_command(line, now)
 
 
 class SessionLogError(RaError):
@@ -140,7 +140,8 @@ class SessionFailed(RaError):
 
 
 class Desktop(Protocol):
-    """What the screen and input adapters will do; the driver only calls these."""
+    """The person's side of the screen: what the engine's outputs and the helper's
+    screen messages ask of the person's screen and input."""
 
     def start_streaming(self) -> None: ...
 
@@ -151,6 +152,28 @@ class Desktop(Protocol):
     def disable_input(self) -> None: ...
 
     def inject(self, event: dict[str, Any]) -> None: ...
+
+    def on_ack(self, seq: int) -> None:
+        """The helper has taken screen update `seq` (``screen.ack``)."""
+
+    def request_keyframe(self) -> None:
+        """The helper asks for a full frame (``screen.refresh``)."""
+
+    def select_monitor(self, number: int) -> object:
+        """The helper picks the monitor to see (``screen.monitor``; 0 = all)."""
+
+
+class Viewer(Protocol):
+    """The helper's side of the screen: where the person's screen and the session are shown."""
+
+    async def show_screen(self, update: bytes) -> None:
+        """One screen update from the person (``Update.to_bytes()``)."""
+
+    async def show_monitors(self, message: dict[str, Any]) -> None:
+        """The person's ``screen.monitors``, as received (to be checked)."""
+
+    async def performed(self, outputs: Sequence[Output], by_viewer: bool) -> None:
+        """The driver performed `outputs`; `by_viewer`: of an input the viewer asked for."""
 
 
 class Recording(Protocol):
@@ -194,6 +217,9 @@ class Terminal:
         """The question was answered or taken down: printing no longer repeats it."""
         self._question = None
 
+    async def performed(self, outputs: Sequence[Output]) -> None:
+        """Nothing more to show: every line was shown as it was performed."""
+
     def _write_question(self) -> None:
         assert self._question is not None
         text, grants = self._question
@@ -234,7 +260,8 @@ class Terminal:
 
 
 class StatusDesktop:
-    """No screen or input adapter yet: say what would happen, do nothing else."""
+    """A session without a screen (chat only, or a test): say what would happen, do
+    nothing else."""
 
     def __init__(self, terminal: Face) -> None:
         self._terminal = terminal
@@ -254,6 +281,15 @@ class StatusDesktop:
     def inject(self, event: dict[str, Any]) -> None:
         pass  # never print input: it could spell a password
 
+    def on_ack(self, seq: int) -> None:
+        pass
+
+    def request_keyframe(self) -> None:
+        pass
+
+    def select_monitor(self, number: int) -> object:
+        return False
+
 
 class SessionDriver:
     """Runs one engine over one authenticated channel until the session closes."""
@@ -267,38 +303,25 @@ class SessionDriver:
         terminal: Face,
         desktop: Desktop | None = None,
         *,
+        viewer: Viewer | None = None,
+        inbox: Inbox | None = None,
         clock: Callable[[], float] = time.monotonic,
         receipt_key: Ed25519PrivateKey | None = None,
-        screen_sink: Callable[[bytes], Awaitable[None]] | None = None,
-        on_screen_ack: Callable[[int], None] | None = None,
-        on_screen_refresh: Callable[[], None] | None = None,
-        on_screen_monitor: Callable[[int], object] | None = None,
-        on_screen_monitors: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
-        after: Callable[[Sequence[Output]], Awaitable[None]] | None = None,
         peer_origin: str | None = None,
         recording: Recording | None = None,
         keys: SessionKeys | None = None,
     ) -> None:
-        """`keys`: where the session's chat key is kept (default: the home that
-        holds `store`'s database, as `EventStore.open` places it)."""
+        """`desktop`: the person's side of the screen; `viewer`: the helper's; `inbox`:
+        what they were given to reach the driver. `keys`: where the session's chat
+        key is kept (default: the home that holds `store`'s database, as
+        `EventStore.open` places it)."""
         self.recording = recording
         """Person side: the screen recorder, closed before the receipts are signed."""
-        self._chunks: list[dict[str, Any]] = []
         self.peer_origin = peer_origin
         """The peer's network address: the origin of events the peer caused."""
         self.engine = engine
-        self.screen_sink = screen_sink
-        """Helper side: where the person's screen updates go (the viewer)."""
-        self.on_screen_ack = on_screen_ack
-        """Person side: the helper has taken screen update `seq`."""
-        self.on_screen_refresh = on_screen_refresh
-        """Person side: the helper asks for a full frame (``screen.refresh``)."""
-        self.on_screen_monitor = on_screen_monitor
-        """Person side: the helper picks a monitor to see (``screen.monitor``; 0 = all)."""
-        self.on_screen_monitors = on_screen_monitors
-        """Helper side: the person's monitors and the one shown (``screen.monitors``)."""
-        self.after = after
-        """Called with every list of outputs once they are performed (the viewer bridge)."""
+        self.viewer = viewer
+        self.inbox = inbox if inbox is not None else Inbox()
         self.channel = channel
         self.store = store
         self.stream = f"session:{session_id}"
@@ -323,15 +346,18 @@ class SessionDriver:
 
     # -- the one way into the engine -------------------------------------------
 
-    async def feed(self, call: Input) -> None:
-        """Call one engine input with ``now`` and perform its outputs, one at a time."""
+    async def feed(self, call: Input, *, by_viewer: bool = False) -> None:
+        """Call one engine input with ``now`` and perform its outputs, one at a time;
+        the face and the viewer are handed them once performed."""
         async with self._lock:
             if self._done.is_set():
                 return
-            outputs = call(self.clock())
-            await self._perform(outputs)
-            if self.after is not None and outputs:
-                await self.after(outputs)
+            produced = call(self.clock())
+            await self._perform(produced)
+            if produced:
+                await self.terminal.performed(produced)
+                if self.viewer is not None:
+                    await self.viewer.performed(produced, by_viewer)
 
     def feed_soon(self, call: Input) -> None:
         """Feed from a plain callback (a signal handler)."""
@@ -339,51 +365,56 @@ class SessionDriver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def record_chunk(self, chunk: Mapping[str, Any]) -> None:
-        """A recording chunk is on disk (on the loop): record its event soon, in order."""
-        self._chunks.append(dict(chunk))
-        task = asyncio.get_running_loop().create_task(self._record_chunks())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def disconnect_soon(self) -> None:
+        """End the session as ``/disconnect`` typed here does (Ctrl-C); nothing once over."""
+        if not self.done:
+            self.feed_soon(functools.partial(_local_command, self.engine, "/disconnect"))
 
-    async def _record_chunks(self) -> None:
-        """Record every chunk waiting (after the session's end too: before the receipt)."""
+    async def _record_chunk(self, chunk: Mapping[str, Any]) -> None:
+        """Record one chunk (after the session's end too: before the receipt)."""
+        if self.error is None:
+            await self._perform(self.engine.recording_chunk(chunk, self.clock()))
+
+    async def _record_waiting_chunks(self) -> None:
+        """Record the chunks still in the inbox; what else waits there is dropped."""
         async with self._lock:
-            while self._chunks and self.error is None:
-                chunk = self._chunks.pop(0)
-                await self._perform(self.engine.recording_chunk(chunk, self.clock()))
+            for item in self.inbox.take_all():
+                if isinstance(item, Chunk):
+                    await self._record_chunk(item.payload)
+                finish(item)
 
-    async def _perform(self, outputs: Sequence[Output]) -> None:
+    async def _perform(self, produced: Sequence[Output]) -> None:
         if self.engine.open_prompt is None:
             self.terminal.close_question()  # answered, timed out or ended: not asked again
-        events = [out.event for out in outputs if isinstance(out, Record)]
+        events = [out.event for out in produced if isinstance(out, outputs.Record)]
         if events and not self._append(events):
             return
-        for out in outputs:
-            if isinstance(out, Record):
-                continue
-            if isinstance(out, Send):
-                await self._send(out.message)
-            elif isinstance(out, Prompt):
-                self.terminal.ask(out.text, GRANTS[out.kind])
-            elif isinstance(out, Dismiss):
-                self.terminal.close_question()
-                self.terminal.show(f"(the {out.kind} question is closed)")
-            elif isinstance(out, Show):
-                self.terminal.show(out.text)
-            elif isinstance(out, StartStreaming):
-                self.desktop.start_streaming()
-            elif isinstance(out, StopStreaming):
-                self.desktop.stop_streaming()
-            elif isinstance(out, EnableInput):
-                self.desktop.enable_input()
-            elif isinstance(out, DisableInput):
-                self.desktop.disable_input()
-            elif isinstance(out, Inject):
-                self.desktop.inject(out.event)
-            elif isinstance(out, Close):
-                self.reason = out.reason
-                self._done.set()  # `run` exchanges receipts, then closes the channel
+        for out in produced:
+            match out:
+                case outputs.Record():
+                    pass
+                case outputs.Send(message=message):
+                    await self._send(message)
+                case outputs.Prompt(kind=kind, text=text):
+                    self.terminal.ask(text, GRANTS[kind])
+                case outputs.Dismiss(kind=kind):
+                    self.terminal.close_question()
+                    self.terminal.show(f"(the {kind} question is closed)")
+                case outputs.Show(text=text):
+                    self.terminal.show(text)
+                case outputs.StartStreaming():
+                    self.desktop.start_streaming()
+                case outputs.StopStreaming():
+                    self.desktop.stop_streaming()
+                case outputs.EnableInput():
+                    self.desktop.enable_input()
+                case outputs.DisableInput():
+                    self.desktop.disable_input()
+                case outputs.Inject(event=event):
+                    self.desktop.inject(event)
+                case outputs.Close(reason=reason):
+                    self.reason = reason
+                    self._done.set()  # `run` exchanges receipts, then closes the channel
 
     def _append(self, events: list[NewEvent]) -> bool:
         if self.peer_origin is not None:
@@ -406,13 +437,7 @@ class SessionDriver:
         return True
 
     async def _send(self, message: dict[str, Any]) -> None:
-        if self.channel.closed:
-            return
-        try:
-            await self.channel.send_json(message)
-        except NetError as exc:
-            _log.info("session.send_failed", reason=str(exc))
-            # the reader sees the broken connection and reports transport_lost
+        await self.channel.send_if_open(message)  # a broken link: the reader reports it
 
     # -- the tasks -----------------------------------------------------------------
 
@@ -456,14 +481,14 @@ class SessionDriver:
 
     async def _screen(self, update: bytes) -> None:
         """A screen update from the person: only while viewing is allowed, by the log."""
-        if (self._done.is_set() or self.screen_sink is None
+        if (self._done.is_set() or self.viewer is None
                 or self.engine.state not in STREAMING):
             return
         try:
             seq = peek_seq(update)
         except ProtocolError:
             return
-        await self.screen_sink(update)
+        await self.viewer.show_screen(update)
         await self._send({"type": SCREEN_ACK, "seq": seq})
 
     async def _screen_message(self, message: Mapping[str, Any]) -> None:
@@ -475,23 +500,22 @@ class SessionDriver:
             return
         if kind == SCREEN_ACK:
             seq = message.get("seq")
-            if self.on_screen_ack is not None and isinstance(seq, int):
-                self.on_screen_ack(seq)
+            if isinstance(seq, int):
+                self.desktop.on_ack(seq)
             return
         if self._done.is_set() or self.engine.state not in STREAMING:
             return  # only while the screen is being sent
         if kind == SCREEN_REFRESH:
-            if self.on_screen_refresh is not None:
-                self.on_screen_refresh()
+            self.desktop.request_keyframe()
         elif kind == SCREEN_MONITOR:
             number = message.get("monitor")
             if not isinstance(number, int) or isinstance(number, bool):
                 _log.info("session.screen_message.ignored", message_type=kind,
                           reason="malformed")
-            elif self.on_screen_monitor is not None:
-                self.on_screen_monitor(number)
-        elif self.on_screen_monitors is not None:
-            await self.on_screen_monitors(dict(message))
+            else:
+                self.desktop.select_monitor(number)
+        elif self.viewer is not None:
+            await self.viewer.show_monitors(dict(message))
 
     async def send_screen_message(self, message: dict[str, Any]) -> None:
         """Send a screen message of this side's (``screen.refresh``, ...) while streaming."""
@@ -500,6 +524,25 @@ class SessionDriver:
         if self._done.is_set() or self.engine.state not in STREAMING:
             return
         await self._send(message)
+
+    async def _read_inbox(self) -> None:
+        """Do what the sides of the screen put in the inbox, in order."""
+        while True:
+            item = await self.inbox.get()
+            try:
+                await self._do(item)
+            finally:
+                finish(item)
+
+    async def _do(self, item: Item) -> None:
+        match item:
+            case Feed(call=call, by_viewer=by_viewer):
+                await self.feed(call, by_viewer=by_viewer)
+            case Chunk(payload=payload):
+                async with self._lock:
+                    await self._record_chunk(payload)
+            case ScreenMessage(message=message):
+                await self.send_screen_message(message)
 
     def _no_peer_receipt(self) -> None:
         if not self._peer_receipt.done():
@@ -603,13 +646,14 @@ class SessionDriver:
             asyncio.create_task(self._guard("reader", self._read_channel())),
             asyncio.create_task(self._guard("timer", self._run_timer())),
             asyncio.create_task(self._guard("terminal", self._read_terminal())),
+            asyncio.create_task(self._guard("inbox", self._read_inbox())),
             *(asyncio.create_task(self._guard("watcher", watch(self))) for watch in extra),
         ]
         try:
             await self._done.wait()
             if self.recording is not None:
                 await self.recording.close()
-            await self._record_chunks()
+            await self._record_waiting_chunks()
             if self.error is None and self.receipt_key is not None:
                 await self._exchange_receipts()
         finally:
@@ -618,6 +662,7 @@ class SessionDriver:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            self.inbox.close()
             if not self.channel.closed:
                 await self.channel.close(self.reason or "")
         if self.error is not None:
@@ -631,10 +676,10 @@ __all__ = [
     "Recording",
     "SCREEN_MESSAGES",
     "Desktop",
-    "Input",
     "SessionDriver",
     "SessionFailed",
     "SessionLogError",
     "StatusDesktop",
     "Terminal",
+    "Viewer",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -69,6 +70,9 @@ class Face(Protocol):
         self, loop: asyncio.AbstractEventLoop,
     ) -> asyncio.Queue[str | Action | None]:
         """Typed lines and actions, in order; None when there will be no more."""
+
+    async def performed(self, outputs: Sequence[Output]) -> None:
+        """The driver performed `outputs` (the engine's, in order): show what they mean."""
 
 
 def _answer(engine: SessionEngine, action: Answer, now: float) -> list[Output]:

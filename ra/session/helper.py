@@ -28,18 +28,18 @@ messages, not engine inputs, and only flow while the screen is streaming.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import getpass
 import os
-import signal
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ra import config
 from ra.config import remember_helper_name
+from ra.ctrl_c import on_ctrl_c
 from ra.engine import Output, Record, SessionEngine
 from ra.engine.session import NAME_SHOWN
 from ra.events import EventStore
@@ -53,13 +53,16 @@ from ra.logs import get_logger
 from ra.net import HelperSigner, connect
 from ra.net.handshake import check_name
 from ra.session.driver import SessionDriver, Terminal
-from ra.statemachines.session import STREAMING
+from ra.session.inbox import Inbox, Input
 from ra.viewer import ViewerServer
 from ra.viewer.opener import launch_browser, private_folder, remove_opener, write_opener
 from ra.viewer.server import clean_monitors
 from ra.vocabulary import MAX_CHAT
 
 _log = get_logger("ra.session")
+
+PAGE_FLUSH_S = 1.0
+"""At the end, how long the viewer page may take to be sent what is left for it."""
 
 
 def local_name() -> str:
@@ -90,16 +93,22 @@ def helper_name(home: Home, given: str | None) -> str:
 
 
 class ViewerBridge:
-    """Between the browser viewer and the helper's engine."""
+    """The helper's `Viewer`: between the browser page and the session.
 
-    def __init__(self, invitation: Invitation) -> None:
+    It is made before the driver, with the engine whose inputs the page's
+    buttons, chat and input become and the inbox they go through; it is
+    started (`start`) before the session and closed (`close`) after it, once
+    the page has been sent what was left for it (the last status).
+    """
+
+    def __init__(self, invitation: Invitation, engine: SessionEngine, inbox: Inbox) -> None:
         self.invitation = invitation
+        self.engine = engine
+        self.inbox = inbox
         self.server = ViewerServer(self._from_page, on_connect=self._page_connected)
-        self.driver: SessionDriver | None = None
         #: The opener file that holds the page's address (deleted once the page is up).
         self.opener: Path | None = None
         self._state = ""
-        self._from_viewer = False
 
     async def start(self, home: Home) -> Path:
         """Start the viewer; the path of its opener file (0600, in the user's runtime folder)."""
@@ -111,15 +120,14 @@ class ViewerBridge:
 
     async def _page_connected(self) -> None:
         remove_opener(self.opener)  # the token is used up: the file is of no more use
-        await self.refresh()
+        await self.inbox.ask({"type": "screen.refresh"})  # the page starts blank
 
-    async def refresh(self) -> None:
-        """Ask the person for a full frame (only while streaming; else nothing)."""
-        driver = self.driver
-        if driver is not None and not driver.done and driver.engine.state in STREAMING:
-            await driver.send_screen_message({"type": "screen.refresh"})
+    # -- what the driver shows -----------------------------------------------------------
 
-    async def on_monitors(self, message: dict[str, Any]) -> None:
+    async def show_screen(self, update: bytes) -> None:
+        await self.server.send_screen(update)
+
+    async def show_monitors(self, message: dict[str, Any]) -> None:
         """The person's ``screen.monitors``: checked, then shown on the page."""
         cleaned = clean_monitors(message)
         if cleaned is None:
@@ -128,122 +136,119 @@ class ViewerBridge:
             return
         await self.server.send_json(cleaned)
 
-    async def _from_page(self, message: dict[str, Any]) -> None:
-        driver = self.driver
-        if driver is None or driver.done:
-            return
-        engine = driver.engine
-        kind = message.get("type")
-        if kind == "control.request":
-            await driver.feed(engine.control_clicked)
-        elif kind == "control.release":  # the page's button, or Esc pressed in the page
-            via = "esc" if message.get("via") == "esc" else "button"
-            await driver.feed(functools.partial(engine.release_clicked, via=via))
-        elif kind == "disconnect":
-            await driver.feed(engine.disconnect_clicked)
-        elif kind == "chat":
-            self._from_viewer = True
-            try:
-                await driver.feed(functools.partial(engine.chat, str(message.get("text", ""))))
-            finally:
-                self._from_viewer = False
-        elif kind == "input" and isinstance(message.get("event"), dict):
-            await driver.feed(functools.partial(engine.local_input, message["event"]))
-        elif kind == "screen.refresh":
-            await self.refresh()
-        elif kind == "screen.monitor" and isinstance(message.get("monitor"), int):
-            await driver.send_screen_message({"type": "screen.monitor",
-                                              "monitor": message["monitor"]})
-
-    async def after(self, outputs: Sequence[Output]) -> None:
-        """Push what changed to the page: the state, and the person's chat."""
-        assert self.driver is not None
+    async def performed(self, outputs: Sequence[Output], by_viewer: bool) -> None:
+        """Push what changed to the page: the state, and the chat it does not show yet
+        (the person's, and the helper's unless typed on the page)."""
         for out in outputs:
             if isinstance(out, Record) and out.event.type == "chat.message":
                 sender = out.event.payload.get("from")
-                if sender == "person" or not self._from_viewer:
+                if sender == "person" or not by_viewer:
                     name = self.invitation.name if sender == "person" else "You"
                     await self.server.send_json({
                         "type": "chat", "from": inert(name, NAME_SHOWN),
                         "text": inert(out.event.payload.get("text"), MAX_CHAT)})
-        state = self.driver.engine.state.value
+        state = self.engine.state.value
         if state != self._state:
             self._state = state
             await self.server.send_json({"type": "status", "state": state})
 
+    # -- what the page asks --------------------------------------------------------------
+
+    async def _from_page(self, message: dict[str, Any]) -> None:
+        request = self._request(message)
+        if request is not None:
+            await self.inbox.ask(request)
+
+    def _request(self, message: dict[str, Any]) -> Input | dict[str, Any] | None:
+        """The engine input a page message means, or the screen message it asks to send."""
+        engine = self.engine
+        kind = message.get("type")
+        if kind == "control.request":
+            return engine.control_clicked
+        if kind == "control.release":  # the page's button, or Esc pressed in the page
+            via = "esc" if message.get("via") == "esc" else "button"
+            return functools.partial(engine.release_clicked, via=via)
+        if kind == "disconnect":
+            return engine.disconnect_clicked
+        if kind == "chat":
+            return functools.partial(engine.chat, str(message.get("text", "")))
+        if kind == "input" and isinstance(message.get("event"), dict):
+            return functools.partial(engine.local_input, message["event"])
+        if kind == "screen.refresh":
+            return {"type": "screen.refresh"}
+        if kind == "screen.monitor" and isinstance(message.get("monitor"), int):
+            return {"type": "screen.monitor", "monitor": message["monitor"]}
+        return None
+
     async def close(self) -> None:
+        """Let the page have what is queued for it (at most `PAGE_FLUSH_S`), then close."""
         remove_opener(self.opener)
+        with contextlib.suppress(Exception):
+            await self.server.flush(PAGE_FLUSH_S)
         with contextlib.suppress(Exception):
             await self.server.close()
 
 
-async def connect_async(
-    home: Home,
-    invitation: Invitation,
-    password: str,
-    *,
-    terminal: Terminal,
-    viewer: bool = True,
-    open_browser: bool = True,
-    on_viewer: Callable[[Path], None] | None = None,
-    name: str | None = None,
-) -> str:
-    """Connect as `name` (default: the local user's), run the helper's engine until
-    the session ends; returns why it ended.
+@dataclass(frozen=True)
+class Connect:
+    """`ra connect`: reach the person with `invitation` and `password`, as `name`
+    (default: the local user's), and run the helper's side of one session.
 
-    `on_viewer` gets the path of the viewer's opener file; with `open_browser`
-    the browser is started on it (and not waited for).
+    `run` is its whole life. It makes each part once, in order: the channel,
+    the engine, the inbox, the viewer (with `viewer`; its opener file goes to
+    `on_viewer`, and with `open_browser` the browser is started on it and not
+    waited for), then the driver; and closes them in the reverse order.
     """
-    signer = HelperSigner(name or local_name(), load_identity(home).signing_key)
-    me = signer.identity
-    terminal.show(f"you are {me.name}, key {format_fingerprint(me.fingerprint)}")
-    terminal.show(f"connecting to {invitation.name} ...")
-    channel = await connect(invitation, password, signer)
-    terminal.show(f"connected to {channel.peer}")
-    loop = asyncio.get_running_loop()
-    bridge = ViewerBridge(invitation) if viewer else None
-    with EventStore.open(home) as store:
-        apply_retention(store, home)  # [retention] chat, as every start that writes the log
-        try:
-            if bridge is not None:
-                opener = await bridge.start(home)
-                if on_viewer is not None:
-                    on_viewer(opener)
-                if open_browser:
-                    launch_browser(opener)
+
+    home: Home
+    invitation: Invitation
+    password: str
+    terminal: Terminal
+    name: str | None = None
+    viewer: bool = True
+    open_browser: bool = True
+    on_viewer: Callable[[Path], None] | None = None
+
+    async def run(self) -> str:
+        """Run until the session ends; why it ended."""
+        signer = HelperSigner(self.name or local_name(), load_identity(self.home).signing_key)
+        me = signer.identity
+        terminal, invitation = self.terminal, self.invitation
+        terminal.show(f"you are {me.name}, key {format_fingerprint(me.fingerprint)}")
+        terminal.show(f"connecting to {invitation.name} ...")
+        channel = await connect(invitation, self.password, signer)
+        terminal.show(f"connected to {channel.peer}")
+        with EventStore.open(self.home) as store:
+            apply_retention(store, self.home)  # [retention] chat, as every start that writes
             engine = SessionEngine("helper", me.name, label=channel.session_id[:8],
                                    key=me.fingerprint)
-            driver = SessionDriver(
-                engine, channel, store, channel.session_id, terminal,
-                receipt_key=signer.key,
-                screen_sink=bridge.server.send_screen if bridge is not None else None,
-                after=bridge.after if bridge is not None else None,
-                on_screen_monitors=bridge.on_monitors if bridge is not None else None,
-                peer_origin=channel.peer,
-            )
-            if bridge is not None:
-                bridge.driver = driver
-
-            def interrupted() -> None:
-                if not driver.done:
-                    driver.feed_soon(lambda now: engine.local_command("/disconnect", now))
-
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGINT, interrupted)
+            inbox = Inbox()
+            bridge = ViewerBridge(invitation, engine, inbox) if self.viewer else None
             try:
-                return await driver.run(
-                    [lambda now: engine.connected(invitation.name, now), engine.authenticated]
-                )
+                if bridge is not None:
+                    opener = await bridge.start(self.home)
+                    if self.on_viewer is not None:
+                        self.on_viewer(opener)
+                    if self.open_browser:
+                        launch_browser(opener)
+                driver = SessionDriver(engine, channel, store, channel.session_id, terminal,
+                                       viewer=bridge, inbox=inbox, receipt_key=signer.key,
+                                       peer_origin=channel.peer)
+                with on_ctrl_c(driver.disconnect_soon):
+                    return await driver.run(
+                        [functools.partial(_connected, engine, invitation.name),
+                         engine.authenticated])
             finally:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(signal.SIGINT)
-        finally:
-            if bridge is not None:
-                await asyncio.sleep(0.2)  # let the page see the last status
-                await bridge.close()
-            if not channel.closed:
-                await channel.close()
-            store.checkpoint()
+                inbox.close()
+                if bridge is not None:
+                    await bridge.close()
+                if not channel.closed:
+                    await channel.close()
+                store.checkpoint()
 
 
-__all__ = ["ViewerBridge", "connect_async", "helper_name", "local_name"]
+def _connected(engine: SessionEngine, person: str, now: float) -> list[Output]:
+    return engine.connected(person, now)
+
+
+__all__ = ["Connect", "ViewerBridge", "helper_name", "local_name"]

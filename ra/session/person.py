@@ -68,13 +68,13 @@ import contextlib
 import fcntl
 import functools
 import os
-import signal
 import socket
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ra.config import RecordingSettings, recording_settings
+from ra.ctrl_c import on_ctrl_c
 from ra.desktop.backend import default_backend, open_backend
 from ra.desktop.guard import WindowGuard
 from ra.engine import Output, SessionEngine, replay
@@ -82,18 +82,19 @@ from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import RaError
 from ra.events import SYSTEM, Actor, EventStore, NewEvent
 from ra.home import Home
-from ra.identity import load_identity
+from ra.identity import Identity, load_identity
 from ra.invitations import parse_invitation
 from ra.invitations.service import Invitations, InvitationView
 from ra.logs import get_logger
-from ra.net import Channel, InvitationSecret, Kind, NetError, serve
+from ra.net import Channel, InvitationSecret, Kind, serve
 from ra.net.addresses import bind_error, bind_problem, listen_hosts
 from ra.net.transport import Listener, format_address
-from ra.recording.chunks import KEY_PURPOSE, ChunkInfo, session_folder
+from ra.recording.chunks import KEY_PURPOSE, session_folder
 from ra.recording.recorder import ScreenRecorder
 from ra.session.desktop import X11Desktop
-from ra.session.driver import Desktop, SessionDriver
+from ra.session.driver import SessionDriver
 from ra.session.face import Face
+from ra.session.inbox import Inbox
 from ra.session.seen import seen_before
 from ra.session_keys import SessionKeys
 from ra.statemachines.session import SessionState
@@ -268,193 +269,206 @@ async def ask_async(
     host: str | Sequence[str] | None,
     port: int | None,
     terminal: Face,
-    desktop: Desktop | None = None,
     display: str | None = None,
     no_screen: bool = False,
     backend: str | None = None,
     on_listening: Callable[[str], None] | None = None,
     window: PersonWindow | None = None,
 ) -> AskResult:
+    """Serve the chosen invitations until one session has run, or Ctrl-C while waiting."""
     lock, alone = _lock(home)
     try:
-        return await _ask(home, invitation_id, host=host, port=port, terminal=terminal,
-                          desktop=desktop, display=display, no_screen=no_screen,
-                          backend=backend, on_listening=on_listening, window=window,
-                          recover=alone, lock=lock)
+        settings = recording_settings(home)  # a config it cannot read stops ask at once
+        with EventStore.open(home) as store:
+            if alone:  # no other `ask` runs here: an open session is one that crashed
+                for session_id in close_crashed_sessions(store):
+                    terminal.show(f"session {session_id} was still open in the log (ra "
+                                  "stopped during it): it is now recorded as ended (crash)")
+                fcntl.flock(lock, fcntl.LOCK_SH)  # others may run now, and not clean up
+            identity = load_identity(home)
+            service = Invitations(store, home)
+            views = _choose(service, invitation_id, port)
+            ask = Ask(home, store, identity, service, views, terminal=terminal,
+                      display=display, no_screen=no_screen, backend=backend, window=window,
+                      settings=settings)
+            return await ask.serve(views, host, port, on_listening)
     finally:
         os.close(lock)  # releases the lock
 
 
-async def _ask(
-    home: Home,
-    invitation_id: str | None,
-    *,
-    host: str | Sequence[str] | None,
-    port: int | None,
-    terminal: Face,
-    desktop: Desktop | None,
-    display: str | None,
-    no_screen: bool,
-    backend: str | None,
-    on_listening: Callable[[str], None] | None,
-    window: PersonWindow | None,
-    recover: bool,
-    lock: int,
-) -> AskResult:
-    loop = asyncio.get_running_loop()
-    result = AskResult()
-    settings = recording_settings(home)  # a config it cannot read stops ask at once
-    with EventStore.open(home) as store:
-        if recover:  # no other `ask` runs here: an open session is one that crashed
-            for session_id in close_crashed_sessions(store):
-                terminal.show(f"session {session_id} was still open in the log (ra stopped "
-                              "during it): it is now recorded as ended (crash)")
-            fcntl.flock(lock, fcntl.LOCK_SH)  # others may run now, and not clean up
-        identity = load_identity(home)
-        service = Invitations(store, home)
-        views = _choose(service, invitation_id, port)
-        served = {view.id for view in views}
+class Ask:
+    """One `ra ask` at work: it serves the chosen invitations, lets one helper in, runs
+    that session and is done.
+
+    It is made with the log open and the invitations chosen, and lives as long as
+    `serve`, which returns once the session is over (or Ctrl-C stopped the wait).
+    `driver` is None until a helper is in, then that session's driver; a second
+    helper is refused from then on.
+    """
+
+    def __init__(self, home: Home, store: EventStore, identity: Identity, service: Invitations,
+                 views: Sequence[InvitationView], *, terminal: Face, display: str | None,
+                 no_screen: bool, backend: str | None, window: PersonWindow | None,
+                 settings: RecordingSettings) -> None:
+        self.home = home
+        self.store = store
+        self.service = service
+        self.terminal = terminal
+        self.display = display
+        self.no_screen = no_screen
+        self.backend = backend
+        self.window = window
+        self.settings = settings
+        self.identity = identity
+        self.served = frozenset(view.id for view in views)
+        self.result = AskResult()
+        self.driver: SessionDriver | None = None
+        self._busy: set[str] = set()
+        self._finished = asyncio.Event()
+        self._failure: Exception | None = None
         if window is not None:
-            window.waiting_on(lambda: [v for v in service.list() if v.id in served],
+            window.waiting_on(lambda: [v for v in service.list() if v.id in self.served],
                               lambda inv_id: service.expire(service.get(inv_id)))
-        busy: set[str] = set()
-        finished = asyncio.Event()
-        driver: SessionDriver | None = None
-        failure: list[Exception] = []
 
-        def check(inv_id: str, origin: str) -> None:
-            if inv_id not in served:
-                raise InvitationBusy("this invitation is not offered here")
-            if inv_id in busy or driver is not None:
-                raise InvitationBusy("the person is already in a session")
-            service.check_usable(inv_id, origin)
+    # -- what the listener asks ----------------------------------------------------------
 
-        def secret_for(inv_id: str) -> InvitationSecret:
-            view = service.load(inv_id)
-            invitation = parse_invitation(view.file_text.encode("utf-8"), check_expiry=False)
-            return InvitationSecret(invitation, service.pake_secret(inv_id))
+    def _check(self, inv_id: str, origin: str) -> None:
+        if inv_id not in self.served:
+            raise InvitationBusy("this invitation is not offered here")
+        if inv_id in self._busy or self.driver is not None:
+            raise InvitationBusy("the person is already in a session")
+        self.service.check_usable(inv_id, origin)
 
-        def on_auth_failed(inv_id: str, origin: str, reason: str) -> None:
-            service.record_auth_failure(service.load(inv_id), origin, UNAUTHENTICATED_HELPER,
-                                        reason=reason)
-            terminal.show(f"a wrong password was tried from {origin}" if reason == "password"
-                          else f"a helper from {origin} could not prove its key; refused")
+    def _secret_for(self, inv_id: str) -> InvitationSecret:
+        view = self.service.load(inv_id)
+        invitation = parse_invitation(view.file_text.encode("utf-8"), check_expiry=False)
+        return InvitationSecret(invitation, self.service.pake_secret(inv_id))
 
-        async def on_authenticated(channel: Channel, inv_id: str, origin: str) -> None:
-            nonlocal driver
-            if inv_id in busy or driver is not None:
-                return  # lost the race to another helper; serve closes the channel
-            busy.add(inv_id)
-            try:
-                view = service.check_usable(inv_id, origin)
-                proven = channel.helper
-                if proven is None:  # pragma: no cover - accept() always proves one
-                    raise RaError("the helper proved no identity")
-                helper = Actor("helper", proven.name, proven.fingerprint)
-                seen = seen_before(store, proven.name, proven.fingerprint)
-                view = service.record_open(view, origin, helper)
-                session_id = channel.session_id
-                service.record_accept(view, origin, session_id, helper)
-                unavailable = None
-                if desktop is None:
-                    unavailable = await _screen_unavailable(display, no_screen)
-                engine = SessionEngine("person", view.name, label=session_id[:8],
-                                       consent_timeout_s=consent_timeout(),
-                                       screen_unavailable=unavailable,
-                                       recording=settings.screen)
-                screen = None
-                recorder = None
-                if window is not None:
-                    window.session_started(origin)
-                if desktop is None and display and unavailable is None:
-                    if settings.screen:
-                        recorder = _recorder(home, session_id, settings, lambda: driver)
-                    screen = _x11_desktop(display, channel, engine, lambda: driver,
-                                          backend or default_backend(),
-                                          window.guard if window is not None else None,
-                                          recorder)
-                driver = SessionDriver(engine, channel, store, session_id, terminal,
-                                       desktop or screen, receipt_key=identity.signing_key,
-                                       on_screen_ack=screen.on_ack if screen else None,
-                                       on_screen_refresh=(screen.request_keyframe
-                                                          if screen else None),
-                                       on_screen_monitor=(screen.select_monitor
-                                                          if screen else None),
-                                       peer_origin=origin,
-                                       after=window.performed if window is not None else None,
-                                       recording=recorder)
-                result.session_id = session_id
-                try:
-                    result.reason = await driver.run(
-                        [lambda now: engine.connected(proven.name, now, key=proven.fingerprint,
-                                                      address=origin, seen=seen),
-                         engine.authenticated],
-                        [_follow(service, inv_id)],
-                    )
-                finally:
-                    if screen is not None:
-                        screen.close()
-            except Exception as exc:  # serve would only log it: end `ra ask` with it
-                failure.append(exc)
-                raise
-            finally:
-                finished.set()
+    def _auth_failed(self, inv_id: str, origin: str, reason: str) -> None:
+        self.service.record_auth_failure(self.service.load(inv_id), origin,
+                                         UNAUTHENTICATED_HELPER, reason=reason)
+        self.terminal.show(f"a wrong password was tried from {origin}" if reason == "password"
+                           else f"a helper from {origin} could not prove its key; refused")
 
-        servers: list[Listener] = []
-
-        def interrupted() -> None:
-            if driver is not None and not driver.done:
-                driver.feed_soon(lambda now: driver.engine.local_command("/disconnect", now)
-                                 if driver is not None else [])
-            elif driver is None:
-                finished.set()
-            if driver is not None:  # a helper that reads nothing cannot hold the exit
-                loop.call_later(STOP_GRACE_S, driver.channel.abort)
-
-        # Ctrl-C is handled from before the first "listening on" line is shown.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, interrupted)
-        flusher = loop.create_task(_flush_refusals(service))
+    async def _authenticated(self, channel: Channel, inv_id: str, origin: str) -> None:
+        if inv_id in self._busy or self.driver is not None:
+            return  # lost the race to another helper; serve closes the channel
+        self._busy.add(inv_id)
         try:
-            for one, hosts in _listen_plan(views, host, port, terminal).items():
-                try:
-                    server = await serve(hosts, one, identity, secret_for=secret_for,
-                                         check=check, on_auth_failed=on_auth_failed,
-                                         on_authenticated=on_authenticated)
-                except OSError as exc:
-                    raise CannotListen(bind_error(hosts[0], one, exc)) from None
-                servers.append(server)
-                for sock in server.sockets:
-                    if sock.family in (socket.AF_INET, socket.AF_INET6):
-                        bound = sock.getsockname()
-                        address = format_address(str(bound[0]), int(bound[1]))
-                        result.addresses.append(address)
+            await self._session(channel, inv_id, origin)
+        except Exception as exc:  # serve would only log it: end `ra ask` with it
+            self._failure = exc
+            raise
+        finally:
+            self._finished.set()
+
+    # -- the one session -----------------------------------------------------------------
+
+    async def _session(self, channel: Channel, inv_id: str, origin: str) -> None:
+        service = self.service
+        view = service.check_usable(inv_id, origin)
+        proven = channel.helper
+        if proven is None:  # pragma: no cover - accept() always proves one
+            raise RaError("the helper proved no identity")
+        helper = Actor("helper", proven.name, proven.fingerprint)
+        seen = seen_before(self.store, proven.name, proven.fingerprint)
+        view = service.record_open(view, origin, helper)
+        session_id = channel.session_id
+        service.record_accept(view, origin, session_id, helper)
+        unavailable = await _screen_unavailable(self.display, self.no_screen)
+        engine = SessionEngine("person", view.name, label=session_id[:8],
+                               consent_timeout_s=consent_timeout(),
+                               screen_unavailable=unavailable, recording=self.settings.screen)
+        if self.window is not None:
+            self.window.session_started(origin)
+        inbox = Inbox()
+        screen = recorder = None
+        if self.display and unavailable is None:
+            if self.settings.screen:
+                recorder = _recorder(self.home, session_id, self.settings, inbox)
+            screen = _x11_desktop(self.display, channel, engine, inbox,
+                                  self.backend or default_backend(),
+                                  self.window.guard if self.window is not None else None,
+                                  recorder)
+        self.driver = SessionDriver(engine, channel, self.store, session_id, self.terminal,
+                                    screen, inbox=inbox, receipt_key=self.identity.signing_key,
+                                    peer_origin=origin, recording=recorder)
+        self.result.session_id = session_id
+        try:
+            self.result.reason = await self.driver.run(
+                [lambda now: engine.connected(proven.name, now, key=proven.fingerprint,
+                                              address=origin, seen=seen),
+                 engine.authenticated],
+                [_follow(service, inv_id)],
+            )
+        finally:
+            if screen is not None:
+                screen.close()
+
+    def _interrupted(self) -> None:
+        """Ctrl-C: end the session as /disconnect does, or stop waiting for one."""
+        driver = self.driver
+        if driver is None:
+            self._finished.set()
+            return
+        driver.disconnect_soon()
+        # A helper that reads nothing cannot hold the exit.
+        asyncio.get_running_loop().call_later(STOP_GRACE_S, driver.channel.abort)
+
+    # -- serving -------------------------------------------------------------------------
+
+    async def serve(self, views: Sequence[InvitationView], host: str | Sequence[str] | None,
+                    port: int | None, on_listening: Callable[[str], None] | None) -> AskResult:
+        """Listen where `views` say (or on `host`/`port`) until the session is over."""
+        servers: list[Listener] = []
+        flusher: asyncio.Task[None] | None = None
+        try:
+            # Ctrl-C is handled from before the first "listening on" line is shown.
+            with on_ctrl_c(self._interrupted):
+                flusher = asyncio.get_running_loop().create_task(_flush_refusals(self.service))
+                for one, hosts in _listen_plan(views, host, port, self.terminal).items():
+                    try:
+                        server = await serve(hosts, one, self.identity,
+                                             secret_for=self._secret_for, check=self._check,
+                                             on_auth_failed=self._auth_failed,
+                                             on_authenticated=self._authenticated)
+                    except OSError as exc:
+                        raise CannotListen(bind_error(hosts[0], one, exc)) from None
+                    servers.append(server)
+                    for address in _bound(server):
+                        self.result.addresses.append(address)
                         if on_listening is not None:
                             on_listening(address)
-            await finished.wait()
+                await self._finished.wait()
         except OSError as exc:
             raise RaError(f"cannot listen for helpers: {exc.strerror or exc}") from None
         finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
             for server in servers:
                 server.close()
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            if flusher is not None:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
             try:
-                service.flush_refusals(final=True)
+                self.service.flush_refusals(final=True)
             except Exception as exc:
                 _log.error("invitation.refusals_not_recorded", error_type=type(exc).__name__)
             for server in servers:
                 await server.wait_closed()
-            store.checkpoint()
-    if failure:
-        error = failure[0]
-        if isinstance(error, RaError):
-            raise error
-        raise RaError(f"the session failed: {type(error).__name__}: {error}") from error
-    return result
+            self.store.checkpoint()
+        if self._failure is not None:
+            if isinstance(self._failure, RaError):
+                raise self._failure
+            raise RaError(f"the session failed: {type(self._failure).__name__}: "
+                          f"{self._failure}") from self._failure
+        return self.result
+
+
+def _bound(server: Listener) -> list[str]:
+    """The TCP addresses `server` listens on, as the helper would dial them."""
+    bound = [sock.getsockname() for sock in server.sockets
+             if sock.family in (socket.AF_INET, socket.AF_INET6)]
+    return [format_address(str(address[0]), int(address[1])) for address in bound]
 
 
 async def _screen_unavailable(display: str | None, no_screen: bool) -> str | None:
@@ -478,16 +492,11 @@ def _open_and_close(display: str) -> None:
 
 
 def _recorder(home: Home, session_id: str, settings: RecordingSettings,
-              current: Callable[[], SessionDriver | None]) -> ScreenRecorder:
-    """The session's screen recorder: its chunks go to the driver to be recorded."""
+              inbox: Inbox) -> ScreenRecorder:
+    """The session's screen recorder: each chunk it writes goes to the driver to be recorded."""
     key = SessionKeys(home).key(session_id, KEY_PURPOSE, create=True)
-
-    def on_chunk(info: ChunkInfo) -> None:  # on the loop, once the file is on disk
-        driver = current()
-        if driver is not None:
-            driver.record_chunk(info.payload())
-
-    return ScreenRecorder(session_folder(home.root, session_id), key, session_id, on_chunk,
+    return ScreenRecorder(session_folder(home.root, session_id), key, session_id,
+                          lambda info: inbox.chunk(info.payload()),
                           chunk_s=settings.chunk_seconds)
 
 
@@ -495,57 +504,28 @@ def _x11_desktop(
     display: str,
     channel: Channel,
     engine: SessionEngine,
-    current: Callable[[], SessionDriver | None],
+    inbox: Inbox,
     backend: str,
     guard: WindowGuard | None = None,
     recorder: ScreenRecorder | None = None,
 ) -> X11Desktop:
-    """The real screen and input of `display` (through desktop backend `backend`), wired
-    to this session's channel and engine."""
-    loop = asyncio.get_running_loop()
+    """The real screen and input of `display` (through desktop backend `backend`): updates go
+    out on `channel`, and what the desktop tells the engine goes through `inbox`."""
 
     async def send_screen(update: bytes) -> None:
         await channel.send_frame(Kind.SCREEN, update)
 
     async def send_json(message: dict[str, Any]) -> None:  # screen.monitors
-        if channel.closed:
-            return
-        try:
-            await channel.send_json(message)
-        except NetError as exc:  # the reader sees the broken connection
-            _log.info("session.send_failed", reason=str(exc))
+        await channel.send_if_open(message)
 
-    def on_esc() -> None:  # called on the Esc watcher's thread
-        def feed() -> None:
-            driver = current()
-            if driver is not None and not driver.done:
-                driver.feed_soon(engine.esc_pressed)
+    def on_refused(event: dict[str, Any], reason: str) -> None:
+        inbox.put(functools.partial(engine.input_refused, event, reason))
 
-        loop.call_soon_threadsafe(feed)
-
-    def on_keymap_change() -> None:  # called on the Esc watcher's thread
-        def feed() -> None:
-            driver = current()
-            if driver is not None and not driver.done:
-                driver.feed_soon(engine.keymap_changed)
-
-        loop.call_soon_threadsafe(feed)
-
-    def on_lost() -> None:  # called on any thread: the display cannot be captured
-        def feed() -> None:
-            driver = current()
-            if driver is not None and not driver.done:
-                driver.feed_soon(functools.partial(engine.screen_lost, "display failed"))
-
-        loop.call_soon_threadsafe(feed)
-
-    def on_refused(event: dict[str, Any], reason: str) -> None:  # on the loop's thread
-        driver = current()
-        if driver is not None and not driver.done:
-            driver.feed_soon(functools.partial(engine.input_refused, event, reason))
-
-    return X11Desktop(display, send_screen, on_esc, send_json=send_json,
-                      on_keymap_change=on_keymap_change, on_lost=on_lost,
+    return X11Desktop(display, send_screen, functools.partial(inbox.put, engine.esc_pressed),
+                      send_json=send_json,
+                      on_keymap_change=functools.partial(inbox.put, engine.keymap_changed),
+                      on_lost=functools.partial(
+                          inbox.put, functools.partial(engine.screen_lost, "display failed")),
                       backend=open_backend(backend, display), guard=guard,
                       on_refused=on_refused, recorder=recorder)
 

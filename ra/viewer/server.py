@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hmac
 import http
 import inspect
@@ -326,6 +327,8 @@ class ViewerServer:
         self._pending: _Pending | None = None
         self._in_flight = 0
         self._wake = asyncio.Event()
+        self._flushed = asyncio.Event()  # set: no message waits to go to the page
+        self._flushed.set()
         self._state = "connecting"
         self._gone = False
         self.connected = asyncio.Event()
@@ -383,6 +386,7 @@ class ViewerServer:
             if self._pending.size != (message["width"], message["height"]):
                 self._pending = None  # tiles for the old size: useless now
         self._outbox.append(json.dumps(dict(message), ensure_ascii=False))
+        self._flushed.clear()
         self._wake.set()
 
     async def send_screen(self, update: bytes | bytearray | memoryview) -> None:
@@ -403,6 +407,14 @@ class ViewerServer:
             self._pending.add(parsed, data)
             self.frames_merged += 1
         self._wake.set()
+
+    async def flush(self, timeout: float) -> None:
+        """Wait until every message queued has gone to the page's socket, the page is
+        gone, or `timeout` seconds; at once if no page is connected."""
+        if self._ws is None or self._gone:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flushed.wait(), timeout)
 
     async def close(self) -> None:
         """Close the page's connection (if any) and stop listening."""
@@ -506,6 +518,7 @@ class ViewerServer:
         finally:
             sender.cancel()
             self._gone = True
+            self._flushed.set()
             self._outbox.clear()
             self._pending = None
             self.disconnected.set()
@@ -526,6 +539,7 @@ class ViewerServer:
                 self._wake.clear()
                 while self._outbox:
                     await ws.send(self._outbox.popleft())
+                self._flushed.set()
                 if self._pending is not None and self._in_flight < self._max_in_flight:
                     pending, self._pending = self._pending, None
                     self._in_flight += 1
