@@ -275,6 +275,9 @@ def test_the_window_through_a_whole_session(tmp_path: Path, display: Display,
         assert _drawn(_in(viewing, viewing_state["window"]))
         assert _dark(_in(viewing, viewing_state["buttons"]["disconnect"])) > 10
         assert _red(_in(viewing, shown["window"])) == 0  # the dialog is gone from the screen
+        # The window has buttons: it never tells the person to type a command.
+        assert any("can now see your screen" in line for line in viewing_state["log"])
+        assert not any("/disconnect" in line for line in viewing_state["log"])
 
         # Chat both ways: the helper's line in the window, the person's on the page.
         page.fill("#chat-input", "Hello Alice, Bob here")

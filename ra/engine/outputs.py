@@ -76,9 +76,11 @@ class Inject:
 
 @dataclass(frozen=True, slots=True)
 class Show:
-    """Show a status line or a chat message in the local terminal."""
+    """Show a status line or a chat message; `typed` says how to act on it by typing
+    (a terminal shows it after the line, a window has buttons for it instead)."""
 
     text: str
+    typed: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -735,8 +735,8 @@ class SessionEngine:
                    "no display": "there is no display to share",
                    "display failed": "the display cannot be captured"}[reason]
             out.append(Show(f"your screen cannot be shown ({why}): {self.peer} cannot see "
-                            "it or control your computer. You can still chat: type a line "
-                            "to send it; /disconnect ends the session"))
+                            "it or control your computer. You can still chat",
+                            "type a line to send it; /disconnect ends the session"))
         else:
             out.append(Show(f"{self.peer}'s screen cannot be shown ({reason}): you cannot "
                             "see it or take control. You can still chat: type a line to "
@@ -751,7 +751,7 @@ class SessionEngine:
                 self._record(out, "view.started", {}, "system")
                 out.append(Send(msg.consent(kind, "granted")))
                 out.append(StartStreaming())
-                out.append(Show(f"{self.peer} can now see your screen; "
+                out.append(Show(f"{self.peer} can now see your screen",
                                 "type /disconnect to end the session"))
             else:
                 self._record(out, "control.granted", {}, "person")

@@ -200,8 +200,8 @@ class Terminal:
         self._lines: asyncio.Queue[str | Action | None] | None = None
         self._question: tuple[str, str] | None = None
 
-    def show(self, text: str) -> None:
-        line = inert(text, LINE_SHOWN)
+    def show(self, text: str, typed: str = "") -> None:
+        line = inert(f"{text}; {typed}" if typed else text, LINE_SHOWN)
         if line.startswith(QUESTION_MARK):
             line = " " + line  # only ra's question starts with the mark
         self._write(line + "\n")
@@ -400,8 +400,8 @@ class SessionDriver:
                 case outputs.Dismiss(kind=kind):
                     self.terminal.close_question()
                     self.terminal.show(f"(the {kind} question is closed)")
-                case outputs.Show(text=text):
-                    self.terminal.show(text)
+                case outputs.Show(text=text, typed=typed):
+                    self.terminal.show(text, typed)
                 case outputs.StartStreaming():
                     self.desktop.start_streaming()
                 case outputs.StopStreaming():

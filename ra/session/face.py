@@ -57,8 +57,9 @@ class Face(Protocol):
     """The person's (or helper's) side of the screen, as the driver calls it: the
     terminal (`ra.session.driver.Terminal`) or the person's window."""
 
-    def show(self, text: str) -> None:
-        """Show a status line or a chat line (the peer's text in it is inert)."""
+    def show(self, text: str, typed: str = "") -> None:
+        """Show a status line or a chat line (the peer's text in it is inert);
+        `typed`: how to act on it by typing, for a face that reads typed lines."""
 
     def ask(self, text: str, grants: str = "") -> None:
         """Ask ra's consent question."""

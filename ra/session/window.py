@@ -179,8 +179,9 @@ class PersonWindow:
 
     # -- the Face the driver calls ----------------------------------------------------
 
-    def show(self, text: str) -> None:
-        """A status line from the engine or the driver (chat lines come from the log)."""
+    def show(self, text: str, typed: str = "") -> None:
+        """A status line from the engine or the driver (chat lines come from the log);
+        what to type is left out: the window's buttons do it."""
         if text.startswith(CHAT_PREFIX):
             return  # shown from its chat.message event, with who wrote it
         self._append(f"— {inert(text, LINE_SHOWN)}", "notice")
