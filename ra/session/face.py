@@ -30,7 +30,7 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class Chat:
+class ChatEntered:
     """The person sent `text` from the chat box (never read as a /command)."""
 
     text: str
@@ -50,7 +50,7 @@ class Disconnect:
     closed_window: bool = False
 
 
-Action = Answer | Chat | StopControl | Disconnect
+Action = Answer | ChatEntered | StopControl | Disconnect
 
 
 class Face(Protocol):
@@ -80,7 +80,7 @@ def _answer(engine: SessionEngine, action: Answer, now: float) -> list[Output]:
     return engine.consent_answered(action.kind, action.granted, now)
 
 
-def _chat(engine: SessionEngine, action: Chat, now: float) -> list[Output]:
+def _chat(engine: SessionEngine, action: ChatEntered, now: float) -> list[Output]:
     return engine.chat(action.text, now)
 
 
@@ -96,11 +96,11 @@ def engine_input(engine: SessionEngine, action: Action) -> functools.partial[lis
     """The engine input an action means, with everything but ``now`` bound."""
     if isinstance(action, Answer):
         return functools.partial(_answer, engine, action)
-    if isinstance(action, Chat):
+    if isinstance(action, ChatEntered):
         return functools.partial(_chat, engine, action)
     if isinstance(action, StopControl):
         return functools.partial(_stop, engine, action)
     return functools.partial(_disconnect, engine, action)
 
 
-__all__ = ["Action", "Answer", "Chat", "Disconnect", "Face", "StopControl", "engine_input"]
+__all__ = ["Action", "Answer", "ChatEntered", "Disconnect", "Face", "StopControl", "engine_input"]

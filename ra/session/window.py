@@ -61,7 +61,7 @@ from ra.engine.session import CHAT_PREFIX, WARNING
 from ra.errors import RaError
 from ra.inert import inert
 from ra.invitations.service import InvitationView
-from ra.session.face import Action, Answer, Chat, Disconnect, StopControl
+from ra.session.face import Action, Answer, ChatEntered, Disconnect, StopControl
 
 T = TypeVar("T")
 
@@ -304,7 +304,7 @@ class PersonWindow:
         text = self.entry.get()
         if text.strip() and self._mode == "session":
             self.entry.delete(0, "end")
-            self._act(Chat(text))
+            self._act(ChatEntered(text))
 
     def _stop_control(self) -> None:
         if self._controlling:
