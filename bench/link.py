@@ -558,6 +558,7 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--stats", required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--profile", default="")
+    p.add_argument("--record", action="store_true", help="record the screen, as ra ask can")
     args = parser.parse_args(argv)
     return {"shaper": shaper_main, "helper": helper_main, "person": person_main}[args.worker](args)
 
