@@ -37,8 +37,8 @@ oldest update in flight with that seq and every one before it.
   ack at least ``sample_time`` (or two round trips, if longer) before it,
   divided by the time between the two. Spanning several acks, a sample is not
   fooled by acks that arrive bunched (an event loop that ran late, a relay
-  that delivers in bursts): the old one-ack-to-the-next rate saw a 20 Mbit/s
-  relay as 27 Mbit/s, and the sender then queued. A sample whose span saw
+  that delivers in bursts): a rate from one ack to the next read a 20 Mbit/s
+  relay as 27 Mbit/s, and a sender believing it queues. A sample whose span saw
   the link go idle (nothing in flight, nothing to send) is *app-limited*: it
   only counts if larger than the estimate, so a quiet screen does not make
   the link look slow.
@@ -47,22 +47,24 @@ oldest update in flight with that seq and every one before it.
   bandwidth. A queue keeps every sample high, so a minimum older than
   ``rtt_window`` seconds (and the first, when start-up ends) is measured
   afresh, as BBR's ProbeRTT does: one update alone in flight, whose sample
-  replaces the minimum. The *queue delay* is how far the samples now
-  (smoothed) lie above the minimum: time spent behind earlier bytes.
+  replaces the minimum. The *queue delay* is how far the smallest sample of
+  the last phase (see below) lies above the minimum: time spent behind
+  earlier bytes (a late ack only makes its own sample larger).
 * The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes
   (x 1 while *draining*: the queue delay is above ``drain_delay`` or half a
   round trip, whichever is longer), plus what the link carries while an ack
   comes late (bandwidth x the spread of the last phase's samples, at most the
-  drain threshold; BBR allows so for acks that arrive aggregated), but never fewer than ``min_unacked``
-  updates (so the link does not idle for a round trip between updates) nor
-  more than ``max_unacked``. The link is *busy* while a write is in progress
-  or the cap is reached, so kernel socket buffers cannot hide a backlog. A
-  small update may go over the byte cap (not over ``max_unacked``): a
-  keystroke never waits for a full screen's round trip.
+  drain threshold; BBR allows so for acks that arrive aggregated), but never
+  fewer than ``min_unacked`` updates (or slices) in flight, so the link does
+  not idle for a round trip between updates, nor more than ``max_unacked``.
+  The link is *busy* while a write is in progress or the cap is reached, so
+  kernel socket buffers cannot hide a backlog. A small update (not a slice)
+  may go over the byte cap (not over ``max_unacked``): a keystroke never
+  waits for a full screen's round trip.
 * The *pacing gain* is ``startup_gain`` until the bandwidth stops growing (by
   25 % over three rounds of acks, as BBR leaves its start-up), then cycles
-  over the big frames captured: 1.25 (probe for more), 0.75 (drain what the
-  probe queued), and six at 1.
+  through phases of ``phase_time`` (or two round trips): 1.25 (probe for
+  more), 0.75 (drain what the probe queued), and six at 1.
 
 **Choices made from the model:**
 
