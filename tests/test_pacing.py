@@ -86,7 +86,7 @@ def test_a_keystroke_queued_behind_a_full_screen_update_arrives_within_rtt_plus_
 def test_text_cells_stay_above_the_floor_whatever_the_link() -> None:
     # A narrow link drives the photo quality to its floor; text cells keep theirs.
     p = pacer()
-    run_link(p, full_screen(), rate=2 * MBIT, delay=0.050, duration=5.0)
+    run_link(p, full_screen(), rate=2 * MBIT, delay=0.050, duration=SECONDS)
     assert p.quality == p.min_quality < TEXT_QUALITY_FLOOR
     frame = np.full((128, 128, 4), 255, dtype=np.uint8)
     frame[:, 64:, :3] = np.random.default_rng(1).integers(0, 256, (128, 64, 3))  # photo

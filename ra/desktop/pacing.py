@@ -38,10 +38,13 @@ oldest update in flight with that seq and every one before it.
   divided by the time between the two. Spanning several acks, a sample is not
   fooled by acks that arrive bunched (an event loop that ran late, a relay
   that delivers in bursts): a rate from one ack to the next read a 20 Mbit/s
-  relay as 27 Mbit/s, and a sender believing it queues. A sample whose span saw
-  the link go idle (nothing in flight, nothing to send) is *app-limited*: it
-  only counts if larger than the estimate, so a quiet screen does not make
-  the link look slow.
+  relay as 27 Mbit/s, and a sender believing it queues. Once the pacer has
+  nothing to send and is not waiting by choice for its next capture (nothing
+  big changed, or the capture is due and not here), updates it sends before
+  what was then in flight is delivered are *app-limited*, and so is a sample
+  whose span has an ack of one: it only counts if larger than the estimate,
+  so neither a quiet screen nor a capture slower than the link makes the
+  link look slow.
 * *Round-trip time* is the smallest propagation time seen: each update's
   poll-to-ack time minus the time its own bytes take at the estimated
   bandwidth. A queue keeps every sample high, so a minimum older than
@@ -66,7 +69,9 @@ oldest update in flight with that seq and every one before it.
   through phases of ``phase_time`` (or two round trips): 1.25 (probe for
   more), 0.75 (drain what the probe queued), and six at 1.
 
-**Choices made from the model:**
+**Choices made from the model** (once a sample not app-limited, or one over a
+full span while big updates are sent, has been taken; before, only updates as
+small as typing have been seen, and they are neither paced nor made coarser):
 
 * *Capture times.* The next capture is due ``interval`` after the last one:
   at least ``min_interval``, and as long as the last update takes to cross the
@@ -110,6 +115,7 @@ class _InFlight:
     size: int
     sent_at: float
     delivered: int  # bytes acknowledged when it was sent (for counting rounds)
+    app_limited: bool  # sent while the link was not kept full
 
 
 class _WindowedFilter:
@@ -200,13 +206,15 @@ class Pacer:
         self._min_rtt: float | None = None
         self._min_rtt_at = 0.0  # when `_min_rtt` was measured
         self._probe_rtt_at: float | None = None  # measuring the round trip afresh since then
-        self._bw_measured = False  # a full-span sample, not app-limited, has been taken
+        self._bw_measured = False  # a sample over a full span has been taken
+        self._link_limited = False  # a sample of the link, or of big updates, has been taken
         self._flight: collections.deque[_InFlight] = collections.deque()
         self._inflight_bytes = 0
         self._delivered = 0
         self._acks: collections.deque[tuple[float, int]] = collections.deque()
         """(time, bytes delivered by then) of recent acks, for delivery-rate samples."""
-        self._idle_at = -1.0  # when the link last went idle for want of anything big to send
+        self._idle_at = -1.0  # the last ack of an update sent while app-limited
+        self._app_limited_until = 0  # updates sent before this many bytes are delivered
         self._queue_delay = 0.0
         self._ack_spread = 0.0  # how much later than others acks of the last phase came
         self._recent: collections.deque[tuple[float, float]] = collections.deque()
@@ -291,7 +299,7 @@ class Pacer:
     def interval(self) -> float:
         """Seconds between captures now (1 / frame rate)."""
         bw = self.bandwidth
-        if bw is None or self._last_size == 0:
+        if bw is None or self._last_size == 0 or not self._link_limited:
             return self.min_interval
         paced = self._last_size / (bw * self.pacing_gain)
         return min(self.max_interval, max(self.min_interval, paced))
@@ -337,7 +345,9 @@ class Pacer:
             # when the link has taken what is pending and has room for more.
             newest = [f.size for f in self._flight][len(self._flight) - self.min_unacked + 1:]
             allowed = max(cap, sum(newest))
-            waiting = self._inflight_bytes + (wire_size(self.pending) if self.pending else 0)
+            waiting: float = self._inflight_bytes
+            if self.pending is not None:  # its last slice must be written, not merged away
+                waiting += wire_size(self.pending) + self._slice_limit(bw)
             due = max(due, now + max(0.0, waiting - allowed) / bw - self._capture_time)
         return due
 
@@ -391,7 +401,8 @@ class Pacer:
             self.pending = rest
             self.slices += rest is not None
         self._sending = now
-        self._flight.append(_InFlight(update.seq, size, now, self._delivered))
+        self._flight.append(_InFlight(update.seq, size, now, self._delivered,
+                                      self._delivered < self._app_limited_until))
         self._inflight_bytes += size
         return update
 
@@ -421,6 +432,7 @@ class Pacer:
         if self._sending is None:
             return
         started, self._sending = self._sending, None
+        self._check_app_limited(now)
         self.bytes_sent += nbytes
         self.send_time = self._average(self.send_time, max(0.0, now - started))
 
@@ -435,16 +447,16 @@ class Pacer:
             self._delivered += old.size
             if old is acked:
                 break
-        if (not self._flight and self.pending is None and self.express is None
-                and self._last_size <= self.small_bytes):
-            self._idle_at = now  # the screen gave nothing big: the link rests (app-limited)
+        if acked.app_limited:
+            self._idle_at = now
+        self._check_app_limited(now)
         rtt = max(0.0, now - acked.sent_at)
         self.latency = self._average(self.latency, rtt)
         self._sample_bandwidth(now)
         self._acks.append((now, self._delivered))
         bw = self.bandwidth
         propagation = rtt
-        if self._bw_measured and bw is not None:
+        if bw is not None and self._link_limited:
             propagation = max(rtt - acked.size / bw, 1e-4)
         probed = self._probe_rtt_at is not None and acked.sent_at >= self._probe_rtt_at
         if probed or self._min_rtt is None or propagation <= self._min_rtt:
@@ -468,6 +480,16 @@ class Pacer:
             self._round_delivered = self._delivered
             self._end_round(now)
 
+    def _check_app_limited(self, now: float) -> None:
+        """Nothing to send, and not by the pacer's choice (the screen gave nothing big, or
+        the next capture is due and not here: a capture slower than the link): until what
+        is in flight is delivered, the link is not kept full (BBR's rule)."""
+        if self.pending is not None or self.express is not None:
+            return
+        due = self._last_capture is None or now >= self._last_capture + self.interval
+        if self._last_size <= self.small_bytes or due:
+            self._app_limited_until = self._delivered + self._inflight_bytes + 1
+
     def _sample_bandwidth(self, now: float) -> None:
         """A delivery-rate sample over at least ``sample_time`` (and two round trips)."""
         span = max(self.sample_time, 2 * (self.min_rtt or 0.0))
@@ -484,10 +506,14 @@ class Pacer:
             return  # too short to trust once a full one has been taken
         rate = (self._delivered - delivered) / elapsed
         app_limited = self._idle_at >= start
+        if app_limited and not full:
+            return  # a few small updates over a short span say nothing of the link
         current = self.bandwidth
         if not app_limited or current is None or rate > current:
             self._bw.add(rate, now)
-            self._bw_measured = self._bw_measured or (full and not app_limited)
+            self._bw_measured = self._bw_measured or full
+            self._link_limited = self._link_limited or (full and (
+                not app_limited or self._last_size > self.small_bytes))
 
     def _phase_time(self) -> float:
         """A phase of the gain cycle: ``phase_time``, or two round trips if longer."""
@@ -496,7 +522,7 @@ class Pacer:
     def _end_round(self, now: float) -> None:
         """Start-up ends when three rounds in a row raised the estimate by less than 25 %."""
         bw = self.bandwidth
-        if not self.startup or bw is None or not self._bw_measured:
+        if not self.startup or bw is None:
             return
         if bw >= 1.25 * self._full_bw:
             self._full_bw, self._full_bw_rounds = bw, 0
@@ -512,7 +538,7 @@ class Pacer:
 
     def _choose_quality(self, size: int) -> None:
         bw = self.bandwidth
-        if bw is None:
+        if bw is None or not self._link_limited:
             return
         budget = bw / self.target_fps
         if size > budget:
