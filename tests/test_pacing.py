@@ -69,6 +69,17 @@ def test_the_estimate_holds_through_a_relay_that_bunches_acks() -> None:
     assert pct(result.latencies("full", STEADY[0]), 50) <= 2 * delay + capture + 2 * frame
 
 
+def test_a_capture_slower_than_the_link_does_not_make_the_link_look_slow() -> None:
+    # 70 ms to grab and encode: the link idles between frames for want of them.
+    rate, delay, capture = 20 * MBIT, 0.020, 0.070
+    p = pacer()
+    result = run_link(p, full_screen(), rate=rate, delay=delay, duration=SECONDS,
+                      capture_time=capture)
+    assert p.bandwidth is not None and abs(p.bandwidth - rate) <= 0.15 * rate
+    assert result.shown_per_s("full", *STEADY) >= 0.9 / capture  # as many as are captured
+    assert p.quality > p.min_quality  # the frames were not made coarser for nothing
+
+
 def test_a_keystroke_queued_behind_a_full_screen_update_arrives_within_rtt_plus_30ms() -> None:
     rate, delay = 20 * MBIT, 0.020
     p = pacer()
