@@ -47,10 +47,12 @@ oldest update in flight with that seq and every one before it.
   link look slow.
 * *Round-trip time* is the smallest propagation time seen: each update's
   poll-to-ack time minus the time its own bytes take at the estimated
-  bandwidth. A queue keeps every sample high, so a minimum older than
-  ``rtt_window`` seconds (and the first, when start-up ends) is measured
-  afresh, as BBR's ProbeRTT does: one update alone in flight, whose sample
-  replaces the minimum. The *queue delay* is how far the smallest sample of
+  bandwidth (at most half of it: an estimate held low by a slow capture must
+  not make the round trip look like nothing, and the in-flight cap with it).
+  A queue keeps every sample high, so a minimum older than ``rtt_window``
+  seconds (and the first, when start-up ends) is measured afresh, as BBR's
+  ProbeRTT does: one update alone in flight, whose sample replaces the
+  minimum. The *queue delay* is how far the smallest sample of
   the last phase (see below) lies above the minimum: time spent behind
   earlier bytes (a late ack only makes its own sample larger).
 * The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes
@@ -457,7 +459,8 @@ class Pacer:
         bw = self.bandwidth
         propagation = rtt
         if bw is not None and self._link_limited:
-            propagation = max(rtt - acked.size / bw, 1e-4)
+            # At most half: an estimate too low (app-limited) would take it all.
+            propagation = max(rtt - acked.size / bw, rtt / 2, 1e-4)
         probed = self._probe_rtt_at is not None and acked.sent_at >= self._probe_rtt_at
         if probed or self._min_rtt is None or propagation <= self._min_rtt:
             self._min_rtt, self._min_rtt_at = propagation, now
