@@ -45,16 +45,17 @@ oldest update in flight with that seq and every one before it.
   whose span has an ack of one: it only counts if larger than the estimate,
   so neither a quiet screen nor a capture slower than the link makes the
   link look slow.
-* *Round-trip time* is the smallest propagation time seen: each update's
-  poll-to-ack time minus the time its own bytes take at the estimated
-  bandwidth (at most half of it: an estimate held low by a slow capture must
-  not make the round trip look like nothing, and the in-flight cap with it).
+* *Round-trip time* is the smallest propagation time seen, each the median
+  over a phase (see below) of the acks' samples, so that one early ack on a
+  busy machine does not set it: an update's poll-to-ack time minus the time
+  its own bytes take at the estimated bandwidth (at most half of it: an
+  estimate held low by a slow capture must not make the round trip look
+  like nothing, and the in-flight cap with it).
   A queue keeps every sample high, so a minimum older than ``rtt_window``
   seconds (and the first, when start-up ends) is measured afresh, as BBR's
   ProbeRTT does: one update alone in flight, whose sample replaces the
-  minimum. The *queue delay* is how far the smallest sample of
-  the last phase (see below) lies above the minimum: time spent behind
-  earlier bytes (a late ack only makes its own sample larger).
+  minimum. The *queue delay* is how far the last phase's median lies above
+  the minimum: time spent behind earlier bytes.
 * The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes
   (x 1 while *draining*: the queue delay is above ``drain_delay`` or half a
   round trip, whichever is longer), plus what the link carries while an ack
@@ -461,21 +462,21 @@ class Pacer:
         if bw is not None and self._link_limited:
             # At most half: an estimate too low (app-limited) would take it all.
             propagation = max(rtt - acked.size / bw, rtt / 2, 1e-4)
-        probed = self._probe_rtt_at is not None and acked.sent_at >= self._probe_rtt_at
-        if probed or self._min_rtt is None or propagation <= self._min_rtt:
-            self._min_rtt, self._min_rtt_at = propagation, now
-            if probed:
-                self._probe_rtt_at = None
-        elif self._probe_rtt_at is None and now - self._min_rtt_at > self.rtt_window:
-            self._probe_rtt_at = now
-        # Late acks only add to a sample: the smallest of the last phase is the queue.
         phase = self._phase_time()
         self._recent.append((now, propagation))
         while self._recent[0][0] < now - phase:
             self._recent.popleft()
-        lowest = min(p for _t, p in self._recent)
-        self._queue_delay = lowest - self._min_rtt
-        self._ack_spread = max(p for _t, p in self._recent) - lowest
+        ordered = sorted(p for _t, p in self._recent)
+        typical = ordered[len(ordered) // 2]  # a rare early or late ack does not move it
+        probed = self._probe_rtt_at is not None and acked.sent_at >= self._probe_rtt_at
+        if probed or self._min_rtt is None or typical <= self._min_rtt:
+            self._min_rtt, self._min_rtt_at = (propagation if probed else typical), now
+            if probed:
+                self._probe_rtt_at = None
+        elif self._probe_rtt_at is None and now - self._min_rtt_at > self.rtt_window:
+            self._probe_rtt_at = now
+        self._queue_delay = max(0.0, typical - self._min_rtt)
+        self._ack_spread = ordered[-1] - ordered[0]
         if not self.startup and now - self._phase_at >= phase:
             self._cycle += 1
             self._phase_at = now
