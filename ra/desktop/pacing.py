@@ -60,9 +60,13 @@ oldest update in flight with that seq and every one before it.
   (x 1 while *draining*: the queue delay is above ``drain_delay`` or half a
   round trip, whichever is longer), plus what the link carries while an ack
   comes late (bandwidth x the spread of the last phase's samples, at most the
-  drain threshold; BBR allows so for acks that arrive aggregated), but never
-  fewer than ``min_unacked`` updates (or slices) in flight, so the link does
-  not idle for a round trip between updates, nor more than ``max_unacked``.
+  drain threshold; BBR allows so for acks that arrive aggregated), and at
+  least the pacing gain x bandwidth x the last phase's median round trip (a
+  receiver that acks late for its own reasons, as on a busy machine, keeps
+  the rate it has, and probing grows it; the drain phase lowers it), but
+  never fewer than ``min_unacked`` updates (or slices) in flight, so the link
+  does not idle for a round trip between updates, nor more than
+  ``max_unacked``.
   The link is *busy* while a write is in progress or the cap is reached, so
   kernel socket buffers cannot hide a backlog. A small update (not a slice)
   may go over the byte cap (not over ``max_unacked``): a keystroke never
@@ -220,6 +224,7 @@ class Pacer:
         self._app_limited_until = 0  # updates sent before this many bytes are delivered
         self._queue_delay = 0.0
         self._ack_spread = 0.0  # how much later than others acks of the last phase came
+        self._typical_rtt = 0.0  # the median sample of the last phase
         self._recent: collections.deque[tuple[float, float]] = collections.deque()
         """(time, propagation) of the acks of the last phase, for the queue delay."""
         self._round_delivered = 0  # an ack of an update sent after this many bytes: a round
@@ -280,7 +285,11 @@ class Pacer:
         if cwnd is None or bw is None:
             return None
         late = min(self._ack_spread, self._drain_threshold())
-        return max(cwnd + bw * late, self.min_unacked * self._slice_limit(bw))
+        # What keeps the link as busy as now at the latency of now (x the gain: probing
+        # grows it): a receiver that acks late for its own reasons (a busy machine) is
+        # not taken for a queue to drain.
+        now_rate = self.pacing_gain * bw * self._typical_rtt
+        return max(cwnd + bw * late, self.min_unacked * self._slice_limit(bw), now_rate)
 
     @property
     def inflight_bytes(self) -> int:
@@ -468,6 +477,7 @@ class Pacer:
             self._recent.popleft()
         ordered = sorted(p for _t, p in self._recent)
         typical = ordered[len(ordered) // 2]  # a rare early or late ack does not move it
+        self._typical_rtt = typical
         probed = self._probe_rtt_at is not None and acked.sent_at >= self._probe_rtt_at
         if probed or self._min_rtt is None or typical <= self._min_rtt:
             self._min_rtt, self._min_rtt_at = (propagation if probed else typical), now
