@@ -40,7 +40,12 @@ Metrics, over ``seconds`` after ``warmup``:
 - shown/s: paints on the page that showed a stamp newer than any before;
 - change->shown p50 / p95: page time of that paint minus the painter's time
   after XSync for that counter (one clock: CLOCK_MONOTONIC and the page's
-  ``performance.timeOrigin + now()`` are matched once in the helper);
+  ``performance.timeOrigin + now()`` are matched once in the helper). A big
+  update goes in slices (``ra.desktop.pacing``) that share its seq and are
+  drawn as they come; the stamp is in one of them, so the time taken is that
+  of the paint that drew the *last* slice of the update(s) that showed it
+  (the page lists the seqs of each paint in ``data-seqs``); the first
+  slice's time is kept too (``first_slice_ms_p50``);
 - link: SCREEN bytes received by the helper per second (TLS and TCP overhead
   not counted) and that as a share of the link's rate;
 - CPU % per process (100 = one core): person, helper (Python), browser (all
@@ -113,7 +118,8 @@ STAMP_JS = """
     return check === (value & 0xFF) ? counter : null;
   };
   new MutationObserver(() => {
-    window.raBench.push([performance.timeOrigin + performance.now(), read()]);
+    window.raBench.push([performance.timeOrigin + performance.now(), read(),
+                         canvas.dataset.seqs || ""]);
   }).observe(canvas, { attributes: true, attributeFilter: ['data-seq'] });
 }
 """
@@ -251,7 +257,7 @@ async def _helper(args: argparse.Namespace) -> int:
     with contextlib.suppress(NetError, ConnectionClosed, OSError):
         await channel.close("done")
     await server.close()
-    paints = [(int(t * 1e6) - offset_ns, c) for t, c in shown]  # page ms -> monotonic ns
+    paints = [(int(t * 1e6) - offset_ns, c, seqs) for t, c, seqs in shown]  # ms -> mono ns
     _write_json(args.out, {"paints": paints, "received": received, "page": counters,
                            "error": error})
     return 0
@@ -397,18 +403,35 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))], 1)
 
 
+def complete(paints: list[tuple[int, int | None, set[int]]], i: int) -> int:
+    """When the update(s) drawn by paint `i` were drawn whole: the last later paint that
+    drew a slice of one of them (slices of an update share its seq; see ra.desktop.pacing).
+    Pages without the seqs (older revisions, which never slice) give paint `i`'s time."""
+    t, _counter, seqs = paints[i]
+    for later, _c, drawn in paints[i + 1 : i + 200]:
+        if later > paints[i][0] + 1_000_000_000:
+            break  # a second on: not slices of the same update
+        if drawn & seqs:
+            t = later
+    return t
+
+
 def measure(out: dict[str, Any], paint: dict[str, Any], t0: int, t1: int,
             rate: float | None) -> dict[str, Any]:
     wall = (t1 - t0) / 1e9
     painted = {c: after for c, _before, after in paint["frames"]}
     latencies: list[float] = []
+    firsts: list[float] = []
     last = -1
-    for t, counter in out["paints"]:
+    paints = [(t, c, {int(s) for s in str(rest[0] if rest else "").split(",") if s})
+              for t, c, *rest in out["paints"]]
+    for i, (t, counter, _seqs) in enumerate(paints):
         if counter is None or counter <= last:
             continue
         last = counter
         if t0 <= t < t1 and counter in painted:
-            latencies.append((t - painted[counter]) / 1e6)
+            firsts.append((t - painted[counter]) / 1e6)
+            latencies.append((complete(paints, i) - painted[counter]) / 1e6)
     link_bytes = sum(n for t, n in out["received"] if t0 <= t < t1)
     return {
         "shown_per_s": round(len(latencies) / wall, 2),
@@ -416,6 +439,7 @@ def measure(out: dict[str, Any], paint: dict[str, Any], t0: int, t1: int,
                                1),
         "latency_ms_p50": _pct(latencies, 50),
         "latency_ms_p95": _pct(latencies, 95),
+        "first_slice_ms_p50": _pct(firsts, 50),
         "link_mbit_s": round(link_bytes * 8 / wall / 1e6, 2),
         "link_use": None if rate is None else round(link_bytes / wall / rate, 3),
         "updates_per_s": round(sum(1 for t, _n in out["received"] if t0 <= t < t1) / wall, 1),
@@ -558,6 +582,7 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--stats", required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--profile", default="")
+    p.add_argument("--record", action="store_true", help="record the screen, as ra ask can")
     args = parser.parse_args(argv)
     return {"shaper": shaper_main, "helper": helper_main, "person": person_main}[args.worker](args)
 

@@ -10,15 +10,26 @@ offer, and write while ``poll`` gives updates) against a one-way path of
   bottleneck), then waits its turn at the bottleneck (FIFO), takes
   ``size / rate`` there and arrives ``delay`` later;
 * the helper acknowledges each update when it arrives; the ack takes
-  ``delay`` to come back (acks are small: no queue).
+  ``delay`` to come back (acks are small: no queue);
+* with ``jitter``, as through ``bench link``'s user-space relay on a loaded
+  machine, each arrival and each ack comes up to ``jitter`` seconds late (an
+  event loop that ran late), never before the one ahead of it: acks arrive
+  bunched, though the bottleneck itself keeps its rate;
+* with ``stalls``, the sender's event loop hears no ack while it captures
+  (the encoder holds the interpreter): those acks are all handled when the
+  capture ends.
 
 The screen is a `Workload`: what changes at each capture, and when each
-change happened (to measure change-to-shown).
+change happened (to measure change-to-shown). A change is encoded as the
+codec does it, one tile per grid row of 64 pixels it spans (so big updates
+can be sent in slices), and is *shown* when the last of its tiles arrives;
+a change some of whose tiles were merged away (superseded) is never shown.
 """
 
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +37,7 @@ from ra.desktop.codec import Codec, Tile, Update
 from ra.desktop.pacing import Pacer, wire_size
 
 W, H = 1920, 1080
+ROW = 64  # the codec's cells: a change is one tile per row of them
 
 
 @dataclass
@@ -43,6 +55,7 @@ class Shown:
     label: str
     changed_at: float
     shown_at: float
+    offered_at: float  # when the update carrying it was offered to the pacer
 
 
 @dataclass
@@ -61,6 +74,11 @@ class Result:
 
     def latencies(self, label: str, start: float = 0.0) -> list[float]:
         return sorted(s.shown_at - s.changed_at for s in self.shown
+                      if s.label == label and s.changed_at >= start)
+
+    def waits(self, label: str, start: float = 0.0) -> list[float]:
+        """Seconds from offered to the pacer to arrived, of each change shown."""
+        return sorted(s.shown_at - s.offered_at for s in self.shown
                       if s.label == label and s.changed_at >= start)
 
     def shown_per_s(self, label: str, start: float, end: float) -> float:
@@ -107,20 +125,26 @@ def below_the_top_row(bytes_per_quality: int = 2800) -> Workload:
 
 
 def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
-             duration: float, capture_time: float = 0.01) -> Result:
+             duration: float, capture_time: float = 0.01, jitter: float = 0.0,
+             stalls: bool = False, seed: int = 1) -> Result:
     result = Result(duration)
     events: list[tuple[float, int, int]] = []  # (ack time, tie-break, seq) at the sender
     link_free = 0.0
+    last_arrival = last_ack = 0.0
+    late = random.Random(seed)
     seq = 0
     tie = 0
-    # Per update on the wire: the changes it carries (label, changed_at) by tile.
-    carried: dict[int, list[tuple[str, float]]] = {}
+    # Per tile: the change it belongs to; per change: its tiles still to arrive.
+    carried: dict[int, int] = {}
+    missing: dict[int, int] = {}
+    about: dict[int, tuple[str, float, float]] = {}  # change: label, changed_at, offered_at
     alive: list[Tile] = []  # keeps every tile's id() its own
     now = 0.0
     last_capture = 0.0
+    stalled: list[tuple[int, int]] = []
 
     def send_ready(t: float) -> None:
-        nonlocal link_free, tie
+        nonlocal link_free, tie, last_arrival, last_ack
         while (update := pacer.poll(t)) is not None:
             size = wire_size(update)
             pacer.on_sent(size, t)
@@ -128,15 +152,19 @@ def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
             link_free = start + size / rate
             result.delivered.append((start, link_free, size))
             result.queue_delays.append(start - t)
-            arrived = link_free + delay
-            shown: dict[str, float] = {}
+            arrived = last_arrival = max(last_arrival,
+                                         link_free + delay + late.uniform(0, jitter))
             for tile in update.tiles:
-                for label, at in carried.get(id(tile), []):
-                    shown[label] = max(shown.get(label, at), at)
-            for label, at in shown.items():
-                result.shown.append(Shown(label, at, arrived))
+                change = carried.get(id(tile))
+                if change is None:
+                    continue
+                missing[change] -= 1
+                if missing[change] == 0:
+                    label, at, offered = about[change]
+                    result.shown.append(Shown(label, at, arrived, offered))
             tie += 1
-            heapq.heappush(events, (arrived + delay, tie, update.seq))
+            last_ack = max(last_ack, arrived + delay + late.uniform(0, jitter))
+            heapq.heappush(events, (last_ack, tie, update.seq))
 
     def advance(until: float, stop_on_ack: bool = False) -> float:
         nonlocal now
@@ -156,7 +184,17 @@ def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
         if pacer.busy and pacer.pending is not None:
             advance(now + 0.25, stop_on_ack=True)
         started = now
-        advance(started + capture_time)
+        if stalls:  # acks that come meanwhile wait for the capture, then all at once
+            while events and events[0][0] <= started + capture_time:
+                _t, tie_, acked = heapq.heappop(events)
+                stalled.append((tie_, acked))
+            now = started + capture_time
+            for _tie, acked in stalled:
+                pacer.on_ack(acked, now)
+            stalled.clear()
+            send_ready(now)
+        else:
+            advance(started + capture_time)
         changes = workload(last_capture, started)
         last_capture = started
         if not changes:
@@ -166,10 +204,18 @@ def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
         tiles = []
         for change in changes:
             x, y, w, h = change.rect
-            tile = Tile(x, y, w, h, Codec.JPEG, bytes(change.bytes_at(pacer.quality)))
-            carried[id(tile)] = [(change.label, change.at)]
-            alive.append(tile)
-            tiles.append(tile)
+            rows = range(y, y + h, ROW)
+            size = change.bytes_at(pacer.quality) * ROW // h if h > ROW else 0
+            key = len(about)
+            about[key] = (change.label, change.at, started)
+            missing[key] = len(rows)
+            for top in rows:
+                rows_h = min(ROW, y + h - top)
+                n = size * rows_h // ROW if size else change.bytes_at(pacer.quality)
+                tile = Tile(x, top, w, rows_h, Codec.JPEG, bytes(n))
+                carried[id(tile)] = key
+                alive.append(tile)
+                tiles.append(tile)
         result.qualities.append(pacer.quality)
         pacer.offer(Update(seq, W, H, 0, 0, tuple(tiles)), started, capture_time=capture_time)
         send_ready(now)

@@ -19,42 +19,80 @@ changes from waiting behind big ones: a *small* update (at most
 of the pending update's goes into an *express* update instead, which is sent
 first. Sending it first is safe: no pixel is in both.
 
-**The link model** (like BBR's): every update written is *in flight* until
-acknowledged; the helper acknowledges each update in the order it arrives, so
-an ack for one update is an ack for every update sent before it.
+**Slices.** A big update is written in *slices* of whole tiles, smallest
+first (when no two of its tiles overlap, the order does not change what is
+painted; else in its own order), each at most ``slice_time`` seconds of the link long (and at least
+``small_bytes``); each slice is an update on the wire with the update's seq.
+What is not yet written stays pending and merges like any update, and an
+express update goes between two slices: a keystroke waits for the slices in
+flight, never for a whole full-screen update. Keyframes are never sliced (a
+recording's chunk starts with a whole one). The helper acknowledges each
+update it receives, in order, by its seq: an ack for seq acknowledges the
+oldest update in flight with that seq and every one before it.
 
-* *Bandwidth* is the largest delivery rate seen over ``bw_window`` seconds: at
-  each ack, the bytes acknowledged since the acked update was sent divided by
-  the time since the acknowledgement that came just before it was sent (or
-  since it was sent, if nothing was in flight then). A sample taken while the
-  sender had nothing to send (the update went onto an empty link) is
-  *app-limited*: it only counts if it is larger than the estimate, so a quiet
-  screen does not make the link look slow.
-* *Round-trip time* is the smallest propagation time seen over ``rtt_window``
-  seconds: each update's poll-to-ack time minus the time its own bytes take at
-  the estimated bandwidth.
-* The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes,
-  but never fewer than ``min_unacked`` updates (so the link does not idle
-  for a round trip between updates) nor more than ``max_unacked``. The link
-  is *busy* while a write is in progress or the cap is reached, so kernel
-  socket buffers cannot hide a backlog. A small update may go over the byte
-  cap (not over ``max_unacked``): a keystroke never waits for a full screen's
-  round trip.
+**The link model** (like BBR's):
 
-**Choices made from the model:**
+* *Bandwidth* is the largest delivery rate seen over ``bw_window`` seconds.
+  Each ack gives a sample: the bytes acknowledged since the newest earlier
+  ack at least ``sample_time`` (or two round trips, if longer) before it,
+  divided by the time between the two. Spanning several acks, a sample is not
+  fooled by acks that arrive bunched (an event loop that ran late, a relay
+  that delivers in bursts): a rate from one ack to the next read a 20 Mbit/s
+  relay as 27 Mbit/s, and a sender believing it queues. Once the pacer has
+  nothing to send and is not waiting by choice for its next capture (nothing
+  big changed, or the capture is due and not here), updates it sends before
+  what was then in flight is delivered are *app-limited*, and so is a sample
+  whose span has an ack of one: it only counts if larger than the estimate,
+  so neither a quiet screen nor a capture slower than the link makes the
+  link look slow.
+* *Round-trip time* is the smallest propagation time seen, each the median
+  over a phase (see below) of the acks' samples, so that one early ack on a
+  busy machine does not set it: an update's poll-to-ack time minus the time
+  its own bytes take at the estimated bandwidth (at most half of it: an
+  estimate held low by a slow capture must not make the round trip look
+  like nothing, and the in-flight cap with it).
+  A queue keeps every sample high, so a minimum older than ``rtt_window``
+  seconds (and the first, when start-up ends) is measured afresh, as BBR's
+  ProbeRTT does: one update alone in flight, whose sample replaces the
+  minimum. The *queue delay* is how far the last phase's median lies above
+  the minimum: time spent behind earlier bytes.
+* The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes
+  (x 1 while *draining*: the queue delay is above ``drain_delay`` or half a
+  round trip, whichever is longer), plus what the link carries while an ack
+  comes late (bandwidth x the spread of the last phase's samples, at most the
+  drain threshold; BBR allows so for acks that arrive aggregated), and at
+  least the pacing gain x bandwidth x the last phase's median round trip (a
+  receiver that acks late for its own reasons, as on a busy machine, keeps
+  the rate it has, and probing grows it; the drain phase lowers it), but
+  never fewer than ``min_unacked`` updates (or slices) in flight, so the link
+  does not idle for a round trip between updates, nor more than
+  ``max_unacked``.
+  The link is *busy* while a write is in progress or the cap is reached, so
+  kernel socket buffers cannot hide a backlog. A small update (not a slice)
+  may go over the byte cap (not over ``max_unacked``): a keystroke never
+  waits for a full screen's round trip.
+* The *pacing gain* is ``startup_gain`` until the bandwidth stops growing (by
+  25 % over three rounds of acks, as BBR leaves its start-up), then cycles
+  through phases of ``phase_time`` (or two round trips): 1.25 (probe for
+  more), 0.75 (drain what the probe queued), and six at 1.
+
+**Choices made from the model** (once a sample not app-limited, or one over a
+full span while big updates are sent, has been taken; before, only updates as
+small as typing have been seen, and they are neither paced nor made coarser):
 
 * *Capture times.* The next capture is due ``interval`` after the last one:
   at least ``min_interval``, and as long as the last update takes to cross the
-  link at ``pacing_gain`` x bandwidth. While the link is busy, the capture is
-  timed to finish when the oldest update in flight is expected to be
-  acknowledged (from the model), so what is sent is as fresh as it can be
+  link at the pacing gain x bandwidth. While the link is busy or an update
+  waits, the capture is timed to finish when what is pending and in flight
+  fits under the in-flight cap, so what is sent is as fresh as it can be
   instead of waiting, already captured, for the link.
-* *JPEG quality* (of photo-like tiles; text-like tiles are encoded by the codec
-  at ``text_quality``, 90 for browsers, or losslessly, whatever this says): the
-  byte budget of a frame is bandwidth / ``target_fps``. An update larger than
-  the budget lowers quality in proportion (at most 30 % at once, floor
-  ``min_quality``); one under 80 % of it raises quality by ``quality_step_up``
-  (ceiling ``max_quality``).
+* *JPEG quality* of photo-like tiles: the byte budget of a frame is
+  bandwidth / ``target_fps``. An update larger than the budget lowers quality
+  in proportion (at most 30 % at once, floor ``min_quality``); one under 80 %
+  of it raises quality by ``quality_step_up`` (ceiling ``max_quality``).
+  Text-like tiles never follow it down: the codec encodes them at
+  ``TEXT_QUALITY_FLOOR`` or above (``ra.desktop.codec``: JPEG 4:4:4 at
+  ``text_quality``, 90 for browsers, or losslessly), whatever the link.
 """
 
 from __future__ import annotations
@@ -66,6 +104,12 @@ import numpy as np
 
 from ra.desktop.codec import HEADER, TILE_HEADER, Tile, Update
 
+TEXT_QUALITY_FLOOR = 90
+"""Text-like tiles are never encoded below this JPEG quality (the codec's ``text_quality``)."""
+
+PROBE_CYCLE = (1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+"""Pacing gains of successive big frames once start-up is over (BBR's ProbeBW)."""
+
 
 def wire_size(update: Update) -> int:
     """The length of ``update.to_bytes()``, without encoding it."""
@@ -74,12 +118,11 @@ def wire_size(update: Update) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
+    seq: int
     size: int
     sent_at: float
-    delivered: int  # bytes acknowledged when it was sent
-    delivered_at: float  # when that count was last raised (or sent_at, on an empty link)
-    app_limited: bool  # sent onto an empty link
-    expected_ack: float | None  # from the model, when it was sent
+    delivered: int  # bytes acknowledged when it was sent (for counting rounds)
+    app_limited: bool  # sent while the link was not kept full
 
 
 class _WindowedFilter:
@@ -114,12 +157,16 @@ class Pacer:
         initial_quality: int = 70,
         target_fps: float = 24.0,
         min_unacked: int = 2,
-        max_unacked: int = 16,
-        cwnd_gain: float = 2.0,
-        pacing_gain: float = 1.25,
+        max_unacked: int = 32,
+        cwnd_gain: float = 1.5,
+        startup_gain: float = 2.0,
         small_bytes: int = 16 * 1024,
-        bw_window: float = 10.0,
-        rtt_window: float = 10.0,
+        slice_time: float = 0.015,
+        sample_time: float = 0.25,
+        phase_time: float = 0.1,
+        drain_delay: float = 0.01,
+        bw_window: float = 2.0,
+        rtt_window: float = 5.0,
         quality_step_up: int = 2,
         smoothing: float = 0.3,
     ) -> None:
@@ -129,8 +176,8 @@ class Pacer:
             raise ValueError("need 1 <= min_quality <= initial_quality <= max_quality <= 100")
         if not 1 <= min_unacked <= max_unacked:
             raise ValueError("need 1 <= min_unacked <= max_unacked")
-        if target_fps <= 0 or cwnd_gain < 1 or pacing_gain <= 0:
-            raise ValueError("need target_fps > 0, cwnd_gain >= 1 and pacing_gain > 0")
+        if target_fps <= 0 or cwnd_gain < 1 or startup_gain < 1:
+            raise ValueError("need target_fps > 0, cwnd_gain >= 1 and startup_gain >= 1")
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.min_quality = min_quality
@@ -139,8 +186,12 @@ class Pacer:
         self.min_unacked = min_unacked
         self.max_unacked = max_unacked
         self.cwnd_gain = cwnd_gain
-        self.pacing_gain = pacing_gain
+        self.startup_gain = startup_gain
         self.small_bytes = small_bytes
+        self.slice_time = slice_time
+        self.sample_time = sample_time
+        self.phase_time = phase_time
+        self.drain_delay = drain_delay
         self.quality_step_up = quality_step_up
         self.smoothing = smoothing
         self._quality = float(initial_quality)
@@ -150,18 +201,39 @@ class Pacer:
         """A small update that shares no pixel with `pending`: it is sent first."""
         self.merged = 0
         """How many offered updates were merged into a waiting one (not sent on their own)."""
+        self.slices = 0
+        """How many slices of bigger updates were written (see Slices above)."""
         self.send_time: float | None = None
         """Smoothed seconds from poll to on_sent."""
         self.latency: float | None = None
         """Smoothed seconds from poll to on_ack."""
         self.bytes_sent = 0
         self._bw = _WindowedFilter(bw_window, keep_max=True)
-        self._rtt = _WindowedFilter(rtt_window, keep_max=False)
-        self._bw_measured = False  # a sample not app-limited has been taken
-        self._flight: collections.OrderedDict[int, _InFlight] = collections.OrderedDict()
+        self.rtt_window = rtt_window
+        self._min_rtt: float | None = None
+        self._min_rtt_at = 0.0  # when `_min_rtt` was measured
+        self._probe_rtt_at: float | None = None  # measuring the round trip afresh since then
+        self._bw_measured = False  # a sample over a full span has been taken
+        self._link_limited = False  # a sample of the link, or of big updates, has been taken
+        self._flight: collections.deque[_InFlight] = collections.deque()
         self._inflight_bytes = 0
         self._delivered = 0
-        self._delivered_at = 0.0
+        self._acks: collections.deque[tuple[float, int]] = collections.deque()
+        """(time, bytes delivered by then) of recent acks, for delivery-rate samples."""
+        self._idle_at = -1.0  # the last ack of an update sent while app-limited
+        self._app_limited_until = 0  # updates sent before this many bytes are delivered
+        self._queue_delay = 0.0
+        self._ack_spread = 0.0  # how much later than others acks of the last phase came
+        self._typical_rtt = 0.0  # the median sample of the last phase
+        self._recent: collections.deque[tuple[float, float]] = collections.deque()
+        """(time, propagation) of the acks of the last phase, for the queue delay."""
+        self._round_delivered = 0  # an ack of an update sent after this many bytes: a round
+        self._full_bw = 0.0
+        self._full_bw_rounds = 0
+        self.startup = True
+        """The pacer is still finding the link's bandwidth (pacing gain ``startup_gain``)."""
+        self._cycle = 0
+        self._phase_at = 0.0  # when the current phase of the cycle began
         self._sending: float | None = None  # when the write in progress was polled
         self._last_capture: float | None = None
         self._last_size = 0  # wire bytes of the last update offered (0 after an idle capture)
@@ -177,7 +249,26 @@ class Pacer:
     @property
     def min_rtt(self) -> float | None:
         """Estimated round-trip time without queueing or serialisation, seconds."""
-        return self._rtt.value
+        return self._min_rtt
+
+    @property
+    def queue_delay(self) -> float:
+        """Smoothed seconds the last updates spent queued behind earlier bytes."""
+        return self._queue_delay
+
+    @property
+    def draining(self) -> bool:
+        """The queue delay is too long: the in-flight cap is one bandwidth x round trip."""
+        return self.min_rtt is not None and self._queue_delay > self._drain_threshold()
+
+    def _drain_threshold(self) -> float:
+        return max(self.drain_delay, (self.min_rtt or 0.0) / 2)
+
+    @property
+    def pacing_gain(self) -> float:
+        if self.startup:
+            return self.startup_gain
+        return PROBE_CYCLE[self._cycle % len(PROBE_CYCLE)]
 
     @property
     def cwnd(self) -> float | None:
@@ -185,7 +276,20 @@ class Pacer:
         bw, rtt = self.bandwidth, self.min_rtt
         if bw is None or rtt is None:
             return None
-        return self.cwnd_gain * bw * rtt
+        return (1.0 if self.draining else self.cwnd_gain) * bw * rtt
+
+    @property
+    def cap(self) -> float | None:
+        """The in-flight cap in bytes: `cwnd` and what late acks hold, or ``min_unacked`` slices."""
+        cwnd, bw = self.cwnd, self.bandwidth
+        if cwnd is None or bw is None:
+            return None
+        late = min(self._ack_spread, self._drain_threshold())
+        # What keeps the link as busy as now at the latency of now (x the gain: probing
+        # grows it): a receiver that acks late for its own reasons (a busy machine) is
+        # not taken for a queue to drain.
+        now_rate = self.pacing_gain * bw * self._typical_rtt
+        return max(cwnd + bw * late, self.min_unacked * self._slice_limit(bw), now_rate)
 
     @property
     def inflight_bytes(self) -> int:
@@ -200,14 +304,14 @@ class Pacer:
 
     @property
     def quality(self) -> int:
-        """The JPEG quality to encode the next frame with."""
+        """The JPEG quality to encode the next frame's photo-like tiles with."""
         return round(self._quality)
 
     @property
     def interval(self) -> float:
         """Seconds between captures now (1 / frame rate)."""
         bw = self.bandwidth
-        if bw is None or self._last_size == 0:
+        if bw is None or self._last_size == 0 or not self._link_limited:
             return self.min_interval
         paced = self._last_size / (bw * self.pacing_gain)
         return min(self.max_interval, max(self.min_interval, paced))
@@ -218,39 +322,46 @@ class Pacer:
 
     @property
     def busy(self) -> bool:
-        """A write is in progress, or the in-flight cap is reached."""
-        return self._sending is not None or not self._room(None)
+        """A write is in progress, or what would be written next is over the in-flight cap."""
+        if self._sending is not None:
+            return True
+        if self.express is not None:
+            return not self._room(wire_size(self.express), whole=True)
+        if self.pending is None:
+            return not self._room(0, whole=False)
+        first, rest = self._slice(self.pending)
+        return not self._room(wire_size(first), whole=rest is None)
 
-    def _room(self, size: int | None) -> bool:
-        """May an update of `size` wire bytes (None: any size) be written now?"""
+    def _room(self, size: int, *, whole: bool) -> bool:
+        """May an update (`whole`: not a slice) of `size` wire bytes be written now?"""
         n = len(self._flight)
         if n >= self.max_unacked:
             return False
+        if whole and size <= self.small_bytes:
+            return True  # small updates pass the byte cap
+        if self._probe_rtt_at is not None:
+            return n == 0  # one update alone in flight: its round trip has no queue in it
         if n < self.min_unacked:
             return True
-        if size is not None and size <= self.small_bytes:
-            return True  # small updates pass the byte cap
-        cwnd = self.cwnd
-        return cwnd is not None and self._inflight_bytes < cwnd
+        cap = self.cap
+        return cap is not None and self._inflight_bytes + size <= cap
 
     def next_capture_at(self, now: float) -> float:
         """When to grab and encode the next frame (``<= now``: capture now)."""
         if self._last_capture is None:
             return now
         due = self._last_capture + self.interval
-        if self.pending is not None or self.busy:
+        bw, cap = self.bandwidth, self.cap
+        if (self.pending is not None or self.busy) and bw is not None and cap is not None:
             # Captured now, a frame would only wait (or merge): time it to be ready
-            # when the link is expected to take it.
-            free = self._expected_free()
-            if free is not None:
-                due = max(due, free - self._capture_time)
+            # when the link has taken what is pending and has room for more.
+            newest = [f.size for f in self._flight][len(self._flight) - self.min_unacked + 1:]
+            allowed = max(cap, sum(newest))
+            waiting: float = self._inflight_bytes
+            if self.pending is not None:  # its last slice must be written, not merged away
+                waiting += wire_size(self.pending) + self._slice_limit(bw)
+            due = max(due, now + max(0.0, waiting - allowed) / bw - self._capture_time)
         return due
-
-    def _expected_free(self) -> float | None:
-        """When the oldest update in flight should be acknowledged (None: unknown)."""
-        for flight in self._flight.values():
-            return flight.expected_ack
-        return None
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -283,78 +394,165 @@ class Pacer:
         self._last_size = 0
 
     def poll(self, now: float) -> Update | None:
-        """The update to write now, or None (nothing waiting, or the link is busy)."""
+        """The update (or slice of one) to write now, or None (nothing waiting, or busy)."""
         if self._sending is not None:
             return None
         express = self.express is not None
         update = self.express if express else self.pending
         if update is None:
             return None
+        rest: Update | None = None
+        if not express:
+            update, rest = self._slice(update)
         size = wire_size(update)
-        if not self._room(size):
+        if not self._room(size, whole=rest is None):
             return None
         if express:
             self.express = None
         else:
-            self.pending = None
+            self.pending = rest
+            self.slices += rest is not None
         self._sending = now
-        expected = None
-        bw, rtt = self.bandwidth, self.min_rtt
-        if bw is not None and rtt is not None:
-            start = now + rtt
-            if self._flight:
-                last = next(reversed(self._flight.values())).expected_ack
-                if last is not None:
-                    start = max(start, last)
-            expected = start + size / bw
-        empty = not self._flight
-        if empty:
-            self._delivered_at = now
-        self._flight[update.seq] = _InFlight(size, now, self._delivered, self._delivered_at,
-                                             empty, expected)
+        self._flight.append(_InFlight(update.seq, size, now, self._delivered,
+                                      self._delivered < self._app_limited_until))
         self._inflight_bytes += size
         return update
+
+    def _slice(self, update: Update) -> tuple[Update, Update | None]:
+        """The first slice of `update` and the rest (None: it fits in one)."""
+        bw = self.bandwidth
+        if bw is None or update.keyframe:
+            return update, None
+        limit = self._slice_limit(bw)
+        if wire_size(update) <= limit:
+            return update, None
+        tiles = update.tiles
+        if not _overlapping(tiles):  # any order paints the same: the small changes first
+            tiles = tuple(sorted(tiles, key=lambda t: len(t.data)))
+        size = HEADER.size
+        for i, tile in enumerate(tiles):
+            size += TILE_HEADER.size + len(tile.data)
+            if size > limit and i > 0:
+                return replace(update, tiles=tiles[:i]), replace(update, tiles=tiles[i:])
+        return update, None
+
+    def _slice_limit(self, bw: float) -> float:
+        return max(self.small_bytes, bw * self.slice_time)
 
     def on_sent(self, nbytes: int, now: float) -> None:
         """The update returned by the last `poll` has been written completely."""
         if self._sending is None:
             return
         started, self._sending = self._sending, None
+        self._check_app_limited(now)
         self.bytes_sent += nbytes
         self.send_time = self._average(self.send_time, max(0.0, now - started))
 
     def on_ack(self, seq: int, now: float) -> None:
         """The viewer has taken update `seq` (and so every update written before it)."""
-        acked = self._flight.get(seq)
+        acked = next((f for f in self._flight if f.seq == seq), None)
         if acked is None:
             return  # unknown or already acknowledged
         while self._flight:
-            old_seq, old = self._flight.popitem(last=False)
+            old = self._flight.popleft()
             self._inflight_bytes -= old.size
             self._delivered += old.size
-            if old_seq == seq:
+            if old is acked:
                 break
-        self._delivered_at = now
+        if acked.app_limited:
+            self._idle_at = now
+        self._check_app_limited(now)
         rtt = max(0.0, now - acked.sent_at)
         self.latency = self._average(self.latency, rtt)
-        elapsed = now - acked.delivered_at
-        if elapsed > 0:
-            rate = (self._delivered - acked.delivered) / elapsed
-            current = self.bandwidth
-            if not acked.app_limited or current is None or rate > current:
-                self._bw.add(rate, now)
-                self._bw_measured = self._bw_measured or not acked.app_limited
+        self._sample_bandwidth(now)
+        self._acks.append((now, self._delivered))
         bw = self.bandwidth
         propagation = rtt
-        if self._bw_measured and bw is not None:
-            propagation = max(rtt - acked.size / bw, 0.0)
-        self._rtt.add(max(propagation, 1e-4), now)
+        if bw is not None and self._link_limited:
+            # At most half: an estimate too low (app-limited) would take it all.
+            propagation = max(rtt - acked.size / bw, rtt / 2, 1e-4)
+        phase = self._phase_time()
+        self._recent.append((now, propagation))
+        while self._recent[0][0] < now - phase:
+            self._recent.popleft()
+        ordered = sorted(p for _t, p in self._recent)
+        typical = ordered[len(ordered) // 2]  # a rare early or late ack does not move it
+        self._typical_rtt = typical
+        probed = self._probe_rtt_at is not None and acked.sent_at >= self._probe_rtt_at
+        if probed or self._min_rtt is None or typical <= self._min_rtt:
+            self._min_rtt, self._min_rtt_at = (propagation if probed else typical), now
+            if probed:
+                self._probe_rtt_at = None
+        elif self._probe_rtt_at is None and now - self._min_rtt_at > self.rtt_window:
+            self._probe_rtt_at = now
+        self._queue_delay = max(0.0, typical - self._min_rtt)
+        self._ack_spread = ordered[-1] - ordered[0]
+        if not self.startup and now - self._phase_at >= phase:
+            self._cycle += 1
+            self._phase_at = now
+        if acked.delivered >= self._round_delivered:  # a round trip of acks is over
+            self._round_delivered = self._delivered
+            self._end_round(now)
+
+    def _check_app_limited(self, now: float) -> None:
+        """Nothing to send, and not by the pacer's choice (the screen gave nothing big, or
+        the next capture is due and not here: a capture slower than the link): until what
+        is in flight is delivered, the link is not kept full (BBR's rule)."""
+        if self.pending is not None or self.express is not None:
+            return
+        due = self._last_capture is None or now >= self._last_capture + self.interval
+        if self._last_size <= self.small_bytes or due:
+            self._app_limited_until = self._delivered + self._inflight_bytes + 1
+
+    def _sample_bandwidth(self, now: float) -> None:
+        """A delivery-rate sample over at least ``sample_time`` (and two round trips)."""
+        span = max(self.sample_time, 2 * (self.min_rtt or 0.0))
+        while len(self._acks) > 1 and self._acks[1][0] <= now - span:
+            self._acks.popleft()  # the newest ack old enough stays first
+        if not self._acks:
+            return
+        start, delivered = self._acks[0]
+        elapsed = now - start
+        if elapsed <= 0:
+            return
+        full = elapsed >= span
+        if not full and self._bw_measured:
+            return  # too short to trust once a full one has been taken
+        rate = (self._delivered - delivered) / elapsed
+        app_limited = self._idle_at >= start
+        if app_limited and not full:
+            return  # a few small updates over a short span say nothing of the link
+        current = self.bandwidth
+        if not app_limited or current is None or rate > current:
+            self._bw.add(rate, now)
+            self._bw_measured = self._bw_measured or full
+            self._link_limited = self._link_limited or (full and (
+                not app_limited or self._last_size > self.small_bytes))
+
+    def _phase_time(self) -> float:
+        """A phase of the gain cycle: ``phase_time``, or two round trips if longer."""
+        return max(self.phase_time, 2 * (self.min_rtt or 0.0))
+
+    def _end_round(self, now: float) -> None:
+        """Start-up ends when three rounds in a row raised the estimate by less than 25 %."""
+        bw = self.bandwidth
+        if not self.startup or bw is None:
+            return
+        if bw >= 1.25 * self._full_bw:
+            self._full_bw, self._full_bw_rounds = bw, 0
+            return
+        self._full_bw_rounds += 1
+        if self._full_bw_rounds >= 3:
+            self.startup = False
+            self._cycle = 0
+            self._phase_at = now
+            self._min_rtt_at = -self.rtt_window  # measured in start-up's queue: afresh
 
     # --- choices -------------------------------------------------------------------------
 
     def _choose_quality(self, size: int) -> None:
         bw = self.bandwidth
-        if bw is None:
+        if bw is None or not self._link_limited:
             return
         budget = bw / self.target_fps
         if size > budget:
@@ -371,6 +569,19 @@ def _overlap(a: tuple[Tile, ...], b: tuple[Tile, ...]) -> bool:
     """Does any rectangle of `a` share a pixel with any of `b`?"""
     return any(s.x < t.x + t.w and t.x < s.x + s.w and s.y < t.y + t.h and t.y < s.y + s.h
                for s in a for t in b)
+
+
+def _overlapping(tiles: tuple[Tile, ...], cell: int = 64) -> bool:
+    """Might two of `tiles` share a pixel? (Counted on a grid of `cell` pixels: tiles
+    that are not aligned to it may be taken to overlap, never the other way round.)"""
+    if not tiles:
+        return False
+    width = max(t.x + t.w for t in tiles)
+    height = max(t.y + t.h for t in tiles)
+    count = np.zeros((-(-height // cell), -(-width // cell)), dtype=np.int32)
+    for t in tiles:
+        count[t.y // cell : -(-(t.y + t.h) // cell), t.x // cell : -(-(t.x + t.w) // cell)] += 1
+    return bool((count > 1).any())
 
 
 def merge_updates(older: Update, newer: Update) -> Update:

@@ -256,6 +256,8 @@
     };
     count("superseded", updates.reduce((n, u) => n + u.tiles.length, 0) - work.length);
     count("shown", 1);
+    // Slices of one big update share its seq: the updates drawn here, for benchmarks.
+    canvas.dataset.seqs = kept.map((u) => u.seq).join(",");
     canvas.dataset.seq = String(last.seq);
     count("frames", updates.length); // last: a test waiting on it sees everything above
   }
