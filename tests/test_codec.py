@@ -259,6 +259,20 @@ def test_bad_payloads_are_refused_and_nothing_is_applied(payload: bytes, message
     assert (decoder.framebuffer == before).all()
 
 
+def _stating(size: int, frame: bytes) -> bytes:
+    """`frame` (one zstd frame) with a header that states `size` bytes of content."""
+    return frame[:4] + bytes([0xE0]) + struct.pack("<Q", size) + frame[6:]
+
+
+@pytest.mark.parametrize("stated", [2**40, 2**62, 193])
+def test_a_zstd_frame_stating_another_size_is_refused_before_any_allocation(
+        stated: int) -> None:
+    frame = zstandard.ZstdCompressor(level=1).compress(b"\x00" * 192)
+    assert zstandard.get_frame_parameters(_stating(stated, frame)).content_size == stated
+    with pytest.raises(UpdateFormatError, match=f"states {stated} bytes, expected 192"):
+        TileDecoder(W, H).feed(header(1) + tile(0, 0, 8, 8, Codec.ZSTD, _stating(stated, frame)))
+
+
 def test_a_jpeg_of_the_wrong_size_is_refused() -> None:
     jpeg = TileEncoder(W, H).encode(photo_like()).tiles[0]
     assert jpeg.codec == Codec.JPEG

@@ -454,6 +454,12 @@ class TileDecoder:
             return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
         if tile.codec == Codec.ZSTD:
             try:
+                # The frame's header states its size, and the decoder would allocate
+                # that much before reading on: a peer's word is checked first.
+                stated = zstandard.get_frame_parameters(data).content_size
+                if stated not in (size, zstandard.CONTENTSIZE_UNKNOWN):
+                    raise UpdateFormatError(
+                        f"tile {index}: ZSTD frame states {stated} bytes, expected {size}")
                 raw = self._zstd.decompress(data, max_output_size=size, allow_extra_data=False)
             except zstandard.ZstdError as exc:
                 raise UpdateFormatError(f"tile {index}: bad ZSTD payload ({exc})") from None
