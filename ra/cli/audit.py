@@ -16,14 +16,13 @@ import typer
 
 from ra.cli import forget as forget_command
 from ra.cli.common import (
-    CONTEXT_SETTINGS,
     HomeOption,
     JsonArray,
     JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
-    help_when_no_command,
+    group,
     home_of,
     json_mode,
     open_existing_store,
@@ -44,13 +43,7 @@ if TYPE_CHECKING:
 #: The longest cell a report table shows (a name, a key, an address fit).
 CELL_SHOWN = 200
 
-app = typer.Typer(
-    help="Check and export the tamper-evident log.",
-    invoke_without_command=True,
-    context_settings=CONTEXT_SETTINGS,
-    rich_markup_mode=None,
-)
-app.callback()(help_when_no_command)
+app = group("Check and export the tamper-evident log.")
 app.command("forget")(forget_command.forget)
 
 
