@@ -29,6 +29,7 @@ from ra.cli.common import (
     open_store,
     parse_since,
     say,
+    time_option,
     warn,
 )
 from ra.cli.render import Progress, local_time, local_time_text, print_table, progress
@@ -304,14 +305,10 @@ def log(
 @app.command("sessions")
 def sessions_cmd(
     since: Annotated[
-        str | None,
-        typer.Option("--since", help="Only sessions still going at or after this time "
-                     "(ISO 8601, or 1h, 2d ago)."),
+        str | None, time_option("--since", "Only sessions still going at or after this time")
     ] = None,
     until: Annotated[
-        str | None,
-        typer.Option("--until", help="Only sessions that started before this time "
-                     "(ISO 8601, or 1h, 2d ago)."),
+        str | None, time_option("--until", "Only sessions that started before this time")
     ] = None,
     person: Annotated[
         str | None,
@@ -570,9 +567,7 @@ def report(
                      "session) to this file instead.", dir_okay=False),
     ] = None,
     since: Annotated[
-        str | None,
-        typer.Option("--since", help="--html: sessions that started at or after this time "
-                     "(ISO 8601, or 1h, 2d ago)."),
+        str | None, time_option("--since", "--html: sessions that started at or after this time")
     ] = None,
     until: Annotated[
         str | None,

@@ -66,6 +66,13 @@ HomeOption = Annotated[
         readable=False,  # ra.home checks the folder and says what is wrong with it
     ),
 ]
+
+
+def time_option(flag: str, what: str) -> Any:
+    """A ``--since``/``--until`` option (read by `parse_since`): `what` it keeps."""
+    return typer.Option(flag, help=f"{what} (ISO 8601, or 1h, 2d ago).")
+
+
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of text (one document).")
 ]
