@@ -7,8 +7,9 @@ on every start of `ra`, `--help` included).
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -605,17 +606,11 @@ def report(
     if fmt not in ("table", "csv", "json", "jsonl"):
         raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
-    with open_existing_store(home) as store, progress(f"report {name}") as step:
-        try:
-            rows = _report_rows(store, query, step)
-            columns = list(rows[0]) if rows else [
-                d[0] for d in store.conn.execute(query).description or []]
-        except sqlite3.DatabaseError as exc:  # e.g. a body that is not JSON
-            from ra.events.errors import StoreError
-
-            raise StoreError(
-                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
-            ) from None
+    with open_existing_store(home) as store, progress(f"report {name}") as step, \
+            _querying(store):
+        rows = _report_rows(store, query, step)
+        columns = list(rows[0]) if rows else [
+            d[0] for d in store.conn.execute(query).description or []]
     if fmt == "json":
         emit_json(rows)
     elif fmt == "jsonl":
@@ -634,6 +629,22 @@ def report(
                                for c in columns] for row in rows])
 
 
+@contextmanager
+def _querying(store: EventStore) -> Iterator[None]:
+    """SQL over the log: a database error there (e.g. a body that is not JSON)
+    is the log's damage, said as a `StoreError`."""
+    import sqlite3
+
+    from ra.events.errors import StoreError
+
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
+        ) from None
+
+
 def _html_report(path: Path, since: str | None, until: str | None, home: Path | None) -> None:
     """`ra audit report --html`: collect with progress, write, say what was written."""
     from ra.reports.html import write_report
@@ -644,15 +655,9 @@ def _html_report(path: Path, since: str | None, until: str | None, home: Path | 
         raise UsageError("--until must be later than --since")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: no folder {path.parent}")
-    with open_existing_store(home) as store, progress("report") as step:
+    with open_existing_store(home) as store, progress("report") as step, _querying(store):
         try:
             made = write_report(store.conn, path, since=low, until=high, progress=step)
-        except sqlite3.DatabaseError as exc:
-            from ra.events.errors import StoreError
-
-            raise StoreError(
-                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
-            ) from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             from ra.events.errors import StoreError
 
