@@ -20,6 +20,7 @@ docs/cli.md. Each command module imports what a command needs inside it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -86,12 +87,17 @@ def build(names: Iterable[str] = COMMANDS) -> typer.Typer:
     return built
 
 
+@functools.cache
+def whole() -> typer.Typer:
+    """The whole command tree, built once."""
+    return build()
+
+
 def __getattr__(name: str) -> Any:
-    """`app`, the whole command tree, built on first use."""
+    """`app`: the whole command tree, built on first use."""
     if name != "app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    whole = globals()["app"] = build()
-    return whole
+    return whole()
 
 
 def _for(argv: list[str]) -> typer.Typer:
@@ -99,7 +105,7 @@ def _for(argv: list[str]) -> typer.Typer:
     (no command, an option first, an unknown name, or the shell asking to complete)."""
     if argv and argv[0] in COMMANDS and "_RA_COMPLETE" not in os.environ:
         return build([argv[0]])
-    return build()
+    return whole()
 
 
 def main() -> None:
