@@ -64,7 +64,10 @@ def _env(home: Path, tree: Path = ROOT) -> dict[str, str]:
            "PYTHONPATH": str(tree) if not path else f"{tree}{os.pathsep}{path}",
            # Compiled modules cached as on any installed system (the warm-up
            # writes them), in the scratch folder rather than the source tree.
-           "PYTHONPYCACHEPREFIX": str(home.parent / "pycache")}
+           "PYTHONPYCACHEPREFIX": str(home.parent / "pycache"),
+           # `-m ra` finds `ra` on PYTHONPATH (this tree or the baseline), not
+           # in the folder the bench runs from.
+           "PYTHONSAFEPATH": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
