@@ -1,4 +1,4 @@
-"""How fast `ra` starts: ``python -m bench startup [--runs N] [--imports]``.
+"""How fast `ra` starts: ``python -m bench startup [--runs N] [--imports] [--baseline DIR]``.
 
 Each command runs in a fresh process (``python -m ra ...``, the interpreter
 running this bench, this tree's `ra` first on ``PYTHONPATH``), the commands
@@ -21,6 +21,11 @@ command line starts from).
 ``--imports`` adds, for ``ra invite list``, the modules that cost most to
 import (``python -X importtime``, self time summed by top-level package):
 where the rest of the time goes.
+
+``--baseline DIR`` measures another tree of `ra` too (e.g. the one before a
+change, ``git archive main | tar -x -C DIR``), its ``ra`` commands interleaved
+with this tree's on the same home, each row marked ``[baseline]``: a before
+and after taken under the same load.
 
 The report goes to stdout and to ``bench/results/startup-<date>.txt``.
 """
@@ -53,13 +58,16 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(home: Path, tree: Path = ROOT) -> dict[str, str]:
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "RA_HOME": str(home),
-           "PYTHONPATH": str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}",
+           "PYTHONPATH": str(tree) if not path else f"{tree}{os.pathsep}{path}",
            # Compiled modules cached as on any installed system (the warm-up
            # writes them), in the scratch folder rather than the source tree.
-           "PYTHONPYCACHEPREFIX": str(home.parent / "pycache")}
+           "PYTHONPYCACHEPREFIX": str(home.parent / "pycache"),
+           # `-m ra` finds `ra` on PYTHONPATH (this tree or the baseline), not
+           # in the folder the bench runs from.
+           "PYTHONSAFEPATH": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
@@ -88,13 +96,24 @@ def _time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def measure(runs: int, home: Path) -> dict[str, list[tuple[float, float]]]:
+def commands(home: Path, baseline: Path | None) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(name, argv, environment) of each command measured, the baseline's after this tree's."""
     env = _env(home)
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in COMMANDS}
-    for _name, argv in COMMANDS:  # one warm-up each: the page cache, .pyc files
+    found = [(name, argv, env) for name, argv in COMMANDS]
+    if baseline is not None:
+        before = _env(home, baseline)
+        found += [(f"{name} [baseline]", argv, before) for name, argv in COMMANDS
+                  if argv[:2] == ["-m", "ra"]]
+    return found
+
+
+def measure(runs: int, measured: list[tuple[str, list[str], dict[str, str]]]
+            ) -> dict[str, list[tuple[float, float]]]:
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in measured}
+    for _name, argv, env in measured:  # one warm-up each: the page cache, .pyc files
         _time_once(argv, env)
     for _ in range(runs):
-        for name, argv in COMMANDS:
+        for name, argv, env in measured:
             times[name].append(_time_once(argv, env))
     return times
 
@@ -125,13 +144,13 @@ def report(times: dict[str, list[tuple[float, float]]], runs: int) -> list[str]:
         f"ra start-up, {runs} runs each, interleaved; {sys.executable} "
         f"(Python {sys.version.split()[0]}), {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}",
-        f"{'command':<28}{'wall median':>12}{'fastest':>10}{'- python':>10}{'cpu median':>12}",
+        f"{'command':<40}{'wall median':>12}{'fastest':>10}{'- python':>10}{'cpu median':>12}",
     ]
-    for name, _ in COMMANDS:
+    for name in times:
         walls = [wall for wall, _ in times[name]]
         median = statistics.median(walls)
         cpu = statistics.median(c for _, c in times[name])
-        lines.append(f"{name:<28}{ms(median):>12}{ms(min(walls))}{ms(median - floor)}"
+        lines.append(f"{name:<40}{ms(median):>12}{ms(min(walls))}{ms(median - floor)}"
                      f"{ms(cpu):>12}")
     return lines
 
@@ -143,12 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imports", action="store_true",
                         help="also list what `ra invite list` spends importing")
     parser.add_argument("--out", type=Path, default=None, help="write the report here too")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="another tree of ra to measure beside this one")
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "ra" / "__main__.py").is_file():
+        parser.error(f"--baseline {args.baseline}: no ra/__main__.py there")
     scratch = Path(tempfile.mkdtemp(prefix="ra-bench-startup-"))
     try:
         home = scratch / "home"
         _prepare(home)
-        lines = report(measure(args.runs, home), args.runs)
+        lines = report(measure(args.runs, commands(home, args.baseline)), args.runs)
         if args.imports:
             lines.append("")
             lines.append("`ra invite list`, import self time by package (one run, -X importtime):")

@@ -11,42 +11,39 @@ with its `exit_code`), `typer.Abort` and `typer.Exit`.
 that group's help on stderr and exits 2: it is a usage error that happens to
 have a long answer. `-h` is `--help` everywhere.
 
-Start-up is part of the interface: building this command tree imports only
-typer and the command modules, which import what a command needs inside it
-(see `python -m bench startup`).
+Start-up is part of the interface (see `python -m bench startup`). `run`
+builds only the command the line names (`ra invite list`: the root and the
+`invite` group, from `ra.cli.invite` alone); the whole tree (`app`, built on
+first use) serves the root's own help, completion, an unknown command and
+docs/cli.md. Each command module imports what a command needs inside it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import os
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import typer
 
 from ra import __version__
-from ra.cli import audit, demo, doctor, invite, session
 from ra.cli.common import CONTEXT_SETTINGS, help_when_no_command
 from ra.errors import RaError
 
-app = typer.Typer(
-    name="ra",
-    help=(
-        "Remote Assistance you can audit: invite a helper, consent to being viewed and "
-        "controlled, take control back with Esc; every step is kept in a tamper-evident log."
-    ),
-    invoke_without_command=True,
-    context_settings=CONTEXT_SETTINGS,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=True,
-)
-app.add_typer(invite.app, name="invite")
-app.command("ask")(session.ask)
-app.command("connect")(session.connect)
-app.add_typer(audit.app, name="audit")
-app.command("demo")(demo.demo)
-app.command("doctor")(doctor.doctor)
-app.add_typer(doctor.app, name="firewall")
+#: The commands in the order the help lists them: name, then the module and the
+#: name in it of a group (a `typer.Typer`) or of a command (a function).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "invite": ("ra.cli.invite", "app"),
+    "ask": ("ra.cli.session", "ask"),
+    "connect": ("ra.cli.session", "connect"),
+    "audit": ("ra.cli.audit", "app"),
+    "demo": ("ra.cli.demo", "demo"),
+    "doctor": ("ra.cli.doctor", "doctor"),
+    "firewall": ("ra.cli.doctor", "app"),
+}
 
 
 def _version(value: bool) -> None:
@@ -55,7 +52,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     version: bool = typer.Option(
@@ -64,6 +60,52 @@ def root(
 ) -> None:
     """Remote Assistance you can audit."""
     help_when_no_command(ctx)
+
+
+def build(names: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The `ra` command with the commands `names` (all by default), in help order."""
+    built = typer.Typer(
+        name="ra",
+        help=(
+            "Remote Assistance you can audit: invite a helper, consent to being viewed and "
+            "controlled, take control back with Esc; every step is kept in a tamper-evident log."
+        ),
+        invoke_without_command=True,
+        context_settings=CONTEXT_SETTINGS,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        add_completion=True,
+    )
+    built.callback()(root)
+    for name in names:
+        module, attribute = COMMANDS[name]
+        command = getattr(importlib.import_module(module), attribute)
+        if isinstance(command, typer.Typer):
+            built.add_typer(command, name=name)
+        else:
+            built.command(name)(command)
+    return built
+
+
+@functools.cache
+def whole() -> typer.Typer:
+    """The whole command tree, built once."""
+    return build()
+
+
+def __getattr__(name: str) -> Any:
+    """`app`: the whole command tree, built on first use."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return whole()
+
+
+def _for(argv: list[str]) -> typer.Typer:
+    """The command tree a command line needs: the command it names alone, or all
+    (no command, an option first, an unknown name, or the shell asking to complete)."""
+    if argv and argv[0] in COMMANDS and "_RA_COMPLETE" not in os.environ:
+        return build([argv[0]])
+    return whole()
 
 
 def main() -> None:
@@ -78,7 +120,8 @@ def run(argv: list[str] | None = None) -> int:
     commands that log nothing never import structlog.
     """
     try:
-        result: Any = app(args=argv, prog_name="ra", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else argv
+        result: Any = _for(args)(args=args, prog_name="ra", standalone_mode=False)
     except RaError as exc:
         typer.echo(f"ra: {exc}", err=True)
         return exc.exit_code

@@ -7,8 +7,9 @@ on every start of `ra`, `--help` included).
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,20 +17,20 @@ import typer
 
 from ra.cli import forget as forget_command
 from ra.cli.common import (
-    CONTEXT_SETTINGS,
     HomeOption,
     JsonArray,
     JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
-    help_when_no_command,
+    group,
     home_of,
     json_mode,
     open_existing_store,
     open_store,
     parse_since,
     say,
+    time_option,
     warn,
 )
 from ra.cli.render import Progress, local_time, local_time_text, print_table, progress
@@ -44,13 +45,7 @@ if TYPE_CHECKING:
 #: The longest cell a report table shows (a name, a key, an address fit).
 CELL_SHOWN = 200
 
-app = typer.Typer(
-    help="Check and export the tamper-evident log.",
-    invoke_without_command=True,
-    context_settings=CONTEXT_SETTINGS,
-    rich_markup_mode=None,
-)
-app.callback()(help_when_no_command)
+app = group("Check and export the tamper-evident log.")
 app.command("forget")(forget_command.forget)
 
 
@@ -311,14 +306,10 @@ def log(
 @app.command("sessions")
 def sessions_cmd(
     since: Annotated[
-        str | None,
-        typer.Option("--since", help="Only sessions still going at or after this time "
-                     "(ISO 8601, or 1h, 2d ago)."),
+        str | None, time_option("--since", "Only sessions still going at or after this time")
     ] = None,
     until: Annotated[
-        str | None,
-        typer.Option("--until", help="Only sessions that started before this time "
-                     "(ISO 8601, or 1h, 2d ago)."),
+        str | None, time_option("--until", "Only sessions that started before this time")
     ] = None,
     person: Annotated[
         str | None,
@@ -577,9 +568,7 @@ def report(
                      "session) to this file instead.", dir_okay=False),
     ] = None,
     since: Annotated[
-        str | None,
-        typer.Option("--since", help="--html: sessions that started at or after this time "
-                     "(ISO 8601, or 1h, 2d ago)."),
+        str | None, time_option("--since", "--html: sessions that started at or after this time")
     ] = None,
     until: Annotated[
         str | None,
@@ -617,17 +606,11 @@ def report(
     if fmt not in ("table", "csv", "json", "jsonl"):
         raise UsageError(f"--format must be table, csv, json or jsonl, not {fmt!r}")
     query = reports.sql(name)
-    with open_existing_store(home) as store, progress(f"report {name}") as step:
-        try:
-            rows = _report_rows(store, query, step)
-            columns = list(rows[0]) if rows else [
-                d[0] for d in store.conn.execute(query).description or []]
-        except sqlite3.DatabaseError as exc:  # e.g. a body that is not JSON
-            from ra.events.errors import StoreError
-
-            raise StoreError(
-                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
-            ) from None
+    with open_existing_store(home) as store, progress(f"report {name}") as step, \
+            _querying(store):
+        rows = _report_rows(store, query, step)
+        columns = list(rows[0]) if rows else [
+            d[0] for d in store.conn.execute(query).description or []]
     if fmt == "json":
         emit_json(rows)
     elif fmt == "jsonl":
@@ -646,6 +629,22 @@ def report(
                                for c in columns] for row in rows])
 
 
+@contextmanager
+def _querying(store: EventStore) -> Iterator[None]:
+    """SQL over the log: a database error there (e.g. a body that is not JSON)
+    is the log's damage, said as a `StoreError`."""
+    import sqlite3
+
+    from ra.events.errors import StoreError
+
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
+        ) from None
+
+
 def _html_report(path: Path, since: str | None, until: str | None, home: Path | None) -> None:
     """`ra audit report --html`: collect with progress, write, say what was written."""
     from ra.reports.html import write_report
@@ -656,15 +655,9 @@ def _html_report(path: Path, since: str | None, until: str | None, home: Path | 
         raise UsageError("--until must be later than --since")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: no folder {path.parent}")
-    with open_existing_store(home) as store, progress("report") as step:
+    with open_existing_store(home) as store, progress("report") as step, _querying(store):
         try:
             made = write_report(store.conn, path, since=low, until=high, progress=step)
-        except sqlite3.DatabaseError as exc:
-            from ra.events.errors import StoreError
-
-            raise StoreError(
-                f"the event log {store.path} is damaged ({exc}); run `ra audit verify`"
-            ) from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             from ra.events.errors import StoreError
 

@@ -34,6 +34,10 @@ class UsageError(RaError):
 
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+# Also in ra.invitations (FILE_SUFFIX) and ra.invitations.service (DEFAULT_PORT),
+# which cost signing and the log to import; a test keeps them equal.
+FILE_SUFFIX = ".rainv"
+DEFAULT_PORT = 5960
 
 
 def help_when_no_command(ctx: typer.Context) -> None:
@@ -41,6 +45,15 @@ def help_when_no_command(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
         typer.echo(ctx.get_help(), err=True)
         raise typer.Exit(2)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group (`ra invite`, ...): ``-h``, plain help, and its help as a
+    usage error when no command is given (`help_when_no_command`)."""
+    made = typer.Typer(help=help, invoke_without_command=True,
+                       context_settings=CONTEXT_SETTINGS, rich_markup_mode=None)
+    made.callback()(help_when_no_command)
+    return made
 
 
 HomeOption = Annotated[
@@ -53,6 +66,13 @@ HomeOption = Annotated[
         readable=False,  # ra.home checks the folder and says what is wrong with it
     ),
 ]
+
+
+def time_option(flag: str, what: str) -> Any:
+    """A ``--since``/``--until`` option (read by `parse_since`): `what` it keeps."""
+    return typer.Option(flag, help=f"{what} (ISO 8601, or 1h, 2d ago).")
+
+
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of text (one document).")
 ]

@@ -19,16 +19,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ra.cli.common import (
-    CONTEXT_SETTINGS,
+    DEFAULT_PORT,
     HomeOption,
     JsonOption,
     emit_json,
-    help_when_no_command,
+    group,
     open_store,
     say,
     warn,
 )
-from ra.cli.invite import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from ra.doctor import Check
@@ -77,13 +76,7 @@ def doctor(
     _render(run_checks(port, display), json_out)
 
 
-app = typer.Typer(
-    help="Check the host firewall for `ra ask`'s port, and open or close it.",
-    invoke_without_command=True,
-    context_settings=CONTEXT_SETTINGS,
-    rich_markup_mode=None,
-)
-app.callback()(help_when_no_command)
+app = group("Check the host firewall for `ra ask`'s port, and open or close it.")
 
 
 @app.command()

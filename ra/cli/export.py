@@ -19,6 +19,7 @@ from ra.cli.common import (
     open_existing_store,
     parse_since,
     say,
+    time_option,
     warn,
 )
 from ra.cli.render import progress
@@ -44,14 +45,8 @@ def export(
                           "(several: comma separated)."),
     ] = "all",
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="Rows at or after this time (ISO 8601, or 1h, 2d ago)."),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option("--until", help="Rows before this time (ISO 8601, or 1h, 2d ago)."),
-    ] = None,
+    since: Annotated[str | None, time_option("--since", "Rows at or after this time")] = None,
+    until: Annotated[str | None, time_option("--until", "Rows before this time")] = None,
     session: Annotated[
         str | None,
         typer.Option("--session", help="Only this session (its id, or session:<id>)."),

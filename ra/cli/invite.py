@@ -1,31 +1,37 @@
 """`ra invite`: create, send, list, show, expire, revoke, delete, resend, inspect.
 
-The log, the invitation service, signing and mail are imported inside the
-commands that use them: the command tree is built on every start of `ra`.
+The log, the invitation service, signing, passwords and mail are imported
+inside the commands that use them: the command tree is built on every start of
+`ra`. The ways to deliver an invitation (``--save``, ``--email`` and its mail
+server, ``--code``) are declared once (`_delivery_options`) and taken by
+`create` and `resend` alike.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from inspect import signature
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ra.cli.common import (
-    CONTEXT_SETTINGS,
+    DEFAULT_PORT,
+    FILE_SUFFIX,
     HomeOption,
     JsonlOption,
     JsonOption,
     UsageError,
     emit_json,
+    group,
     has_log,
-    help_when_no_command,
     home_of,
     json_mode,
     open_existing_store,
@@ -36,27 +42,14 @@ from ra.cli.common import (
 )
 from ra.cli.render import local_time, print_table
 from ra.errors import RaError
-from ra.events.model import format_time
 from ra.inert import inert
-from ra.invitations.errors import InvitationError, InvitationExpiredError
-from ra.invitations.password import check_strength, generate_password
-from ra.logs import register_secret
 
 if TYPE_CHECKING:
     from ra.invitations.service import Invitations, InvitationView
 
-# Also in ra.invitations (FILE_SUFFIX) and ra.invitations.service (DEFAULT_PORT),
-# which cost signing and the log to import; a test keeps them equal.
-FILE_SUFFIX = ".rainv"
-DEFAULT_PORT = 5960
+__all__ = ["DEFAULT_PORT", "FILE_SUFFIX", "app"]
 
-app = typer.Typer(
-    help="Invite a helper, and manage your invitations.",
-    invoke_without_command=True,
-    context_settings=CONTEXT_SETTINGS,
-    rich_markup_mode=None,
-)
-app.callback()(help_when_no_command)
+app = group("Invite a helper, and manage your invitations.")
 
 DEFAULT_FILE = Path("RAInvitation" + FILE_SUFFIX)
 #: How much of an invitation's name or message a text listing shows (on one line).
@@ -85,6 +78,9 @@ def _service(home: Path | None, *, existing: bool = False) -> Iterator[Invitatio
 
 
 def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
+    from ra.invitations.errors import InvitationError
+    from ra.invitations.password import check_strength, generate_password
+
     if password_stdin and generate:
         raise UsageError("give either --password-stdin or --generate-password, not both")
     if generate:
@@ -135,9 +131,11 @@ def _smtp_target(smtp: str | None) -> tuple[str, int]:
 def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: str | None,
                 starttls: bool, smtp_user: str | None, smtp_password_env: str | None,
                 sender: str | None, cafile: Path | None) -> InvitationView:
+    import socket
     import ssl
 
     from ra.invitations.mail import send_invitation_email
+    from ra.logs import register_secret
 
     host, port = _smtp_target(smtp)
     service.ensure_can(view, "send")
@@ -172,46 +170,97 @@ def _save(service: Invitations, view: InvitationView, path: Path) -> InvitationV
 
 
 InvitationArg = Annotated[str, typer.Argument(help="Invitation id (or its first characters).")]
-def _deliver(service: Invitations, view: InvitationView, *, save: Path | None,
-             email: str | None, smtp: str | None, starttls: bool, smtp_user: str | None,
-             smtp_password_env: str | None, sender: str | None, cafile: Path | None,
-             code: bool) -> InvitationView:
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How an invitation goes to its helper: as a file, by mail, as a code line."""
+
+    save: Path | None
+    email: str | None
+    smtp: str | None
+    starttls: bool
+    smtp_user: str | None
+    smtp_password_env: str | None
+    sender: str | None
+    smtp_cafile: Path | None
+    code: bool
+
+    @property
+    def asked(self) -> bool:
+        """Whether any way was given (``--save``, ``--email``, ``--code``)."""
+        return self.save is not None or self.email is not None or self.code
+
+
+def _delivery_options(
+    save: Annotated[
+        Path | None,
+        typer.Option("--save", help=f"Write the invitation file here ({DEFAULT_FILE})."),
+    ] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Mail the invitation to TO.")] = None,
+    smtp: Annotated[
+        str | None, typer.Option("--smtp", help="Mail server HOST:PORT.", envvar="RA_SMTP")
+    ] = None,
+    starttls: Annotated[bool, typer.Option("--starttls", help="Encrypt with STARTTLS.")] = False,
+    smtp_user: Annotated[
+        str | None, typer.Option("--smtp-user", help="Mail server login.")
+    ] = None,
+    smtp_password_env: Annotated[
+        str | None,
+        typer.Option("--smtp-password-env", help="Name of the variable holding the mail password."),
+    ] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="Sender address.")] = None,
+    smtp_cafile: Annotated[
+        Path | None,
+        typer.Option("--smtp-cafile", help="Trust this CA certificate for STARTTLS."),
+    ] = None,
+    code: Annotated[
+        bool, typer.Option("--code", help="Also print the invitation as one line to paste in chat.")
+    ] = False,
+) -> None:
+    """The options that make a `Delivery`, declared once (see `_delivering`)."""
+
+
+_DELIVERY = signature(_delivery_options, eval_str=True).parameters
+
+
+def _delivering(before: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command that takes the delivery options, placed before its parameter `before`
+    (in its help too), and receives them as one `Delivery`, its ``delivery`` argument."""
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        own = signature(command, eval_str=True)
+        params = [p for p in own.parameters.values() if p.name != "delivery"]
+        at = [p.name for p in params].index(before)
+        params[at:at] = _DELIVERY.values()
+
+        @functools.wraps(command)
+        def run(**given: Any) -> None:
+            delivery = Delivery(**{name: given.pop(name) for name in _DELIVERY})
+            command(**given, delivery=delivery)
+
+        setattr(run, "__signature__", own.replace(parameters=params))  # noqa: B010 - read by typer
+        return run
+
+    return register
+
+
+def _deliver(service: Invitations, view: InvitationView, delivery: Delivery) -> InvitationView:
     """Save, mail and/or print the invitation; each delivery is an `invitation.sent`."""
-    if save is not None:
-        view = _save(service, view, save)
-    if email is not None:
-        view = _send_email(service, view, to=email, smtp=smtp, starttls=starttls,
-                           smtp_user=smtp_user, smtp_password_env=smtp_password_env,
-                           sender=sender, cafile=cafile)
-    if code:
+    if delivery.save is not None:
+        view = _save(service, view, delivery.save)
+    if delivery.email is not None:
+        view = _send_email(service, view, to=delivery.email, smtp=delivery.smtp,
+                           starttls=delivery.starttls, smtp_user=delivery.smtp_user,
+                           smtp_password_env=delivery.smtp_password_env,
+                           sender=delivery.sender, cafile=delivery.smtp_cafile)
+    if delivery.code:
         view = service.record_sent(view, "code", "printed")
     return view
 
 
-SaveOption = Annotated[
-    Path | None, typer.Option("--save", help=f"Write the invitation file here ({DEFAULT_FILE}).")
-]
-EmailOption = Annotated[str | None, typer.Option("--email", help="Mail the invitation to TO.")]
-SmtpOption = Annotated[
-    str | None, typer.Option("--smtp", help="Mail server HOST:PORT.", envvar="RA_SMTP")
-]
-StartTlsOption = Annotated[bool, typer.Option("--starttls", help="Encrypt with STARTTLS.")]
-SmtpUserOption = Annotated[str | None, typer.Option("--smtp-user", help="Mail server login.")]
-SmtpPasswordEnvOption = Annotated[
-    str | None,
-    typer.Option("--smtp-password-env", help="Name of the variable holding the mail password."),
-]
-FromOption = Annotated[str | None, typer.Option("--from", help="Sender address.")]
-CaFileOption = Annotated[
-    Path | None,
-    typer.Option("--smtp-cafile", help="Trust this CA certificate for STARTTLS."),
-]
-CodeOption = Annotated[
-    bool, typer.Option("--code", help="Also print the invitation as one line to paste in chat.")
-]
-
-
 @app.command()
+@_delivering(before="host")
 def create(
     name: Annotated[str, typer.Option("--name", help="Your name, as the helper will see it.")],
     message: Annotated[
@@ -227,15 +276,6 @@ def create(
         bool,
         typer.Option("--generate-password", help="Make a strong password and show it once."),
     ] = False,
-    save: SaveOption = None,
-    email: EmailOption = None,
-    smtp: SmtpOption = None,
-    starttls: StartTlsOption = False,
-    smtp_user: SmtpUserOption = None,
-    smtp_password_env: SmtpPasswordEnvOption = None,
-    sender: FromOption = None,
-    smtp_cafile: CaFileOption = None,
-    code: CodeOption = False,
     host: Annotated[
         list[str] | None,
         typer.Option("--host", help="Address the helper should connect to (repeatable; "
@@ -246,6 +286,8 @@ def create(
     ] = DEFAULT_PORT,
     json_out: JsonOption = False,
     home: HomeOption = None,
+    *,
+    delivery: Delivery,
 ) -> None:
     """Create an invitation for a helper; save it as a file, email it, or print it as a code.
 
@@ -259,15 +301,18 @@ def create(
         ra invite create --name "Alice" --message "My printer vanished"
         ra invite create --name "Alice" --generate-password --code --expires 30m
     """
+    from ra.events.model import format_time
     from ra.invitations.file import format_fingerprint, to_code
+    from ra.logs import register_secret
 
     lifetime = parse_duration(expires)
     password, generated = _read_password(password_stdin, generate_pw)
     register_secret(password)
-    if save is None and email is None and not code:
-        save = DEFAULT_FILE
+    if not delivery.asked:
+        delivery = replace(delivery, save=DEFAULT_FILE)
+    save, email = delivery.save, delivery.email
     if email is not None:
-        _smtp_target(smtp)  # refuse a bad --smtp before anything is created
+        _smtp_target(delivery.smtp)  # refuse a bad --smtp before anything is created
     from ra.net.addresses import none_public
 
     addresses = _addresses(host)
@@ -280,14 +325,11 @@ def create(
             addresses=addresses, port=port,
         )
         try:
-            view = _deliver(service, created.view, save=save, email=email, smtp=smtp,
-                            starttls=starttls, smtp_user=smtp_user,
-                            smtp_password_env=smtp_password_env, sender=sender,
-                            cafile=smtp_cafile, code=code)
+            view = _deliver(service, created.view, delivery)
         except BaseException as exc:
             _undelivered(service, created.view, exc, password if generated else None)
             raise
-    line = to_code(created.file_bytes) if code else None
+    line = to_code(created.file_bytes) if delivery.code else None
     if generated:
         # Shown once, on the terminal only; never in --json output or a log.
         warn(f"Password (shown once, tell your helper by phone or in person): {password}")
@@ -393,6 +435,7 @@ def show(
     \b
         ra invite show 3f2a19c0
     """
+    from ra.events.model import format_time
     from ra.invitations.file import format_fingerprint
 
     with _service(home, existing=True) as service:
@@ -450,19 +493,8 @@ _ending("delete", "Delete an invitation (final). Its history stays in the log.")
 
 
 @app.command()
-def resend(
-    invitation: InvitationArg,
-    save: SaveOption = None,
-    email: EmailOption = None,
-    smtp: SmtpOption = None,
-    starttls: StartTlsOption = False,
-    smtp_user: SmtpUserOption = None,
-    smtp_password_env: SmtpPasswordEnvOption = None,
-    sender: FromOption = None,
-    smtp_cafile: CaFileOption = None,
-    code: CodeOption = False,
-    home: HomeOption = None,
-) -> None:
+@_delivering(before="home")
+def resend(invitation: InvitationArg, home: HomeOption = None, *, delivery: Delivery) -> None:
     """Send the same invitation again, as a file, by email or as a code.
 
     Example:
@@ -473,14 +505,11 @@ def resend(
     """
     from ra.invitations.file import to_code
 
-    if save is None and email is None and not code:
+    if not delivery.asked:
         raise UsageError("say how to resend: --save FILE, --email TO or --code")
     with _service(home, existing=True) as service:
-        view = _deliver(service, service.get(invitation), save=save, email=email, smtp=smtp,
-                        starttls=starttls, smtp_user=smtp_user,
-                        smtp_password_env=smtp_password_env, sender=sender,
-                        cafile=smtp_cafile, code=code)
-        if code:
+        view = _deliver(service, service.get(invitation), delivery)
+        if delivery.code:
             say(to_code(service.file_bytes(view)))
     say(f"Invitation {view.id[:8]} sent again ({len(view.sent)} deliveries so far).")
 
@@ -508,6 +537,8 @@ def inspect(
         ra invite inspect - < pasted.txt
     """
     from ra.cli.source import read_invitation
+    from ra.events.model import format_time
+    from ra.invitations.errors import InvitationExpiredError
     from ra.invitations.file import format_fingerprint, key_fingerprint, parse_invitation
 
     data = read_invitation(source)

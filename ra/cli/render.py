@@ -5,8 +5,10 @@
   line up whatever the script. Every cell is shown inert (`ra.inert`): a
   name or message came from whoever wrote an invitation or from a peer, and
   is never markup, an escape sequence or a second line. On a pipe the table
-  is as wide as its widest row (nothing is wrapped or cut); on a terminal it
-  fits the terminal.
+  is plain text as wide as its widest row, nothing wrapped or cut, columns two
+  spaces apart (`plain_table`, the layout rich gives such a table, measured
+  with rich's own cell widths, `rich.cells`, so the rest of rich is not
+  loaded); on a terminal rich draws it, bold header, fitted to the terminal.
 * Progress goes to stderr, only when stderr is a terminal: a bar with the
   count, the rate and the time left, erased when the work is done. On a
   pipe or a file nothing is written, so scripts read only results.
@@ -55,32 +57,35 @@ def local_time_text(text: str) -> str:
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """`rows` under `columns` on stdout, aligned by display width, every cell inert."""
+    header = [inert(column, CELL_LIMIT) for column in columns]
+    body = [["" if cell is None else inert(cell, CELL_LIMIT) for cell in row] for row in rows]
+    if not sys.stdout.isatty():
+        sys.stdout.write(plain_table(header, body))
+        return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, highlight=False, header_style="bold")
-    for column in columns:
-        table.add_column(Text(inert(column, CELL_LIMIT)), overflow="fold")
-    for row in rows:
-        table.add_row(*(Text("" if cell is None else inert(cell, CELL_LIMIT)) for cell in row))
-    if sys.stdout.isatty():
-        Console(file=sys.stdout, highlight=False, markup=False, emoji=False).print(table)
-        return
-    console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False,
-                      width=_natural_width(table), no_color=True)
-    with console.capture() as captured:
-        console.print(table)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    for column in header:
+        table.add_column(Text(column), overflow="fold")
+    for cells in body:
+        table.add_row(*(Text(cell) for cell in cells))
+    Console(file=sys.stdout, highlight=False, markup=False, emoji=False).print(table)
 
 
-def _natural_width(table: object) -> int:
-    """The width the table takes unwrapped (measured on a console too wide to bind it)."""
-    from rich.console import Console
+def plain_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The table at its natural width, as text: each column as wide as its widest
+    cell on screen, two spaces between columns, no trailing spaces."""
+    from rich.cells import cell_len
 
-    wide = Console(width=1_000_000, file=sys.stdout)
-    measured = wide.measure(table)  # type: ignore[arg-type]
-    return max(1, measured.maximum)
+    lines = [header, *rows]
+    widths = [max(cell_len(line[i]) for line in lines) for i in range(len(header))]
+    return "".join(
+        "  ".join(cell + " " * (width - cell_len(cell))
+                  for cell, width in zip(line, widths, strict=True)).rstrip() + "\n"
+        for line in lines
+    )
 
 
 @contextmanager
