@@ -80,10 +80,11 @@ def test_export_rows_are_what_the_engine_did(recorded: tuple[Recorder, list[Happ
                                               None, None]
     control = _jsonl(out / "control.jsonl")
     assert [(r["session"], r["helper"], r["helper_key"], r["granted_at"], r["released_at"],
-             r["released_by"], r["released_via"], r["duration_ms"], r["inputs_rejected"])
+             r["released_by"], r["released_via"], r["duration_ms"], r["inputs_injected"],
+             r["inputs_rejected"])
             for r in control] == [
         (h.session, h.helper, h.key, g["granted_at"], g["released_at"], g["released_by"],
-         g["released_via"], g["duration_ms"], g["inputs_rejected"])
+         g["released_via"], g["duration_ms"], g["inputs_injected"], g["inputs_rejected"])
         for h in happened for g in h.grants]
     sessions = _jsonl(out / "sessions.jsonl")
     assert [(r["session"], r["person"], r["helper"], r["helper_address"], r["end_reason"])

@@ -66,8 +66,10 @@ def rows(conn: sqlite3.Connection, name: str, filters: Filters,
 
 
 def columns(conn: sqlite3.Connection, name: str) -> list[str]:
-    """The columns export `name` returns (from the statement, without running it)."""
-    cursor = conn.execute(export_sql(name), parameters(Filters(), 0))
+    """The columns export `name` returns (from the statement, without running it:
+    wrapped in ``LIMIT 0``, none of its steps is taken)."""
+    statement = export_sql(name).rstrip().removesuffix(";")
+    cursor = conn.execute(f"SELECT * FROM ({statement}\n) LIMIT 0", parameters(Filters(), 0))
     found = [d[0] for d in cursor.description or []]
     cursor.close()
     return found
