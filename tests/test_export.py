@@ -118,13 +118,31 @@ def test_csv_keeps_a_hostile_name_as_text(recorded: tuple[Recorder, list[Happene
     assert check(out).ok
 
 
-def test_the_sql_is_in_audit_exports_and_reruns_with_sqlite() -> None:
-    import sqlite3  # noqa: F401 - the auditor's tool is sqlite3; the files are plain SQL
-
-    root = Path(__file__).resolve().parents[1]
+def test_the_sql_is_in_audit_exports_and_reruns_with_sqlite(
+        recorded: tuple[Recorder, list[Happened]], tmp_path: Path) -> None:
+    """An auditor's rerun: the sqlite3 shell, read-only, on a copy of the log, reading
+    shared.sql then each export's file as their headers say, makes the rows ra wrote."""
+    recorder, _ = recorded
+    out = tmp_path / "bundle"
+    export(recorder.store, KINDS, out, fmt="csv")
+    copy = tmp_path / "copy.db"
+    recorder.store.conn.execute("VACUUM INTO ?", (str(copy),))
+    folder = Path(__file__).resolve().parents[1] / "audit" / "exports"
     for name in KINDS:
-        text = (root / "audit" / "exports" / f"{name}.sql").read_text()
+        text = (folder / f"{name}.sql").read_text()
         assert text.startswith("-- ") and ":size" in text and "seqs" in text
+        assert ".read shared.sql" in text and f".read {name}.sql" in text
+        script = "".join(f".parameter set {p} NULL\n" for p in (
+            ":size", ":since", ":until", ":session", ":person", ":helper"))
+        shell = subprocess.run(
+            ["sqlite3", "-readonly", "-header", "-csv", str(copy)], cwd=folder, text=True,
+            input=f".parameter init\n{script}.read shared.sql\n.read {name}.sql\n",
+            capture_output=True, timeout=60, check=True)
+        assert shell.stderr == ""
+        rerun = list(csv.DictReader(io.StringIO(shell.stdout, newline="")))
+        exported = _csv(out / f"{name}.csv")
+        assert len(exported) == len(rerun) > 0
+        assert [r["seqs"] for r in rerun] == [r["seqs"] for r in exported]
 
 
 # -- the filters --------------------------------------------------------------------
@@ -173,7 +191,7 @@ def test_cli_filters_and_formats(recorded: tuple[Recorder, list[Happened]],
     with zipfile.ZipFile(out) as archive:
         assert sorted(archive.namelist()) == [
             "consent.csv", "control.csv", "events.jsonl", "manifest.json", "proof.json",
-            "sql/consent.sql", "sql/control.sql"]
+            "sql/consent.sql", "sql/control.sql", "sql/shared.sql"]
     bad = _ra("audit", "export", "--what", "grants", "--out", str(tmp_path / "x"), home=home)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "grants" in bad.stderr

@@ -3,7 +3,8 @@
 A bundle is a folder (or one ``.zip`` holding the same files)::
 
     consent.csv ...        the rows, one file per export (csv or jsonl)
-    sql/consent.sql ...    the SQL each file was made with (ra.exports)
+    sql/consent.sql ...    the SQL each file was made with (ra.exports), and
+    sql/shared.sql         the SQL they all read after (it reads the log once)
     events.jsonl           the canonical body of every event a row is read from, by seq
     proof.json             one inclusion proof for all of them (`ra.exports.multiproof`)
                            against the root the checkpoint signed
@@ -138,6 +139,8 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
     conn = store.conn
     conn.execute("BEGIN")  # one snapshot for every query (events after `size` are not read)
     try:
+        derive.share(conn, size)
+        files.update(_sql_file(folder, derive.SHARED))
         for index, name in enumerate(what):
             file_name = f"{name}.{fmt}"
             count = 0
@@ -157,11 +160,7 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
             counts[name] = count
             files[file_name] = {**sink.entry(), "rows": count, "export": name,
                                 "sql": f"sql/{name}.sql"}
-            sql_name = f"sql/{name}.sql"
-            (folder / "sql").mkdir(exist_ok=True)
-            with _Hashed(folder / sql_name) as sink:
-                sink.write(export_sql(name))
-            files[sql_name] = sink.entry()
+            files.update(_sql_file(folder, name))
         done = len(what) * size
         seqs_cited = list(itertools.compress(range(size), cited))
         with _Hashed(folder / EVENTS_FILE) as sink:
@@ -204,6 +203,15 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
            "signature": base64.b64encode(signature).decode("ascii")}
     (folder / MANIFEST_FILE).write_bytes(canonical.encode(doc) + b"\n")
     return counts, len(seqs_cited), size, checkpoint.root.hex(), key_fingerprint(public)
+
+
+def _sql_file(folder: Path, name: str) -> dict[str, dict[str, Any]]:
+    """Write ``sql/<name>.sql``; its manifest entry."""
+    sql_name = f"sql/{name}.sql"
+    (folder / "sql").mkdir(exist_ok=True)
+    with _Hashed(folder / sql_name) as sink:
+        sink.write(export_sql(name))
+    return {sql_name: sink.entry()}
 
 
 class _Hashed:
