@@ -105,27 +105,29 @@ if pid == 0:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 print(json.dumps([time.perf_counter() - start, usage.ru_maxrss,
-                  os.waitstatus_to_exitcode(status)]))
+                  os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime]))
 """
 
 
-def run_ra(args: list[str], home: Path) -> tuple[float, float]:
-    """(seconds, peak MiB) of ``python -m ra ARGS`` in a fresh process of its own.
+def run_ra(args: list[str], home: Path) -> tuple[float, float, float]:
+    """(seconds, peak MiB, CPU seconds) of ``python -m ra ARGS`` in a fresh process of
+    its own.
 
     The peak is that process's ``ru_maxrss`` (`os.wait4` on its pid, in
-    `LAUNCHER`), so no other process's memory is in it."""
+    `LAUNCHER`), so no other process's memory is in it; the CPU seconds (user and
+    system) are its own too: on a busy machine they say more than the wall time."""
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "RA_HOME": str(home),
            "PYTHONPATH": str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}"}
     done = subprocess.run([sys.executable, "-c", LAUNCHER, "-m", "ra", *args], env=env,
                           stdout=subprocess.PIPE, check=False, text=True)
     try:
-        seconds, max_rss_kib, code = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds, max_rss_kib, code, cpu = json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise SystemExit(f"bench: `ra {' '.join(args)}` could not be measured") from None
     if code != 0 or done.returncode != 0:
         raise SystemExit(f"bench: `ra {' '.join(args)}` failed")
-    return seconds, max_rss_kib / 1024  # ru_maxrss: KiB on Linux
+    return seconds, max_rss_kib / 1024, cpu  # ru_maxrss: KiB on Linux
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,12 +173,11 @@ def main(argv: list[str] | None = None) -> int:
                 if "--out" in ra_args:  # a bundle from the run before: write it anew
                     _remove(Path(ra_args[ra_args.index("--out") + 1]))
                 measured.append(run_ra(ra_args, ra_home))
-            seconds = statistics.median(m[0] for m in measured)
-            peak = statistics.median(m[1] for m in measured)
-            lines.append(f"{label:<40} {seconds:7.1f} s   peak {peak:6.0f} MiB"
+            seconds, peak, cpu = (statistics.median(m[i] for m in measured) for i in range(3))
+            lines.append(f"{label:<40} {seconds:7.1f} s   cpu {cpu:5.1f} s   peak {peak:6.0f} MiB"
                          f"   (median of {len(measured)})")
             print(lines[-1], flush=True)
-        lines.append(f"(python {sys.version.split()[0]}, {os.cpu_count()} cores, load "
+        lines.append(f"(python {sys.version.split()[0]}, {machine()}, load "
                      f"{os.getloadavg()[0]:.1f}; targets at 1,000,000 events: < 30 s, < 500 MB)")
         print(lines[-1])
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -192,6 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def machine() -> str:
+    """The cores and the CPU model (from /proc/cpuinfo), for the record."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}"
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
@@ -199,4 +214,4 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-__all__ = ["generate", "main", "run_ra"]
+__all__ = ["generate", "machine", "main", "run_ra"]

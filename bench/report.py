@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.export import run_ra
+from bench.export import machine, run_ra
 
 TARGET_SECONDS = 30.0
 TARGET_MIB = 500.0
@@ -132,16 +132,19 @@ def main(argv: list[str]) -> int:
         out.unlink(missing_ok=True)
         runs.append(run_ra(["audit", "report", "--html", str(out)], home))
     measured = {"seconds": round(statistics.median(r[0] for r in runs), 2),
+                "cpu_seconds": round(statistics.median(r[2] for r in runs), 2),
                 "peak_rss_mib": round(statistics.median(r[1] for r in runs), 1),
-                "runs": [[round(r[0], 2), round(r[1], 1)] for r in runs],
+                "runs": [[round(r[0], 2), round(r[1], 1), round(r[2], 2)] for r in runs],
                 "html_mib": round(out.stat().st_size / 2**20, 1), "exit": 0}
     result = {**made, **measured, "database_mib": round(database.stat().st_size / 2**20, 1),
-              "load_avg_1m": os.getloadavg()[0], "cpus": os.cpu_count(),
+              "load_avg_1m": os.getloadavg()[0], "machine": machine(),
               "when": datetime.now(UTC).isoformat(timespec="seconds"),
               "command": "python -m bench report " + " ".join(argv)}
-    print(f"ra audit report --html: {measured['seconds']} s, peak RSS "
+    print(f"ra audit report --html: {measured['seconds']} s (cpu "
+          f"{measured['cpu_seconds']} s), peak RSS "
           f"{measured['peak_rss_mib']} MiB, report {measured['html_mib']} MiB "
-          f"(log {result['database_mib']} MiB, exit {measured['exit']})")
+          f"(log {result['database_mib']} MiB, exit {measured['exit']}; median of "
+          f"{len(runs)}; {result['machine']}, load {result['load_avg_1m']:.1f})")
     print(f"targets: time {measured['seconds']} s < {TARGET_SECONDS:g} s: "
           f"{'ok' if measured['seconds'] < TARGET_SECONDS else 'MISSED'}; peak "
           f"{measured['peak_rss_mib']} MiB < {TARGET_MIB:g} MB: "

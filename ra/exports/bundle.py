@@ -176,6 +176,7 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
         files[EVENTS_FILE] = {**sink.entry(), "events": len(seqs_cited)}
         leaves = store.leaf_hashes(size)
     finally:
+        derive.unshare(conn)
         conn.execute("COMMIT")
     hashes = multiproof.prove(seqs_cited, leaves)
     del leaves

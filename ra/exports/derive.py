@@ -73,6 +73,13 @@ def share(conn: sqlite3.Connection, size: int | None) -> None:
             pending = ""
 
 
+def unshare(conn: sqlite3.Connection) -> None:
+    """Drop the temporary tables `share` made (a connection that lives on keeps no copy)."""
+    for (table,) in conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table' "
+                                 "AND name LIKE 'export\\_%' ESCAPE '\\'").fetchall():
+        conn.execute(f'DROP TABLE temp."{table}"')
+
+
 def rows(conn: sqlite3.Connection, name: str, filters: Filters,
          size: int | None) -> Iterator[dict[str, Any]]:
     """The rows of export `name` over the log in `conn`, through sqlite-utils
@@ -137,4 +144,4 @@ def event_database(bodies: Iterable[tuple[int, str]]) -> sqlite3.Connection:
 
 
 __all__ = ["FORMATS", "SHARED", "Filters", "columns", "csv_cells", "csv_line", "event_database",
-           "jsonl_line", "rows", "seqs_of", "share"]
+           "jsonl_line", "rows", "seqs_of", "share", "unshare"]
