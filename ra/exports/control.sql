@@ -6,11 +6,11 @@
 -- (esc, button, command, disconnect, ...), duration_ms, inputs_injected
 -- (input the person's side injected for the helper in this grant, as its
 -- release counts it; empty if the release does not say: the log ends first,
--- or it was recorded by the helper's side or by an older ra), inputs_rejected
--- (input refused while in control, e.g. Esc, which is never injected;
--- input.rejected events are recorded counted), and seqs: the events the row
--- is read from (grant, release, authentication, invitation accepted,
--- invitation created, then each input.rejected).
+-- or it was recorded by the helper's side, after a crash, or by an older ra),
+-- inputs_rejected (input refused while in control, e.g. Esc, which is never
+-- injected; input.rejected events are recorded counted), and seqs: the
+-- events the row is read from (grant, release, authentication, invitation
+-- accepted, invitation created, then each input.rejected).
 -- Parameters (NULL for none): :size (read only the first :size events: the
 -- export's checkpoint), :since, :until (granted at or after, before; UTC, as
 -- 2026-11-25T10:00:00.000000Z), :session (session:<id>), :person, :helper
