@@ -328,6 +328,22 @@ def _rewrite_manifest(out: Path, key: Ed25519PrivateKey | None) -> None:
     (out / "manifest.json").write_bytes(canonical.encode(doc) + b"\n")
 
 
+def test_shared_sql_of_another_version_is_named(bundle: tuple[Path, str],
+                                               recorded: tuple[Recorder, list[Happened]],
+                                               tmp_path: Path) -> None:
+    """Signed by the log's own key, but read with other shared SQL: said so, not rerun."""
+    out, key = bundle
+    recorder, _ = recorded
+    shared = out / "sql" / "shared.sql"
+    shared.write_text(shared.read_text().replace("CREATE TEMP TABLE export_events (",
+                                                 "-- changed\nCREATE TEMP TABLE export_events ("))
+    _rewrite_manifest(out, recorder.store.signing_key)
+    result = _verify(out, tmp_path, "--key", key)
+    assert result.returncode != 0
+    assert "sql/shared.sql is not the SQL this ra reads the log with" in result.stderr, \
+        result.stderr
+
+
 def test_a_manifest_resigned_with_another_key_is_caught(bundle: tuple[Path, str],
                                                         tmp_path: Path) -> None:
     out, key = bundle

@@ -322,7 +322,7 @@ def _same_sql(bundle: _Bundle, name: str, problems: list[str]) -> bool:
     except (KeyError, OSError, ValueError):
         shipped = b""
     if shipped != export_sql(name).encode("utf-8"):
-        what = "the exports read" if name == derive.SHARED else f"makes {name} rows with"
+        what = "reads the log with" if name == derive.SHARED else f"makes {name} rows with"
         problems.append(f"{sql_name} is not the SQL this ra {what} "
                         "(exported by another version?)")
         return False
