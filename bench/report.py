@@ -13,9 +13,10 @@ bench report --events 100000 --sessions 1000``. What it does:
    input's time; chat comes in bursts of one append each). One session in
    fifty also has a wrong password on its invitation. The store runs with
    ``synchronous=NORMAL`` while generating (speed only; the file is the same).
-2. Runs the real command once in a fresh process (``ra audit report --html``
-   through `ra.cli.app.run`), and reports its wall time and its peak RSS
-   (VmHWM from /proc/self/status, as `bench.store` does).
+2. Runs the real command (``python -m ra audit report --html``) in a fresh
+   process, ``--repeat`` times, and reports the median wall time and peak
+   RSS (the child's own ``ru_maxrss``, `bench.export.run_ra`). ``--keep DIR``
+   generates the log into DIR once and reuses it on later runs.
 3. Prints one line per measurement and the targets, and writes the numbers as
    JSON to ``bench/results/report-<date>.json``.
 """
@@ -25,13 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.export import machine, run_ra
 
 TARGET_SECONDS = 30.0
 TARGET_MIB = 500.0
@@ -104,35 +107,13 @@ def generate(database: Path, events: int, sessions: int) -> dict[str, Any]:
             "generate_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def worker(home: str, out: str) -> int:
-    """The measured run, in a fresh process: the real command, then time and peak RSS."""
-    os.environ["RA_HOME"] = home
-    t0 = time.perf_counter()
-    from ra.cli.app import run
-
-    code = run(["audit", "report", "--html", out])
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"exit": code, "seconds": round(seconds, 2),
-                      "peak_rss_mib": round(_peak_rss_mib(), 1),
-                      "html_mib": round(Path(out).stat().st_size / 2**20, 1)}))
-    return 0
-
-
-def _peak_rss_mib() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "--worker":
-        return worker(argv[1], argv[2])
     parser = argparse.ArgumentParser(prog="python -m bench report")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="Generate into (or reuse) this folder.")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Run the report this many times; the median is reported.")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ra-bench-report-"))
     home = folder / "home"
@@ -146,16 +127,24 @@ def main(argv: list[str]) -> int:
         print(f"generated {made['events']:,} events in {made['generate_seconds']} s",
               file=sys.stderr)
     out = folder / "report.html"
-    done = subprocess.run([sys.executable, "-m", "bench", "report", "--worker", str(home),
-                           str(out)], capture_output=True, text=True, check=True)
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    runs = []
+    for _ in range(args.repeat):
+        out.unlink(missing_ok=True)
+        runs.append(run_ra(["audit", "report", "--html", str(out)], home))
+    measured = {"seconds": round(statistics.median(r[0] for r in runs), 2),
+                "cpu_seconds": round(statistics.median(r[2] for r in runs), 2),
+                "peak_rss_mib": round(statistics.median(r[1] for r in runs), 1),
+                "runs": [[round(r[0], 2), round(r[1], 1), round(r[2], 2)] for r in runs],
+                "html_mib": round(out.stat().st_size / 2**20, 1), "exit": 0}
     result = {**made, **measured, "database_mib": round(database.stat().st_size / 2**20, 1),
-              "load_avg_1m": os.getloadavg()[0], "cpus": os.cpu_count(),
+              "load_avg_1m": os.getloadavg()[0], "machine": machine(),
               "when": datetime.now(UTC).isoformat(timespec="seconds"),
               "command": "python -m bench report " + " ".join(argv)}
-    print(f"ra audit report --html: {measured['seconds']} s, peak RSS "
+    print(f"ra audit report --html: {measured['seconds']} s (cpu "
+          f"{measured['cpu_seconds']} s), peak RSS "
           f"{measured['peak_rss_mib']} MiB, report {measured['html_mib']} MiB "
-          f"(log {result['database_mib']} MiB, exit {measured['exit']})")
+          f"(log {result['database_mib']} MiB, exit {measured['exit']}; median of "
+          f"{len(runs)}; {result['machine']}, load {result['load_avg_1m']:.1f})")
     print(f"targets: time {measured['seconds']} s < {TARGET_SECONDS:g} s: "
           f"{'ok' if measured['seconds'] < TARGET_SECONDS else 'MISSED'}; peak "
           f"{measured['peak_rss_mib']} MiB < {TARGET_MIB:g} MB: "

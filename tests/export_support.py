@@ -127,6 +127,7 @@ class Recorder:
                                     "released_at": format_time(clock.now),
                                     "released_by": "person" if release == "esc" else "helper",
                                     "released_via": release, "duration_ms": 27500,
+                                    "inputs_injected": injected,
                                     "inputs_rejected": rejected})
         clock.at(start + 50)
         if view:

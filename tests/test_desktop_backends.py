@@ -307,7 +307,9 @@ def test_ra_ask_with_the_pynput_backend_types_into_an_xterm_and_hears_esc(
         finally:
             person.close(force=True)
     released = [e for e in _events(person_home) if e.type == "control.released"]
-    assert [e.payload for e in released] == [{"by": "person", "via": "esc"}]
+    typed = 1 + 2 * len("echo hi > OUT") + 2  # what `_helper` sends: a move, keys, Enter
+    assert [e.payload for e in released] == [{"by": "person", "via": "esc",
+                                              "inputs_injected": typed}]
 
 
 async def _helper(invitation: Any, person: pexpect.spawn, display: Display, out: Path) -> None:

@@ -268,7 +268,7 @@ def test_the_demo_plays_a_whole_session(tmp_path: Path) -> None:
     out = result.stdout
     assert "'printer re-added by Bob' is now on her disk" in out
     assert "after-esc.txt does not exist" in out
-    assert '{"by": "person", "via": "esc"}' in out
+    assert re.search(r'\{"by": "person", "inputs_injected": \d+, "via": "esc"\}', out)
     assert out.count("log intact") == 2
     assert "log TAMPERED: seq" in out
     assert "nothing happens there, and her log records input.rejected (the session goes on)" in out

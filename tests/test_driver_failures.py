@@ -121,7 +121,8 @@ def test_a_failure_in_the_reader_ends_the_session_recorded(tmp_path: Path) -> No
     assert result["reason"] == "error"
     events = result["events"]
     assert [e.type for e in events][-2:] == ["control.released", "session.disconnected"]
-    assert events[-2].payload == {"by": "system", "via": "disconnect"}
+    # the input was handed to the desktop, which failed: counted (control.released's schema)
+    assert events[-2].payload == {"by": "system", "via": "disconnect", "inputs_injected": 1}
     assert events[-1].payload == {"by": "system", "reason": "error",
                                   "detail": "the reader of this session failed (DisplayError)"}
     # Input was revoked after the release was recorded, and nothing else was injected.

@@ -248,7 +248,8 @@ def test_a_whole_session_step_by_step() -> None:
     assert describe(out) == ["Record control.released", "DisableInput",
                              "Send control.released", "Show"]
     released = record(out, "control.released")
-    assert (released.payload, released.actor) == ({"by": "person", "via": "esc"}, ALICE)
+    assert (released.payload, released.actor) == ({"by": "person", "via": "esc",
+                                                "inputs_injected": 1}, ALICE)
     assert state_of(person) is S.RELEASED
     # an input the helper sent before it heard of the release is rejected and recorded
     out = pair.on("person", person.received(inp(KEY_A), 4.1))
@@ -273,7 +274,8 @@ def test_a_whole_session_step_by_step() -> None:
     assert state_of(helper) is S.RELEASED
     out = pair.to_person(out, 7.0)
     assert describe(out) == ["Record control.released", "DisableInput", "Show"]
-    assert record(out, "control.released").payload == {"by": "helper", "via": "command"}
+    assert record(out, "control.released").payload == {"by": "helper", "via": "command",
+                                                         "inputs_injected": 0}
     assert record(out, "control.released").actor == BOB
     assert state_of(person) is S.RELEASED
 
@@ -325,7 +327,8 @@ def test_the_person_disconnects_while_the_helper_is_in_control() -> None:
     assert describe(out) == ["Record control.released", "DisableInput",
                              "Record session.disconnected", "StopStreaming", "Send disconnect",
                              "Show", "Close user"]
-    assert record(out, "control.released").payload == {"by": "person", "via": "disconnect"}
+    assert record(out, "control.released").payload == {"by": "person", "via": "disconnect",
+                                                         "inputs_injected": 0}
 
 
 def test_the_person_releases_with_a_command_and_the_helper_with_a_button() -> None:
@@ -333,12 +336,14 @@ def test_the_person_releases_with_a_command_and_the_helper_with_a_button() -> No
     out = person.local_command("/release", 4.0)
     assert describe(out) == ["Record control.released", "DisableInput",
                              "Send control.released", "Show"]
-    assert record(out, "control.released").payload == {"by": "person", "via": "command"}
+    assert record(out, "control.released").payload == {"by": "person", "via": "command",
+                                                         "inputs_injected": 0}
     pair = controlling_pair()
     out = pair.helper.release_clicked(4.0)
     assert sent(out) == [{"type": "control.release", "via": "button"}]
     out = pair.to_person(out, 4.0)
-    assert record(out, "control.released").payload == {"by": "helper", "via": "button"}
+    assert record(out, "control.released").payload == {"by": "helper", "via": "button",
+                                                         "inputs_injected": 0}
     assert describe(out)[:2] == ["Record control.released", "DisableInput"]
 
 
@@ -357,7 +362,8 @@ def test_a_keymap_change_in_control_gives_control_back_with_that_reason() -> Non
     assert describe(out) == ["Record control.released", "DisableInput",
                              "Send control.released", "Show", "Show"]
     released = record(out, "control.released")
-    assert (released.payload, released.actor) == ({"by": "person", "via": "keymap-changed"},
+    assert (released.payload, released.actor) == ({"by": "person", "via": "keymap-changed",
+                                                 "inputs_injected": 0},
                                                   ALICE)
     assert "keyboard mapping changed" in str(out[-1])
     out = pair.to_helper(out, 4.0)  # the helper's side takes the reason as it is
@@ -370,6 +376,23 @@ def test_a_keymap_change_in_control_gives_control_back_with_that_reason() -> Non
         pair.helper.keymap_changed(5.0)
 
 
+def test_a_release_counts_the_input_injected_in_its_grant_only() -> None:
+    person = person_at(S.CONTROLLING)
+    for at in (3.1, 3.2, 3.3):
+        assert person.received({"type": "input", "event": POINTER}, at) == [Inject(POINTER)]
+    person.received({"type": "input", "event": {"kind": "key", "key": "Escape",
+                                                 "code": "Escape", "down": True}}, 3.4)
+    person.input_refused(POINTER, "over the person's window", 3.5)  # not injected after all
+    released = record(person.local_command("/release", 4.0), "control.released")
+    assert released.payload == {"by": "person", "via": "command", "inputs_injected": 2}
+    person.received({"type": "input", "event": POINTER}, 4.5)  # refused: not in control
+    person.received({"type": "control.request"}, 5.0)
+    person.consent_answered("control", True, 5.5)
+    assert person.received({"type": "input", "event": POINTER}, 6.0) == [Inject(POINTER)]
+    out = person.local_command("/disconnect", 7.0)
+    assert record(out, "control.released").payload["inputs_injected"] == 1
+
+
 def test_the_helpers_esc_in_the_viewer_is_recorded_as_esc_on_both_sides() -> None:
     pair = controlling_pair()
     out = pair.on("helper", pair.helper.release_clicked(4.0, via="esc"))
@@ -379,7 +402,8 @@ def test_the_helpers_esc_in_the_viewer_is_recorded_as_esc_on_both_sides() -> Non
     assert sent(out) == [{"type": "control.release", "via": "esc"}]
     out = pair.to_person(out, 4.0)
     released = record(out, "control.released")
-    assert (released.payload, released.actor) == ({"by": "helper", "via": "esc"}, BOB)
+    assert (released.payload, released.actor) == ({"by": "helper", "via": "esc",
+                                                "inputs_injected": 0}, BOB)
     pair.check_replay()
     with pytest.raises(ValueError):
         pair.helper.release_clicked(5.0, via="keymap-changed")
@@ -463,7 +487,8 @@ def test_a_display_lost_in_control_releases_first_then_chat_only() -> None:
                              "Record view.unavailable", "StopStreaming",
                              "Send view.unavailable", "Show"]
     assert record(out, "control.released").payload == {"by": "system",
-                                                       "via": "view-unavailable"}
+                                                       "via": "view-unavailable",
+                                                       "inputs_injected": 0}
     got = pair.to_helper(out, 4.0)
     assert describe(got) == ["Record control.released", "Record view.unavailable", "Show"]
     assert state_of(pair.person) is state_of(pair.helper) is S.CHAT_ONLY
@@ -597,7 +622,8 @@ def test_ten_seconds_of_silence_revokes_control_at_once() -> None:
     assert describe(out) == ["Record control.released", "DisableInput",
                              "Record session.disconnected", "StopStreaming", "Send disconnect",
                              "Show", "Close network"]
-    assert record(out, "control.released").payload == {"by": "system", "via": "disconnect"}
+    assert record(out, "control.released").payload == {"by": "system", "via": "disconnect",
+                                                         "inputs_injected": 0}
     gone = record(out, "session.disconnected")
     assert (gone.payload, gone.outcome) == ({"by": "system", "reason": "network"}, "failure")
     assert person.received(inp(KEY_A), 13.1) == []

@@ -80,10 +80,11 @@ def test_export_rows_are_what_the_engine_did(recorded: tuple[Recorder, list[Happ
                                               None, None]
     control = _jsonl(out / "control.jsonl")
     assert [(r["session"], r["helper"], r["helper_key"], r["granted_at"], r["released_at"],
-             r["released_by"], r["released_via"], r["duration_ms"], r["inputs_rejected"])
+             r["released_by"], r["released_via"], r["duration_ms"], r["inputs_injected"],
+             r["inputs_rejected"])
             for r in control] == [
         (h.session, h.helper, h.key, g["granted_at"], g["released_at"], g["released_by"],
-         g["released_via"], g["duration_ms"], g["inputs_rejected"])
+         g["released_via"], g["duration_ms"], g["inputs_injected"], g["inputs_rejected"])
         for h in happened for g in h.grants]
     sessions = _jsonl(out / "sessions.jsonl")
     assert [(r["session"], r["person"], r["helper"], r["helper_address"], r["end_reason"])
@@ -117,13 +118,31 @@ def test_csv_keeps_a_hostile_name_as_text(recorded: tuple[Recorder, list[Happene
     assert check(out).ok
 
 
-def test_the_sql_is_in_audit_exports_and_reruns_with_sqlite() -> None:
-    import sqlite3  # noqa: F401 - the auditor's tool is sqlite3; the files are plain SQL
-
-    root = Path(__file__).resolve().parents[1]
+def test_the_sql_is_in_audit_exports_and_reruns_with_sqlite(
+        recorded: tuple[Recorder, list[Happened]], tmp_path: Path) -> None:
+    """An auditor's rerun: the sqlite3 shell, read-only, on a copy of the log, reading
+    shared.sql then each export's file as their headers say, makes the rows ra wrote."""
+    recorder, _ = recorded
+    out = tmp_path / "bundle"
+    export(recorder.store, KINDS, out, fmt="csv")
+    copy = tmp_path / "copy.db"
+    recorder.store.conn.execute("VACUUM INTO ?", (str(copy),))
+    folder = Path(__file__).resolve().parents[1] / "audit" / "exports"
     for name in KINDS:
-        text = (root / "audit" / "exports" / f"{name}.sql").read_text()
+        text = (folder / f"{name}.sql").read_text()
         assert text.startswith("-- ") and ":size" in text and "seqs" in text
+        assert ".read shared.sql" in text and f".read {name}.sql" in text
+        script = "".join(f".parameter set {p} NULL\n" for p in (
+            ":size", ":since", ":until", ":session", ":person", ":helper"))
+        shell = subprocess.run(
+            ["sqlite3", "-readonly", "-header", "-csv", str(copy)], cwd=folder, text=True,
+            input=f".parameter init\n{script}.read shared.sql\n.read {name}.sql\n",
+            capture_output=True, timeout=60, check=True)
+        assert shell.stderr == ""
+        rerun = list(csv.DictReader(io.StringIO(shell.stdout, newline="")))
+        exported = _csv(out / f"{name}.csv")
+        assert len(exported) == len(rerun) > 0
+        assert [r["seqs"] for r in rerun] == [r["seqs"] for r in exported]
 
 
 # -- the filters --------------------------------------------------------------------
@@ -172,7 +191,7 @@ def test_cli_filters_and_formats(recorded: tuple[Recorder, list[Happened]],
     with zipfile.ZipFile(out) as archive:
         assert sorted(archive.namelist()) == [
             "consent.csv", "control.csv", "events.jsonl", "manifest.json", "proof.json",
-            "sql/consent.sql", "sql/control.sql"]
+            "sql/consent.sql", "sql/control.sql", "sql/shared.sql"]
     bad = _ra("audit", "export", "--what", "grants", "--out", str(tmp_path / "x"), home=home)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "grants" in bad.stderr
@@ -307,6 +326,22 @@ def _rewrite_manifest(out: Path, key: Ed25519PrivateKey | None) -> None:
         manifest["key_fingerprint"] = key_fingerprint(public)
         doc["signature"] = base64.b64encode(key.sign(canonical.encode(manifest))).decode()
     (out / "manifest.json").write_bytes(canonical.encode(doc) + b"\n")
+
+
+def test_shared_sql_of_another_version_is_named(bundle: tuple[Path, str],
+                                               recorded: tuple[Recorder, list[Happened]],
+                                               tmp_path: Path) -> None:
+    """Signed by the log's own key, but read with other shared SQL: said so, not rerun."""
+    out, key = bundle
+    recorder, _ = recorded
+    shared = out / "sql" / "shared.sql"
+    shared.write_text(shared.read_text().replace("CREATE TEMP TABLE export_events (",
+                                                 "-- changed\nCREATE TEMP TABLE export_events ("))
+    _rewrite_manifest(out, recorder.store.signing_key)
+    result = _verify(out, tmp_path, "--key", key)
+    assert result.returncode != 0
+    assert "sql/shared.sql is not the SQL this ra reads the log with" in result.stderr, \
+        result.stderr
 
 
 def test_a_manifest_resigned_with_another_key_is_caught(bundle: tuple[Path, str],

@@ -164,7 +164,9 @@ def test_helper_release_then_person_disconnect(homes: Homes, tmp_path: Path,
         events = _events(home)  # verify_log(store).ok is asserted there
         assert [e.type for e in events] == expected, role
         released = events[expected.index("control.released")]
-        assert released.payload == {"by": "helper", "via": "command"}, role
+        # the person's side, which injects, also says how much it injected (none here)
+        counted = {"inputs_injected": 0} if role == "person" else {}
+        assert released.payload == {"by": "helper", "via": "command", **counted}, role
         assert released.actor.kind == "helper"
         assert events[-2].payload == {"by": "person", "reason": "user"}, role
         assert _ending(home).type == "session.disconnected"  # receipt last, peer's included
@@ -500,7 +502,7 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
     assert sum(e.payload["states"].get("released", 0) for e in rejected) == 1
     assert all(e.outcome == "failure" and e.actor.kind == "helper" for e in rejected)
     released = next(e for e in events if e.type == "control.released")
-    assert released.payload == {"by": "person", "via": "command"}
+    assert released.payload == {"by": "person", "via": "command", "inputs_injected": 1}
     # The key itself is never written down or shown.
     assert PROBE["key"] not in json.dumps([e.payload for e in events])
     assert PROBE["key"] not in screen.text

@@ -393,7 +393,8 @@ def test_the_window_through_a_whole_session(tmp_path: Path, display: Display,
 
     events = person.events()
     released = [e.payload for e in events if e.type == "control.released"]
-    assert released[:2] == [{"by": "person", "via": "button"}, {"by": "person", "via": "esc"}]
+    assert [(p["by"], p["via"]) for p in released[:2]] == [("person", "button"),
+                                                           ("person", "esc")]
     denied = [e.payload for e in events if e.type == "control.denied"]
     assert denied == [{"reason": "declined"}]
     reader = ChatReader(SessionKeys(Home.at(person.home)))  # the log holds chat sealed

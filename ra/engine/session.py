@@ -321,6 +321,7 @@ class SessionEngine:
         self._flood = Window(flood_limit, flood_window_s)
         self._chats = Window(CHAT_LIMIT, flood_window_s)
         self._controlling_seen: float | None = None  # last `now` seen in controlling
+        self._injected = 0  # person: input handed to injection since the grant
         self._screen_unavailable = screen_unavailable
         if recording is not None and role != "person":
             raise ValueError("only the person's side records the screen")
@@ -634,6 +635,8 @@ class SessionEngine:
         """Person: the desktop did not inject `event` (it would have landed on the
         person's own window); it is recorded like any refused input."""
         self._require("person", "refuse input")
+        if self.state is S.CONTROLLING and self._injected:
+            self._injected -= 1  # handed to injection, counted, and not injected after all
         return self._reject_input(dict(event), now, reason)
 
     @_live
@@ -718,7 +721,7 @@ class SessionEngine:
         record ``view.unavailable``; then (person) stop streaming and tell the helper."""
         state = self.state
         if state is S.CONTROLLING:
-            self._record(out, "control.released", {"by": "system", "via": "view-unavailable"},
+            self._record(out, "control.released", self._released("system", "view-unavailable"),
                          "system")
             if self.role == "person":
                 out.append(DisableInput())
@@ -857,7 +860,7 @@ class SessionEngine:
     def _release(self, by: Role, via: str) -> list[Output]:
         """Control ends: recorded first, then (person's side) input is revoked."""
         out: list[Output] = []
-        self._record(out, "control.released", {"by": by, "via": via}, by)
+        self._record(out, "control.released", self._released(by, via), by)
         if self.role == "person":
             out.append(DisableInput())
         if by == self.role:
@@ -878,7 +881,20 @@ class SessionEngine:
             return self._reject_input(event, now)
         if msg.is_escape(event):
             return self._reject_input(event, now, ESCAPE_REFUSED)
+        self._injected += 1
         return [Inject(event)]
+
+    def _released(self, by: str, via: str) -> dict[str, Any]:
+        """The payload of ``control.released``. The person's side adds
+        ``inputs_injected``: the input it handed to injection since the grant, less
+        what the desktop then refused. The count lives here, not in the log (each
+        injected input is not an event), so a release recorded after a crash
+        (`ra.session.person`) cannot say it."""
+        payload: dict[str, Any] = {"by": by, "via": via}
+        if self.role == "person":
+            payload["inputs_injected"] = self._injected
+        self._injected = 0
+        return payload
 
     def _reject_input(self, event: dict[str, Any], now: float,
                       reason: str = "not in control") -> list[Output]:
@@ -920,7 +936,7 @@ class SessionEngine:
         state = self.state
         out: list[Output] = []
         if state is S.CONTROLLING:
-            self._record(out, "control.released", {"by": by, "via": "disconnect"}, by)
+            self._record(out, "control.released", self._released(by, "disconnect"), by)
             if self.role == "person":
                 out.append(DisableInput())
         payload: dict[str, Any] = {"by": by, "reason": reason}

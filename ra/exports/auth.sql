@@ -11,23 +11,13 @@
 -- Parameters (NULL for none): :size (read only the first :size events: the
 -- export's checkpoint), :since, :until (at or after, before; UTC, as
 -- 2026-11-25T10:00:00.000000Z), :session (session:<id>), :person, :helper
--- (a name or a key fingerprint). Read-only, e.g. with the sqlite3 shell:
+-- (a name or a key fingerprint). Reads the tables shared.sql makes: run
+-- that first, e.g. with the sqlite3 shell, read-only:
 --   .parameter init
 --   .parameter set :size NULL  (and likewise :since :until :session :person :helper)
+--   .read shared.sql
 --   .read auth.sql
-WITH ev AS MATERIALIZED (
-    SELECT seq, stream, type, occurred_at, actor_kind, actor_id, origin, body
-    FROM audit_log
-    WHERE (:size IS NULL OR seq < :size)
-      AND type IN ('auth.failed', 'auth.throttled', 'invitation.locked',
-                   'invitation.accepted', 'invitation.created')
-      AND substr(stream, 1, 11) = 'invitation:'
-),
-created AS MATERIALIZED (
-    SELECT seq, stream, json_extract(body, '$.payload.name') AS name
-    FROM ev WHERE type = 'invitation.created'
-),
-tries AS MATERIALIZED (
+WITH tries AS MATERIALIZED (
     SELECT
         t.seq AS first_seq,
         t.occurred_at                                        AS at,
@@ -37,18 +27,20 @@ tries AS MATERIALIZED (
                     WHEN 'auth.failed' THEN 'failed'
                     WHEN 'auth.throttled' THEN 'throttled'
                     ELSE 'locked' END                        AS result,
-        json_extract(t.body, '$.payload.reason')             AS reason,
-        json_extract(t.body, '$.payload.attempt')            AS attempt,
-        CASE t.type WHEN 'auth.throttled' THEN json_extract(t.body, '$.payload.count')
+        json_extract(t.payload, '$.reason')                  AS reason,
+        json_extract(t.payload, '$.attempt')                 AS attempt,
+        CASE t.type WHEN 'auth.throttled' THEN json_extract(t.payload, '$.count')
                     WHEN 'invitation.locked' THEN 0 ELSE 1 END AS count,
-        coalesce(json_extract(t.body, '$.payload.origin'), t.origin) AS origin,
+        coalesce(json_extract(t.payload, '$.origin'), t.origin) AS origin,
         CASE WHEN t.actor_kind = 'helper' THEN t.actor_id END AS helper,
-        json_extract(t.body, '$.actor.key')                  AS helper_key,
-        'session:' || json_extract(t.body, '$.payload.session_id') AS session_stream,
+        t.actor_key                                          AS helper_key,
+        'session:' || json_extract(t.payload, '$.session_id') AS session_stream,
         t.seq || coalesce(',' || cr.seq, '')                 AS seqs
-    FROM ev t
-    LEFT JOIN created cr ON cr.stream = t.stream
-    WHERE t.type <> 'invitation.created'
+    FROM export_events t
+    LEFT JOIN export_invitations cr ON cr.stream = t.stream
+    WHERE t.type IN ('auth.failed', 'auth.throttled', 'invitation.locked',
+                     'invitation.accepted')
+      AND substr(t.stream, 1, 11) = 'invitation:'
 )
 SELECT at, invitation, person, result, reason, attempt, count, origin, helper, helper_key,
        substr(session_stream, 9) AS session, seqs

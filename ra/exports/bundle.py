@@ -3,7 +3,8 @@
 A bundle is a folder (or one ``.zip`` holding the same files)::
 
     consent.csv ...        the rows, one file per export (csv or jsonl)
-    sql/consent.sql ...    the SQL each file was made with (ra.exports)
+    sql/consent.sql ...    the SQL each file was made with (ra.exports), and
+    sql/shared.sql         the SQL they all read after (it reads the log once)
     events.jsonl           the canonical body of every event a row is read from, by seq
     proof.json             one inclusion proof for all of them (`ra.exports.multiproof`)
                            against the root the checkpoint signed
@@ -17,13 +18,16 @@ signature) and the public key; ``signature`` is Ed25519 over the canonical
 bytes of ``manifest`` by the same key that signs the log's checkpoints.
 
 Memory stays flat in the number of rows: rows go to their file as the
-query returns them, and the events to cite are marked in a byte per event.
+query returns them, the events to cite are marked in a byte per event, and
+only those are read back from the log, by seq. The proof is one multiproof
+for all of them, made in one walk over the leaf hashes.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -48,6 +52,8 @@ VERSION = 1
 EVENTS_FILE = "events.jsonl"
 PROOF_FILE = "proof.json"
 MANIFEST_FILE = "manifest.json"
+#: How many cited events are read from the log at a time (by seq).
+CHUNK = 500
 #: A fixed time for the zip's entries: the same bundle makes the same zip.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -133,6 +139,8 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
     conn = store.conn
     conn.execute("BEGIN")  # one snapshot for every query (events after `size` are not read)
     try:
+        derive.share(conn, size)
+        files.update(_sql_file(folder, derive.SHARED))
         for index, name in enumerate(what):
             file_name = f"{name}.{fmt}"
             count = 0
@@ -152,25 +160,23 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
             counts[name] = count
             files[file_name] = {**sink.entry(), "rows": count, "export": name,
                                 "sql": f"sql/{name}.sql"}
-            sql_name = f"sql/{name}.sql"
-            (folder / "sql").mkdir(exist_ok=True)
-            with _Hashed(folder / sql_name) as sink:
-                sink.write(export_sql(name))
-            files[sql_name] = sink.entry()
+            files.update(_sql_file(folder, name))
         done = len(what) * size
-        seqs_cited: list[int] = []
+        seqs_cited = list(itertools.compress(range(size), cited))
         with _Hashed(folder / EVENTS_FILE) as sink:
-            for seq, body in conn.execute(
-                    "SELECT seq, body FROM events WHERE seq < ? ORDER BY seq", (size,)):
-                if cited[seq]:
+            for start in range(0, len(seqs_cited), CHUNK):
+                chunk = seqs_cited[start:start + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for _, body in conn.execute(
+                        f"SELECT seq, body FROM events WHERE seq IN ({marks}) ORDER BY seq",
+                        chunk):
                     text = body if isinstance(body, str) else bytes(body).decode("utf-8")
                     sink.write(text + "\n")
-                    seqs_cited.append(seq)
-                if seq % 65536 == 0:
-                    progress(done + seq, total)
+                progress(done + chunk[-1], total)
         files[EVENTS_FILE] = {**sink.entry(), "events": len(seqs_cited)}
         leaves = store.leaf_hashes(size)
     finally:
+        derive.unshare(conn)
         conn.execute("COMMIT")
     hashes = multiproof.prove(seqs_cited, leaves)
     del leaves
@@ -198,6 +204,15 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
            "signature": base64.b64encode(signature).decode("ascii")}
     (folder / MANIFEST_FILE).write_bytes(canonical.encode(doc) + b"\n")
     return counts, len(seqs_cited), size, checkpoint.root.hex(), key_fingerprint(public)
+
+
+def _sql_file(folder: Path, name: str) -> dict[str, dict[str, Any]]:
+    """Write ``sql/<name>.sql``; its manifest entry."""
+    sql_name = f"sql/{name}.sql"
+    (folder / "sql").mkdir(exist_ok=True)
+    with _Hashed(folder / sql_name) as sink:
+        sink.write(export_sql(name))
+    return {sql_name: sink.entry()}
 
 
 class _Hashed:

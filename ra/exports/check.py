@@ -280,8 +280,11 @@ def _rows(bundle: _Bundle, manifest: dict[str, Any], files: dict[str, dict[str, 
     except ValueError:
         problems.append("the manifest's filters are malformed")
         return
+    if not _same_sql(bundle, derive.SHARED, problems):
+        return
     conn = derive.event_database(bodies)
     try:
+        derive.share(conn, size)
         for file_name, entry in files.items():
             name = entry.get("export")
             if name is None:
@@ -290,14 +293,7 @@ def _rows(bundle: _Bundle, manifest: dict[str, Any], files: dict[str, dict[str, 
                 problems.append(f"the manifest lists {inert(file_name, SHOWN)} as an export "
                                 "this ra does not know")
                 continue
-            sql_name = f"sql/{name}.sql"
-            try:
-                shipped = bundle.read(sql_name)
-            except (KeyError, OSError, ValueError):
-                shipped = b""
-            if shipped != export_sql(name).encode("utf-8"):
-                problems.append(f"{sql_name} is not the SQL this ra makes {name} rows with "
-                                "(exported by another version?)")
+            if not _same_sql(bundle, name, problems):
                 continue
             try:
                 data = bundle.read(file_name)
@@ -316,6 +312,21 @@ def _rows(bundle: _Bundle, manifest: dict[str, Any], files: dict[str, dict[str, 
                 problems.append(problem)
     finally:
         conn.close()
+
+
+def _same_sql(bundle: _Bundle, name: str, problems: list[str]) -> bool:
+    """Whether the bundle's ``sql/<name>.sql`` is the one this ra runs (else say so)."""
+    sql_name = f"sql/{name}.sql"
+    try:
+        shipped = bundle.read(sql_name)
+    except (KeyError, OSError, ValueError):
+        shipped = b""
+    if shipped != export_sql(name).encode("utf-8"):
+        what = "reads the log with" if name == derive.SHARED else f"makes {name} rows with"
+        problems.append(f"{sql_name} is not the SQL this ra {what} "
+                        "(exported by another version?)")
+        return False
+    return True
 
 
 def _parse(data: bytes, fmt: str, cols: list[str], file_name: str,

@@ -1,9 +1,10 @@
 """From events to rows, and from rows to lines: shared by the export and its check.
 
 An export's rows are what its SQL file (`ra.exports.sql`) returns over a log,
-through sqlite-utils; the check runs the same file over the events a bundle
-carries (`event_database`) and renders the rows the same way, so a row in a
-file is right exactly when its events make it.
+through sqlite-utils, after ``shared.sql`` (`share`) has read the log once into
+the temporary tables every export reads; the check runs the same files over
+the events a bundle carries (`event_database`) and renders the rows the same
+way, so a row in a file is right exactly when its events make it.
 
 Every row ends with ``seqs``: the seqs of the events it is read from, comma
 separated. Rows are written as CSV (a header, then one line a row; a cell a
@@ -56,9 +57,33 @@ def parameters(filters: Filters, size: int | None) -> dict[str, Any]:
     return {"size": size, **filters.to_json()}
 
 
+#: The SQL every export reads after it (`ra.exports.sql`): it makes their shared tables.
+SHARED = "shared"
+
+
+def share(conn: sqlite3.Connection, size: int | None) -> None:
+    """Run `SHARED` over the log in `conn` (its first `size` events, None: all), as an
+    auditor's ``.read shared.sql`` would: one statement at a time, so a transaction
+    the caller holds (one snapshot for every export) stays open."""
+    pending = ""
+    for line in export_sql(SHARED).splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending, {"size": size})
+            pending = ""
+
+
+def unshare(conn: sqlite3.Connection) -> None:
+    """Drop the temporary tables `share` made (a connection that lives on keeps no copy)."""
+    for (table,) in conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table' "
+                                 "AND name LIKE 'export\\_%' ESCAPE '\\'").fetchall():
+        conn.execute(f'DROP TABLE temp."{table}"')
+
+
 def rows(conn: sqlite3.Connection, name: str, filters: Filters,
          size: int | None) -> Iterator[dict[str, Any]]:
-    """The rows of export `name` over the log in `conn`, through sqlite-utils."""
+    """The rows of export `name` over the log in `conn`, through sqlite-utils
+    (after `share` has made the tables it reads)."""
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
@@ -66,8 +91,10 @@ def rows(conn: sqlite3.Connection, name: str, filters: Filters,
 
 
 def columns(conn: sqlite3.Connection, name: str) -> list[str]:
-    """The columns export `name` returns (from the statement, without running it)."""
-    cursor = conn.execute(export_sql(name), parameters(Filters(), 0))
+    """The columns export `name` returns (from the statement, without running it:
+    wrapped in ``LIMIT 0``, none of its steps is taken)."""
+    statement = export_sql(name).rstrip().removesuffix(";")
+    cursor = conn.execute(f"SELECT * FROM ({statement}\n) LIMIT 0", parameters(Filters(), 0))
     found = [d[0] for d in cursor.description or []]
     cursor.close()
     return found
@@ -116,5 +143,5 @@ def event_database(bodies: Iterable[tuple[int, str]]) -> sqlite3.Connection:
     return conn
 
 
-__all__ = ["FORMATS", "Filters", "columns", "csv_cells", "csv_line", "event_database",
-           "jsonl_line", "rows", "seqs_of"]
+__all__ = ["FORMATS", "SHARED", "Filters", "columns", "csv_cells", "csv_line", "event_database",
+           "jsonl_line", "rows", "seqs_of", "share", "unshare"]

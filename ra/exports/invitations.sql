@@ -8,23 +8,18 @@
 -- Parameters (NULL for none): :size (read only the first :size events: the
 -- export's checkpoint), :since, :until (created at or after, before; UTC, as
 -- 2026-11-25T10:00:00.000000Z), :session (session:<id>, the session it let
--- in), :person, :helper (a name or a key fingerprint that tried it).
--- Read-only, e.g. with the sqlite3 shell:
+-- in), :person, :helper (a name or a key fingerprint that tried it). Reads
+-- the tables shared.sql makes: run that first, e.g. with the sqlite3 shell,
+-- read-only:
 --   .parameter init
 --   .parameter set :size NULL  (and likewise :since :until :session :person :helper)
+--   .read shared.sql
 --   .read invitations.sql
 WITH ev AS MATERIALIZED (
-    SELECT seq, stream, type, occurred_at, actor_id, body
-    FROM audit_log
-    WHERE (:size IS NULL OR seq < :size)
-      AND substr(stream, 1, 11) = 'invitation:'
+    SELECT seq, stream, type, occurred_at, actor_id, actor_key, payload
+    FROM export_events
+    WHERE substr(stream, 1, 11) = 'invitation:'
       AND (substr(type, 1, 11) = 'invitation.' OR substr(type, 1, 5) = 'auth.')
-),
-created AS MATERIALIZED (
-    SELECT seq, stream, occurred_at,
-           json_extract(body, '$.payload.name')       AS name,
-           json_extract(body, '$.payload.expires_at') AS expires_at
-    FROM ev WHERE type = 'invitation.created'
 ),
 steps AS MATERIALIZED (
     SELECT stream, max(seq) AS seq FROM ev
@@ -35,27 +30,27 @@ invitations AS MATERIALIZED (
         c.seq AS first_seq, c.stream AS stream,
         substr(c.stream, 12)                AS invitation,
         c.name                              AS person,
-        c.occurred_at                       AS created_at,
+        c.created_at                        AS created_at,
         c.expires_at                        AS expires_at,
         (SELECT group_concat(t, ' ') FROM (
-            SELECT json_extract(body, '$.payload.to') AS t FROM ev
+            SELECT json_extract(payload, '$.to') AS t FROM ev
             WHERE stream = c.stream AND type = 'invitation.sent' ORDER BY seq))  AS sent_to,
         (SELECT min(occurred_at) FROM ev
          WHERE stream = c.stream AND type = 'invitation.opened')                AS opened_at,
         (SELECT min(occurred_at) FROM ev
          WHERE stream = c.stream AND type = 'invitation.accepted')              AS accepted_at,
-        (SELECT 'session:' || json_extract(body, '$.payload.session_id') FROM ev
+        (SELECT 'session:' || json_extract(payload, '$.session_id') FROM ev
          WHERE stream = c.stream AND type = 'invitation.accepted'
          ORDER BY seq LIMIT 1)                                                  AS session_stream,
         substr(last.type, 12)               AS status,
         last.occurred_at                    AS status_at,
         (SELECT count(*) FROM ev WHERE stream = c.stream AND type = 'auth.failed')
                                             AS failed_passwords,
-        (SELECT coalesce(sum(json_extract(body, '$.payload.count')), 0) FROM ev
+        (SELECT coalesce(sum(json_extract(payload, '$.count')), 0) FROM ev
          WHERE stream = c.stream AND type = 'auth.throttled')                  AS refused_in_back_off,
         (SELECT group_concat(seq, ',') FROM (
             SELECT seq FROM ev WHERE stream = c.stream ORDER BY seq))           AS seqs
-    FROM created c
+    FROM export_invitations c
     JOIN steps s ON s.stream = c.stream
     JOIN ev last ON last.seq = s.seq
 )
@@ -69,6 +64,6 @@ WHERE (:since IS NULL OR created_at >= :since)
   AND (:person IS NULL OR person = :person)
   AND (:helper IS NULL OR EXISTS (
         SELECT 1 FROM ev WHERE ev.stream = invitations.stream
-          AND (ev.actor_id = :helper OR json_extract(ev.body, '$.actor.key') = :helper)
+          AND (ev.actor_id = :helper OR ev.actor_key = :helper)
           AND (ev.type = 'invitation.accepted' OR substr(ev.type, 1, 5) = 'auth.')))
 ORDER BY first_seq;

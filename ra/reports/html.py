@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -539,10 +540,12 @@ def _text(value: object) -> str:
     text = value if isinstance(value, str) else str(value)
     if not (len(text) <= TEXT_SHOWN and text.isascii() and text.isprintable()):
         text = inert(text, TEXT_SHOWN)  # plain short ASCII is inert already
-    return escape(text, quote=True)
+    return escape(text, quote=True) if _MARKUP.search(text) else text  # most have none
 
 
 _attr = _text
+#: The characters `html.escape` (quote=True) changes: a text without them is the same escaped.
+_MARKUP = re.compile("[&<>\"']")
 
 
 def _when(moment: datetime | None, zone: tzinfo | None, missing: str) -> str:
