@@ -218,7 +218,7 @@ INVITE_INSIDE = ("ra.events.model", "ra.invitations.password", "ra.logs", "ra.in
 LEFT_OUT: dict[str, tuple[str, ...]] = {
     "--help": ("sqlite3", "rich", "cryptography", "ra.events.store"),
     "invite --help": (*OTHER_COMMANDS, *INVITE_INSIDE, "sqlite3", "rich", "cryptography"),
-    "invite list": (*OTHER_COMMANDS, "rich.console", "rich.table"),
+    "invite list": (*OTHER_COMMANDS, "rich.console", "rich.table", "cryptography.x509"),
     "audit log -n 1": ("ra.cli.invite", "ra.cli.doctor", "ra.cli.session", "ra.cli.demo"),
 }
 

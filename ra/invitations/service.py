@@ -33,7 +33,6 @@ from ra.events.model import SYSTEM, format_time, parse_time, utc_now
 from ra.events.tally import Counted, Tally
 from ra.forget import apply_retention
 from ra.home import Home
-from ra.identity import load_identity
 from ra.invitations.file import (
     format_fingerprint,
     key_fingerprint,
@@ -286,6 +285,8 @@ class Invitations:
             )
         check_strength(password)
         now = self.clock()
+        from ra.identity import load_identity  # x509 and TLS keys: only a new invitation needs them
+
         identity = load_identity(self.home)
         invitation = new_invitation(
             name=name, message=message, expires_at=now + expires_in, addresses=addresses,
