@@ -62,7 +62,7 @@ def make_invitation(**changes: Any) -> Invitation:
         "port": 47900,
         "tls_fingerprint": TLS_FINGERPRINT,
         "pake": PakeParams(
-            id_a=f"ra-sharer:{invitation_id}",
+            id_a=f"ra-person:{invitation_id}",
             id_b=f"ra-helper:{invitation_id}",
             salt=bytes(range(16)),
         ),
@@ -112,7 +112,7 @@ def test_round_trip_keeps_every_field() -> None:
     assert parsed.port == 47900
     assert parsed.tls_fingerprint == TLS_FINGERPRINT
     assert parsed.pake.suite == "spake2-ed25519-sha256"
-    assert parsed.pake.id_a == "ra-sharer:3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"
+    assert parsed.pake.id_a == "ra-person:3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"
     assert parsed.pake.id_b == "ra-helper:3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"
     assert parsed.pake.salt == bytes(range(16))
     assert parsed.signing_key == KEY.public_key().public_bytes_raw()
@@ -162,7 +162,7 @@ def test_new_invitation_fills_id_salt_and_identities() -> None:
 
     inv = new()
     assert str(uuid.UUID(inv.invitation_id)) == inv.invitation_id
-    assert inv.pake.id_a == f"ra-sharer:{inv.invitation_id}"
+    assert inv.pake.id_a == f"ra-person:{inv.invitation_id}"
     assert inv.pake.id_b == f"ra-helper:{inv.invitation_id}"
     assert len(inv.pake.salt) == 16
     other = new()

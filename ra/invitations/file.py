@@ -221,7 +221,7 @@ class PakeParams:
     def for_invitation(cls, invitation_id: str) -> PakeParams:
         """The standard identities for ``invitation_id`` with a fresh random salt."""
         return cls(
-            id_a=f"ra-sharer:{invitation_id}",
+            id_a=f"ra-person:{invitation_id}",
             id_b=f"ra-helper:{invitation_id}",
             salt=secrets.token_bytes(SALT_BYTES),
         )

@@ -9,7 +9,7 @@ helper pinned against the invitation's fingerprint. Over it (docs/protocol.md):
     helper -> person   confirm  {mac: HMAC(K, "helper" label || T),
                                  name, key, sig: Ed25519(key, identity statement)}
     person             check again, then verify the helper's mac, then its signature
-    person -> helper   accept   {mac: HMAC(K, "sharer" label || T)} or refuse
+    person -> helper   accept   {mac: HMAC(K, "person" label || T)} or refuse
 
 K is the SPAKE2 key, T the transcript hash (`transcript_hash`). The helper
 proves the password first, so the person's side never answers a guess with
@@ -69,8 +69,7 @@ from ra.vocabulary import MAX_NAME_CHARS
 LABEL = b"ra-net-v1"
 TRANSCRIPT_LABEL = LABEL + b" transcript"
 HELPER_CONFIRM_LABEL = LABEL + b" helper confirm"
-#: The person's confirm label; "sharer" is an earlier name for the person, kept: it is on the wire.
-PERSON_CONFIRM_LABEL = LABEL + b" sharer confirm"
+PERSON_CONFIRM_LABEL = LABEL + b" person confirm"
 SESSION_ID_LABEL = LABEL + b" session id"
 HELPER_IDENTITY_LABEL = LABEL + b" helper identity"
 
