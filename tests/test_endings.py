@@ -13,7 +13,8 @@ Each side records the session in its own log, on the stream ``session:<id>``
   outcome and payload, except where the payload names the other side
   (``session.connected``'s ``peer``: the helper in the person's log, the
   person in the helper's) and where one side knows more: the person's
-  ``session.authenticated`` adds the address the helper came from; the side
+  ``session.authenticated`` adds the address the helper came from, and its
+  ``control.released`` the count of the inputs it injected; the side
   that decided the ending may add to ``session.disconnected`` the
   ``invitation`` status or the ``detail`` of an error. Each side's
   ``session.receipt`` is its own, signed by that side; when both were
@@ -366,7 +367,8 @@ def _ending(events: list[Event]) -> tuple[str, str, str]:
 
 #: What only one side knows of an event's payload (see the module docstring).
 _OWN_FIELDS = {"session.authenticated": {"address", "recording"},
-               "session.disconnected": {"invitation", "detail"}}
+               "session.disconnected": {"invitation", "detail"},
+               "control.released": {"inputs_injected"}}  # counted where they are injected
 #: Payload fields that name the other side: (field, what the person's log holds,
 #: what the helper's log holds).
 _PEER_FIELDS = {"session.connected": ("peer", HELPER_NAME, PERSON_NAME)}
