@@ -425,10 +425,11 @@ async def _ra_person(args: argparse.Namespace) -> int:
 BENCH_SESSION = "bench0session0id"
 
 
-def _bench_recorder(home: Path) -> Any:
+def _bench_recorder(home: Path, wall: Any = time.time) -> Any:
     """A `ScreenRecorder` wired as `ra ask` wires it: the session's key from the
     keystore, and each chunk's ``recording.chunk`` event appended to the home's
-    log on the loop (synchronous, FULL sync), as the session driver appends it."""
+    log on the loop (synchronous, FULL sync), as the session driver appends it.
+    `wall` is its clock (Unix seconds)."""
     from ra.engine import Record, SessionEngine
     from ra.events import EventStore
     from ra.home import Home
@@ -442,11 +443,12 @@ def _bench_recorder(home: Path) -> Any:
     key = SessionKeys(found).key(BENCH_SESSION, KEY_PURPOSE, create=True)
 
     def on_chunk(info: ChunkInfo) -> None:
-        events = [out.event for out in engine.recording_chunk(info.payload(), time.time())
+        events = [out.event for out in engine.recording_chunk(info.payload(), wall())
                   if isinstance(out, Record)]
         store.append(f"session:{BENCH_SESSION}", None, events)
 
-    return ScreenRecorder(session_folder(home, BENCH_SESSION), key, BENCH_SESSION, on_chunk)
+    return ScreenRecorder(session_folder(home, BENCH_SESSION), key, BENCH_SESSION, on_chunk,
+                          wall=wall)
 
 
 def _folder_bytes(folder: Path) -> int:

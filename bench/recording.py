@@ -13,7 +13,9 @@ log, as `ra ask` does) and without (``ra``), one after the other, the order
 swapped every round, so the load of a shared machine falls on both alike.
 Reported per workload: the median updates/s the helper decoded with
 recording off and on, the change (of the medians, and the median of each
-round's own change), the person side's CPU, and the recording's size on
+round's own change), the person side's CPU (and its CPU milliseconds per
+update decoded, which a loaded machine moves less than updates/s), the
+change->decoded latency, and the recording's size on
 disk per minute of session (the session folder's bytes over the time from
 the session's start to the recorder's close). The one-minute load average
 before every run is kept with the samples.
@@ -145,7 +147,15 @@ def desktop_part(cfg: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 log(f"  updates/s {sample['updates_per_s']}, server CPU "
                     f"{sample['cpu_percent'].get('server')} %, disk MB/min "
                     f"{sample.get('disk_mbytes_per_min')}")
-    return {"samples": samples, "summary": cost_summary(samples)}
+    part = {"samples": samples, "summary": cost_summary(samples)}
+    part["recorder"] = recorder_cost(part, tmp)
+    return part
+
+
+def _cpu_per_update(sample: dict[str, Any]) -> float:
+    """The person side's CPU milliseconds per update the helper decoded."""
+    ups = sample["updates_per_s"] or float("nan")
+    return float(sample["cpu_percent"].get("server", 0.0)) * 10 / ups
 
 
 def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -172,6 +182,9 @@ def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                                        for s in runs["ra"].values()]),
             "cpu_server_on": _median([s["cpu_percent"].get("server", 0.0)
                                       for s in runs["ra-rec"].values()]),
+            "cpu_ms_per_update_off": _median([_cpu_per_update(s) for s in runs["ra"].values()]),
+            "cpu_ms_per_update_on": _median([_cpu_per_update(s)
+                                             for s in runs["ra-rec"].values()]),
             "latency_ms_p50_off": _median([s["latency_ms_p50"] for s in runs["ra"].values()
                                            if s.get("latency_ms_p50") is not None]),
             "latency_ms_p50_on": _median([s["latency_ms_p50"] for s in runs["ra-rec"].values()
@@ -184,6 +197,70 @@ def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "met": change is not None and change >= -COST_TARGET_PCT,
         }
     return out
+
+
+def recorder_cost(part: dict[str, Any], tmp: Path) -> dict[str, dict[str, Any]]:
+    """Per workload: the recorder's own cost, for the updates the last ``ra-rec`` run sent.
+
+    Those updates (read back from that run's recording) are fed again, as fast as
+    they go, to a recorder wired as in the run (`bench.desktop._bench_recorder`: the
+    keystore key, the ``recording.chunk`` event appended to a log), its clock set to
+    each update's time. CPU time is the process's (every thread: add, seal, AES-GCM,
+    SHA-256, write, fsync, the event); ``on_path`` is the time `add` and `due` take on
+    the loop, the part that is on the sending path. A loaded machine moves these far
+    less than updates/s.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for workload, summary in part["summary"].items():
+        runs = [s for s in part["samples"]
+                if s["workload"] == workload and s["system"] == "ra-rec"]
+        if not runs:
+            continue
+        frames = _recorded(tmp / f"{runs[-1]['round']}-{workload}-ra-rec" / "home")
+        cost = asyncio.run(_feed(frames, tmp / f"cost-{workload}"))
+        person = summary.get("cpu_ms_per_update_off")
+        cost["person_cpu_ms_per_update_off"] = person
+        cost["share_pct"] = (round(100 * cost["cpu_ms_per_update"] / person, 2)
+                             if person else None)
+        out[workload] = cost
+        log(f"recorder cost, {workload}: " + json.dumps(cost))
+    return out
+
+
+def _recorded(home: Path) -> list[tuple[float, bytes, bool]]:
+    """(time, update bytes, keyframe) of every update a bench run recorded."""
+    from ra.desktop.codec import decode_update
+    from ra.events import EventStore
+    from ra.home import Home
+    from ra.recording.store import load_recording
+
+    found = Home.at(home)
+    with EventStore.open(found) as store:
+        recording = load_recording(found, store, desktop.BENCH_SESSION)
+    frames = [f for entry in recording.chunks for f in recording.frames(entry)]
+    return [(t, data, decode_update(data).keyframe) for t, data in frames]
+
+
+async def _feed(frames: list[tuple[float, bytes, bool]], home: Path) -> dict[str, Any]:
+    clock = {"now": frames[0][0]}
+    recorder = desktop._bench_recorder(home, wall=lambda: clock["now"])
+    on_path = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    for moment, data, keyframe in frames:
+        clock["now"] = moment
+        started = time.perf_counter()
+        recorder.due()
+        recorder.add(data, keyframe)
+        on_path.append(time.perf_counter() - started)
+        await asyncio.sleep(0)  # the chunks are written meanwhile, as in a session
+    await recorder.close()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"updates": len(frames), "chunks": recorder.chunks_written,
+            "mbytes": round(recorder.bytes_written / 1e6, 1),
+            "cpu_ms_per_update": round(1000 * cpu / len(frames), 3),
+            "on_path_us_per_update_median": round(1e6 * statistics.median(on_path), 1),
+            "on_path_us_per_update_max": round(1e6 * max(on_path), 1),
+            "wall_s": round(wall, 2)}
 
 
 # --- a long recording, made as a session makes it ------------------------------------------
@@ -515,9 +592,9 @@ def markdown(result: dict[str, Any]) -> str:
     if cost:
         lines += [
             "| workload | updates/s off | updates/s on | change (of medians; per round) "
-            "| CPU % person side off / on | change→decoded p50 ms off / on | disk MB/min "
-            "| load (1 min) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| person side CPU % off / on | CPU ms per update off / on "
+            "| change→decoded p50 ms off / on | disk MB/min | load (1 min) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for workload, c in cost.items():
             def span(key: str, c: dict[str, Any] = c) -> str:
@@ -528,8 +605,25 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {workload} | {span('updates_per_s_off')} | {span('updates_per_s_on')} "
                 f"| {c['change_pct']:+.1f} %; {c['change_pct_paired_median']:+.1f} % "
                 f"| {c['cpu_server_off']:.0f} / {c['cpu_server_on']:.0f} "
+                f"| {c['cpu_ms_per_update_off']:.1f} / {c['cpu_ms_per_update_on']:.1f} "
                 f"| {c['latency_ms_p50_off']} / {c['latency_ms_p50_on']} "
                 f"| {c['disk_mbytes_per_min']} | {c['load_1min']} |")
+        lines.append("")
+    recorder = result.get("desktop", {}).get("recorder", {})
+    if recorder:
+        lines += [
+            "The recorder's own cost (the updates of one recorded run fed again to it):",
+            "",
+            "| workload | updates | recorder CPU ms per update | person side CPU ms per "
+            "update, recording off | share | on the sending path µs per update (max) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for workload, c in recorder.items():
+            lines.append(
+                f"| {workload} | {c['updates']:,} ({c['chunks']} chunks, {c['mbytes']} MB) "
+                f"| {c['cpu_ms_per_update']:.3f} | {c['person_cpu_ms_per_update_off']:.1f} "
+                f"| {c['share_pct']} % | {c['on_path_us_per_update_median']} "
+                f"({c['on_path_us_per_update_max']}) |")
         lines.append("")
     replay = result.get("replay")
     if replay:
