@@ -985,12 +985,17 @@ def with_recording(systems: list[str], recording: str | None) -> list[str]:
     return out
 
 
+def add_run_options(parser: argparse.ArgumentParser, seconds: float) -> None:
+    """How many rounds, and how long each run warms up and is measured."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=seconds, help="measured window per run")
+    parser.add_argument("--warmup", type=float, default=3.0)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench desktop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=25.0, help="measured window per run")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    add_run_options(parser, 25.0)
     parser.add_argument("--input-hz", type=float, default=30.0)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--systems", default=",".join(SYSTEMS))

@@ -655,9 +655,7 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench recording", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    desktop.add_run_options(parser, 20.0)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--minutes", type=float, default=30.0,
                         help="length of the recording replayed")
