@@ -349,8 +349,10 @@ async def _ra_person(args: argparse.Namespace) -> int:
 
         recorder = None
         started = time.monotonic()
+        appends: list[float] = []
         if args.record:  # as `ra ask` records (ra.recording), chunks of 5 s
-            recorder = _bench_recorder(Path(args.home))
+            recorder = _bench_recorder(Path(args.home), appends=appends)
+        lag = asyncio.create_task(_loop_lag(stats))
         desktop = desktop_cls(args.display, send_screen, lambda: None, recorder=recorder)
         desktop.enable_input()
         desktop.start_streaming()
@@ -387,8 +389,12 @@ async def _ra_person(args: argparse.Namespace) -> int:
                                   else pacer.min_rtt * 1e3),
             )
             desktop.close()
+            lag.cancel()
             if recorder is not None:
                 await recorder.close()
+                stats.update(chunk_event_ms_median=round(1e3 * statistics.median(appends), 2)
+                             if appends else None,
+                             chunk_event_ms_max=round(1e3 * max(appends), 2) if appends else None)
                 stats.update(recorded_bytes=recorder.bytes_written,
                              recorded_chunks=recorder.chunks_written,
                              recorded_folder_bytes=_folder_bytes(recorder.folder),
@@ -425,11 +431,27 @@ async def _ra_person(args: argparse.Namespace) -> int:
 BENCH_SESSION = "bench0session0id"
 
 
-def _bench_recorder(home: Path, wall: Any = time.time) -> Any:
+async def _loop_lag(stats: dict[str, Any], every: float = 0.01) -> None:
+    """How late the person side's loop wakes (it stalls when something blocks it)."""
+    late: list[float] = []
+    try:
+        while True:
+            due = time.perf_counter() + every
+            await asyncio.sleep(every)
+            late.append(time.perf_counter() - due)
+    finally:
+        if late:
+            stats.update(loop_lag_ms_p99=round(1e3 * float(np.percentile(late, 99)), 1),
+                         loop_lag_ms_max=round(1e3 * max(late), 1),
+                         loop_stalled_s=round(sum(x for x in late if x > 0.05), 2))
+
+
+def _bench_recorder(home: Path, wall: Any = time.time,
+                    appends: list[float] | None = None) -> Any:
     """A `ScreenRecorder` wired as `ra ask` wires it: the session's key from the
     keystore, and each chunk's ``recording.chunk`` event appended to the home's
     log on the loop (synchronous, FULL sync), as the session driver appends it.
-    `wall` is its clock (Unix seconds)."""
+    `wall` is its clock (Unix seconds); `appends` gets how long each append took (s)."""
     from ra.engine import Record, SessionEngine
     from ra.events import EventStore
     from ra.home import Home
@@ -445,7 +467,10 @@ def _bench_recorder(home: Path, wall: Any = time.time) -> Any:
     def on_chunk(info: ChunkInfo) -> None:
         events = [out.event for out in engine.recording_chunk(info.payload(), wall())
                   if isinstance(out, Record)]
+        started = time.perf_counter()
         store.append(f"session:{BENCH_SESSION}", None, events)
+        if appends is not None:
+            appends.append(time.perf_counter() - started)
 
     return ScreenRecorder(session_folder(home, BENCH_SESSION), key, BENCH_SESSION, on_chunk,
                           wall=wall)
