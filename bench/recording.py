@@ -15,7 +15,9 @@ Reported per workload: the median updates/s the helper decoded with
 recording off and on, the change (of the medians, and the median of each
 round's own change), the person side's CPU (and its CPU milliseconds per
 update decoded, which a loaded machine moves less than updates/s), the
-change->decoded latency, and the recording's size on
+change->decoded latency, how late the person side's event loop woke (p99
+of 10 ms sleeps, and the seconds it was more than 50 ms late: what blocks
+the sending path shows there), and the recording's size on
 disk per minute of session (the session folder's bytes over the time from
 the session's start to the recorder's close). The one-minute load average
 before every run is kept with the samples.
@@ -158,6 +160,11 @@ def _cpu_per_update(sample: dict[str, Any]) -> float:
     return float(sample["cpu_percent"].get("server", 0.0)) * 10 / ups
 
 
+def _person(runs: dict[int, dict[str, Any]], key: str) -> list[float]:
+    return [float(r["person_stats"][key]) for r in runs.values()
+            if r.get("person_stats", {}).get(key) is not None]
+
+
 def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per workload: updates/s off and on, their change, CPU, disk per minute."""
     out: dict[str, dict[str, Any]] = {}
@@ -189,6 +196,10 @@ def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                                            if s.get("latency_ms_p50") is not None]),
             "latency_ms_p50_on": _median([s["latency_ms_p50"] for s in runs["ra-rec"].values()
                                           if s.get("latency_ms_p50") is not None]),
+            "loop_lag_ms_p99_off": _median(_person(runs["ra"], "loop_lag_ms_p99")),
+            "loop_lag_ms_p99_on": _median(_person(runs["ra-rec"], "loop_lag_ms_p99")),
+            "loop_stalled_s_off": _median(_person(runs["ra"], "loop_stalled_s")),
+            "loop_stalled_s_on": _median(_person(runs["ra-rec"], "loop_stalled_s")),
             "disk_mbytes_per_min": _median([s["disk_mbytes_per_min"]
                                             for s in runs["ra-rec"].values()
                                             if s.get("disk_mbytes_per_min") is not None]),
@@ -593,8 +604,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "| workload | updates/s off | updates/s on | change (of medians; per round) "
             "| person side CPU % off / on | CPU ms per update off / on "
-            "| change→decoded p50 ms off / on | disk MB/min | load (1 min) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| change→decoded p50 ms off / on | person loop lag p99 ms off / on "
+            "(stalled s) | disk MB/min | load (1 min) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for workload, c in cost.items():
             def span(key: str, c: dict[str, Any] = c) -> str:
@@ -607,6 +619,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {c['cpu_server_off']:.0f} / {c['cpu_server_on']:.0f} "
                 f"| {c['cpu_ms_per_update_off']:.1f} / {c['cpu_ms_per_update_on']:.1f} "
                 f"| {c['latency_ms_p50_off']} / {c['latency_ms_p50_on']} "
+                f"| {c['loop_lag_ms_p99_off']} / {c['loop_lag_ms_p99_on']} "
+                f"({c['loop_stalled_s_off']} / {c['loop_stalled_s_on']}) "
                 f"| {c['disk_mbytes_per_min']} | {c['load_1min']} |")
         lines.append("")
     recorder = result.get("desktop", {}).get("recorder", {})
