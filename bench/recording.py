@@ -20,7 +20,10 @@ of 10 ms sleeps, and the seconds it was more than 50 ms late: what blocks
 the sending path shows there), and the recording's size on
 disk per minute of session (the session folder's bytes over the time from
 the session's start to the recorder's close). The one-minute load average
-before every run is kept with the samples.
+before every run is kept with the samples. A run in which the helper got no
+update at all in the window (the person side's loop blocked throughout:
+input is injected with an X sync on the loop, and the terminal workload
+saturates Xvfb) is counted, not averaged in, for either system.
 
 **Replay** (`ra audit replay SESSION --screen`): a 30-minute session is made
 first, honestly but fast: the real sans-IO `SessionEngine` makes the
@@ -170,8 +173,12 @@ def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for workload in dict.fromkeys(s["workload"] for s in samples):
         runs = {system: {s["round"]: s for s in samples
-                         if s["workload"] == workload and s["system"] == system}
+                         if s["workload"] == workload and s["system"] == system
+                         and s["updates_per_s"]}
                 for system in ("ra", "ra-rec")}
+        stalled = {system: sum(1 for s in samples if s["workload"] == workload
+                               and s["system"] == system and not s["updates_per_s"])
+                   for system in ("ra", "ra-rec")}
         off = [s["updates_per_s"] for s in runs["ra"].values()]
         on = [s["updates_per_s"] for s in runs["ra-rec"].values()]
         paired = [100 * (runs["ra-rec"][r]["updates_per_s"] / runs["ra"][r]["updates_per_s"] - 1)
@@ -180,6 +187,8 @@ def cost_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         change = (round(100 * (on_m / off_m - 1), 2) if off_m and on_m is not None else None)
         out[workload] = {
             "rounds": len(paired),
+            "runs_without_updates_off": stalled["ra"],
+            "runs_without_updates_on": stalled["ra-rec"],
             "updates_per_s_off": off_m, "updates_per_s_on": on_m,
             "updates_per_s_off_range": [min(off), max(off)] if off else None,
             "updates_per_s_on_range": [min(on), max(on)] if on else None,
@@ -605,8 +614,8 @@ def markdown(result: dict[str, Any]) -> str:
             "| workload | updates/s off | updates/s on | change (of medians; per round) "
             "| person side CPU % off / on | CPU ms per update off / on "
             "| change→decoded p50 ms off / on | person loop lag p99 ms off / on "
-            "(stalled s) | disk MB/min | load (1 min) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "(stalled s) | disk MB/min | load (1 min) | runs without updates off / on |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for workload, c in cost.items():
             def span(key: str, c: dict[str, Any] = c) -> str:
@@ -621,7 +630,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {c['latency_ms_p50_off']} / {c['latency_ms_p50_on']} "
                 f"| {c['loop_lag_ms_p99_off']} / {c['loop_lag_ms_p99_on']} "
                 f"({c['loop_stalled_s_off']} / {c['loop_stalled_s_on']}) "
-                f"| {c['disk_mbytes_per_min']} | {c['load_1min']} |")
+                f"| {c['disk_mbytes_per_min']} | {c['load_1min']} "
+                f"| {c['runs_without_updates_off']} / {c['runs_without_updates_on']} |")
         lines.append("")
     recorder = result.get("desktop", {}).get("recorder", {})
     if recorder:
