@@ -1,4 +1,4 @@
-"""``python -m bench [store|desktop|link|profile|startup|export|report] [options]``.
+"""``python -m bench [store|desktop|recording|link|profile|startup|export|report] [options]``.
 
 See `bench/__init__.py`.
 """
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import desktop
 
         return desktop.main(args)
+    if suite == "recording":
+        from bench import recording
+
+        return recording.main(args)
     if suite == "link":
         from bench import link
 
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return store.worker_main(args)
     print(f"bench: unknown suite {suite!r} "
-          "(use: store, desktop, link, profile, startup, export, report)",
+          "(use: store, desktop, recording, link, profile, startup, export, report)",
           file=sys.stderr)
     return 2
 

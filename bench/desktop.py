@@ -4,6 +4,9 @@ Run ``python -m bench desktop`` (3 rounds x 2 workloads x 2 systems, about
 10 minutes) or ``python -m bench desktop --quick`` (1 round, short runs).
 ``python -m bench desktop --profile`` runs ra's person side alone on the
 full-screen workload under cProfile, with timing splits of capture/encode.
+``--recording on|off|both`` runs ra with its screen recording on (system
+``ra-rec``), off (``ra``) or both, interleaved in each round
+(``python -m bench recording`` does that and sets the two side by side).
 
 One *run* is one (round, workload, system), all in fresh processes:
 
@@ -33,6 +36,11 @@ One *run* is one (round, workload, system), all in fresh processes:
                `ra.engine.messages.parse` / `parse_input` (the checks the engine
                makes) -> `X11Desktop.inject` (XTEST + sync), as the session driver
                does; the engine's state machine and the event log are skipped.
+   ``ra-rec``  ``ra`` with the screen recorded as `ra ask` records it
+               (`ra.recording.recorder.ScreenRecorder`, a key from the
+               keystore, each chunk's ``recording.chunk`` event appended to
+               the log on the loop); its folder's size over the session's
+               length is *disk MB/min*.
    ``x11vnc``  ``x11vnc -display :N -rfbport P -localhost -nopw -shared
                -forever -ncache 0 -quiet`` (everything else default: XDAMAGE
                hints on, -wait 20, -defer 20), see X11VNC_ARGS.
@@ -340,12 +348,11 @@ async def _ra_person(args: argparse.Namespace) -> int:
             await channel.send_frame(Kind.SCREEN, data)
 
         recorder = None
+        started = time.monotonic()
+        appends: list[float] = []
         if args.record:  # as `ra ask` records (ra.recording), chunks of 5 s
-            from ra.recording.chunks import session_folder
-            from ra.recording.recorder import ScreenRecorder
-
-            recorder = ScreenRecorder(session_folder(Path(args.home), "bench"),
-                                      os.urandom(32), "bench", lambda info: None)
+            recorder = _bench_recorder(Path(args.home), appends=appends)
+        lag = asyncio.create_task(_loop_lag(stats))
         desktop = desktop_cls(args.display, send_screen, lambda: None, recorder=recorder)
         desktop.enable_input()
         desktop.start_streaming()
@@ -382,10 +389,16 @@ async def _ra_person(args: argparse.Namespace) -> int:
                                   else pacer.min_rtt * 1e3),
             )
             desktop.close()
+            lag.cancel()
             if recorder is not None:
                 await recorder.close()
+                stats.update(chunk_event_ms_median=round(1e3 * statistics.median(appends), 2)
+                             if appends else None,
+                             chunk_event_ms_max=round(1e3 * max(appends), 2) if appends else None)
                 stats.update(recorded_bytes=recorder.bytes_written,
-                             recorded_chunks=recorder.chunks_written)
+                             recorded_chunks=recorder.chunks_written,
+                             recorded_folder_bytes=_folder_bytes(recorder.folder),
+                             recorded_session_s=round(time.monotonic() - started, 3))
             stop.set()
 
     server = await serve(
@@ -413,6 +426,61 @@ async def _ra_person(args: argparse.Namespace) -> int:
     server.close()
     _write_json(args.stats, stats)
     return 0
+
+
+BENCH_SESSION = "bench0session0id"
+
+
+async def _loop_lag(stats: dict[str, Any], every: float = 0.01) -> None:
+    """How late the person side's loop wakes (it stalls when something blocks it)."""
+    late: list[float] = []
+    try:
+        while True:
+            due = time.perf_counter() + every
+            await asyncio.sleep(every)
+            late.append(time.perf_counter() - due)
+    finally:
+        if late:
+            stats.update(loop_lag_ms_p99=round(1e3 * float(np.percentile(late, 99)), 1),
+                         loop_lag_ms_max=round(1e3 * max(late), 1),
+                         loop_stalled_s=round(sum(x for x in late if x > 0.05), 2))
+
+
+def _bench_recorder(home: Path, wall: Any = time.time,
+                    appends: list[float] | None = None) -> Any:
+    """A `ScreenRecorder` wired as `ra ask` wires it: the session's key from the
+    keystore, and each chunk's ``recording.chunk`` event appended to the home's
+    log on the loop (synchronous, FULL sync), as the session driver appends it.
+    `wall` is its clock (Unix seconds); `appends` gets how long each append took (s)."""
+    from ra.engine import Record, SessionEngine
+    from ra.events import EventStore
+    from ra.home import Home
+    from ra.recording.chunks import KEY_PURPOSE, ChunkInfo, session_folder
+    from ra.recording.recorder import ScreenRecorder
+    from ra.session_keys import SessionKeys
+
+    found = Home.at(home)
+    store = EventStore.open(found)
+    engine = SessionEngine("person", "Bench", recording=True)
+    key = SessionKeys(found).key(BENCH_SESSION, KEY_PURPOSE, create=True)
+
+    def on_chunk(info: ChunkInfo) -> None:
+        events = [out.event for out in engine.recording_chunk(info.payload(), wall())
+                  if isinstance(out, Record)]
+        started = time.perf_counter()
+        store.append(f"session:{BENCH_SESSION}", None, events)
+        if appends is not None:
+            appends.append(time.perf_counter() - started)
+
+    return ScreenRecorder(session_folder(home, BENCH_SESSION), key, BENCH_SESSION, on_chunk,
+                          wall=wall)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The bytes of the files in `folder` (a session's recording), 0 if there is none."""
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
 class _Profiled:
@@ -744,6 +812,10 @@ def run_one(system: str, workload: str, cfg: argparse.Namespace, tmp: Path) -> d
         if (tmp / "person.json").exists():
             person_stats = json.loads((tmp / "person.json").read_text())
         sample = measure(client_log, paint_log, probe_log, t0, t1)
+        if person_stats.get("recorded_session_s"):  # the recording's size over the session
+            sample["disk_mbytes_per_min"] = round(
+                person_stats["recorded_folder_bytes"] / 1e6
+                / (person_stats["recorded_session_s"] / 60), 2)
         sample.update(system=system, workload=workload, cpu_percent=cpu,
                       window_s=round(wall, 3), person_stats=person_stats,
                       client_error=client_log.get("error"))
@@ -809,7 +881,7 @@ def measure(client: dict[str, Any], paint: dict[str, Any], probe: dict[str, Any]
 
 METRICS = ("updates_per_s", "frames_per_s", "big_updates_per_s", "painted_per_s",
            "bytes_per_update", "coverage", "mbytes_per_s", "latency_ms_p50", "latency_ms_p99",
-           "input_ms_p50", "input_ms_p99", "inputs_lost")
+           "input_ms_p50", "input_ms_p99", "inputs_lost", "disk_mbytes_per_min")
 CPU_KEYS = ("server", "client", "xvfb", "paint", "xterm", "probe")
 
 
@@ -923,15 +995,38 @@ def machine() -> dict[str, Any]:
     }
 
 
+RECORDING = {"off": ("ra",), "on": ("ra-rec",), "both": ("ra", "ra-rec")}
+
+
+def with_recording(systems: list[str], recording: str | None) -> list[str]:
+    """`systems` with ra (and ra-rec) as `--recording` says: off, on or both."""
+    if recording is None:
+        return systems
+    out: list[str] = []
+    for system in systems:
+        for name in RECORDING[recording] if system in ("ra", "ra-rec") else (system,):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def add_run_options(parser: argparse.ArgumentParser, seconds: float) -> None:
+    """How many rounds, and how long each run warms up and is measured."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=seconds, help="measured window per run")
+    parser.add_argument("--warmup", type=float, default=3.0)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench desktop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=25.0, help="measured window per run")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    add_run_options(parser, 25.0)
     parser.add_argument("--input-hz", type=float, default=30.0)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--recording", choices=RECORDING, default=None,
+                        help="ra with the screen recorded (system ra-rec), not (ra), or both, "
+                             "interleaved in each round (default: as --systems says)")
     parser.add_argument("--quick", action="store_true", help="1 round of 8 s")
     parser.add_argument("--profile", action="store_true",
                         help="profile ra's person side (fullscreen) instead of comparing")
@@ -946,7 +1041,7 @@ def main(argv: list[str]) -> int:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     RESULTS.mkdir(exist_ok=True)
     workloads = cfg.workloads.split(",")
-    systems = cfg.systems.split(",")
+    systems = with_recording(cfg.systems.split(","), cfg.recording)
     cfg.profile_out = ""
     if cfg.profile:
         cfg.rounds, systems = 1, ["ra"]

@@ -2,11 +2,15 @@
 
 `ScreenRecorder.add` is called by the screen sender with each update's wire
 bytes right after they went to the helper, on the event loop; it only
-appends to a list. A chunk ends when it is `chunk_s` seconds old and a
-keyframe arrives: `due` (asked by the capture loop at every capture, idle
-or not) says once per chunk that it is time for one, and the desktop forces
-its encoder to make it. So every chunk starts with a keyframe, and an idle
-screen still ends its chunk in time.
+appends to a list. A chunk ends when it is `chunk_s` seconds old, or holds
+`chunk_bytes` (`CHUNK_BYTES`) of updates, and a keyframe arrives: `due`
+(asked by the capture loop at every capture, idle or not) says once per
+chunk that it is time for one, and the desktop forces its encoder to make
+it. So every chunk starts with a keyframe, and an idle screen still ends
+its chunk in time. The byte bound keeps what a replay fetches and draws to
+seek into a chunk (and what the recorder holds in memory) small when the
+whole screen changes many times a second; such a screen's updates are
+nearly whole frames anyway, so the extra keyframes cost little.
 
 A chunk that ends is sealed (`ra.recording.chunks.seal`: encrypted under
 the session's recording key) and written on one worker thread, as a new
@@ -35,6 +39,8 @@ from ra.recording.chunks import ChunkInfo, seal
 _log = get_logger("ra.recording")
 
 CHUNK_S = 5.0
+#: A chunk that holds this many bytes of updates ends at the next keyframe, however young.
+CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class ScreenRecorder:
@@ -48,6 +54,7 @@ class ScreenRecorder:
         on_chunk: Callable[[ChunkInfo], None],
         *,
         chunk_s: float = CHUNK_S,
+        chunk_bytes: int = CHUNK_BYTES,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.folder = folder
@@ -55,8 +62,10 @@ class ScreenRecorder:
         self._session_id = session_id
         self._on_chunk = on_chunk
         self.chunk_s = chunk_s
+        self.chunk_bytes = chunk_bytes
         self._wall = wall
         self._frames: list[tuple[float, bytes]] = []
+        self._bytes = 0  # of the updates in the chunk being made
         self._asked = False
         self._index = 0
         self._closed = False
@@ -70,21 +79,27 @@ class ScreenRecorder:
         if self._closed:
             return
         now = self._wall()
-        if keyframe and self._frames and now - self._frames[0][0] >= self.chunk_s:
+        if keyframe and self._frames and self._full(now):
             self._seal()
         self._frames.append((now, data))
+        self._bytes += len(data)
 
     def due(self) -> bool:
-        """True once a chunk is old enough to end: the next update should be a keyframe."""
+        """True once a chunk is old or big enough to end: the next update should be a
+        keyframe."""
         if self._closed or self._asked or not self._frames:
             return False
-        if self._wall() - self._frames[0][0] >= self.chunk_s:
+        if self._full(self._wall()):
             self._asked = True
             return True
         return False
 
+    def _full(self, now: float) -> bool:
+        return now - self._frames[0][0] >= self.chunk_s or self._bytes >= self.chunk_bytes
+
     def _seal(self) -> None:
         frames, self._frames = self._frames, []
+        self._bytes = 0
         self._asked = False
         index, self._index = self._index, self._index + 1
         previous = self._last

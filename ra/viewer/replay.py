@@ -19,6 +19,14 @@ session's recording instead of a live session:
   as ``{"type": "chunk.status", "index": N, "ok": …, "reason": …}`` so the
   timeline shows bad chunks before the playhead reaches them.
 
+What the page asks for comes first: a chunk is checked when it is asked for
+(the first frame of a long recording waits for one chunk, not for them all;
+the list of chunks was checked against the log up-front, `load_recording`).
+The background check starts once the first chunk asked for is sent (or
+`CHECK_AFTER_S` after the page connects, if it asks for none), pauses while
+a chunk asked for is being served, and does not check again a chunk it
+served or refused (its result is known).
+
 Everything from the log that the page shows (names, chat) is sent as text
 and set as text by the page, never as markup.
 """
@@ -26,6 +34,7 @@ and set as text by the page, never as markup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 from typing import Any
@@ -43,6 +52,10 @@ _log = get_logger("ra.viewer")
 
 FRAME = struct.Struct(">dI")
 CHUNK_HEADER = struct.Struct(">II")
+#: How long the background check waits for the page's first chunk request.
+CHECK_AFTER_S = 1.0
+
+
 def replay_message(recording: SessionRecording) -> dict[str, Any]:
     """The ``replay`` message: everything the page needs before the first chunk."""
     events = [{"seq": e.seq, "t": e.occurred_at.timestamp(), "type": e.type,
@@ -86,6 +99,10 @@ class ReplayServer(ViewerServer):
         self.recording = recording
         self.chunks_sent = 0
         self.chunks_refused = 0
+        self.chunks_checked = 0
+        self._serving = False
+        self._known: dict[int, str | None] = {}
+        """Chunk index -> why it failed its check (None: it passed), once served."""
 
     @staticmethod
     def _ignore(message: dict[str, Any]) -> None:
@@ -98,9 +115,12 @@ class ReplayServer(ViewerServer):
     def _load(self, index: int) -> tuple[list[tuple[float, bytes]] | None, str | None]:
         """A chunk's frames, checked and decrypted, or why it cannot be shown."""
         try:
-            return self.recording.frames(self.recording.chunks[index]), None
+            frames = self.recording.frames(self.recording.chunks[index])
         except ChunkError as exc:
+            self._known[index] = str(exc)
             return None, str(exc)
+        self._known[index] = None
+        return frames, None
 
     async def _handler(self, ws: ServerConnection) -> None:
         if self._ws is not None or self._gone:
@@ -110,21 +130,28 @@ class ReplayServer(ViewerServer):
         self.connected.set()
         _log.info("viewer.replay.connected")
         checker: asyncio.Task[None] | None = None
+        idle = asyncio.Event()  # set once a chunk asked for was served, cleared while one is
         try:
             await ws.send(json.dumps(replay_message(self.recording), ensure_ascii=False))
-            checker = asyncio.create_task(self._check_all(ws))
+            checker = asyncio.create_task(self._check_all(ws, idle))
             async for raw in ws:
                 index = self._requested(raw)
                 if index is None:
                     continue
-                frames, reason = await asyncio.to_thread(self._load, index)
-                if frames is None:
-                    self.chunks_refused += 1
-                    await ws.send(json.dumps({"type": "chunk.bad", "index": index,
-                                              "reason": reason}))
-                else:
-                    self.chunks_sent += 1
-                    await ws.send(chunk_bytes(index, frames))
+                idle.clear()
+                self._serving = True
+                try:
+                    frames, reason = await asyncio.to_thread(self._load, index)
+                    if frames is None:
+                        self.chunks_refused += 1
+                        await ws.send(json.dumps({"type": "chunk.bad", "index": index,
+                                                  "reason": reason}))
+                    else:
+                        self.chunks_sent += 1
+                        await ws.send(chunk_bytes(index, frames))
+                finally:
+                    self._serving = False
+                    idle.set()
         except ConnectionClosed:
             pass
         finally:
@@ -150,10 +177,19 @@ class ReplayServer(ViewerServer):
             return None
         return index
 
-    async def _check_all(self, ws: ServerConnection) -> None:
-        """Check every chunk in order; tell the page each result."""
+    async def _check_all(self, ws: ServerConnection, idle: asyncio.Event) -> None:
+        """Check every chunk in order, after and between what the page asks for; tell
+        the page each result."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(idle.wait(), CHECK_AFTER_S)
         for index in range(len(self.recording.chunks)):
-            reason = await asyncio.to_thread(self._check, index)
+            while self._serving:  # the page's request first
+                await idle.wait()
+            if index in self._known:
+                reason = self._known[index]
+            else:
+                reason = await asyncio.to_thread(self._check, index)
+                self.chunks_checked += 1
             await ws.send(json.dumps({"type": "chunk.status", "index": index,
                                       "ok": reason is None, "reason": reason}))
 
