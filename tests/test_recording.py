@@ -427,3 +427,14 @@ def test_a_session_with_recording_off_records_the_choice_and_has_no_screen(
         assert result.returncode == 0, result.stderr
         assert "recording was off for this session" in result.stdout
     assert not (tmp_path / "none.mp4").exists()
+
+
+def test_the_replay_server_starts_without_the_live_screen_codec() -> None:
+    """`ra audit replay --screen` sends the recorded bytes as they are: the codec (numpy,
+    JPEG) that the live viewer checks updates with stays unloaded, for a quick first frame."""
+    code = ("import sys, ra.cli.replay_screen, ra.viewer.replay\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('ra.desktop', "
+            "'numpy', 'simplejpeg')))))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.split() == []

@@ -34,19 +34,20 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ra.desktop.codec import Update, UpdateFormatError
-from ra.desktop.pacing import merge_updates
 from ra.logs import get_logger, register_secret
 from ra.statemachines.session import SessionState
 from ra.viewer.peer import refusal
 from ra.vocabulary import MessageError, check_input, is_chat_text
+
+if TYPE_CHECKING:  # the codec (numpy, JPEG) loads with the first screen update
+    from ra.desktop.codec import Update
 
 _log = get_logger("ra.viewer")
 
@@ -60,6 +61,8 @@ MAX_SIDE = 0xFFFF
 
 def check_update(data: bytes | bytearray | memoryview) -> Update:
     """The parsed screen update (docs/screen-protocol.md); ValueError if malformed."""
+    from ra.desktop.codec import Update, UpdateFormatError
+
     try:
         return Update.from_bytes(data)
     except UpdateFormatError as exc:
@@ -84,6 +87,8 @@ class _Pending:
         if update.keyframe or (update.width, update.height) != self.size:
             self.update, self._data = update, data
         else:
+            from ra.desktop.pacing import merge_updates
+
             self.update, self._data = merge_updates(self.update, update), None
 
     @property
