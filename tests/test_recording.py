@@ -314,6 +314,34 @@ def test_the_replay_shows_what_the_live_viewer_showed_and_seeks_to_the_frame(
         stop(children)
 
 
+def test_the_replay_holds_a_few_chunks_however_far_it_is_scrubbed(recorded: Recorded) -> None:
+    """Scrubbing end to end and back keeps at most three chunks of pictures in the page (a
+    30-minute recording once filled a gigabyte); a chunk let go is fetched, checked and
+    drawn again when it is needed."""
+    recording = _load(recorded.person_home, recorded.session_id)
+    starts = [(entry.info.index, entry.info.start) for entry in recording.chunks
+              if entry.info is not None and entry.info.frames]
+    assert len(starts) >= 4, "the session must span more chunks than the page holds"
+    children: list[pexpect.spawn] = []
+    try:
+        url = _open_replay(recorded.person_home, recorded.session_id, children)
+        with sync_playwright() as playwright:
+            page = _replay_page(playwright, url)
+            start = float(page.evaluate("window.raReplay.start()"))
+            first = None
+            for index, moment in starts:
+                landed = page.evaluate("(p) => window.raReplay.seek(p)", moment - start)
+                assert landed["chunk"] == index and not landed["bad"], landed
+                first = first or landed
+                held = page.evaluate("() => window.raReplay.held()")
+                assert index in held and len(held) <= 3, (index, held)
+            again = page.evaluate("(p) => window.raReplay.seek(p)", starts[0][1] - start)
+            assert first is not None and again["seq"] == first["seq"] and not again["bad"]
+            assert starts[0][0] in page.evaluate("() => window.raReplay.held()")
+    finally:
+        stop(children)
+
+
 def test_a_bad_chunk_is_shown_as_bad_in_the_replay_never_played(
         recorded: Recorded, tmp_path: Path) -> None:
     home = _copy_home(recorded, tmp_path)

@@ -27,7 +27,10 @@
   let playing = false;
   let speed = 1;
   let lastTick = 0;
-  const chunks = new Map(); // index -> {frames: [{t, buffer}]} or {bad: reason}
+  const chunks = new Map(); // index -> {frames: [{t, buffer}]} or {bad: reason}, oldest use first
+  // Chunks of pictures held at once (each starts with a full frame, so one is enough to
+  // draw from): a long replay scrubbed end to end must not hold the whole recording.
+  const HELD_CHUNKS = 3;
   const waiting = new Map(); // index -> [resolve, ...]
   let shown = { chunk: -1, frame: -1 }; // what the canvas holds
   let wanted = null; // the position to render next
@@ -92,7 +95,10 @@
 
   function load(index) {
     const have = chunks.get(index);
-    if (have) return Promise.resolve(have);
+    if (have) {
+      remember(index, have);
+      return Promise.resolve(have);
+    }
     return new Promise((resolve) => {
       const list = waiting.get(index);
       if (list) {
@@ -104,8 +110,23 @@
     });
   }
 
-  function loaded(index, data) {
+  // Keep `data` as the chunk used last; let go of the pictures of the least recently used
+  // chunks beyond HELD_CHUNKS (a bad chunk's verdict is kept: it is small).
+  function remember(index, data) {
+    chunks.delete(index);
     chunks.set(index, data);
+    const held = [...chunks].filter(([, value]) => value.frames);
+    for (const [key] of held.slice(0, Math.max(0, held.length - HELD_CHUNKS))) {
+      chunks.delete(key);
+    }
+  }
+
+  function heldChunks() {
+    return [...chunks].filter(([, value]) => value.frames).map(([key]) => key);
+  }
+
+  function loaded(index, data) {
+    remember(index, data);
     const list = waiting.get(index) || [];
     waiting.delete(index);
     for (const resolve of list) resolve(data);
@@ -363,6 +384,7 @@
     pause: () => setPlaying(false),
     setSpeed: (value) => { speed = value; },
     position: () => position,
+    held: () => heldChunks(),
   };
 
   function connect() {
