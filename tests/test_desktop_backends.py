@@ -315,7 +315,7 @@ def test_ra_ask_with_the_pynput_backend_types_into_an_xterm_and_hears_esc(
 async def _helper(invitation: Any, person: pexpect.spawn, display: Display, out: Path) -> None:
     channel = await connect(invitation, PASSWORD, SIGNER)
     peer = test_live_session.RawHelper(channel)
-    read, beat, expect = peer.read, peer.beat, peer.expect
+    expect = peer.expect
 
     async def on_pty(pattern: str) -> None:
         await asyncio.to_thread(person.expect, pattern)
@@ -323,8 +323,7 @@ async def _helper(invitation: Any, person: pexpect.spawn, display: Display, out:
     async def send(event: dict[str, Any]) -> None:
         await channel.send_json({"type": "input", "event": event})
 
-    tasks = [asyncio.create_task(read()), asyncio.create_task(beat())]
-    try:
+    async with peer.running():
         await expect("consent", scope="view", status="requested")
         await on_pty(r'"backend": "pynput", "display": ":\d+", "event": "desktop.backend"')
         await on_pty("Answer y")
@@ -352,11 +351,6 @@ async def _helper(invitation: Any, person: pexpect.spawn, display: Display, out:
         await expect("control.released", by="person", via="esc")
         person.sendline("/disconnect")
         await expect("disconnect", reason="user")
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await channel.close()
 
 
 def test_the_portable_backend_is_not_imported_with_the_x11_one() -> None:

@@ -106,8 +106,7 @@ def test_the_control_row_counts_the_input_the_helper_injected(
     async def session() -> None:
         channel = await connect(load_invitation(file), PASSWORD, SIGNER)
         peer = RawHelper(channel)
-        tasks = [asyncio.create_task(peer.read()), asyncio.create_task(peer.beat())]
-        try:
+        async with peer.running():
             await peer.expect("consent", scope="view", status="requested")
             await on_pty("Answer y")
             person.sendline("y")
@@ -128,11 +127,6 @@ def test_the_control_row_counts_the_input_the_helper_injected(
             await on_pty(re.escape(f"{HELPER_NAME} gave control back"))
             person.sendline("/disconnect")
             await peer.expect("disconnect", reason="user")
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await channel.close()
 
     asyncio.run(asyncio.wait_for(session(), 40))
     assert _exit_code(person) == 0

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,18 @@ class RawHelper:
             if message.get("type") == kind and all(
                     message.get(key) == value for key, value in fields.items()):
                 return message
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[RawHelper]:
+        """Reading and beating for the block; then both stop and the channel closes."""
+        tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.beat())]
+        try:
+            yield self
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.channel.close()
 
 @pytest.fixture(autouse=True)
 def screen(display: Any, monkeypatch: pytest.MonkeyPatch) -> None:

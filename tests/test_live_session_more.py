@@ -432,7 +432,7 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
     async def session() -> None:
         channel = await connect(invitation, PASSWORD, MALLORY)
         peer = test_live_session.RawHelper(channel)
-        read, beat, expect = peer.read, peer.beat, peer.expect
+        expect = peer.expect
         peer.received = received  # what the test checks at the end
 
         async def send_and_sync(message: dict[str, Any], marker: str) -> None:
@@ -441,8 +441,7 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
             await channel.send_json({"type": "chat", "text": marker})
             await on_pty(f"Mallory: {marker}")
 
-        tasks = [asyncio.create_task(read()), asyncio.create_task(beat())]
-        try:
+        async with peer.running():
             await expect("consent", scope="view", status="requested")
             await on_pty("asks to see your screen")
             await on_pty("Answer y")
@@ -473,11 +472,6 @@ def test_input_outside_control_is_rejected(homes: Homes, tmp_path: Path,
             person.sendline("/disconnect")
             await expect("disconnect", reason="user")
             await expect("session.receipt")  # the person's; this raw client sends none
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await channel.close()
 
     asyncio.run(asyncio.wait_for(session(), 25))
     person.expect("you ended the session")

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -41,7 +40,7 @@ from test_live_session_more import _Tee, _to_control
 
 from ra.desktop.xvfb import _free_display
 from ra.invitations import load_invitation
-from ra.net import Kind, NetError, connect
+from ra.net import connect
 
 homes = test_live_session.homes  # the fixtures, shared
 children = test_live_session.children
@@ -131,48 +130,13 @@ def test_no_screen_is_chat_only_and_recorded_so_on_both_sides(homes: Homes, tmp_
     assert "view.unavailable" in report.stdout and "not shared" in report.stdout
 
 
-class RawHelper:
+async def _raw_helper(file: Path, script: Any) -> None:
     """A helper speaking the session messages itself (here: one that asks for control
     however it is told), with heartbeats, over the real transport."""
-
-    def __init__(self, file: Path) -> None:
-        self.invitation = load_invitation(file)
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def run(self, script: Any) -> None:
-        channel = await connect(self.invitation, PASSWORD, SIGNER)
-
-        async def read() -> None:
-            with contextlib.suppress(NetError):
-                while True:
-                    frame = await channel.recv()
-                    if frame.kind is Kind.BYE:
-                        return
-                    if frame.kind is Kind.JSON and frame.message is not None:
-                        if frame.message.get("type") != "heartbeat":
-                            self.inbox.put_nowait(frame.message)
-
-        async def beat() -> None:
-            with contextlib.suppress(NetError):
-                while True:
-                    await channel.send_json({"type": "heartbeat"})
-                    await asyncio.sleep(1.0)
-
-        tasks = [asyncio.create_task(read()), asyncio.create_task(beat())]
-        try:
-            await script(channel, self.expect)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await channel.close()
-
-    async def expect(self, kind: str, **fields: Any) -> dict[str, Any]:
-        while True:
-            message = await asyncio.wait_for(self.inbox.get(), T)
-            if message.get("type") == kind and all(
-                    message.get(key) == value for key, value in fields.items()):
-                return message
+    channel = await connect(load_invitation(file), PASSWORD, SIGNER)
+    peer = test_live_session.RawHelper(channel)
+    async with peer.running():
+        await script(channel, peer.expect)
 
 
 def test_a_display_that_cannot_be_opened_gives_no_view_and_refuses_control(
@@ -181,7 +145,6 @@ def test_a_display_that_cannot_be_opened_gives_no_view_and_refuses_control(
     inv_id, file = _create(person_home, tmp_path)
     missing = f":{_free_display()}"  # no X server there
     person, seen = _ask(person_home, inv_id, children, "--display", missing)
-    helper = RawHelper(file)
 
     async def script(channel: Any, expect: Any) -> None:
         await expect("view.unavailable", reason="display failed")
@@ -196,7 +159,7 @@ def test_a_display_that_cannot_be_opened_gives_no_view_and_refuses_control(
         await channel.send_json({"type": "disconnect", "reason": "helper"})
         await expect("session.receipt")
 
-    asyncio.run(asyncio.wait_for(helper.run(script), 30))
+    asyncio.run(asyncio.wait_for(_raw_helper(file, script), 30))
     person.expect(r"Bob \(IT\) ended the session")
     assert _exit_code(person) == 0
     assert "asks to" not in seen.text and "can now see your screen" not in seen.text
@@ -236,7 +199,9 @@ def test_a_display_that_dies_in_control_releases_then_chat_goes_on(
         granted = types.index("control.granted")
         assert types[granted + 1:] == ["control.released", "view.unavailable", "chat.message",
                                        "session.disconnected", "session.receipt"]
-        assert events[granted + 1].payload == {"by": "system", "via": "view-unavailable"}
+        counted = {"inputs_injected": 0} if home == person_home else {}  # where it injects
+        assert events[granted + 1].payload == {"by": "system", "via": "view-unavailable",
+                                                **counted}
         assert events[granted + 2].payload == {"reason": "display failed"}
 
 
@@ -284,7 +249,8 @@ def test_the_helpers_esc_in_the_viewer_is_recorded_as_esc(
     assert _exit_code(helper) == 0
     for home in (person_home, helper_home):
         released = [e for e in _events(home) if e.type == "control.released"]
-        assert [e.payload for e in released] == [{"by": "helper", "via": "esc"}]
+        counted = {"inputs_injected": 0} if home == person_home else {}  # where it injects
+        assert [e.payload for e in released] == [{"by": "helper", "via": "esc", **counted}]
         assert released[0].actor.kind == "helper"
 
 

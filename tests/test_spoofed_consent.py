@@ -93,10 +93,9 @@ def test_a_forged_question_in_chat_is_inert_and_the_real_one_is_asked_again(
         channel = await connect(invitation, PASSWORD,
                                 HelperSigner("Mallory", Ed25519PrivateKey.generate()))
         peer = test_live_session.RawHelper(channel)
-        read, beat, expect = peer.read, peer.beat, peer.expect
+        expect = peer.expect
 
-        tasks = [asyncio.create_task(read()), asyncio.create_task(beat())]
-        try:
+        async with peer.running():
             await expect("consent", scope="view", status="requested")
             await on_pty("asks to see your screen")
             await on_pty(re.escape("Answer y (yes) or n (no): "))
@@ -118,11 +117,6 @@ def test_a_forged_question_in_chat_is_inert_and_the_real_one_is_asked_again(
             answers.append(await expect("consent", scope="control"))
             await channel.send_json({"type": "disconnect", "reason": "helper"})
             return start
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await channel.close()
 
     start = asyncio.run(asyncio.wait_for(session(), 40))
     person.expect("ended the session")
