@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -191,6 +192,36 @@ def test_esc_pressed_by_the_person_is_seen_once_per_press(
         watch.stop()  # twice is fine
     assert not watch.running
     assert presses.count == 2
+
+
+def test_an_esc_watch_whose_listener_dies_before_it_is_ready_fails_in_one_line(
+    display: Display, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pynput waits for its listener to be ready without a limit; a listener thread that
+    dies first (the display refused it) is a DisplayError, never a session that hangs."""
+    monkeypatch.setenv("DISPLAY", display.name)  # pynput connects as it is imported
+    import pynput.keyboard
+
+    def refused(self: Any) -> None:
+        raise OSError("the display refused the listener")
+
+    monkeypatch.setattr(pynput.keyboard.Listener, "_run", refused)
+    backend = PortableBackend(display.name)
+    outcome: list[BaseException | None] = []
+
+    def watch() -> None:
+        try:
+            backend.watch_esc(Presses()).stop()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=watch, daemon=True)
+    waiter.start()
+    waiter.join(30)
+    backend.close()
+    assert not waiter.is_alive(), "watch_esc hangs when its listener dies before it is ready"
+    assert isinstance(outcome[0], DisplayError), outcome
 
 
 @pytest.mark.parametrize("event", [

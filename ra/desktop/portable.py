@@ -357,9 +357,14 @@ class _EscListener:
     def start(self, timeout: float = 5.0) -> None:
         """Start listening; return once keys are being watched."""
         self._listener.start()
-        self._listener.wait()  # pynput: ready (on X: before the server records)
-        if not _ON_X:
-            self._live.set()
+        if not _ON_X:  # pynput's own ready; its wait has no time limit, and a listener
+            # thread that dies first never makes it ready: wait for it aside, bounded.
+            ready = threading.Thread(target=self._listener.wait, daemon=True)
+            ready.start()
+            ready.join(timeout)
+            if not ready.is_alive():
+                self._live.set()
+        # On X, live once the server records (after pynput's ready), or never if it died.
         if not self._live.wait(timeout) or self._ended.is_set():
             self.stop()
             raise DisplayError("pynput's listener did not start watching the keyboard")
