@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import ssl
@@ -25,6 +26,7 @@ from smtp_support import (
 
 from ra.invitations import (
     MEDIA_TYPE,
+    Letter,
     MailError,
     generate_password,
     new_invitation,
@@ -67,20 +69,20 @@ def certificate(tmp_path: Path) -> Certificate:
     return make_certificate(tmp_path)
 
 
+LETTER_FIELDS = {field.name for field in dataclasses.fields(Letter)}
+
+
 def send(controller: Controller, **options: Any) -> str:
-    arguments: dict[str, Any] = {
-        "file_bytes": FILE,
-        "to": "helper@example.org",
-        "sender": "zoe@example.net",
-        "name": INVITATION.name,
-        "message": INVITATION.message,
-        "expires_at": INVITATION.expires_at,
-        "smtp_host": "127.0.0.1",
-        "smtp_port": controller.port,
-        "timeout": 10,
-    }
-    arguments.update(options)
-    return send_invitation_email(**arguments)
+    """Send the test invitation; `options` change the letter's fields or the SMTP ones."""
+    letter = Letter(file_bytes=FILE, to="helper@example.org", sender="zoe@example.net",
+                    name=INVITATION.name, message=INVITATION.message,
+                    expires_at=INVITATION.expires_at)
+    letter = dataclasses.replace(
+        letter, **{key: value for key, value in options.items() if key in LETTER_FIELDS})
+    smtp: dict[str, Any] = {"smtp_host": "127.0.0.1", "smtp_port": controller.port,
+                            "timeout": 10}
+    smtp.update({key: value for key, value in options.items() if key not in LETTER_FIELDS})
+    return send_invitation_email(letter, **smtp)
 
 
 def received(recorder: Recorder) -> tuple[bytes, EmailMessage]:
@@ -241,12 +243,9 @@ def test_closed_port_is_a_clear_error() -> None:
     port = free_port()
     with pytest.raises(MailError) as caught:
         send_invitation_email(
-            file_bytes=FILE,
-            to="helper@example.org",
-            sender="zoe@example.net",
-            name=INVITATION.name,
-            message=INVITATION.message,
-            expires_at=INVITATION.expires_at,
+            Letter(file_bytes=FILE, to="helper@example.org", sender="zoe@example.net",
+                   name=INVITATION.name, message=INVITATION.message,
+                   expires_at=INVITATION.expires_at),
             smtp_host="127.0.0.1",
             smtp_port=port,
             timeout=5,
@@ -263,12 +262,8 @@ def test_closed_port_is_a_clear_error() -> None:
 def test_bad_addresses_are_refused_before_connecting(to: str, sender: str) -> None:
     with pytest.raises(MailError) as caught:
         send_invitation_email(
-            file_bytes=FILE,
-            to=to,
-            sender=sender,
-            name="Zoë",
-            message="",
-            expires_at=EXPIRES,
+            Letter(file_bytes=FILE, to=to, sender=sender, name="Zoë", message="",
+                   expires_at=EXPIRES),
             smtp_host="127.0.0.1",
             smtp_port=free_port(),
         )

@@ -134,7 +134,7 @@ def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: st
     import socket
     import ssl
 
-    from ra.invitations.mail import send_invitation_email
+    from ra.invitations.mail import Letter, send_invitation_email
     from ra.logs import register_secret
 
     host, port = _smtp_target(smtp)
@@ -149,13 +149,11 @@ def _send_email(service: Invitations, view: InvitationView, *, to: str, smtp: st
         register_secret(secret)
     context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     assert view.expires_at is not None
-    send_invitation_email(
-        file_bytes=service.file_bytes(view), to=to,
-        sender=sender or f"{view.name} <ra@{socket.gethostname()}>",
-        name=view.name, message=view.message, expires_at=view.expires_at,
-        smtp_host=host, smtp_port=port, starttls=starttls, username=smtp_user,
-        password=secret, ssl_context=context,
-    )
+    letter = Letter(file_bytes=service.file_bytes(view), to=to,
+                    sender=sender or f"{view.name} <ra@{socket.gethostname()}>",
+                    name=view.name, message=view.message, expires_at=view.expires_at)
+    send_invitation_email(letter, smtp_host=host, smtp_port=port, starttls=starttls,
+                          username=smtp_user, password=secret, ssl_context=context)
     return service.record_sent(view, "email", to)
 
 

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
         sign_invitation,
         to_code,
     )
-    from ra.invitations.mail import send_invitation_email
+    from ra.invitations.mail import Letter, send_invitation_email
     from ra.invitations.password import MIN_LENGTH, check_strength, generate_password
 
 _WHERE = {
@@ -90,6 +90,7 @@ _WHERE = {
     "read_invitation_source": "ra.invitations.file",
     "sign_invitation": "ra.invitations.file",
     "to_code": "ra.invitations.file",
+    "Letter": "ra.invitations.mail",
     "send_invitation_email": "ra.invitations.mail",
     "MIN_LENGTH": "ra.invitations.password",
     "check_strength": "ra.invitations.password",
@@ -120,6 +121,7 @@ __all__ = [
     "InvitationSignatureError",
     "InvitationTooLargeError",
     "InvitationVersionError",
+    "Letter",
     "MailError",
     "PakeParams",
     "WeakPasswordError",

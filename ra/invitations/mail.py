@@ -13,6 +13,7 @@ import socket
 import ssl
 import textwrap
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -75,25 +76,31 @@ def _body_text(name: str, message: str, expires_at: datetime, filename: str) -> 
     return "\n\n".join(paragraphs) + "\n"
 
 
-def build_invitation_email(
-    *,
-    file_bytes: bytes,
-    to: str,
-    sender: str,
-    name: str,
-    message: str,
-    expires_at: datetime,
-    filename: str = DEFAULT_FILENAME,
-) -> EmailMessage:
+@dataclass(frozen=True)
+class Letter:
+    """What the email says: the invitation file, who it goes to and comes from, the
+    person's name and message, and when the invitation expires (naive: UTC)."""
+
+    file_bytes: bytes
+    to: str
+    sender: str
+    name: str
+    message: str
+    expires_at: datetime
+    filename: str = DEFAULT_FILENAME
+
+
+def build_invitation_email(letter: Letter) -> EmailMessage:
     """The email (headers, instructions, attached invitation) without sending it.
 
-    A naive ``expires_at`` is taken to be UTC. Control characters in ``name``
-    and ``filename`` become spaces, so they cannot add header lines.
+    Control characters in the name and the file name become spaces, so they cannot
+    add header lines.
     """
+    to, sender, expires_at = letter.to, letter.sender, letter.expires_at
     _check_address("recipient", to)
     _check_address("sender", sender)
-    shown_name = _one_line(name, 200) or "Someone"
-    attachment_name = _safe_filename(filename)
+    shown_name = _one_line(letter.name, 200) or "Someone"
+    attachment_name = _safe_filename(letter.filename)
     when = expires_at if expires_at.tzinfo is not None else expires_at.replace(tzinfo=UTC)
     when = when.astimezone(UTC)
 
@@ -103,9 +110,9 @@ def build_invitation_email(
     mail["To"] = to
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = make_msgid(domain=_message_domain(sender))
-    mail.set_content(_body_text(shown_name, message, when, attachment_name))
+    mail.set_content(_body_text(shown_name, letter.message, when, attachment_name))
     mail.add_attachment(
-        bytes(file_bytes), maintype=_MAINTYPE, subtype=_SUBTYPE, filename=attachment_name
+        bytes(letter.file_bytes), maintype=_MAINTYPE, subtype=_SUBTYPE, filename=attachment_name
     )
     return mail
 
@@ -174,23 +181,17 @@ def _deliver(smtp: smtplib.SMTP, mail: EmailMessage, to: str, sender: str) -> No
 
 
 def send_invitation_email(
+    letter: Letter,
     *,
-    file_bytes: bytes,
-    to: str,
-    sender: str,
-    name: str,
-    message: str,
-    expires_at: datetime,
     smtp_host: str,
     smtp_port: int,
     starttls: bool = False,
     username: str | None = None,
     password: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
-    filename: str = DEFAULT_FILENAME,
     timeout: float = 30,
 ) -> str:
-    """Email the invitation to ``to`` through an SMTP server; return the Message-ID.
+    """Email `letter` to its recipient through an SMTP server; return the Message-ID.
 
     With ``starttls`` the connection is encrypted before anything else is sent,
     checked with ``ssl_context`` (default: the system's trusted certificates).
@@ -202,15 +203,7 @@ def send_invitation_email(
             "refusing to send the mail login over an unencrypted connection; turn on STARTTLS"
         )
     try:
-        mail = build_invitation_email(
-            file_bytes=file_bytes,
-            to=to,
-            sender=sender,
-            name=name,
-            message=message,
-            expires_at=expires_at,
-            filename=filename,
-        )
+        mail = build_invitation_email(letter)
     except (ValueError, TypeError) as error:
         raise MailError(f"could not write the email: {_one_line(str(error), 200)}") from None
     where = f"{smtp_host}:{smtp_port}"
@@ -232,7 +225,7 @@ def send_invitation_email(
             _starttls(smtp, ssl_context)
         if username is not None:
             _login(smtp, username, password or "")
-        _deliver(smtp, mail, to, sender)
+        _deliver(smtp, mail, letter.to, letter.sender)
     except MailError:
         smtp.close()
         raise
