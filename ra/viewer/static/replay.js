@@ -30,7 +30,7 @@
   const chunks = new Map(); // index -> {frames: [{t, buffer}]} or {bad: reason}, oldest use first
   // Chunks of pictures held at once (each starts with a full frame, so one is enough to
   // draw from): a long replay scrubbed end to end must not hold the whole recording.
-  const HELD_CHUNKS = 3;
+  const HELD_CHUNKS = 2;
   const waiting = new Map(); // index -> [resolve, ...]
   let shown = { chunk: -1, frame: -1 }; // what the canvas holds
   let wanted = null; // the position to render next
