@@ -99,17 +99,19 @@ class RawHelper:
         self.channel = channel
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.received: list[dict[str, Any]] = []
+        self.bye = asyncio.Event()  # set once the person's side has closed the channel
 
     async def read(self) -> None:
         with contextlib.suppress(NetError):
             while True:
                 frame = await self.channel.recv()
                 if frame.kind is Kind.BYE:
-                    return
+                    break
                 if frame.kind is Kind.JSON and frame.message is not None:
                     if frame.message.get("type") != "heartbeat":
                         self.received.append(frame.message)
                         self.inbox.put_nowait(frame.message)
+        self.bye.set()
 
     async def beat(self) -> None:
         with contextlib.suppress(NetError):
@@ -117,9 +119,9 @@ class RawHelper:
                 await self.channel.send_json({"type": "heartbeat"})
                 await asyncio.sleep(1.0)
 
-    async def expect(self, kind: str, **fields: Any) -> dict[str, Any]:
+    async def expect(self, kind: str, timeout: float = T, **fields: Any) -> dict[str, Any]:
         while True:
-            message = await asyncio.wait_for(self.inbox.get(), T)
+            message = await asyncio.wait_for(self.inbox.get(), timeout)
             if message.get("type") == kind and all(
                     message.get(key) == value for key, value in fields.items()):
                 return message

@@ -11,7 +11,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pexpect
 import test_live_session
@@ -20,7 +19,7 @@ from test_live_session import PASSWORD, SIGNER, T, _create, _events, _exit_code,
 from ra.engine.session import FLOOD_LIMIT, PEER_TIMEOUT_S
 from ra.events import RecordedEvent
 from ra.invitations import load_invitation
-from ra.net import Channel, Kind, NetError, connect
+from ra.net import Kind, NetError, connect
 from ra.net.framing import HEADER, PROTOCOL_VERSION
 
 homes = test_live_session.homes  # the fixtures, shared
@@ -32,31 +31,7 @@ Children = list[pexpect.spawn]
 KEY = {"kind": "key", "key": "q", "code": "KeyQ", "down": True}
 
 
-class Peer:
-    """The raw helper: what the person's side sent it, and when it was told to go."""
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.bye: asyncio.Event = asyncio.Event()
-
-    async def read(self) -> None:
-        with contextlib.suppress(NetError):
-            while True:
-                frame = await self.channel.recv()
-                if frame.kind is Kind.BYE:
-                    break
-                if frame.kind is Kind.JSON and frame.message is not None:
-                    if frame.message.get("type") != "heartbeat":
-                        self.inbox.put_nowait(frame.message)
-        self.bye.set()
-
-    async def expect(self, kind: str, timeout: float = T, **fields: Any) -> dict[str, Any]:
-        while True:
-            message = await asyncio.wait_for(self.inbox.get(), timeout)
-            if message.get("type") == kind and all(
-                    message.get(key) == value for key, value in fields.items()):
-                return message
+Peer = test_live_session.RawHelper  # the raw helper: what it was sent, and when told to go
 
 
 def _hostile(person_home: Path, tmp_path: Path, children: Children,
@@ -70,15 +45,9 @@ def _hostile(person_home: Path, tmp_path: Path, children: Children,
 
     async def session() -> None:
         channel = await connect(invitation, PASSWORD, SIGNER)
-        peer = Peer(channel)
-        reader = asyncio.create_task(peer.read())
-        try:
+        async with Peer(channel).running() as peer:
             await peer.expect("consent", scope="view", status="requested")
             await attack(peer)
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-            await channel.close()
 
     asyncio.run(asyncio.wait_for(session(), 60))
     return person
