@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pexpect
 
 from ra.events import Actor, EventStore, NewEvent, merkle
+from ra.net import Channel, Kind
 
 PERSON = Actor("person", "alice")
 HELPER = Actor("helper", "bob")
@@ -58,3 +61,14 @@ def stop(children: list[pexpect.spawn]) -> None:
     for child in children:
         if child.isalive():
             child.terminate(force=True)
+
+
+async def expect_message(channel: Channel, kind: str, timeout: float = 10.0,
+                         **fields: Any) -> dict[str, Any]:
+    """Read `channel` until a JSON message of type `kind` with these `fields` comes."""
+    while True:
+        frame = await asyncio.wait_for(channel.recv(), timeout)
+        message = frame.message
+        if frame.kind is Kind.JSON and message is not None and message.get("type") == kind \
+                and all(message.get(key) == value for key, value in fields.items()):
+            return message

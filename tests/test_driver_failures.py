@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from support import expect_message
 from test_net_handshake import HELPER, LOOPBACK, PASSWORD, make_invitation
 
 from ra.desktop.keys import DisplayError
@@ -21,7 +22,7 @@ from ra.events import EventStore
 from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations.keystore import derive_pake_secret
-from ra.net import Channel, InvitationSecret, Kind, connect, serve
+from ra.net import Channel, InvitationSecret, connect, serve
 from ra.session.driver import SessionDriver, Terminal
 
 T = 10.0
@@ -47,15 +48,6 @@ class GoneDisplay:
 
     def inject(self, event: dict[str, Any]) -> None:
         raise DisplayError("X display :99 failed: connection lost")
-
-
-async def _expect(channel: Channel, kind: str, **fields: Any) -> dict[str, Any]:
-    while True:
-        frame = await asyncio.wait_for(channel.recv(), T)
-        message = frame.message
-        if frame.kind is Kind.JSON and message is not None and message.get("type") == kind \
-                and all(message.get(key) == value for key, value in fields.items()):
-            return message
 
 
 def test_a_failure_in_the_reader_ends_the_session_recorded(tmp_path: Path) -> None:
@@ -94,18 +86,18 @@ def test_a_failure_in_the_reader_ends_the_session_recorded(tmp_path: Path) -> No
                 invitation_of[invitation.invitation_id] = InvitationSecret(
                     invitation, derive_pake_secret(PASSWORD, invitation.pake))
                 channel = await connect(invitation, PASSWORD, HELPER)
-                await _expect(channel, "consent", scope="view", status="requested")
+                await expect_message(channel, "consent", scope="view", status="requested")
                 driver = drivers[0]
                 engine = driver.engine
                 await driver.feed(lambda now: engine.consent_answered("view", True, now))
                 await channel.send_json({"type": "control.request"})
-                await _expect(channel, "consent", scope="control", status="requested")
+                await expect_message(channel, "consent", scope="control", status="requested")
                 await driver.feed(lambda now: engine.consent_answered("control", True, now))
-                await _expect(channel, "consent", scope="control", status="granted")
+                await expect_message(channel, "consent", scope="control", status="granted")
                 started = asyncio.get_running_loop().time()
                 await channel.send_json({"type": "input",
                                          "event": {"kind": "pointer", "x": 5, "y": 6}})
-                told = await _expect(channel, "disconnect")
+                told = await expect_message(channel, "disconnect")
                 result["told"] = told
                 result["took"] = asyncio.get_running_loop().time() - started
                 await asyncio.wait_for(ended.wait(), T)

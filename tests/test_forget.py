@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from structlog.testing import capture_logs
+from support import expect_message
 from test_net_handshake import HELPER as SIGNER
 from test_net_handshake import LOOPBACK, PASSWORD, make_invitation
 
@@ -28,7 +29,7 @@ from ra.home import Home
 from ra.identity import load_identity
 from ra.invitations.keystore import derive_pake_secret
 from ra.invitations.service import Invitations
-from ra.net import Channel, InvitationSecret, Kind, connect, serve
+from ra.net import Channel, InvitationSecret, connect, serve
 from ra.sealed_chat import ChatReader, ChatSealer
 from ra.session.driver import SessionDriver, Terminal
 from ra.session_keys import SessionKeys
@@ -44,15 +45,6 @@ def grep(root: Path, text: str) -> list[Path]:
     """Every file under `root` whose bytes hold `text` (UTF-8), like `grep -r`."""
     needle = text.encode("utf-8")
     return [path for path in root.rglob("*") if path.is_file() and needle in path.read_bytes()]
-
-
-async def _expect(channel: Channel, kind: str, **fields: Any) -> dict[str, Any]:
-    while True:
-        frame = await asyncio.wait_for(channel.recv(), T)
-        message = frame.message
-        if frame.kind is Kind.JSON and message is not None and message.get("type") == kind \
-                and all(message.get(key) == value for key, value in fields.items()):
-            return message
 
 
 def chat_session(home: Home) -> str:
@@ -91,10 +83,10 @@ def chat_session(home: Home) -> str:
                     invitation, derive_pake_secret(PASSWORD, invitation.pake))
                 channel = await connect(invitation, PASSWORD, SIGNER)
                 result["session"] = channel.session_id
-                await _expect(channel, "consent", scope="view", status="requested")
+                await expect_message(channel, "consent", scope="view", status="requested")
                 driver = drivers[0]
                 await driver.feed(lambda now: driver.engine.chat(FROM_PERSON, now))
-                told = await _expect(channel, "chat")
+                told = await expect_message(channel, "chat")
                 assert told["text"] == FROM_PERSON  # the peer gets it in the clear (TLS)
                 await channel.send_json({"type": "chat", "text": FROM_HELPER})
                 await channel.send_json({"type": "chat", "text": FROM_HELPER + " again"})
