@@ -252,11 +252,6 @@ class Pacer:
         return self._min_rtt
 
     @property
-    def queue_delay(self) -> float:
-        """Smoothed seconds the last updates spent queued behind earlier bytes."""
-        return self._queue_delay
-
-    @property
     def draining(self) -> bool:
         """The queue delay is too long: the in-flight cap is one bandwidth x round trip."""
         return self.min_rtt is not None and self._queue_delay > self._drain_threshold()
@@ -290,10 +285,6 @@ class Pacer:
         # not taken for a queue to drain.
         now_rate = self.pacing_gain * bw * self._typical_rtt
         return max(cwnd + bw * late, self.min_unacked * self._slice_limit(bw), now_rate)
-
-    @property
-    def inflight_bytes(self) -> int:
-        return self._inflight_bytes
 
     @property
     def in_flight(self) -> int:
