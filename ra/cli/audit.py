@@ -21,6 +21,7 @@ from ra.cli.common import (
     JsonArray,
     JsonlOption,
     JsonOption,
+    QuietOption,
     UsageError,
     emit_json,
     group,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 #: The longest cell a report table shows (a name, a key, an address fit).
 CELL_SHOWN = 200
+#: ``--out`` of `prove` and `consistency`.
+ProofOutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")]
 
 app = group("Check and export the tamper-evident log.")
 app.command("forget")(forget_command.forget)
@@ -65,7 +68,7 @@ def verify(
         ),
     ] = None,
     json_out: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOption = False,
     home: HomeOption = None,
 ) -> None:
     """Recompute every event's hash and the Merkle root; check every checkpoint.
@@ -164,7 +167,7 @@ def prove(
         Path | None,
         typer.Option("--checkpoint", "-c", help="Prove against this checkpoint's tree."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")] = None,
+    out: ProofOutOption = None,
     home: HomeOption = None,
 ) -> None:
     """Print an inclusion proof that event SEQ is in the log (JSON).
@@ -196,7 +199,7 @@ def consistency(
     new_size: Annotated[
         int | None, typer.Option("--size", help="Tree size to prove up to (default: all).")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")] = None,
+    out: ProofOutOption = None,
     home: HomeOption = None,
 ) -> None:
     """Print a consistency proof: today's log extends the one in an old checkpoint.
@@ -690,7 +693,7 @@ def _report_rows(store: EventStore, query: str, step: Progress) -> list[dict[str
 @app.command()
 def migrate(
     json_out: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOption = False,
     home: HomeOption = None,
 ) -> None:
     """Bring a log written by an older ra up to this version's schema.

@@ -79,6 +79,7 @@ JsonOption = Annotated[
 JsonlOption = Annotated[
     bool, typer.Option("--jsonl", help="Print JSON lines: one object a line, as they come.")
 ]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 
 
 def home_of(home: Path | None) -> Home:

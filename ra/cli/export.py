@@ -14,6 +14,7 @@ import typer
 from ra.cli.common import (
     HomeOption,
     JsonOption,
+    QuietOption,
     UsageError,
     emit_json,
     open_existing_store,
@@ -61,7 +62,7 @@ def export(
                      help="Only this helper (the name it gave, or its key fingerprint)."),
     ] = None,
     json_out: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOption = False,
     home: HomeOption = None,
 ) -> None:
     """Export consent, control, sessions, invitations or authentication as a signed bundle.
