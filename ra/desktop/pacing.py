@@ -336,8 +336,9 @@ class Pacer:
         if (self.pending is not None or self.busy) and bw is not None and cap is not None:
             # Captured now, a frame would only wait (or merge): time it to be ready
             # when the link has taken what is pending and has room for more.
-            newest = len(self._flight) - self.settings.min_unacked + 1
-            allowed = max(cap, sum(f.size for f in list(self._flight)[newest:]))
+            sizes = [f.size for f in self._flight]
+            newest = sizes[len(sizes) - self.settings.min_unacked + 1:]
+            allowed = max(cap, sum(newest))
             waiting: float = self._inflight_bytes
             if self.pending is not None:  # its last slice must be written, not merged away
                 waiting += wire_size(self.pending) + self._slice_limit(bw)
