@@ -24,7 +24,7 @@ from ra.desktop.codec import (
     UpdateFormatError,
     decode_update,
 )
-from ra.desktop.pacing import Pacer, merge_updates
+from ra.desktop.pacing import Pacer, PacerSettings, merge_updates
 from ra.net.errors import ProtocolError
 
 W, H = 200, 130  # not multiples of 64: edge cells are 8 wide and 2 high
@@ -371,7 +371,7 @@ def test_merged_updates_decode_to_the_newest_screen() -> None:
 
 
 def test_unacknowledged_updates_keep_the_link_busy() -> None:
-    pacer = Pacer(min_unacked=2, max_unacked=2)
+    pacer = Pacer(PacerSettings(min_unacked=2, max_unacked=2))
     for seq in (1, 2):
         pacer.offer(upd(seq, (0, 0, 8, 8)), now=0.0)
         assert pacer.poll(now=0.0) is not None
@@ -388,9 +388,9 @@ def test_unacknowledged_updates_keep_the_link_busy() -> None:
 
 def test_pacer_parameters_are_checked() -> None:
     with pytest.raises(ValueError):
-        Pacer(min_interval=0.5, max_interval=0.1)
+        PacerSettings(min_interval=0.5, max_interval=0.1)
     with pytest.raises(ValueError):
-        Pacer(min_quality=90, initial_quality=70)
+        PacerSettings(min_quality=90, initial_quality=70)
 
 
 def test_wire_header_sizes_are_as_documented() -> None:

@@ -7,7 +7,7 @@ import pytest
 from link_model import H, W, below_the_top_row, both, full_screen, pct, run_link, typing
 
 from ra.desktop.codec import Codec, Tile, TileEncoder, Update, decode_update
-from ra.desktop.pacing import TEXT_QUALITY_FLOOR, Pacer
+from ra.desktop.pacing import TEXT_QUALITY_FLOOR, Pacer, PacerSettings
 
 MBIT = 1e6 / 8  # bytes a second
 SECONDS = 20.0
@@ -15,7 +15,7 @@ STEADY = (5.0, SECONDS - 1)  # after the start-up, before the end
 
 
 def pacer() -> Pacer:
-    return Pacer(max_quality=75)  # as `ra.session.desktop.X11Desktop` makes it
+    return Pacer(PacerSettings(max_quality=75))  # as `ra.session.desktop.X11Desktop` makes it
 
 
 def test_a_full_screen_change_fills_a_20_mbit_link_without_a_queue() -> None:
@@ -25,11 +25,12 @@ def test_a_full_screen_change_fills_a_20_mbit_link_without_a_queue() -> None:
     assert result.utilisation(rate, *STEADY) >= 0.7
     assert result.shown_per_s("full", *STEADY) >= 3 * 5.6  # the AIMD pacer showed 5.6
     # At most about one update waits at the bottleneck: a frame's budget of bytes.
-    budget = rate / p.target_fps / rate
+    budget = rate / p.settings.target_fps / rate
     steady_delays = result.queue_delays[len(result.queue_delays) // 4:]
     assert max(steady_delays) <= 2 * budget
     assert pct(result.latencies("full", STEADY[0]), 95) <= 2 * delay + 3 * budget
-    assert p.min_quality <= result.qualities[-1] < p.max_quality  # the budget took quality
+    low, high = p.settings.min_quality, p.settings.max_quality
+    assert low <= result.qualities[-1] < high  # the budget took quality
 
 
 @pytest.mark.parametrize(("mbit", "delay"), [(100, 0.001), (5, 0.050)])
@@ -65,7 +66,7 @@ def test_the_estimate_holds_through_a_relay_that_bunches_acks() -> None:
     assert p.bandwidth is not None and abs(p.bandwidth - rate) <= 0.15 * rate
     assert result.utilisation(rate, *STEADY) >= 0.85
     assert result.shown_per_s("full", *STEADY) >= 3 * 5.6
-    frame = 1 / p.target_fps
+    frame = 1 / p.settings.target_fps
     assert pct(result.latencies("full", STEADY[0]), 50) <= 2 * delay + capture + 2 * frame
 
 
@@ -77,7 +78,7 @@ def test_a_capture_slower_than_the_link_does_not_make_the_link_look_slow() -> No
                       capture_time=capture)
     assert p.bandwidth is not None and abs(p.bandwidth - rate) <= 0.15 * rate
     assert result.shown_per_s("full", *STEADY) >= 0.9 / capture  # as many as are captured
-    assert p.quality > p.min_quality  # the frames were not made coarser for nothing
+    assert p.quality > p.settings.min_quality  # the frames were not made coarser for nothing
 
 
 def test_a_keystroke_queued_behind_a_full_screen_update_arrives_within_rtt_plus_30ms() -> None:
@@ -98,7 +99,7 @@ def test_text_cells_stay_above_the_floor_whatever_the_link() -> None:
     # A narrow link drives the photo quality to its floor; text cells keep theirs.
     p = pacer()
     run_link(p, full_screen(), rate=2 * MBIT, delay=0.050, duration=SECONDS)
-    assert p.quality == p.min_quality < TEXT_QUALITY_FLOOR
+    assert p.quality == p.settings.min_quality < TEXT_QUALITY_FLOOR
     frame = np.full((128, 128, 4), 255, dtype=np.uint8)
     frame[:, 64:, :3] = np.random.default_rng(1).integers(0, 256, (128, 64, 3))  # photo
     frame[10:20, 5:60:3, :3] = 0  # text-like strokes on white
@@ -135,8 +136,8 @@ def test_typing_is_not_stuck_behind_a_big_change() -> None:
 
 
 def test_a_small_change_goes_ahead_of_a_waiting_big_one() -> None:
-    p = Pacer(min_unacked=1, max_unacked=4, small_bytes=1000)
-    p.slice_time = 1.0  # no slices here
+    no_slices = PacerSettings(min_unacked=1, max_unacked=4, small_bytes=1000, slice_time=1.0)
+    p = Pacer(no_slices)
 
     def update(seq: int, x: int, y: int, w: int, h: int, size: int) -> Update:
         return Update(seq, W, H, 0, 0, (Tile(x, y, w, h, Codec.JPEG, bytes(size)),))

@@ -33,16 +33,16 @@ from ra import __version__
 from ra.cli.common import CONTEXT_SETTINGS, help_when_no_command
 from ra.errors import RaError
 
-#: The commands in the order the help lists them: name, then the module and the
-#: name in it of a group (a `typer.Typer`) or of a command (a function).
-COMMANDS: dict[str, tuple[str, str]] = {
-    "invite": ("ra.cli.invite", "app"),
-    "ask": ("ra.cli.session", "ask"),
-    "connect": ("ra.cli.session", "connect"),
-    "audit": ("ra.cli.audit", "app"),
-    "demo": ("ra.cli.demo", "demo"),
-    "doctor": ("ra.cli.doctor", "doctor"),
-    "firewall": ("ra.cli.doctor", "app"),
+#: The commands in the order the help lists them: name, then where it is, as an entry
+#: point ("module:name") naming a group (a `typer.Typer`) or a command (a function).
+COMMANDS: dict[str, str] = {
+    "invite": "ra.cli.invite:app",
+    "ask": "ra.cli.session:ask",
+    "connect": "ra.cli.session:connect",
+    "audit": "ra.cli.audit:app",
+    "demo": "ra.cli.demo:demo",
+    "doctor": "ra.cli.doctor:doctor",
+    "firewall": "ra.cli.doctor:app",
 }
 
 
@@ -78,7 +78,7 @@ def build(names: Iterable[str] = COMMANDS) -> typer.Typer:
     )
     built.callback()(root)
     for name in names:
-        module, attribute = COMMANDS[name]
+        module, _, attribute = COMMANDS[name].partition(":")
         command = getattr(importlib.import_module(module), attribute)
         if isinstance(command, typer.Typer):
             built.add_typer(command, name=name)

@@ -86,7 +86,8 @@ def run_video(home: Path | None, session: str, out: Path) -> int:
     with progress("exporting", unit="chunks") as step:
         report = export_video(recording, out, progress=step)
     bad = f", {report.bad_chunks} bad chunk(s) shown as such" if report.bad_chunks else ""
-    say(f"wrote {out}: {report.frames} frames, {report.width}x{report.height}, "
+    width, height = report.size
+    say(f"wrote {out}: {report.frames} frames, {width}x{height}, "
         f"{report.chapters} chapters{bad}")
     return 0
 

@@ -7,10 +7,13 @@ down, each with the modifiers pressed for it and the helper's own modifiers
 lifted for it, by the browser's id of the key (``KeyEvent.ident``); the mouse
 buttons down; and the part of a scroll smaller than one wheel step, carried
 over to the next. It is generic in the backend's keys (X keycodes, pynput keys).
+`Holder` is what both backends build around it: one lock, and a close that
+lets go of everything before the backend is marked closed.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -66,3 +69,25 @@ class Held(Generic[K]):
             self._scroll_rest[axis] -= whole
             steps.append(whole)
         return steps[0], steps[1]
+
+
+class Holder(Generic[K]):
+    """A backend that holds keys: its lock (it is called from several threads), its
+    `Held` account, and whether it is closed; `release_all` is the backend's own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._held: Held[K] = Held()
+        self._closed = False
+
+    def release_all(self) -> None:
+        raise NotImplementedError
+
+    def _let_go_and_close(self) -> bool:
+        """Release everything held and mark the backend closed (the caller holds `_lock`);
+        False when it already was, and there is nothing more to close."""
+        if self._closed:
+            return False
+        self.release_all()
+        self._closed = True
+        return True

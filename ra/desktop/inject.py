@@ -39,7 +39,6 @@ them for Esc (:mod:`ra.desktop.esc`).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -50,7 +49,7 @@ from typing import Any
 from Xlib import X, error  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
-from ra.desktop.held import Held, HeldKey
+from ra.desktop.held import HeldKey, Holder
 from ra.desktop.keys import (
     ButtonEvent,
     DisplayError,
@@ -85,7 +84,7 @@ class InjectStats:
         return self.seconds / self.events if self.events else 0.0
 
 
-class Injector:
+class Injector(Holder[int]):
     """Inject validated input events into ``display`` (``":57"``) with XTEST.
 
     Thread-safe: :meth:`inject`, :meth:`release_all` and :meth:`close` may be
@@ -97,6 +96,7 @@ class Injector:
         self, display: str = ":57", *, max_spare: int = 8,
         escape_keycodes: Iterable[int] | None = None,
     ) -> None:
+        super().__init__()
         self.display_name = display
         try:
             self._d: Any = xdisplay.Display(display)
@@ -110,17 +110,14 @@ class Injector:
         screen = self._d.screen()
         self.width = int(screen.width_in_pixels)
         self.height = int(screen.height_in_pixels)
-        self._lock = threading.RLock()
         #: Keycodes never pressed: the ones that typed Escape when it opened, or those given.
         self.escape_keycodes: frozenset[int] = (
             Keymap.from_display(self._d).escape_keycodes() if escape_keycodes is None
             else frozenset(escape_keycodes)
         )
         self._keymap = Keymap.from_display(self._d, self.escape_keycodes)
-        self._held: Held[int] = Held()  # keycodes
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
         self._max_spare = max_spare
-        self._closed = False
         self.stats = InjectStats()
         #: Called after each injected event with (event, seconds it took).
         self.latency_hook: LatencyHook | None = None
@@ -209,10 +206,8 @@ class Injector:
     def close(self) -> None:
         """Release everything, remove spare-keycode bindings, close the connection."""
         with self._lock:
-            if self._closed:
+            if not self._let_go_and_close():
                 return
-            self.release_all()
-            self._closed = True
             try:
                 self._drain_events()
                 for keysym, keycode in self._bound.items():

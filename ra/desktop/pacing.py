@@ -146,55 +146,46 @@ class _WindowedFilter:
         return self._samples[0][1] if self._samples else None
 
 
-class Pacer:
-    def __init__(
-        self,
-        *,
-        min_interval: float = 1 / 60,
-        max_interval: float = 0.5,
-        min_quality: int = 30,
-        max_quality: int = 80,
-        initial_quality: int = 70,
-        target_fps: float = 24.0,
-        min_unacked: int = 2,
-        max_unacked: int = 32,
-        cwnd_gain: float = 1.5,
-        startup_gain: float = 2.0,
-        small_bytes: int = 16 * 1024,
-        slice_time: float = 0.015,
-        sample_time: float = 0.25,
-        phase_time: float = 0.1,
-        drain_delay: float = 0.01,
-        bw_window: float = 2.0,
-        rtt_window: float = 5.0,
-        quality_step_up: int = 2,
-        smoothing: float = 0.3,
-    ) -> None:
-        if not 0 < min_interval <= max_interval:
+@dataclass(frozen=True, slots=True)
+class PacerSettings:
+    """The pacer's tuning: each value is described in the module's docstring above."""
+
+    min_interval: float = 1 / 60
+    max_interval: float = 0.5
+    min_quality: int = 30
+    max_quality: int = 80
+    initial_quality: int = 70
+    target_fps: float = 24.0
+    min_unacked: int = 2
+    max_unacked: int = 32
+    cwnd_gain: float = 1.5
+    startup_gain: float = 2.0
+    small_bytes: int = 16 * 1024
+    slice_time: float = 0.015
+    sample_time: float = 0.25
+    phase_time: float = 0.1
+    drain_delay: float = 0.01
+    bw_window: float = 2.0
+    rtt_window: float = 5.0
+    quality_step_up: int = 2
+    smoothing: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_interval <= self.max_interval:
             raise ValueError("need 0 < min_interval <= max_interval")
-        if not 1 <= min_quality <= initial_quality <= max_quality <= 100:
+        if not 1 <= self.min_quality <= self.initial_quality <= self.max_quality <= 100:
             raise ValueError("need 1 <= min_quality <= initial_quality <= max_quality <= 100")
-        if not 1 <= min_unacked <= max_unacked:
+        if not 1 <= self.min_unacked <= self.max_unacked:
             raise ValueError("need 1 <= min_unacked <= max_unacked")
-        if target_fps <= 0 or cwnd_gain < 1 or startup_gain < 1:
+        if self.target_fps <= 0 or self.cwnd_gain < 1 or self.startup_gain < 1:
             raise ValueError("need target_fps > 0, cwnd_gain >= 1 and startup_gain >= 1")
-        self.min_interval = min_interval
-        self.max_interval = max_interval
-        self.min_quality = min_quality
-        self.max_quality = max_quality
-        self.target_fps = target_fps
-        self.min_unacked = min_unacked
-        self.max_unacked = max_unacked
-        self.cwnd_gain = cwnd_gain
-        self.startup_gain = startup_gain
-        self.small_bytes = small_bytes
-        self.slice_time = slice_time
-        self.sample_time = sample_time
-        self.phase_time = phase_time
-        self.drain_delay = drain_delay
-        self.quality_step_up = quality_step_up
-        self.smoothing = smoothing
-        self._quality = float(initial_quality)
+
+
+class Pacer:
+    def __init__(self, settings: PacerSettings | None = None) -> None:
+        self.settings = PacerSettings() if settings is None else settings
+        """The tuning, fixed for the pacer's life."""
+        self._quality = float(self.settings.initial_quality)
         self.pending: Update | None = None
         """The update waiting for the link (later ones merge into it)."""
         self.express: Update | None = None
@@ -208,8 +199,7 @@ class Pacer:
         self.latency: float | None = None
         """Smoothed seconds from poll to on_ack."""
         self.bytes_sent = 0
-        self._bw = _WindowedFilter(bw_window, keep_max=True)
-        self.rtt_window = rtt_window
+        self._bw = _WindowedFilter(self.settings.bw_window, keep_max=True)
         self._min_rtt: float | None = None
         self._min_rtt_at = 0.0  # when `_min_rtt` was measured
         self._probe_rtt_at: float | None = None  # measuring the round trip afresh since then
@@ -257,12 +247,12 @@ class Pacer:
         return self.min_rtt is not None and self._queue_delay > self._drain_threshold()
 
     def _drain_threshold(self) -> float:
-        return max(self.drain_delay, (self.min_rtt or 0.0) / 2)
+        return max(self.settings.drain_delay, (self.min_rtt or 0.0) / 2)
 
     @property
     def pacing_gain(self) -> float:
         if self.startup:
-            return self.startup_gain
+            return self.settings.startup_gain
         return PROBE_CYCLE[self._cycle % len(PROBE_CYCLE)]
 
     @property
@@ -271,7 +261,7 @@ class Pacer:
         bw, rtt = self.bandwidth, self.min_rtt
         if bw is None or rtt is None:
             return None
-        return (1.0 if self.draining else self.cwnd_gain) * bw * rtt
+        return (1.0 if self.draining else self.settings.cwnd_gain) * bw * rtt
 
     @property
     def cap(self) -> float | None:
@@ -284,7 +274,7 @@ class Pacer:
         # grows it): a receiver that acks late for its own reasons (a busy machine) is
         # not taken for a queue to drain.
         now_rate = self.pacing_gain * bw * self._typical_rtt
-        return max(cwnd + bw * late, self.min_unacked * self._slice_limit(bw), now_rate)
+        return max(cwnd + bw * late, self.settings.min_unacked * self._slice_limit(bw), now_rate)
 
     @property
     def in_flight(self) -> int:
@@ -303,9 +293,9 @@ class Pacer:
         """Seconds between captures now (1 / frame rate)."""
         bw = self.bandwidth
         if bw is None or self._last_size == 0 or not self._link_limited:
-            return self.min_interval
+            return self.settings.min_interval
         paced = self._last_size / (bw * self.pacing_gain)
-        return min(self.max_interval, max(self.min_interval, paced))
+        return min(self.settings.max_interval, max(self.settings.min_interval, paced))
 
     @property
     def fps(self) -> float:
@@ -326,13 +316,13 @@ class Pacer:
     def _room(self, size: int, *, whole: bool) -> bool:
         """May an update (`whole`: not a slice) of `size` wire bytes be written now?"""
         n = len(self._flight)
-        if n >= self.max_unacked:
+        if n >= self.settings.max_unacked:
             return False
-        if whole and size <= self.small_bytes:
+        if whole and size <= self.settings.small_bytes:
             return True  # small updates pass the byte cap
         if self._probe_rtt_at is not None:
             return n == 0  # one update alone in flight: its round trip has no queue in it
-        if n < self.min_unacked:
+        if n < self.settings.min_unacked:
             return True
         cap = self.cap
         return cap is not None and self._inflight_bytes + size <= cap
@@ -346,7 +336,8 @@ class Pacer:
         if (self.pending is not None or self.busy) and bw is not None and cap is not None:
             # Captured now, a frame would only wait (or merge): time it to be ready
             # when the link has taken what is pending and has room for more.
-            newest = [f.size for f in self._flight][len(self._flight) - self.min_unacked + 1:]
+            sizes = [f.size for f in self._flight]
+            newest = sizes[len(sizes) - self.settings.min_unacked + 1:]
             allowed = max(cap, sum(newest))
             waiting: float = self._inflight_bytes
             if self.pending is not None:  # its last slice must be written, not merged away
@@ -372,7 +363,7 @@ class Pacer:
             self.pending = update
             return
         self.merged += 1
-        if (size <= self.small_bytes and (waiting.width, waiting.height)
+        if (size <= self.settings.small_bytes and (waiting.width, waiting.height)
                 == (update.width, update.height) and not _overlap(update.tiles, waiting.tiles)):
             self.express = update if self.express is None else merge_updates(self.express,
                                                                               update)
@@ -428,7 +419,7 @@ class Pacer:
         return update, None
 
     def _slice_limit(self, bw: float) -> float:
-        return max(self.small_bytes, bw * self.slice_time)
+        return max(self.settings.small_bytes, bw * self.settings.slice_time)
 
     def on_sent(self, nbytes: int, now: float) -> None:
         """The update returned by the last `poll` has been written completely."""
@@ -474,7 +465,7 @@ class Pacer:
             self._min_rtt, self._min_rtt_at = (propagation if probed else typical), now
             if probed:
                 self._probe_rtt_at = None
-        elif self._probe_rtt_at is None and now - self._min_rtt_at > self.rtt_window:
+        elif self._probe_rtt_at is None and now - self._min_rtt_at > self.settings.rtt_window:
             self._probe_rtt_at = now
         self._queue_delay = max(0.0, typical - self._min_rtt)
         self._ack_spread = ordered[-1] - ordered[0]
@@ -492,12 +483,12 @@ class Pacer:
         if self.pending is not None or self.express is not None:
             return
         due = self._last_capture is None or now >= self._last_capture + self.interval
-        if self._last_size <= self.small_bytes or due:
+        if self._last_size <= self.settings.small_bytes or due:
             self._app_limited_until = self._delivered + self._inflight_bytes + 1
 
     def _sample_bandwidth(self, now: float) -> None:
         """A delivery-rate sample over at least ``sample_time`` (and two round trips)."""
-        span = max(self.sample_time, 2 * (self.min_rtt or 0.0))
+        span = max(self.settings.sample_time, 2 * (self.min_rtt or 0.0))
         while len(self._acks) > 1 and self._acks[1][0] <= now - span:
             self._acks.popleft()  # the newest ack old enough stays first
         if not self._acks:
@@ -518,11 +509,11 @@ class Pacer:
             self._bw.add(rate, now)
             self._bw_measured = self._bw_measured or full
             self._link_limited = self._link_limited or (full and (
-                not app_limited or self._last_size > self.small_bytes))
+                not app_limited or self._last_size > self.settings.small_bytes))
 
     def _phase_time(self) -> float:
         """A phase of the gain cycle: ``phase_time``, or two round trips if longer."""
-        return max(self.phase_time, 2 * (self.min_rtt or 0.0))
+        return max(self.settings.phase_time, 2 * (self.min_rtt or 0.0))
 
     def _end_round(self, now: float) -> None:
         """Start-up ends when three rounds in a row raised the estimate by less than 25 %."""
@@ -537,7 +528,7 @@ class Pacer:
             self.startup = False
             self._cycle = 0
             self._phase_at = now
-            self._min_rtt_at = -self.rtt_window  # measured in start-up's queue: afresh
+            self._min_rtt_at = -self.settings.rtt_window  # measured in start-up's queue: afresh
 
     # --- choices -------------------------------------------------------------------------
 
@@ -545,15 +536,17 @@ class Pacer:
         bw = self.bandwidth
         if bw is None or not self._link_limited:
             return
-        budget = bw / self.target_fps
+        settings = self.settings
+        budget = bw / settings.target_fps
         if size > budget:
             factor = max(0.7, budget / size)
-            self._quality = max(float(self.min_quality), self._quality * factor)
+            self._quality = max(float(settings.min_quality), self._quality * factor)
         elif size < 0.8 * budget:
-            self._quality = min(float(self.max_quality), self._quality + self.quality_step_up)
+            raised = self._quality + settings.quality_step_up
+            self._quality = min(float(settings.max_quality), raised)
 
     def _average(self, old: float | None, sample: float) -> float:
-        return sample if old is None else old + self.smoothing * (sample - old)
+        return sample if old is None else old + self.settings.smoothing * (sample - old)
 
 
 def _overlap(a: tuple[Tile, ...], b: tuple[Tile, ...]) -> bool:

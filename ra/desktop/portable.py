@@ -55,7 +55,7 @@ from typing import Any, Final
 from ra.desktop.backend import PYNPUT, PYNPUT_MISSING, BackendUnavailable, EscWatch
 from ra.desktop.capture import CaptureError, MonitorInfo, mss_grab, mss_monitors
 from ra.desktop.codec import ScreenImage
-from ra.desktop.held import Held, HeldKey
+from ra.desktop.held import HeldKey, Holder
 from ra.desktop.keys import (
     ButtonEvent,
     DisplayError,
@@ -111,7 +111,7 @@ def _load() -> tuple[ModuleType, ModuleType]:
     return keyboard, mouse
 
 
-class PortableBackend:
+class PortableBackend(Holder[Any]):
     """`DesktopBackend` over mss and pynput (thread-safe like the X11 one)."""
 
     name = PYNPUT
@@ -121,14 +121,12 @@ class PortableBackend:
             raise DisplayError(
                 f"the pynput backend uses $DISPLAY ({os.environ.get('DISPLAY') or 'unset'}), "
                 f"not {display}: set DISPLAY={display}")
+        super().__init__()
         self.display = display
-        self._lock = threading.RLock()
         self._mss: Any = None
         self._keyboard: Any = None  # pynput.keyboard.Controller
         self._mouse: Any = None  # pynput.mouse.Controller
         self._modules: tuple[ModuleType, ModuleType] | None = None
-        self._held: Held[Any] = Held()  # pynput keys
-        self._closed = False
 
     # -- screen ------------------------------------------------------------------
 
@@ -318,10 +316,8 @@ class PortableBackend:
 
     def close(self) -> None:
         with self._lock:
-            if self._closed:
+            if not self._let_go_and_close():
                 return
-            self.release_all()
-            self._closed = True
             keyboard, mouse, screen = self._keyboard, self._mouse, self._mss
             self._keyboard = self._mouse = self._mss = None
         for controller in (keyboard, mouse):

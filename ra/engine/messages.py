@@ -20,9 +20,9 @@ The vocabulary is documented in docs/session.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from ra.engine.frozen import Frozen
 from ra.vocabulary import (
     DENIAL_REASONS,
     DISCONNECT_REASONS,
@@ -45,53 +45,44 @@ ConsentStatus = Literal["requested", "granted", "denied"]
 
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
+class Heartbeat(Frozen):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Chat:
+class Chat(Frozen):
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Disconnect:
+class Disconnect(Frozen):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ControlRequest:
+class ControlRequest(Frozen):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class ControlRelease:
+class ControlRelease(Frozen):
     via: str
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(Frozen):
     """An ``input`` message; `event` is rebuilt from its known fields by `check_input`."""
 
     event: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Consent:
+class Consent(Frozen):
     scope: Scope
     status: ConsentStatus
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ControlReleased:
+class ControlReleased(Frozen):
     by: Role
     via: str
 
 
-@dataclass(frozen=True, slots=True)
-class ViewUnavailable:
+class ViewUnavailable(Frozen):
     """The person's screen cannot be shown in this session (any more)."""
 
     reason: str

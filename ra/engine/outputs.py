@@ -8,30 +8,27 @@ control grant before `EnableInput`, a release before anything else).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from ra.engine.frozen import Frozen
 from ra.events.model import NewEvent
 
 PromptKind = Literal["view", "control"]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(Frozen):
     """Append `event` to the session's stream, durably, before going on."""
 
     event: NewEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(Frozen):
     """Send `message` (a protocol message, see docs/session.md) to the peer."""
 
     message: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Prompt:
+class Prompt(Frozen):
     """Ask the person a yes/no question in their terminal; answer with `consent_answered`."""
 
     kind: PromptKind
@@ -39,43 +36,36 @@ class Prompt:
     timeout_s: int
 
 
-@dataclass(frozen=True, slots=True)
-class Dismiss:
+class Dismiss(Frozen):
     """Take the open `kind` prompt off the terminal: it was answered for the person
     (timed out) or the session ended. A late answer is refused by the engine anyway."""
 
     kind: PromptKind
 
 
-@dataclass(frozen=True, slots=True)
-class StartStreaming:
+class StartStreaming(Frozen):
     """Start sending the screen to the helper."""
 
 
-@dataclass(frozen=True, slots=True)
-class StopStreaming:
+class StopStreaming(Frozen):
     """Stop sending the screen."""
 
 
-@dataclass(frozen=True, slots=True)
-class EnableInput:
+class EnableInput(Frozen):
     """Let the input adapter inject what `Inject` hands it."""
 
 
-@dataclass(frozen=True, slots=True)
-class DisableInput:
+class DisableInput(Frozen):
     """Revoke input at once: release held keys and buttons, inject nothing more."""
 
 
-@dataclass(frozen=True, slots=True)
-class Inject:
+class Inject(Frozen):
     """Inject one validated input event into the desktop (only ever in controlling)."""
 
     event: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Show:
+class Show(Frozen):
     """Show a status line or a chat message; `typed` says how to act on it by typing
     (a terminal shows it after the line, a window has buttons for it instead)."""
 
@@ -83,8 +73,7 @@ class Show:
     typed: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(Frozen):
     """Close the connection and end the local session; `reason` says why."""
 
     reason: str

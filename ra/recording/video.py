@@ -41,11 +41,13 @@ class VideoError(RaError):
 
 @dataclass
 class VideoReport:
+    """What `export_video` wrote: its frames, the chunks shown as bad, its chapters, and
+    the frames' size (width, height; even, as yuv420p needs)."""
+
     frames: int = 0
     bad_chunks: int = 0
     chapters: int = 0
-    width: int = 0
-    height: int = 0
+    size: tuple[int, int] = (0, 0)
 
 
 def export_video(recording: SessionRecording, out: Path,
@@ -94,11 +96,11 @@ def export_video(recording: SessionRecording, out: Path,
                 except UpdateFormatError:
                     continue  # checked and decrypted, yet not an update: skipped
                 if stream is None:
-                    report.width, report.height = update.width & ~1, update.height & ~1
+                    report.size = update.width & ~1, update.height & ~1
                     added = container.add_stream(codec)
                     assert isinstance(added, av.VideoStream)
                     stream = added
-                    stream.width, stream.height = report.width, report.height
+                    stream.width, stream.height = report.size
                     stream.pix_fmt = "yuv420p"
                     stream.time_base = MS
                     stream.codec_context.time_base = MS
@@ -132,7 +134,7 @@ def _chapters(recording: SessionRecording, t0: float) -> list[tuple[float, str]]
 
 def _fit(frame: np.ndarray, report: VideoReport) -> np.ndarray:
     """`frame` as the video's size: cropped, or drawn into black from the top left."""
-    h, w = report.height, report.width
+    w, h = report.size
     if frame.shape[0] >= h and frame.shape[1] >= w:
         return np.ascontiguousarray(frame[:h, :w])
     out = np.zeros((h, w, 4), dtype=np.uint8)
@@ -143,7 +145,8 @@ def _fit(frame: np.ndarray, report: VideoReport) -> np.ndarray:
 
 
 def _filled(report: VideoReport) -> np.ndarray:
-    return np.tile(np.array(BAD_BGRA, dtype=np.uint8), (report.height, report.width, 1))
+    w, h = report.size
+    return np.tile(np.array(BAD_BGRA, dtype=np.uint8), (h, w, 1))
 
 
 def _write(container: object, stream: object, bgra: np.ndarray, at: float,

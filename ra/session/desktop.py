@@ -64,7 +64,7 @@ from ra.desktop.capture import MonitorInfo
 from ra.desktop.codec import TileEncoder, Update
 from ra.desktop.guard import WindowGuard
 from ra.desktop.keys import InputError
-from ra.desktop.pacing import Pacer
+from ra.desktop.pacing import Pacer, PacerSettings
 from ra.logs import get_logger
 
 _log = get_logger(__name__)
@@ -124,7 +124,7 @@ class X11Desktop:
         self._on_esc = on_esc
         self._on_keymap_change = on_keymap_change or on_esc  # either way, control ends
         self._clock = clock
-        self.pacer = Pacer(min_interval=1 / max_fps, max_quality=75)
+        self.pacer = Pacer(PacerSettings(min_interval=1 / max_fps, max_quality=75))
         self._encoder: TileEncoder | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._watcher: EscWatch | None = None

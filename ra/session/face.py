@@ -14,37 +14,33 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ra.engine import Output, SessionEngine
+from ra.engine.frozen import Frozen
 from ra.engine.outputs import PromptKind
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(Frozen):
     """The person answered the `kind` consent dialog."""
 
     kind: PromptKind
     granted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ChatEntered:
+class ChatEntered(Frozen):
     """The person sent `text` from the chat box (never read as a /command)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class StopControl:
+class StopControl(Frozen):
     """The person took control back: with the button, or with Esc in the window."""
 
     via: Literal["button", "esc"]
 
 
-@dataclass(frozen=True, slots=True)
-class Disconnect:
+class Disconnect(Frozen):
     """The person ended the session: with the button, or by closing the window."""
 
     closed_window: bool = False
