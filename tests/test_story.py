@@ -22,6 +22,7 @@ from ra.events import EventStore
 from ra.events.model import Actor, NewEvent
 from ra.fingerprint import short_fingerprint
 from ra.home import Home
+from ra.reports.period import Period
 from ra.reports.story import matches, play, story_json, summaries, tell
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
@@ -435,8 +436,10 @@ def test_summaries_filter_by_time_and_people(store: EventStore) -> None:
     assert [row.session for row in rows] == ["a1b2c3d4e5f6a7b8", "ca401ca401ca401c",
                                              "a11ce0e7e0a11ce0"]
 
-    def chosen(**given: Any) -> list[str]:
-        return [row.person + "/" + row.helper for row in rows if matches(row, **given)]
+    def chosen(since: datetime | None = None, until: datetime | None = None,
+               **given: Any) -> list[str]:
+        return [row.person + "/" + row.helper for row in rows
+                if matches(row, Period(since, until), **given)]
 
     assert chosen(person="alice") == ["Alice/Bob (IT)", "Alice/Eve"]
     assert chosen(helper="EVE") == ["Carol/Eve", "Alice/Eve"]
