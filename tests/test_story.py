@@ -455,6 +455,23 @@ def test_summaries_filter_by_time_and_people(store: EventStore) -> None:
     assert chosen(person="nobody") == []
 
 
+def test_a_period_holds_since_and_not_until() -> None:
+    since, until = T0, T0 + timedelta(hours=1)
+    period = Period(since, until)
+    assert [period.holds(since - timedelta(microseconds=1)), period.holds(since),
+            period.holds(until - timedelta(microseconds=1)), period.holds(until)] == [
+        False, True, True, False]
+    # a time span meets it when it ends at `since` or later and starts before `until`
+    assert period.overlaps(since - timedelta(hours=1), since)
+    assert not period.overlaps(until, until + timedelta(hours=1))
+    assert Period(None, None).holds(T0) and Period(since, None).holds(T0 + timedelta(days=9))
+    # the log's text orders as the times do
+    text = period.text()
+    assert (text.since, text.until) == ("2026-03-02T09:00:00.000000Z",
+                                        "2026-03-02T10:00:00.000000Z")
+    assert text.holds("2026-03-02T09:59:59.999999Z") and not text.holds(text.until)
+
+
 def test_audit_sessions_one_line_a_session(home: Home,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     with EventStore.open(home) as store:
