@@ -34,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ra.errors import RaError
+from ra.errors import InputError, RaError
 from ra.files import write_private
 from ra.home import Home
 
@@ -43,10 +43,8 @@ _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]\s*(#.*)?$")
 _NAME_KEY = re.compile(r"^\s*name\s*=")
 
 
-class ConfigError(RaError):
+class ConfigError(InputError):
     """config.toml cannot be read, or cannot be changed safely; edit it by hand."""
-
-    exit_code = 2  # a damaged RA_HOME, said in one line
 
 
 def config_path(home: Home) -> Path:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ra.config import chat_retention
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.events import EventStore, NewEvent
 from ra.events.errors import ConcurrencyError
 from ra.events.model import SYSTEM, Actor, utc_now
@@ -46,10 +46,8 @@ FORGOTTEN = "session.forgotten"
 MAX_WHY = 500
 
 
-class ForgetError(RaError):
+class ForgetError(InputError):
     """The session cannot be forgotten as asked; the message says why."""
-
-    exit_code = 2
 
 
 class PlainChatError(ForgetError):

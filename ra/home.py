@@ -23,17 +23,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ra.errors import RaError
+from ra.errors import InputError
 
 DEFAULT_HOME = Path("~/.local/share/ra")
 #: The files of the home that must be readable by its owner only.
 PRIVATE_FILES = ("ra.db", "ra.db-wal", "ra.db-shm")
 
 
-class HomeError(RaError):
+class HomeError(InputError):
     """A folder or file of RA_HOME is not what ra needs; the message names it."""
-
-    exit_code = 2
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:

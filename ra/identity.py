@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.events.checkpoint import load_or_create_key
 from ra.files import write_private
 from ra.home import Home
@@ -45,10 +45,8 @@ class Identity:
         return self.signing_key.public_key().public_bytes_raw()
 
 
-class IdentityError(RaError):
+class IdentityError(InputError):
     """The TLS certificate or key of this RA_HOME cannot be used; the message names it."""
-
-    exit_code = 2
 
 
 def load_identity(home: Home) -> Identity:

@@ -38,7 +38,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.files import (
     create_private,
     folder_names,
@@ -60,10 +60,8 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9.-]{0,63}$")
 
 
-class SessionKeyError(RaError):
+class SessionKeyError(InputError):
     """A session's key cannot be read, written or destroyed; the message names the file."""
-
-    exit_code = 2
 
 
 class SessionKeys:

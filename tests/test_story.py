@@ -22,6 +22,7 @@ from ra.events import EventStore
 from ra.events.model import Actor, NewEvent
 from ra.fingerprint import short_fingerprint
 from ra.home import Home
+from ra.reports.period import Period
 from ra.reports.story import matches, play, story_json, summaries, tell
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
@@ -435,8 +436,10 @@ def test_summaries_filter_by_time_and_people(store: EventStore) -> None:
     assert [row.session for row in rows] == ["a1b2c3d4e5f6a7b8", "ca401ca401ca401c",
                                              "a11ce0e7e0a11ce0"]
 
-    def chosen(**given: Any) -> list[str]:
-        return [row.person + "/" + row.helper for row in rows if matches(row, **given)]
+    def chosen(since: datetime | None = None, until: datetime | None = None,
+               **given: Any) -> list[str]:
+        return [row.person + "/" + row.helper for row in rows
+                if matches(row, Period(since, until), **given)]
 
     assert chosen(person="alice") == ["Alice/Bob (IT)", "Alice/Eve"]
     assert chosen(helper="EVE") == ["Carol/Eve", "Alice/Eve"]
@@ -450,6 +453,23 @@ def test_summaries_filter_by_time_and_people(store: EventStore) -> None:
     assert chosen(since=T0 + timedelta(hours=1), until=T0 + timedelta(days=2)) == [
         "Carol/Eve"]
     assert chosen(person="nobody") == []
+
+
+def test_a_period_holds_since_and_not_until() -> None:
+    since, until = T0, T0 + timedelta(hours=1)
+    period = Period(since, until)
+    assert [period.holds(since - timedelta(microseconds=1)), period.holds(since),
+            period.holds(until - timedelta(microseconds=1)), period.holds(until)] == [
+        False, True, True, False]
+    # a time span meets it when it ends at `since` or later and starts before `until`
+    assert period.overlaps(since - timedelta(hours=1), since)
+    assert not period.overlaps(until, until + timedelta(hours=1))
+    assert Period(None, None).holds(T0) and Period(since, None).holds(T0 + timedelta(days=9))
+    # the log's text orders as the times do
+    text = period.text()
+    assert (text.since, text.until) == ("2026-03-02T09:00:00.000000Z",
+                                        "2026-03-02T10:00:00.000000Z")
+    assert text.holds("2026-03-02T09:59:59.999999Z") and not text.holds(text.until)
 
 
 def test_audit_sessions_one_line_a_session(home: Home,

@@ -343,14 +343,14 @@ def sessions_cmd(
         ra audit sessions --since 1d
         ra audit sessions --helper 'Bob' --json
     """
+    from ra.reports.period import Period
     from ra.reports.story import duration_text, matches, summaries
 
     mode = json_mode(json_out, jsonl_out)
-    start = parse_since(since) if since else None
-    end = parse_since(until) if until else None
+    period = Period(parse_since(since) if since else None, parse_since(until) if until else None)
     with open_existing_store(home) as store:
         found = [summary for summary in summaries(store)
-                 if matches(summary, since=start, until=end, person=person, helper=helper)]
+                 if matches(summary, period, person=person, helper=helper)]
     if mode == "json":
         emit_json([summary.to_json() for summary in found])
         return
@@ -650,7 +650,8 @@ def _querying(store: EventStore) -> Iterator[None]:
 
 def _html_report(path: Path, since: str | None, until: str | None, home: Path | None) -> None:
     """`ra audit report --html`: collect with progress, write, say what was written."""
-    from ra.reports.html import write_report
+    from ra.reports.html import collect, write_report
+    from ra.reports.period import Period
 
     low = parse_since(since) if since else None
     high = parse_since(until) if until else None
@@ -660,7 +661,8 @@ def _html_report(path: Path, since: str | None, until: str | None, home: Path | 
         raise UsageError(f"cannot write {path}: no folder {path.parent}")
     with open_existing_store(home) as store, progress("report") as step, _querying(store):
         try:
-            made = write_report(store.conn, path, since=low, until=high, progress=step)
+            made = collect(store.conn, Period(low, high), progress=step)
+            write_report(made, path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             from ra.events.errors import StoreError
 

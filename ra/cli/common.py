@@ -20,17 +20,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ra.errors import RaError
+from ra.errors import InputError
 
 if TYPE_CHECKING:
     from ra.events import EventStore
     from ra.home import Home
 
 
-class UsageError(RaError):
+class UsageError(InputError):
     """The command line asks for something that cannot be done."""
-
-    exit_code = 2
 
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}

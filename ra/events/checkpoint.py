@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ra.b64 import b64
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.events import canonical
 from ra.events.signed import SignedStatement
 from ra.files import create_private
@@ -40,16 +40,12 @@ VERSION = 1
 MAX_FILE_SIZE = 64 * 1024
 
 
-class CheckpointError(RaError):
+class CheckpointError(InputError):
     """A checkpoint file could not be read or its signature does not hold."""
 
-    exit_code = 2
 
-
-class KeyFileError(RaError):
+class KeyFileError(InputError):
     """The log's signing key is missing, unreadable or not ours."""
-
-    exit_code = 2
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from ra.errors import RaError
+from ra.errors import InputError
 
 
-class StoreError(RaError):
+class StoreError(InputError):
     """The event store could not do what was asked."""
-
-    exit_code = 2
 
 
 class ConcurrencyError(StoreError):

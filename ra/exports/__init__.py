@@ -10,15 +10,15 @@ the same rows.
 
 from __future__ import annotations
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.packaged_sql import read_sql, sql_names
 
 #: What `ra audit export --what` offers, in the order `all` writes them.
 KINDS = ("consent", "control", "sessions", "invitations", "auth")
 
 
-class UnknownExport(RaError):
-    exit_code = 2
+class UnknownExport(InputError):
+    """No export has the name asked for."""
 
 
 def names() -> list[str]:

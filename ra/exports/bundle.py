@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.events import canonical
 from ra.events.checkpoint import public_bytes
 from ra.events.model import format_time, utc_now
@@ -60,10 +60,8 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 Progress = Callable[[int, int | None], None]
 
 
-class ExportError(RaError):
+class ExportError(InputError):
     """The export cannot be written where it was asked to go."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.events import canonical, merkle
 from ra.events.checkpoint import Checkpoint, CheckpointError
 from ra.events.model import RecordedEvent
@@ -50,10 +50,8 @@ MAX_MANIFEST = 1 << 20
 SHOWN = 60
 
 
-class BundleError(RaError):
+class BundleError(InputError):
     """The path is not an export bundle at all (nothing to check)."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ra.errors import RaError
+from ra.errors import InputError, RaError
 
 
-class InvitationError(RaError):
+class InvitationError(InputError):
     """Base class: an invitation file or code could not be used."""
-
-    exit_code = 2
 
 
 class InvitationFormatError(InvitationError):
@@ -55,8 +53,7 @@ class InvitationVersionError(InvitationError):
 class InvitationSignatureError(InvitationError):
     """The signature does not match the contents."""
 
-    def __init__(self) -> None:
-        super().__init__("the invitation was changed after it was signed; ask for a new one")
+    message = "the invitation was changed after it was signed; ask for a new one"
 
 
 class InvitationExpiredError(InvitationError):
@@ -71,10 +68,7 @@ class InvitationExpiredError(InvitationError):
 class InvitationKeyMismatchError(InvitationError):
     """The private key given for signing is not the one named in the invitation."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "this signing key does not match the invitation's signing_key; nothing was signed"
-        )
+    message = "this signing key does not match the invitation's signing_key; nothing was signed"
 
 
 class InvitationReadError(InvitationError):
@@ -85,10 +79,8 @@ class InvitationReadError(InvitationError):
         self.path = path
 
 
-class WeakPasswordError(RaError):
+class WeakPasswordError(InputError):
     """A password was refused; ``reason`` says why, without repeating the password."""
-
-    exit_code = 2
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"password refused: {reason}")

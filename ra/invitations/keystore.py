@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.files import folder_names, is_stale_temp, locked, raise_as, shred, stored_ids, write_private
 from ra.home import Home, private_folder
 from ra.invitations.file import PakeParams
@@ -31,10 +31,8 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 
 
-class KeystoreError(RaError):
+class KeystoreError(InputError):
     """The keystore entry is missing or unreadable."""
-
-    exit_code = 2
 
 
 def derive_pake_secret(password: str, pake: PakeParams) -> bytes:

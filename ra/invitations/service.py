@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ra.errors import RaError
+from ra.errors import InputError, RaError
 from ra.events import Actor, EventStore, NewEvent, RecordedEvent
 from ra.events.model import SYSTEM, format_time, parse_time, utc_now
 from ra.events.tally import Counted, Tally
@@ -71,20 +71,16 @@ EVENT_OF = {
 TRIGGER_OF = {event: trigger for trigger, event in EVENT_OF.items()}
 
 
-class InvitationNotFound(RaError):
-    exit_code = 2
+class InvitationNotFound(InputError):
+    """No invitation in the log has the id (or the start of an id) asked for."""
 
 
-class InvitationEnded(RaError):
+class InvitationEnded(InputError):
     """The invitation can no longer be used (expired, revoked, deleted or locked)."""
 
-    exit_code = 2
 
-
-class TooManyAttempts(RaError):
+class TooManyAttempts(InputError):
     """Wrong passwords from this origin came too fast; wait and try again."""
-
-    exit_code = 2
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(
@@ -93,8 +89,8 @@ class TooManyAttempts(RaError):
         self.retry_after = retry_after
 
 
-class PolicyError(RaError):
-    exit_code = 2
+class PolicyError(InputError):
+    """The invitation policy file cannot be used, or a request goes beyond it."""
 
 
 def _next_state(state: InvitationState, trigger: str) -> InvitationState:

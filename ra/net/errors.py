@@ -20,8 +20,7 @@ class ProtocolError(NetError):
 class ConnectionClosed(NetError):
     """The connection ended (cleanly, between two messages)."""
 
-    def __init__(self, text: str = "the connection was closed by the other computer") -> None:
-        super().__init__(text)
+    message = "the connection was closed by the other computer"
 
 
 class ConnectError(NetError):
@@ -39,8 +38,7 @@ class FingerprintMismatch(NetError):
 class WrongPassword(NetError):
     """Helper side: the person's computer did not accept the password."""
 
-    def __init__(self) -> None:
-        super().__init__("the password was not accepted")
+    message = "the password was not accepted"
 
 
 class Refused(NetError):
@@ -54,10 +52,7 @@ class Refused(NetError):
 class ConfirmationFailed(NetError):
     """Helper side: the person's computer could not prove it holds the same key."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "the other computer could not prove it knows the password; the connection was closed"
-        )
+    message = "the other computer could not prove it knows the password; the connection was closed"
 
 
 class IdentityFailed(NetError):
@@ -67,15 +62,13 @@ class IdentityFailed(NetError):
     nothing; the connection was refused and recorded as a failed authentication.
     """
 
-    def __init__(self) -> None:
-        super().__init__("the helper's signature does not match the key it named")
+    message = "the helper's signature does not match the key it named"
 
 
 class HandshakeTimeout(NetError):
     """The other side stopped answering during the handshake."""
 
-    def __init__(self) -> None:
-        super().__init__("the other computer did not answer in time")
+    message = "the other computer did not answer in time"
 
 
 class AuthFailed(NetError):

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.events import EventStore, RecordedEvent
 from ra.home import Home
 from ra.recording.chunks import (
@@ -40,10 +40,8 @@ from ra.session_keys import SessionKeyError, SessionKeys, check_session_id
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 
 
-class NoSuchSession(RaError):
+class NoSuchSession(InputError):
     """No session in the log has this id (or the start of an id given matches several)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

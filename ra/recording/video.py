@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ra.desktop.codec import TileDecoder, UpdateFormatError, decode_update
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.recording.chunks import ChunkError
 from ra.recording.marks import MARKS, summary
 from ra.recording.store import SessionRecording
@@ -33,10 +33,8 @@ CODECS = {".mp4": "libx264", ".webm": "libvpx-vp9", ".mkv": "libx264"}
 BAD_BGRA = (20, 20, 120, 255)
 
 
-class VideoError(RaError):
+class VideoError(InputError):
     """The video cannot be made: no screen to show, or a file type ra cannot write."""
-
-    exit_code = 2
 
 
 @dataclass

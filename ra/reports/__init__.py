@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.packaged_sql import read_sql, sql_names
 
 
-class UnknownReport(RaError):
-    exit_code = 2
+class UnknownReport(InputError):
+    """No report has the name asked for."""
 
 
 def names() -> list[str]:

@@ -9,10 +9,10 @@ marks (a request, an answer, each release, the screen becoming unavailable,
 the end). Only what a timeline needs is kept, so memory grows with the
 number of sessions and spans, not with the log's size (chat text is never
 kept). `render` writes the collected `Report` as one HTML document, session
-by session, to any text stream; `write_report` does both into a file.
+by session, to any text stream; `write_report` into a file.
 
-Which sessions: those whose first event lies in ``[since, until)``, each
-drawn whole (events after `until` included), so a session is never cut in
+Which sessions: those whose first event lies in the report's `Period`
+``[since, until)``, each drawn whole (events after `until` included), so a session is never cut in
 two. Failed passwords and lock-outs are invitation events, counted when
 they lie in the window.
 
@@ -52,6 +52,7 @@ import orjson
 from ra.events.model import format_time
 from ra.fingerprint import format_fingerprint, short_fingerprint
 from ra.inert import inert
+from ra.reports.period import Period
 
 #: ``progress(done, total)``: how far into the log (by seq) the report has read.
 Progress = Callable[[int, int | None], None]
@@ -164,8 +165,7 @@ class Totals:
 class Report:
     """What the HTML report shows."""
 
-    since: datetime | None
-    until: datetime | None
+    period: Period[datetime]
     generated: datetime
     log_size: int
     sessions: list[SessionTimeline]
@@ -174,22 +174,20 @@ class Report:
 
 def collect(
     conn: Any,
+    period: Period[datetime],
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> Report:
     """Fold the log behind `conn` (an ra database, read only) into a `Report`."""
-    low = None if since is None else format_time(since)
-    high = None if until is None else format_time(until)
+    window = period.text()
     (top,) = conn.execute("SELECT max(seq) FROM events").fetchone()
     total = 0 if top is None else int(top) + 1
     totals = Totals()
     sessions: dict[str, SessionTimeline] = {}
     loads = orjson.loads
     read = 0
-    for batch in _bodies(conn, low):
+    for batch in _bodies(conn, window.since):
         for _seq, body in batch:
             event = loads(body)
             read += 1
@@ -200,15 +198,14 @@ def collect(
                     if event["stream_version"] != 1:
                         continue  # began before the window
                     when = event["occurred_at"]
-                    if (low is not None and when < low) or (high is not None and when >= high):
+                    if not window.holds(when):
                         continue
                     at = _time(when)
                     timeline = sessions[stream] = SessionTimeline(
                         stream[len(_SESSION):], at, at)
                 _apply(timeline, event)
             elif event["type"] in ("auth.failed", "invitation.locked"):
-                when = event["occurred_at"]
-                if (low is not None and when < low) or (high is not None and when >= high):
+                if not window.holds(event["occurred_at"]):
                     continue
                 if event["type"] == "invitation.locked":
                     totals.lockouts += 1
@@ -231,7 +228,7 @@ def collect(
                 else:
                     totals.control_denied += 1
     totals.events_read = read
-    return Report(since, until, now or datetime.now(UTC), total, ordered, totals)
+    return Report(period, now or datetime.now(UTC), total, ordered, totals)
 
 
 def _bodies(conn: Any, low: str | None) -> Iterator[list[tuple[int, Any]]]:
@@ -379,8 +376,8 @@ def render(report: Report, out: TextIO, *, zone: tzinfo | None = None) -> None:
     w("<title>ra audit report</title>\n")
     w(f"<style>{STYLE}</style>\n</head>\n<body>\n")
     w("<h1>ra audit report</h1>\n")
-    window = (f"sessions that started from {_when(report.since, zone, 'the beginning')} "
-              f"until {_when(report.until, zone, 'now')}")
+    window = (f"sessions that started from {_when(report.period.since, zone, 'the beginning')} "
+              f"until {_when(report.period.until, zone, 'now')}")
     w(f'<p class="scope">{_text(window)}; {report.log_size:,} events in the log; '
       f"made {_text(_when(report.generated, zone, ''))}.</p>\n")
     w('<table class="totals" id="totals">\n')
@@ -571,17 +568,8 @@ def _duration(seconds: float) -> str:
     return f"{secs} s"
 
 
-def write_report(
-    conn: Any,
-    path: Path,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    zone: tzinfo | None = None,
-    progress: Progress | None = None,
-) -> Report:
-    """Collect and render into `path` (written whole, then moved into place; mode 0600)."""
-    report = collect(conn, since=since, until=until, progress=progress)
+def write_report(report: Report, path: Path, *, zone: tzinfo | None = None) -> None:
+    """Render `report` into `path` (written whole, then moved into place; mode 0600)."""
     folder = path.parent if str(path.parent) else Path(".")
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
     try:
@@ -591,7 +579,6 @@ def write_report(
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return report
 
 
 __all__ = [

@@ -47,6 +47,7 @@ from ra.statemachines.session import STREAMING, SessionState, next_state
 
 if TYPE_CHECKING:
     from ra.events import EventStore
+    from ra.reports.period import Period
 
 S = SessionState
 #: The prefix of every session's stream.
@@ -498,21 +499,17 @@ def summaries(store: EventStore) -> list[SessionSummary]:
 
 def matches(
     summary: SessionSummary,
+    period: Period[datetime],
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
     person: str | None = None,
     helper: str | None = None,
 ) -> bool:
-    """Whether the session went on at some time in [since, until) and its people match.
+    """Whether the session went on at some time in `period` and its people match.
 
     `person` matches a name containing it (any case); `helper` a name
     containing it, or a key fingerprint starting with it (spaces ignored).
     """
-    end = summary.ended or summary.last_event
-    if since is not None and end < since:
-        return False
-    if until is not None and summary.started >= until:
+    if not period.overlaps(summary.started, summary.ended or summary.last_event):
         return False
     if person is not None and person.casefold() not in summary.person.casefold():
         return False

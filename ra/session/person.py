@@ -79,7 +79,7 @@ from ra.desktop.backend import default_backend, open_backend
 from ra.desktop.guard import WindowGuard
 from ra.engine import Output, SessionEngine, replay
 from ra.engine.session import CONSENT_TIMEOUT_S
-from ra.errors import RaError
+from ra.errors import InputError, RaError
 from ra.events import SYSTEM, Actor, EventStore, NewEvent
 from ra.home import Home
 from ra.identity import Identity, load_identity
@@ -119,14 +119,12 @@ class InvitationBusy(RaError):
     """A second helper tried an invitation that is already in a session."""
 
 
-class PortNotOffered(RaError):
+class PortNotOffered(InputError):
     """`ra ask --port N` names a port the invitation does not tell the helper to dial.
 
     The helper connects where the invitation says; listening anywhere else
     would leave them knocking on a closed port.
     """
-
-    exit_code = 2
 
 
 class CannotListen(RaError):

@@ -17,13 +17,11 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
-from ra.errors import RaError
+from ra.errors import InputError
 
 
-class IllegalMove(RaError):
+class IllegalMove(InputError):
     """The move is not allowed from the current state; nothing was recorded."""
-
-    exit_code = 2
 
 
 class TableMachine(Machine):

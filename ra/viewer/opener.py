@@ -32,7 +32,7 @@ import threading
 import webbrowser
 from pathlib import Path
 
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.logs import get_logger
 
 _log = get_logger("ra.viewer")
@@ -41,10 +41,8 @@ _log = get_logger("ra.viewer")
 RUN_FOLDER = "run"
 
 
-class OpenerError(RaError):
+class OpenerError(InputError):
     """The viewer's opener file could not be written where only you can read it."""
-
-    exit_code = 2
 
 
 def _private_dir(path: Path) -> bool:
