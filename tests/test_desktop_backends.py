@@ -36,7 +36,7 @@ from ra.desktop.backend import (
     open_backend,
 )
 from ra.desktop.capture import CaptureError
-from ra.desktop.keys import ESCAPE_REFUSED, DisplayError, InputError, KeyEvent
+from ra.desktop.keys import ESCAPE_REFUSED, DisplayError, KeyEvent, RefusedInput
 from ra.desktop.portable import PortableBackend
 from ra.invitations import load_invitation
 from ra.net import connect
@@ -233,7 +233,7 @@ def test_esc_is_never_injected(backend: DesktopBackend, display: Display, event:
     presses = Presses()
     watch = backend.watch_esc(presses)
     try:
-        with pytest.raises(InputError, match=ESCAPE_REFUSED):
+        with pytest.raises(RefusedInput, match=ESCAPE_REFUSED):
             backend.inject(event)
         # The person's own Esc comes after: had the refused one reached the display,
         # the watcher would have counted it first.

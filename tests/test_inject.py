@@ -23,10 +23,10 @@ from ra.desktop.inject import Injector
 from ra.desktop.keys import (
     ESCAPE_REFUSED,
     DisplayError,
-    InputError,
     KeyEvent,
     Keymap,
     PointerEvent,
+    RefusedInput,
     ScrollEvent,
     char_keysym,
     keysym_for,
@@ -353,7 +353,7 @@ def test_escape_is_refused_and_never_delivered(
     seen: list[float] = []
     with EscWatcher(display.name, lambda: seen.append(time.monotonic())):
         injector.inject({"kind": "pointer", "x": 400, "y": 300})  # focus: our window
-        with pytest.raises(InputError, match=ESCAPE_REFUSED):
+        with pytest.raises(RefusedInput, match=ESCAPE_REFUSED):
             injector.inject(event)
         tap(injector, "a")
         delivered = [e for e in window.events() if e.type in (X.KeyPress, X.KeyRelease)]
@@ -374,7 +374,7 @@ def test_a_key_remapped_to_escape_is_refused(display: Display, injector: Injecto
         conn.change_keyboard_mapping(code_a, [(XK.XK_a, XK.XK_Escape)])
         conn.sync()
         time.sleep(0.1)
-        with pytest.raises(InputError, match=ESCAPE_REFUSED):
+        with pytest.raises(RefusedInput, match=ESCAPE_REFUSED):
             injector.inject(key("a", True))
         assert code_a not in pressed_keycodes(display)
         conn.change_keyboard_mapping(code_a, [tuple(original)])
@@ -522,7 +522,7 @@ def mutate(rng: random.Random) -> object:
 def _valid_value(kind: str, name: str, value: object) -> bool:
     try:
         parse_event({**next(v for v in VALID if v["kind"] == kind), name: value})
-    except InputError:
+    except RefusedInput:
         return False
     return True
 
@@ -533,7 +533,7 @@ def test_random_invalid_events_raise_input_error_only(
     rng = random.Random(20240607)
     for _ in range(3000):
         event = mutate(rng)
-        with pytest.raises(InputError):
+        with pytest.raises(RefusedInput):
             injector.inject(event)
     assert injector.held_keycodes == [] and injector.held_buttons == []
     assert pressed_keycodes(display) == set()
@@ -556,7 +556,7 @@ event_like = st.fixed_dictionaries(
 def test_anything_parses_or_raises_input_error(raw: object) -> None:
     try:
         parse_event(raw)
-    except InputError as exc:
+    except RefusedInput as exc:
         assert str(exc)
 
 
@@ -574,14 +574,14 @@ def test_error_messages_say_why() -> None:
         "[]": "must be a JSON object",
     }
     for raw, reason in cases.items():
-        with pytest.raises(InputError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(RefusedInput, match=reason.replace("[", r"\[").replace("]", r"\]")):
             parse_event(raw)
 
 
 def test_parse_event_accepts_json_text_and_typed_events() -> None:
     assert parse_event('{"kind":"pointer","x":1.6,"y":2}') == PointerEvent(2, 2)
     assert parse_event(ScrollEvent(0, 1.5)) == ScrollEvent(0.0, 1.5)
-    with pytest.raises(InputError):
+    with pytest.raises(RefusedInput):
         parse_event(PointerEvent(10**6, 0))
 
 

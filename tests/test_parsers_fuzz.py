@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ra.desktop.keys import InputError, parse_event
+from ra.desktop.keys import RefusedInput, parse_event
 from ra.engine import (
     Close,
     DisableInput,
@@ -161,7 +161,7 @@ def test_input_events_are_checked_totally(event: object) -> None:
 def test_the_injectors_validation_refuses_with_input_error_only(event: object) -> None:
     try:
         parse_event(event)
-    except InputError:
+    except RefusedInput:
         pass
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ra import vocabulary
-from ra.desktop.keys import ESCAPE_REFUSED, InputError, parse_event
+from ra.desktop.keys import ESCAPE_REFUSED, RefusedInput, parse_event
 from ra.engine import messages as msg
 from ra.viewer.server import parse_page_message
 
@@ -49,7 +49,7 @@ def _page(event: dict[str, Any]) -> dict[str, Any] | None:
 def _injector_takes(event: dict[str, Any]) -> bool:
     try:
         parse_event(event)
-    except InputError:
+    except RefusedInput:
         return False
     return True
 
@@ -76,7 +76,7 @@ def test_an_event_one_layer_refuses_every_layer_refuses(event: dict[str, Any]) -
 def test_escape_is_one_key_everywhere(fields: dict[str, str]) -> None:
     event = {"kind": "key", "down": True, **fields}
     assert vocabulary.is_escape(event) and msg.is_escape(event)
-    with pytest.raises(InputError, match=ESCAPE_REFUSED):
+    with pytest.raises(RefusedInput, match=ESCAPE_REFUSED):
         parse_event(event)
 
 

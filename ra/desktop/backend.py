@@ -17,7 +17,7 @@ pixels, a way to inject the helper's input, and a watch for Esc. That is
 Rules every backend keeps, whatever the platform (a contract test runs the
 same checks against both):
 
-* Escape is never injected: `inject` refuses it (:class:`InputError`), since
+* Escape is never injected: `inject` refuses it (:class:`RefusedInput`), since
   no watcher can tell an injected Esc from the person's.
 * Nothing opens before it is needed: constructing a backend touches no
   display; `monitors`/`grab` open the screen, `inject`/`watch_esc` the input.
@@ -39,7 +39,7 @@ from ra.desktop.capture import MonitorInfo, Screen
 from ra.desktop.codec import ScreenImage
 from ra.desktop.esc import EscWatcher
 from ra.desktop.inject import Injector
-from ra.errors import RaError
+from ra.errors import InputError
 from ra.logs import get_logger
 
 _log = get_logger(__name__)
@@ -51,10 +51,8 @@ PYNPUT_MISSING: Final = (
     "the pynput backend needs pynput: pip install 'pynput>=1.7' (or use --backend x11)")
 
 
-class BackendUnavailable(RaError):
+class BackendUnavailable(InputError):
     """The desktop backend asked for cannot run here (its library is not installed)."""
-
-    exit_code = 2
 
 
 @runtime_checkable
@@ -90,7 +88,7 @@ class DesktopBackend(Protocol):
         ...
 
     def inject(self, event: object) -> None:
-        """Validate and inject one input event; :class:`InputError` if refused (Esc always)."""
+        """Validate and inject one input event; :class:`RefusedInput` if refused (Esc always)."""
         ...
 
     def release_all(self) -> None:

@@ -53,11 +53,11 @@ from ra.desktop.held import HeldKey, Holder
 from ra.desktop.keys import (
     ButtonEvent,
     DisplayError,
-    InputError,
     InputEvent,
     KeyEvent,
     Keymap,
     PointerEvent,
+    RefusedInput,
     ScrollEvent,
     Stroke,
     parse_event,
@@ -127,8 +127,8 @@ class Injector(Holder[int]):
     def inject(self, event: object) -> None:
         """Validate ``event`` (dict, JSON text or typed event) and inject it.
 
-        Raises :class:`InputError` if the event is refused (Escape included:
-        ``InputError("esc is never injected")``), :class:`DisplayError` if the
+        Raises :class:`RefusedInput` if the event is refused (Escape included:
+        ``RefusedInput("esc is never injected")``), :class:`DisplayError` if the
         display failed.  A refused event changes nothing.
         """
         parsed = parse_event(event)
@@ -266,13 +266,13 @@ class Injector(Holder[int]):
         keysym, stroke = self._keymap.lookup_key(event)
         if stroke is None:
             if not event.is_char:
-                raise InputError(f"key {event.key!r} is not on this display's keyboard")
+                raise RefusedInput(f"key {event.key!r} is not on this display's keyboard")
             stroke = Stroke(self._bind_spare(keysym), shift=False)
             adjust_shift = False
         else:
             adjust_shift = event.is_char
         if self._keymap.produces_escape(stroke.keycode):
-            raise InputError(ESCAPE_REFUSED)
+            raise RefusedInput(ESCAPE_REFUSED)
         held = HeldKey(stroke.keycode)
         if adjust_shift:
             shifts = set(self._keymap.shift_keycodes)
@@ -304,7 +304,7 @@ class Injector(Holder[int]):
         if len(self._bound) >= self._max_spare or not free:
             victim = next((s for s, k in self._bound.items() if k not in held), None)
             if victim is None:
-                raise InputError("no spare keycode left to type this character")
+                raise RefusedInput("no spare keycode left to type this character")
             keycode = self._bound.pop(victim)
         else:
             keycode = free[0]
@@ -350,7 +350,7 @@ class Injector(Holder[int]):
 
 
 class _XErrors:
-    """Turn python-xlib failures into :class:`DisplayError` (InputError passes through)."""
+    """Turn python-xlib failures into :class:`DisplayError` (RefusedInput passes through)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -362,7 +362,7 @@ class _XErrors:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or isinstance(exc, InputError):
+        if exc is None or isinstance(exc, RefusedInput):
             return
         if isinstance(exc, error.XError | error.ConnectionClosedError | OSError):
             raise DisplayError(f"X display {self.name} failed: {exc}") from exc

@@ -10,7 +10,7 @@ Events are small JSON objects shaped like the browser's own events::
 
 :func:`parse_event` is strict: an unknown ``kind``, a missing or extra field, a
 wrong type (``true`` is not a number here), a non-finite or impossible
-coordinate, an unknown key name: every one of them is an :class:`InputError`
+coordinate, an unknown key name: every one of them is an :class:`RefusedInput`
 that says why, and nothing else escapes it (it is fed untrusted input).
 
 Keys are named by the browser's ``KeyboardEvent.key``: a single printable
@@ -51,7 +51,7 @@ from typing import Any, Final
 
 from Xlib import XK  # type: ignore[import-untyped]
 
-from ra.errors import RaError
+from ra.errors import InputError, RaError
 from ra.vocabulary import (
     BUTTONS,
     COORD_MAX,
@@ -65,10 +65,8 @@ from ra.vocabulary import (
 XK.load_keysym_group("xkb")  # ISO_Level3_Shift and the other ISO_ names
 
 
-class InputError(RaError):
+class RefusedInput(InputError):
     """An input event was refused: malformed, out of range, unknown, or Esc."""
-
-    exit_code = 2
 
 
 class DisplayError(RaError):
@@ -185,30 +183,30 @@ _FIELDS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
 def parse_event(raw: object) -> InputEvent:
     """Validate one event (a dict, or its JSON text) and return it typed.
 
-    Raises :class:`InputError` for anything that is not exactly a valid event,
+    Raises :class:`RefusedInput` for anything that is not exactly a valid event,
     including an Escape key (:data:`ESCAPE_REFUSED`).
     """
     if isinstance(raw, EVENT_TYPES):
         return _check_typed(raw)
     if isinstance(raw, str | bytes | bytearray):
         if len(raw) > JSON_MAX:
-            raise InputError(f"event is too long ({len(raw)} > {JSON_MAX} bytes)")
+            raise RefusedInput(f"event is too long ({len(raw)} > {JSON_MAX} bytes)")
         try:
             raw = json.loads(raw)
         except (ValueError, RecursionError) as exc:
-            raise InputError(f"event is not valid JSON: {exc}") from None
+            raise RefusedInput(f"event is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise InputError(f"event must be a JSON object, not {type(raw).__name__}")
+        raise RefusedInput(f"event must be a JSON object, not {type(raw).__name__}")
     obj: dict[Any, Any] = raw
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise InputError(f"unknown event kind {_short(kind)}; expected one of {sorted(_FIELDS)}")
+        raise RefusedInput(f"unknown event kind {_short(kind)}; expected one of {sorted(_FIELDS)}")
     required, optional = _FIELDS[kind]
     names = set(obj) - {"kind"}
     if missing := required - names:
-        raise InputError(f"{kind} event is missing {sorted(missing)}")
+        raise RefusedInput(f"{kind} event is missing {sorted(missing)}")
     if extra := names - required - optional:
-        raise InputError(f"{kind} event has unknown fields {sorted(map(_short, extra))}")
+        raise RefusedInput(f"{kind} event has unknown fields {sorted(map(_short, extra))}")
     if kind == "key":
         return _key_event(obj)
     if kind == "pointer":
@@ -216,7 +214,7 @@ def parse_event(raw: object) -> InputEvent:
     if kind == "button":
         button = obj["button"]
         if type(button) is not int or button not in BUTTONS:
-            raise InputError(f"button must be 1, 2 or 3, not {_short(button)}")
+            raise RefusedInput(f"button must be 1, 2 or 3, not {_short(button)}")
         return ButtonEvent(button, _bool(obj["down"], "down"))
     return ScrollEvent(_scroll(obj["dx"], "dx"), _scroll(obj["dy"], "dy"))
 
@@ -238,15 +236,15 @@ def _check_typed(event: InputEvent) -> InputEvent:
 def _key_event(obj: Mapping[str, Any]) -> KeyEvent:
     key = obj["key"]
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_NAME:
-        raise InputError(f"key must be a string of 1 to {MAX_KEY_NAME} characters, "
+        raise RefusedInput(f"key must be a string of 1 to {MAX_KEY_NAME} characters, "
                          f"not {_short(key)}")
     code = obj.get("code") or None  # "": the physical key is not known
     if code is not None and not is_key_code(code):
-        raise InputError(f"code must be a short alphanumeric string, not {_short(code)}")
+        raise RefusedInput(f"code must be a short alphanumeric string, not {_short(code)}")
     if is_escape({"kind": "key", "key": key, "code": code}):
-        raise InputError(ESCAPE_REFUSED)
+        raise RefusedInput(ESCAPE_REFUSED)
     if key not in NAMED_KEYS and not is_printable_char(key):
-        raise InputError(f"unknown key {_short(key)}")
+        raise RefusedInput(f"unknown key {_short(key)}")
     return KeyEvent(
         key=key, down=_bool(obj["down"], "down"), code=code,
         repeat=_bool(obj.get("repeat", False), "repeat"),
@@ -263,30 +261,30 @@ def is_printable_char(key: str) -> bool:
 
 def _bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise InputError(f"{name} must be true or false, not {_short(value)}")
+        raise RefusedInput(f"{name} must be true or false, not {_short(value)}")
     return value
 
 
 def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{name} must be a number, not {_short(value)}")
+        raise RefusedInput(f"{name} must be a number, not {_short(value)}")
     number = float(value) if isinstance(value, float) else value
     if isinstance(number, float) and not math.isfinite(number):
-        raise InputError(f"{name} must be finite, not {value}")
+        raise RefusedInput(f"{name} must be finite, not {value}")
     return number
 
 
 def _coord(value: object, name: str) -> int:
     number = _number(value, name)
     if not COORD_MIN <= number <= COORD_MAX:
-        raise InputError(f"{name}={_short(value)} is out of range [{COORD_MIN}, {COORD_MAX}]")
+        raise RefusedInput(f"{name}={_short(value)} is out of range [{COORD_MIN}, {COORD_MAX}]")
     return round(number)
 
 
 def _scroll(value: object, name: str) -> float:
     number = _number(value, name)
     if abs(number) > MAX_SCROLL:
-        raise InputError(f"{name}={_short(value)} is out of range (at most {MAX_SCROLL} steps)")
+        raise RefusedInput(f"{name}={_short(value)} is out of range (at most {MAX_SCROLL} steps)")
     return float(number)
 
 
@@ -299,18 +297,18 @@ def _short(value: object) -> str:
 
 
 def keysym_for(event: KeyEvent) -> int:
-    """The X keysym the event's key stands for; :class:`InputError` if none."""
+    """The X keysym the event's key stands for; :class:`RefusedInput` if none."""
     key = event.key
     if is_escape({"kind": "key", "key": key, "code": event.code}):
-        raise InputError(ESCAPE_REFUSED)
+        raise RefusedInput(ESCAPE_REFUSED)
     name = _RIGHT_HAND.get((key, event.code or "")) or NAMED_KEYS.get(key)
     if name is not None:
         keysym = int(XK.string_to_keysym(name))
         if keysym == NO_SYMBOL:  # pragma: no cover - the table holds standard names only
-            raise InputError(f"unknown key {_short(key)}")
+            raise RefusedInput(f"unknown key {_short(key)}")
         return keysym
     if not is_printable_char(key):
-        raise InputError(f"unknown key {_short(key)}")
+        raise RefusedInput(f"unknown key {_short(key)}")
     return char_keysym(key)
 
 

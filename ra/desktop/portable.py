@@ -59,9 +59,9 @@ from ra.desktop.held import HeldKey, Holder
 from ra.desktop.keys import (
     ButtonEvent,
     DisplayError,
-    InputError,
     KeyEvent,
     PointerEvent,
+    RefusedInput,
     ScrollEvent,
     char_keysyms,
     parse_event,
@@ -172,7 +172,7 @@ class PortableBackend(Holder[Any]):
             return self._keyboard, self._mouse
 
     def inject(self, event: object) -> None:
-        """Validate ``event`` and inject it; :class:`InputError` if refused (Esc always)."""
+        """Validate ``event`` and inject it; :class:`RefusedInput` if refused (Esc always)."""
         parsed = parse_event(event)
         with self._lock:
             keyboard, mouse = self._controllers()
@@ -185,11 +185,12 @@ class PortableBackend(Holder[Any]):
                     self._scroll(mouse, parsed)
                 else:
                     self._key(keyboard, parsed)
-            except (InputError, DisplayError):
+            except (RefusedInput, DisplayError):
                 raise
             except Exception as exc:  # noqa: BLE001 - pynput raises its own, per platform
                 if type(exc).__name__ == "InvalidKeyException":
-                    raise InputError(f"key {parsed!r} is not on this desktop's keyboard") from None
+                    raise RefusedInput(
+                        f"key {parsed!r} is not on this desktop's keyboard") from None
                 raise DisplayError(f"the desktop refused input: {exc!r}") from exc
 
     def release_all(self) -> None:
@@ -255,7 +256,7 @@ class PortableBackend(Holder[Any]):
         assert self._modules is not None
         Key = self._modules[0].Key  # noqa: N806 - pynput's name
         if key == Key.esc:
-            raise InputError(ESCAPE_REFUSED)
+            raise RefusedInput(ESCAPE_REFUSED)
         held = HeldKey(key)
         if shifted is not None:
             shifts = (Key.shift, Key.shift_r)
@@ -280,7 +281,7 @@ class PortableBackend(Holder[Any]):
             name = _RIGHT_KEYS.get((event.key, event.code or "")) or _KEYS.get(event.key)
             member = getattr(module.Key, name, None) if name else None
             if member is None:
-                raise InputError(f"key {event.key!r} is not on this desktop's keyboard")
+                raise RefusedInput(f"key {event.key!r} is not on this desktop's keyboard")
             return member, None
         if not _ON_X:
             return module.KeyCode.from_char(event.key), None
@@ -291,10 +292,10 @@ class PortableBackend(Holder[Any]):
                 continue
             state = int(found[1])
             if state & ~_SHIFT_MASK:
-                raise InputError(f"character {event.key!r} needs AltGr: the pynput backend "
+                raise RefusedInput(f"character {event.key!r} needs AltGr: the pynput backend "
                                  "types only what Shift reaches")
             return module.KeyCode.from_vk(keysym), bool(state & _SHIFT_MASK)
-        raise InputError(f"character {event.key!r} is not on this desktop's keyboard")
+        raise RefusedInput(f"character {event.key!r} is not on this desktop's keyboard")
 
     # -- Esc ---------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ from ra.desktop.backend import DesktopBackend, EscWatch, X11Backend
 from ra.desktop.capture import MonitorInfo
 from ra.desktop.codec import TileEncoder, Update
 from ra.desktop.guard import WindowGuard
-from ra.desktop.keys import InputError
+from ra.desktop.keys import RefusedInput
 from ra.desktop.pacing import Pacer, PacerSettings
 from ra.logs import get_logger
 
@@ -334,7 +334,7 @@ class X11Desktop:
                 return
         try:
             self.backend.inject(event)
-        except InputError as exc:
+        except RefusedInput as exc:
             _log.info("desktop.input_refused", reason=str(exc))
 
     def _pointer(self) -> tuple[int, int] | None:
