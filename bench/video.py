@@ -1,0 +1,359 @@
+"""The video path, measured against the tile codec on the same link, in the same run.
+
+Run ``python -m bench video`` (as root for shaped links; see `bench.link`), e.g.
+``python -m bench video --links loopback,20mbit-40ms --workloads fullscreen,terminal``.
+
+Everything but the codec is `bench.link`'s: Xvfb and the workloads, the
+namespaces and the shaper, ``ra.net`` (TLS + SPAKE2) between the person and the
+helper, the helper process (`bench.link.helper_main`), headless Chromium, the
+stamp read from the canvas after every paint, and the metrics (`bench.link.measure`).
+Each case is run once per codec, one after the other: ``tile`` is ``bench link``
+itself; ``h264`` (libx264) and ``vp8`` (libvpx) swap two parts in the workers:
+
+- person: `VideoDesktop` stands in for `ra.session.desktop.X11Desktop`. It
+  grabs with ra's capture (`X11Backend.grab`, MIT-SHM through mss) up to 60 times
+  a second, skips a frame that did not change, converts BGRA to I420 and
+  encodes with PyAV in realtime settings (no B-frames, no lookahead, zero-latency
+  tuning, fastest preset, 2 threads, a keyframe every 600 frames). The
+  bitrate is chosen from the link: 85 % of its rate (``--loopback-mbit`` on
+  loopback), with a VBV buffer of 100 ms so no frame is much bigger than its
+  share. Frames go as SCREEN frames (header: seq, keyframe flag, codec) and the
+  helper acks each seq as for tiles; a frame is captured only when the bytes not
+  yet acked fit in 100 ms of the bitrate (at least 64 KB), so the link never
+  queues more than that. No frame is dropped after encoding (the next ones
+  depend on it).
+- helper: `VideoPage` stands in for `ra.viewer.ViewerServer`: it serves
+  ``bench/video.html`` on loopback, which decodes with WebCodecs
+  (``VideoDecoder``, software) and draws each frame whole on a 1920x1080
+  canvas, marking it as the tile page does (``data-seq``, ``data-frames``).
+
+Text sharpness: for the ``typing`` workload (an idle xterm: text that stays),
+the page's canvas and the X screen are compared at the end of the run (the
+terminal's area, the stamp row excluded): PSNR in dB and the share of pixels
+off by more than 32 on some channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from bench import link
+from bench.desktop import RESULTS, ROOT, log, machine
+
+CODECS = {"h264": (1, "libx264"), "vp8": (2, "libvpx"), "vp9": (3, "libvpx-vp9")}
+HEADER = struct.Struct(">IBB")  # seq, flags (1: keyframe), codec id
+PAGE = Path(__file__).with_name("video.html")
+ENV_CODEC = "RA_BENCH_VIDEO_CODEC"
+ENV_BITRATE = "RA_BENCH_VIDEO_BITRATE"
+
+
+def peek_seq(data: bytes) -> int:
+    """The seq of a video frame (stands in for `ra.desktop.codec.peek_seq`)."""
+    return int(HEADER.unpack_from(data, 0)[0])
+
+
+def encoder_options(name: str, bitrate: int, fps: int) -> dict[str, str]:
+    kbit = max(100, bitrate // 1000)
+    if name == "libx264":
+        return {"preset": "ultrafast", "tune": "zerolatency",
+                "x264-params": f"keyint=600:min-keyint=600:bframes=0:rc-lookahead=0:"
+                               f"vbv-maxrate={kbit}:vbv-bufsize={max(1, kbit // 10)}:threads=2"}
+    return {"deadline": "realtime", "cpu-used": "16" if name == "libvpx" else "8",
+            "lag-in-frames": "0", "threads": "2", "g": "600", "error-resilient": "1",
+            "maxrate": str(bitrate), "bufsize": str(bitrate // 10), "row-mt": "1"}
+
+
+class _PacerStats:
+    """What `bench.desktop`'s person reads from a desktop's pacer at the end."""
+
+    quality = 0
+    fps = 0.0
+    merged = 0
+    latency: float | None = None
+    send_time: float | None = None
+
+
+class VideoDesktop:
+    """The person's screen as video: stands in for X11Desktop in `bench.desktop`'s person."""
+
+    def __init__(self, display: str, send_screen: Callable[[bytes], Awaitable[None]],
+                 on_esc: Callable[[], None], **_: Any) -> None:
+        from ra.desktop.backend import X11Backend
+
+        self.backend = X11Backend(display)
+        self.codec = os.environ.get(ENV_CODEC, "h264")
+        self.codec_id, self.encoder_name = CODECS[self.codec]
+        self.bitrate = int(float(os.environ.get(ENV_BITRATE, "30e6")))
+        self.fps = 60
+        self.budget = max(64 * 1024, int(self.bitrate / 8 * 0.1))  # bytes not yet acked
+        self._send_screen = send_screen
+        self.pacer = _PacerStats()
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.skipped_same = 0
+        self.encode_ms: list[float] = []
+        self._in_flight: dict[int, int] = {}
+        self._acked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._context: Any = None
+        self._last: Any = None
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def enable_input(self) -> None:
+        pass
+
+    def inject(self, _event: dict[str, Any]) -> None:
+        pass
+
+    def start_streaming(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._stream())
+
+    def on_ack(self, seq: int) -> None:
+        for s in [s for s in self._in_flight if s <= seq]:
+            del self._in_flight[s]
+        self._acked.set()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.pacer.fps = round(self.frames_sent / max(1e-9, time.monotonic() - self._started), 2
+                               ) if self._task is not None else 0.0
+        self.pacer.quality = self.bitrate // 1000  # kbit/s, for the record
+
+    async def _stream(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        due = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if due > now:
+                await asyncio.sleep(due - now)
+            while sum(self._in_flight.values()) > self.budget:
+                self._acked.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._acked.wait(), 0.25)
+            started = time.monotonic()
+            due = max(started, due + 1 / self.fps)
+            body = await loop.run_in_executor(None, self._capture)
+            if body is None:
+                continue
+            seq = peek_seq(body)
+            self._in_flight[seq] = len(body)
+            await self._send_screen(body)
+            self.frames_sent += 1
+            self.bytes_sent += len(body)
+
+    def _open(self, width: int, height: int) -> Any:
+        import av
+
+        context = av.CodecContext.create(self.encoder_name, "w")
+        context.width, context.height = width, height
+        context.pix_fmt = "yuv420p"
+        context.time_base = Fraction(1, 1000)
+        context.framerate = Fraction(self.fps, 1)
+        context.bit_rate = self.bitrate
+        context.options = encoder_options(self.encoder_name, self.bitrate, self.fps)
+        context.open()
+        return context
+
+    def _capture(self) -> bytes | None:
+        import av
+        import numpy as np
+
+        frame = np.ascontiguousarray(self.backend.grab(0))
+        if self._last is not None and np.array_equal(frame, self._last):
+            self.skipped_same += 1
+            return None
+        self._last = frame
+        t0 = time.perf_counter()
+        height, width = frame.shape[:2]
+        if self._context is None:
+            self._context = self._open(width, height)
+        picture = av.VideoFrame.from_ndarray(frame, format="bgra").reformat(format="yuv420p")
+        picture.pts = int((time.monotonic() - self._started) * 1000)
+        packets = self._context.encode(picture)
+        self.encode_ms.append((time.perf_counter() - t0) * 1e3)
+        if not packets:
+            return None
+        self._seq += 1
+        key = any(p.is_keyframe for p in packets)
+        return HEADER.pack(self._seq, int(key), self.codec_id) + b"".join(bytes(p)
+                                                                         for p in packets)
+
+
+class VideoPage:
+    """The page's side of the helper: stands in for `ra.viewer.ViewerServer` in
+    `bench.link`'s helper. Serves `PAGE` on loopback under a random path; one page."""
+
+    def __init__(self, _on_message: Callable[[Any], None]) -> None:
+        self.connected = asyncio.Event()
+        self._ws: Any = None
+        self._server: Any = None
+        self._path = "/" + os.urandom(12).hex() + "/"
+        self._url = ""
+
+    async def start(self) -> str:
+        from websockets.asyncio.server import serve
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+
+        page = PAGE.read_bytes()
+
+        def process_request(_connection: Any, request: Any) -> Response | None:
+            if request.path == self._path + "ws" and self._ws is None:
+                return None
+            if request.path == self._path:
+                return Response(200, "OK", Headers([("Content-Type", "text/html"),
+                                                    ("Cache-Control", "no-store")]), page)
+            return Response(404, "Not Found", Headers([("Content-Type", "text/plain")]), b"")
+
+        async def handler(ws: Any) -> None:
+            self._ws = ws
+            self.connected.set()
+            with contextlib.suppress(Exception):
+                await ws.wait_closed()
+
+        self._server = await serve(handler, "127.0.0.1", 0, process_request=process_request,
+                                   max_size=2**16, compression=None)
+        port = self._server.sockets[0].getsockname()[1]
+        self._url = f"http://127.0.0.1:{port}{self._path}"
+        return self._url
+
+    async def send_json(self, _message: Any) -> None:
+        pass
+
+    async def send_screen(self, update: bytes) -> None:
+        if self._ws is not None:
+            await self._ws.send(update)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+# --- text sharpness: the page's canvas against the X screen ---------------------------------
+
+
+def sharpness(canvas_png: bytes, screen: Any, box: tuple[int, int, int, int]) -> dict[str, float]:
+    """PSNR (dB) and share of pixels off by > 32 in `box` (x0, y0, x1, y1) of the page's
+    canvas (PNG) against the screen (BGRA array)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x0, y0, x1, y1 = box
+    shown = np.asarray(Image.open(io.BytesIO(canvas_png)).convert("RGB"))[y0:y1, x0:x1]
+    truth = np.asarray(screen)[y0:y1, x0:x1, 2::-1]
+    diff = np.abs(shown.astype(np.int16) - truth.astype(np.int16))
+    mse = float(np.mean(diff.astype(np.float64) ** 2))
+    psnr = 99.0 if mse == 0 else 10 * float(np.log10(255**2 / mse))
+    return {"psnr_db": round(psnr, 2), "off_share": round(float(np.mean(diff.max(axis=2) > 32)),
+                                                          4)}
+
+
+# --- the orchestrator ------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench video", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--links", default="loopback,20mbit-40ms")
+    parser.add_argument("--workloads", default="fullscreen,terminal,typing")
+    parser.add_argument("--codecs", default="tile,h264")
+    parser.add_argument("--loopback-mbit", type=float, default=30.0,
+                        help="the video bitrate on loopback (elsewhere: 85 %% of the link)")
+    parser.add_argument("--out", default=None)
+    cfg = parser.parse_args(argv)
+    links, workloads, codecs = (cfg.links.split(","), cfg.workloads.split(","),
+                                cfg.codecs.split(","))
+    if (any(n not in link.LINKS for n in links) or any(w not in link.WORKLOADS for w in workloads)
+            or any(c != "tile" and c not in CODECS for c in codecs)):
+        print(f"bench video: unknown link, workload or codec (links: {', '.join(link.LINKS)}; "
+              f"workloads: {', '.join(link.WORKLOADS)}; codecs: tile, {', '.join(CODECS)})",
+              file=sys.stderr)
+        return 2
+    if any(link.LINKS[n] for n in links) and os.geteuid() != 0:
+        print("bench video: shaped links need root (network namespaces)", file=sys.stderr)
+        return 2
+    RESULTS.mkdir(exist_ok=True)
+    samples: list[dict[str, Any]] = []
+    loads: list[tuple[float, float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="ra-bench-video-") as tmpdir:
+        for rnd in range(cfg.rounds):
+            for name in links:
+                shaped = link.LINKS[name]
+                bitrate = cfg.loopback_mbit * 1e6 if shaped is None else 0.85 * shaped[0]
+                for workload in workloads:
+                    for codec in codecs:
+                        log(f"round {rnd + 1}/{cfg.rounds}: {name} / {workload} / {codec}")
+                        os.environ[ENV_CODEC] = codec
+                        os.environ[ENV_BITRATE] = str(int(bitrate))
+                        worker = "bench.link" if codec == "tile" else "bench.video"
+                        sample = link.run_one(name, workload, codec, str(ROOT), cfg,
+                                              Path(tmpdir) / f"{rnd}-{name}-{workload}-{codec}",
+                                              worker=worker)
+                        loads.append(os.getloadavg())
+                        sample.update(round=rnd, loadavg=loads[-1],
+                                      bitrate=None if codec == "tile" else int(bitrate))
+                        samples.append(sample)
+                        log("  " + json.dumps({k: sample.get(k) for k in (
+                            "shown_per_s", "latency_ms_p50", "latency_ms_p95", "link_mbit_s",
+                            "link_use", "cpu_percent", "page", "sharpness", "loadavg")}))
+    result = {"suite": "video", "date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "command": "python -m bench video " + " ".join(argv),
+              "config": {"rounds": cfg.rounds, "seconds": cfg.seconds, "warmup": cfg.warmup,
+                         "links": {k: link.LINKS[k] for k in links}, "codecs": codecs,
+                         "loopback_mbit": cfg.loopback_mbit},
+              "machine": machine(), "samples": samples}
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    path = Path(cfg.out) if cfg.out else RESULTS / f"video-{date}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(link.markdown(samples))
+    sharp = [s for s in samples if s.get("sharpness")]
+    if sharp:
+        print("\n| link | codec | text PSNR dB | pixels off by > 32 |\n|---|---|---|---|")
+        for s in sharp:
+            print(f"| {s['link']} | {s['version']} | {s['sharpness']['psnr_db']} | "
+                  f"{s['sharpness']['off_share']:.2%} |")
+    print(f"\nload average during the runs (1 min): "
+          f"{min(x[0] for x in loads):.2f}-{max(x[0] for x in loads):.2f}")
+    print(f"results: {path}")
+    return 0
+
+
+# --- the workers: bench.link's, with the two parts swapped --------------------------------
+
+
+def _worker(argv: list[str]) -> int:
+    import ra.desktop.codec
+    import ra.session.desktop
+    import ra.viewer
+
+    ra.session.desktop.X11Desktop = VideoDesktop  # type: ignore[misc,assignment]
+    ra.viewer.ViewerServer = VideoPage  # type: ignore[misc,assignment]
+    ra.desktop.codec.peek_seq = peek_seq
+    return link._worker(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))
