@@ -112,6 +112,7 @@ class VideoDesktop:
         self.frames_sent = 0
         self.bytes_sent = 0
         self.skipped_same = 0
+        self.budget_waits = 0  # captures that waited for acks
         self.encode_ms: list[float] = []
         self._in_flight: dict[int, int] = {}
         self._acked = asyncio.Event()
@@ -138,6 +139,11 @@ class VideoDesktop:
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self.encode_ms:
+            print(json.dumps({"video_frames": self.frames_sent, "budget_waits": self.budget_waits,
+                              "unchanged": self.skipped_same,
+                              "encode_ms_p50": round(statistics.median(self.encode_ms), 1),
+                              "encode_ms_max": round(max(self.encode_ms), 1)}), file=sys.stderr)
 
     async def _stream(self) -> None:
         loop = asyncio.get_running_loop()
@@ -147,6 +153,8 @@ class VideoDesktop:
             now = time.monotonic()
             if due > now:
                 await asyncio.sleep(due - now)
+            if sum(self._in_flight.values()) > self.budget:
+                self.budget_waits += 1
             while sum(self._in_flight.values()) > self.budget:
                 self._acked.clear()
                 with contextlib.suppress(TimeoutError):
