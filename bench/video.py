@@ -19,9 +19,11 @@ itself; ``h264`` (libx264) and ``vp8`` (libvpx) swap two parts in the workers:
   loopback), with a VBV buffer of 100 ms so no frame is much bigger than its
   share. Frames go as SCREEN frames (header: seq, keyframe flag, codec) and the
   helper acks each seq as for tiles; a frame is captured only when the bytes not
-  yet acked fit in 100 ms of the bitrate (at least 64 KB), so the link never
-  queues more than that. No frame is dropped after encoding (the next ones
-  depend on it).
+  yet acked fit in 100 ms of the bitrate (at least 64 KB) and are at most
+  `IN_FLIGHT` frames, so the link never queues more than that. No frame can be
+  dropped once encoded (the next ones depend on it), so the helper acks a frame
+  only once the page has drawn all but `PAGE_LAG` of the ones before it: a page
+  short of CPU slows the capture instead of queueing frames.
 - helper: `VideoPage` stands in for `ra.viewer.ViewerServer`: it serves
   ``bench/video.html`` on loopback, which decodes with WebCodecs
   (``VideoDecoder``, software) and draws each frame whole on a 1920x1080
@@ -60,6 +62,8 @@ HEADER = struct.Struct(">IBB")  # seq, flags (1: keyframe), codec id
 PAGE = Path(__file__).with_name("video.html")
 ENV_CODEC = "RA_BENCH_VIDEO_CODEC"
 ENV_BITRATE = "RA_BENCH_VIDEO_BITRATE"
+PAGE_LAG = 2  # frames the page may have to draw still when the helper acks a frame
+IN_FLIGHT = 4  # frames sent and not yet acked, at most
 
 
 def peek_seq(data: bytes) -> int:
@@ -136,6 +140,10 @@ class VideoDesktop:
             del self._in_flight[s]
         self._acked.set()
 
+    def _behind(self) -> bool:
+        return (len(self._in_flight) >= IN_FLIGHT
+                or sum(self._in_flight.values()) > self.budget)
+
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -153,9 +161,9 @@ class VideoDesktop:
             now = time.monotonic()
             if due > now:
                 await asyncio.sleep(due - now)
-            if sum(self._in_flight.values()) > self.budget:
+            if self._behind():
                 self.budget_waits += 1
-            while sum(self._in_flight.values()) > self.budget:
+            while self._behind():
                 self._acked.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._acked.wait(), 0.25)
@@ -218,6 +226,8 @@ class VideoPage:
 
     def __init__(self, _on_message: Callable[[Any], None]) -> None:
         self.connected = asyncio.Event()
+        self.drawn = 0  # the newest seq the page has drawn
+        self._drawn = asyncio.Event()
         self._ws: Any = None
         self._server: Any = None
         self._path = "/" + os.urandom(12).hex() + "/"
@@ -242,7 +252,10 @@ class VideoPage:
             self._ws = ws
             self.connected.set()
             with contextlib.suppress(Exception):
-                await ws.wait_closed()
+                async for message in ws:
+                    if isinstance(message, str) and message.isdigit() and len(message) < 11:
+                        self.drawn = max(self.drawn, int(message))
+                        self._drawn.set()
 
         self._server = await serve(handler, "127.0.0.1", 0, process_request=process_request,
                                    max_size=2**16, compression=None)
@@ -254,8 +267,17 @@ class VideoPage:
         pass
 
     async def send_screen(self, update: bytes) -> None:
-        if self._ws is not None:
-            await self._ws.send(update)
+        """Hand a frame to the page; return (and so let the helper ack it) once the page
+        has drawn all but `PAGE_LAG` of the frames before it (at most 1 s later)."""
+        if self._ws is None:
+            return
+        await self._ws.send(update)
+        seq = peek_seq(update)
+        deadline = time.monotonic() + 1.0
+        while seq - self.drawn > PAGE_LAG and (left := deadline - time.monotonic()) > 0:
+            self._drawn.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drawn.wait(), left)
 
     async def close(self) -> None:
         if self._server is not None:
