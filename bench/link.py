@@ -458,7 +458,7 @@ def markdown(samples: list[dict[str, Any]]) -> str:
 
     def med(runs: list[dict[str, Any]], key: str) -> Any:
         values = [r[key] for r in runs if r.get(key) is not None]
-        return statistics.median(values) if values else None
+        return round(statistics.median(values), 2) if values else None
 
     def cpu(runs: list[dict[str, Any]], key: str) -> str:
         values = [r["cpu_percent"].get(key) for r in runs if key in r["cpu_percent"]]
