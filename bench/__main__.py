@@ -1,4 +1,4 @@
-"""``python -m bench [store|desktop|recording|link|profile|startup|export|report] [options]``.
+"""``python -m bench [store|desktop|recording|link|video|profile|startup|export|report] [options]``.
 
 See `bench/__init__.py`.
 """
@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import link
 
         return link.main(args)
+    if suite == "video":
+        from bench import video
+
+        return video.main(args)
     if suite == "startup":
         from bench import startup
 
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return store.worker_main(args)
     print(f"bench: unknown suite {suite!r} "
-          "(use: store, desktop, recording, link, profile, startup, export, report)",
+          "(use: store, desktop, recording, link, video, profile, startup, export, report)",
           file=sys.stderr)
     return 2
 

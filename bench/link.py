@@ -299,7 +299,8 @@ def _descendants_cpu(pid: int) -> dict[str, float]:
 
 
 def run_one(link: str, workload: str, version: str, pythonpath: str, cfg: argparse.Namespace,
-            tmp: Path) -> dict[str, Any]:
+            tmp: Path, worker: str = "bench.link") -> dict[str, Any]:
+    """One run; `worker` is the module whose workers (person, helper, shaper) run it."""
     sys.path.insert(0, str(ROOT / "tests"))
     from netns_support import nft, two_machines  # type: ignore[import-not-found]
 
@@ -334,7 +335,7 @@ def run_one(link: str, workload: str, version: str, pythonpath: str, cfg: argpar
             wrap_p, wrap_h = pair.person.argv(), pair.helper.argv()
             host = pair.person.address
             # Xvfb's abstract socket is not seen from another namespace; its file is.
-        person = procs.start("person", [*wrap_p, PY, "-m", "bench.link", "person",
+        person = procs.start("person", [*wrap_p, PY, "-m", worker, "person",
                                         "--display", screen.name, "--home", str(tmp / "home"),
                                         "--invitation", str(tmp / "invitation"), "--stats",
                                         str(tmp / "person.json"), "--host", host], env=xenv)
@@ -343,7 +344,7 @@ def run_one(link: str, workload: str, version: str, pythonpath: str, cfg: argpar
         if shaped is not None:
             port = 47000 + os.getpid() % 1000
             port_file = tmp / "invitation.port"
-            relay = procs.start("relay", [*wrap_h, PY, "-m", "bench.link", "shaper", "--port",
+            relay = procs.start("relay", [*wrap_h, PY, "-m", worker, "shaper", "--port",
                                           str(port), "--to-host", host, "--to-port",
                                           port_file.read_text().strip(), "--rate",
                                           str(shaped[0]), "--delay", str(shaped[1]),
@@ -361,7 +362,7 @@ table ip rabench {{
     }}
 }}
 """)
-        helper = procs.start("helper", [*wrap_h, PY, "-m", "bench.link", "helper",
+        helper = procs.start("helper", [*wrap_h, PY, "-m", worker, "helper",
                                         "--invitation", str(tmp / "invitation"), "--out",
                                         str(tmp / "helper.json"), "--ready",
                                         str(tmp / "helper.ready")], env=env)
@@ -443,6 +444,7 @@ def measure(out: dict[str, Any], paint: dict[str, Any], t0: int, t1: int,
         "link_mbit_s": round(link_bytes * 8 / wall / 1e6, 2),
         "link_use": None if rate is None else round(link_bytes / wall / rate, 3),
         "updates_per_s": round(sum(1 for t, _n in out["received"] if t0 <= t < t1) / wall, 1),
+        "stamp_unread": sum(1 for t, c, _s in paints if c is None and t0 <= t < t1),
     }
 
 
@@ -456,7 +458,7 @@ def markdown(samples: list[dict[str, Any]]) -> str:
 
     def med(runs: list[dict[str, Any]], key: str) -> Any:
         values = [r[key] for r in runs if r.get(key) is not None]
-        return statistics.median(values) if values else None
+        return round(statistics.median(values), 2) if values else None
 
     def cpu(runs: list[dict[str, Any]], key: str) -> str:
         values = [r["cpu_percent"].get(key) for r in runs if key in r["cpu_percent"]]
