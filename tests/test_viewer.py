@@ -110,6 +110,7 @@ class Session:
     page: Page
     url: str
     wire: Received  # every JSON message the page sent, acks left out
+    acks: list[int] = field(default_factory=lambda: [0])  # screen.ack messages the page sent
 
     async def status(self, state: str, text: str | None = None) -> None:
         message: dict[str, Any] = {"type": "status", "state": state}
@@ -170,10 +171,10 @@ async def launch(playwright: Any) -> Browser:
 @asynccontextmanager
 async def viewer_session(
     viewport: tuple[int, int] = (1280, 800), *, name: str = "Alice Example",
-    message: str = "Please look at my printer settings",
+    message: str = "Please look at my printer settings", max_frames_in_flight: int = 2,
 ) -> AsyncIterator[Session]:
     received = Received()
-    server = ViewerServer(received)
+    server = ViewerServer(received, max_frames_in_flight=max_frames_in_flight)
     url = await server.start()
     async with async_playwright() as playwright:
         browser = await launch(playwright)
@@ -182,12 +183,15 @@ async def viewer_session(
                 viewport={"width": viewport[0], "height": viewport[1]}
             )
             wire = Received()
+            acks = [0]
 
             def on_frame(payload: str | bytes) -> None:
                 if isinstance(payload, str):
                     message = json.loads(payload)
                     if message.get("type") != "screen.ack":
                         wire(message)
+                    else:
+                        acks[0] += 1
 
             page.on("websocket", lambda socket: socket.on("framesent", on_frame))
             response = await page.goto(url)
@@ -195,7 +199,7 @@ async def viewer_session(
             async with asyncio.timeout(WAIT):
                 await server.connected.wait()
             await server.send_json({"type": "info", "name": name, "message": message})
-            session = Session(server, received, browser, page, url, wire)
+            session = Session(server, received, browser, page, url, wire, acks)
             await session.status("awaiting_view_consent")
             yield session
         finally:
@@ -523,12 +527,48 @@ def test_requests_without_the_token_get_nothing() -> None:
                     assert response is not None and response.status == 200
                     csp = response.headers["content-security-policy"]
                     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+                    assert "worker-src 'self';" in csp  # the screen decoder, nothing else
                     assert response.headers["referrer-policy"] == "no-referrer"
                     async with asyncio.timeout(WAIT):
                         await server.connected.wait()
                 finally:
                     await browser.close()
             assert received.messages == []
+        finally:
+            await server.close()
+
+    run(body)
+
+
+def test_screen_worker_script_is_served_with_a_policy_that_fetches_nothing() -> None:
+    """The page's screen decoder is static code, served without the token (the page may
+    fetch it after its socket took the token) to this server's own name only."""
+    async def body() -> None:
+        server = ViewerServer(Received())
+        await server.start()
+        port = server.port
+
+        def get(host: str) -> tuple[int, dict[str, str], bytes]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+            try:
+                connection.putrequest("GET", "/screen-worker.js", skip_host=True)
+                connection.putheader("Host", host)
+                connection.endheaders()
+                response = connection.getresponse()
+                return response.status, dict(response.getheaders()), response.read()
+            finally:
+                connection.close()
+
+        loop = asyncio.get_running_loop()
+        try:
+            status, headers, script = await loop.run_in_executor(None, get, f"127.0.0.1:{port}")
+            assert status == 200
+            assert headers["Content-Type"] == "text/javascript; charset=utf-8"
+            assert headers["Content-Security-Policy"] == "default-src 'none'"
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert script.index(b"self.raScreen = ") < script.index(b"const raScreen = self")
+            status, _headers, script = await loop.run_in_executor(None, get, "evil.example")
+            assert status == 403 and b"raScreen" not in script
         finally:
             await server.close()
 
@@ -921,5 +961,61 @@ def test_updates_painted_over_while_the_page_is_busy_are_never_drawn() -> None:
             assert await page.get_attribute("#screen", "data-superseded") == "1"
             assert (shown[64:128, 64:128, :3] == 200).all()
             assert np.array_equal(shown[64:, :64, :3], image[64:, :64])
+
+    run(body)
+
+
+@needs_chromium
+def test_screen_is_decoded_in_a_worker_and_superseded_updates_are_dropped() -> None:
+    """JPEG decoding happens in the page's worker, never on its main thread; updates that
+    come while it is busy, one cell over and over, are all acknowledged, but only the last
+    is decoded and drawn, and it is what the page shows."""
+    async def body() -> None:
+        async with viewer_session(max_frames_in_flight=64) as session:
+            page = session.page
+            await session.status("viewing")
+            rng = np.random.default_rng(11)
+            image = np.zeros((128, 192, 3), dtype=np.uint8)
+            image[:, :] = (30, 90, 60)
+            encoder = TileEncoder(192, 128, browser_safe=True)
+            await session.server.send_screen(encoder.encode(to_bgra(image)).to_bytes())
+            await session.frames_drawn(1)
+            await page.evaluate(COUNT_MAIN_DECODES_JS)
+            worker = await screen_worker(page)
+            await worker.evaluate(HOLD_DECODES_JS)
+
+            def change(cell: tuple[int, int], pixels: np.ndarray) -> Update:
+                y, x = cell
+                image[y:y + 64, x:x + 64] = pixels
+                return encoder.encode(to_bgra(image))
+
+            # The worker is busy with a text cell ...
+            await session.server.send_screen(change((0, 0), text_like(64, 64, rng)).to_bytes())
+            await worker_until(worker, "self.raDecodes === 1")
+            # ... while the same cell changes 20 times: each goes to the page, unmerged.
+            repeats = 20
+            for sent in range(3, repeats + 3):
+                last = change((64, 64), text_like(64, 64, rng))
+                assert [t.codec for t in last.tiles] == [Codec.JPEG]
+                await session.server.send_screen(last.to_bytes())
+                async with asyncio.timeout(WAIT):
+                    while session.server.frames_sent < sent:
+                        await asyncio.sleep(0.01)
+            await worker_until(worker, f"self.raArrived === {repeats + 1}")
+            assert session.server.frames_merged == 0
+            assert await page.get_attribute("#screen", "data-frames") == "1"
+            await worker.evaluate("() => self.raRelease()")
+            await session.frames_drawn(repeats + 2)
+            async with asyncio.timeout(WAIT):  # every update acknowledged
+                while session.acks[0] < repeats + 2:
+                    await asyncio.sleep(0.01)
+            assert await worker.evaluate("() => self.raDecodes") == 2  # the first, the last
+            assert await page.evaluate("() => window.raMainDecodes") == 0
+            assert await page.get_attribute("#screen", "data-superseded") == str(repeats - 1)
+            shown = await session.canvas_pixels()
+            drawn = simplejpeg.decode_jpeg(last.tiles[0].data, colorspace="RGB").astype(int)
+            assert np.abs(shown[64:128, 64:128, :3].astype(int) - drawn).max() <= (
+                JPEG_DECODE_TOLERANCE["444"])
+            assert await page.evaluate("() => window.raLastUpdate.seq") == last.seq
 
     run(body)
