@@ -920,47 +920,66 @@ async def worker_until(worker: Worker, condition: str) -> None:
             await asyncio.sleep(0.01)
 
 
+@dataclass
+class HeldScreen:
+    """A 192x128 screen on the page, whose worker holds every JPEG decode (HOLD_DECODES_JS)."""
+
+    session: Session
+    worker: Worker
+    image: np.ndarray
+    encoder: TileEncoder
+
+    def change(self, cell: tuple[int, int], pixels: np.ndarray) -> Update:
+        """The update for the 64x64 `cell` (row, column) painted with `pixels`."""
+        y, x = cell
+        self.image[y:y + 64, x:x + 64] = pixels
+        return self.encoder.encode(to_bgra(self.image))
+
+    async def send(self, update: Update) -> None:
+        """Send `update` and wait until it went to the page on its own, unmerged."""
+        sent = self.session.server.frames_sent + 1
+        await self.session.server.send_screen(update.to_bytes())
+        async with asyncio.timeout(WAIT):
+            while self.session.server.frames_sent < sent:
+                await asyncio.sleep(0.01)
+
+
+async def held_screen(session: Session, colour: tuple[int, int, int]) -> HeldScreen:
+    await session.status("viewing")
+    image = np.zeros((128, 192, 3), dtype=np.uint8)
+    image[:, :] = colour
+    encoder = TileEncoder(192, 128, browser_safe=True)
+    await session.server.send_screen(encoder.encode(to_bgra(image)).to_bytes())
+    await session.frames_drawn(1)
+    worker = await screen_worker(session.page)
+    await worker.evaluate(HOLD_DECODES_JS)
+    return HeldScreen(session, worker, image, encoder)
+
+
 @needs_chromium
 def test_updates_painted_over_while_the_page_is_busy_are_never_drawn() -> None:
     async def body() -> None:
         async with viewer_session() as session:
             page = session.page
-            await session.status("viewing")
             rng = np.random.default_rng(3)
-            image = np.zeros((128, 192, 3), dtype=np.uint8)
-            image[:, :] = (40, 80, 120)
-            encoder = TileEncoder(192, 128, browser_safe=True)
-            await session.server.send_screen(encoder.encode(to_bgra(image)).to_bytes())
-            await session.frames_drawn(1)
-            worker = await screen_worker(page)
-            await worker.evaluate(HOLD_DECODES_JS)
-
-            def change(cell: tuple[int, int], pixels: np.ndarray) -> bytes:
-                y, x = cell
-                image[y:y + 64, x:x + 64] = pixels
-                return encoder.encode(to_bgra(image)).to_bytes()
-
+            held = await held_screen(session, (40, 80, 120))
             # The page is busy decoding a photo cell ...
-            await session.server.send_screen(change((0, 0), rng.integers(0, 256, (64, 64, 3))))
-            await worker_until(worker, "self.raDecodes === 1")
+            await held.send(held.change((0, 0), rng.integers(0, 256, (64, 64, 3))))
+            await worker_until(held.worker, "self.raDecodes === 1")
             # ... while another photo cell comes, then a flat colour over it.
-            for sent, pixels in enumerate((rng.integers(0, 256, (64, 64, 3)),
-                                           np.full((64, 64, 3), 200)), start=3):
-                await session.server.send_screen(change((64, 64), pixels))
-                async with asyncio.timeout(WAIT):  # each goes out on its own, unmerged
-                    while session.server.frames_sent < sent:
-                        await asyncio.sleep(0.01)
+            for pixels in (rng.integers(0, 256, (64, 64, 3)), np.full((64, 64, 3), 200)):
+                await held.send(held.change((64, 64), pixels))
             await page.wait_for_function(  # both reached the page; none drawn yet
                 "() => document.getElementById('screen').dataset.received === '4'",
                 timeout=WAIT * 1000)
             assert await page.get_attribute("#screen", "data-frames") == "1"
-            await worker.evaluate("() => self.raRelease()")
+            await held.worker.evaluate("() => self.raRelease()")
             await session.frames_drawn(4)
             shown = await session.canvas_pixels()
-            assert await worker.evaluate("() => self.raDecodes") == 1  # never decoded
+            assert await held.worker.evaluate("() => self.raDecodes") == 1  # never decoded
             assert await page.get_attribute("#screen", "data-superseded") == "1"
             assert (shown[64:128, 64:128, :3] == 200).all()
-            assert np.array_equal(shown[64:, :64, :3], image[64:, :64])
+            assert np.array_equal(shown[64:, :64, :3], held.image[64:, :64])
 
     run(body)
 
@@ -973,43 +992,27 @@ def test_screen_is_decoded_in_a_worker_and_superseded_updates_are_dropped() -> N
     async def body() -> None:
         async with viewer_session(max_frames_in_flight=64) as session:
             page = session.page
-            await session.status("viewing")
             rng = np.random.default_rng(11)
-            image = np.zeros((128, 192, 3), dtype=np.uint8)
-            image[:, :] = (30, 90, 60)
-            encoder = TileEncoder(192, 128, browser_safe=True)
-            await session.server.send_screen(encoder.encode(to_bgra(image)).to_bytes())
-            await session.frames_drawn(1)
+            held = await held_screen(session, (30, 90, 60))
             await page.evaluate(COUNT_MAIN_DECODES_JS)
-            worker = await screen_worker(page)
-            await worker.evaluate(HOLD_DECODES_JS)
-
-            def change(cell: tuple[int, int], pixels: np.ndarray) -> Update:
-                y, x = cell
-                image[y:y + 64, x:x + 64] = pixels
-                return encoder.encode(to_bgra(image))
-
             # The worker is busy with a text cell ...
-            await session.server.send_screen(change((0, 0), text_like(64, 64, rng)).to_bytes())
-            await worker_until(worker, "self.raDecodes === 1")
+            await held.send(held.change((0, 0), text_like(64, 64, rng)))
+            await worker_until(held.worker, "self.raDecodes === 1")
             # ... while the same cell changes 20 times: each goes to the page, unmerged.
             repeats = 20
-            for sent in range(3, repeats + 3):
-                last = change((64, 64), text_like(64, 64, rng))
+            for _ in range(repeats):
+                last = held.change((64, 64), text_like(64, 64, rng))
                 assert [t.codec for t in last.tiles] == [Codec.JPEG]
-                await session.server.send_screen(last.to_bytes())
-                async with asyncio.timeout(WAIT):
-                    while session.server.frames_sent < sent:
-                        await asyncio.sleep(0.01)
-            await worker_until(worker, f"self.raArrived === {repeats + 1}")
+                await held.send(last)
+            await worker_until(held.worker, f"self.raArrived === {repeats + 1}")
             assert session.server.frames_merged == 0
             assert await page.get_attribute("#screen", "data-frames") == "1"
-            await worker.evaluate("() => self.raRelease()")
+            await held.worker.evaluate("() => self.raRelease()")
             await session.frames_drawn(repeats + 2)
             async with asyncio.timeout(WAIT):  # every update acknowledged
                 while session.acks[0] < repeats + 2:
                     await asyncio.sleep(0.01)
-            assert await worker.evaluate("() => self.raDecodes") == 2  # the first, the last
+            assert await held.worker.evaluate("() => self.raDecodes") == 2  # first and last
             assert await page.evaluate("() => window.raMainDecodes") == 0
             assert await page.get_attribute("#screen", "data-superseded") == str(repeats - 1)
             shown = await session.canvas_pixels()

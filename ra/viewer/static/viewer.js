@@ -26,16 +26,12 @@
   const view = raPage.screen("The remote screen", () => cursor); // the remote pointer
   const { canvas, ctx, placeholder, note: screenNote } = view;
   canvas.tabIndex = 0; // keys reach the remote screen through the focused canvas
-  const statusEl = $("status");
-  const takeButton = $("take-control");
-  const releaseButton = $("release");
-  const disconnectButton = $("disconnect");
-  const refreshButton = $("refresh");
-  const monitorSelect = $("monitor");
-  const chatLog = $("chat-log");
-  const chatForm = $("chat-form");
-  const chatInput = $("chat-input");
-  const chatSend = $("chat-send");
+  const {
+    status: statusEl, "take-control": takeButton, release: releaseButton,
+    disconnect: disconnectButton, refresh: refreshButton, monitor: monitorSelect,
+    "chat-log": chatLog, "chat-form": chatForm, "chat-input": chatInput, "chat-send": chatSend,
+  } = raPage.byId("status", "take-control", "release", "disconnect", "refresh", "monitor",
+    "chat-log", "chat-form", "chat-input", "chat-send");
 
   let ws = null;
   let open = false;
