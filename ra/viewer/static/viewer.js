@@ -247,6 +247,11 @@
       if (message.ack) send({ type: "screen.ack" });
     }
   });
+  decoder.addEventListener("error", (event) => {
+    console.warn("ra viewer: the screen decoder failed:", event.message);
+    screenNote.textContent = "The screen cannot be shown: its decoder failed";
+    screenNote.hidden = false;
+  });
 
   function screenUpdate(buffer) {
     canvas.dataset.received = String((Number(canvas.dataset.received) || 0) + 1);
