@@ -1022,3 +1022,30 @@ def test_screen_is_decoded_in_a_worker_and_superseded_updates_are_dropped() -> N
             assert await page.evaluate("() => window.raLastUpdate.seq") == last.seq
 
     run(body)
+
+
+@needs_chromium
+def test_jpeg_of_another_size_than_its_tile_is_never_decoded() -> None:
+    """A JPEG whose header claims a huge picture (a few bytes can) in a small tile is
+    skipped on its header, before any decoder sees it; the rest of the update is drawn."""
+    async def body() -> None:
+        async with viewer_session() as session:
+            page = session.page
+            held = await held_screen(session, (10, 20, 30))
+            await held.worker.evaluate("() => self.raRelease()")  # decodes go through
+            small = simplejpeg.encode_jpeg(np.full((32, 32, 3), 90, np.uint8), 90, "RGB", "444")
+            sof = small.index(b"\xff\xc0")
+            bomb = small[:sof + 5] + (60000).to_bytes(2, "big") * 2 + small[sof + 9:]
+            update = Update(2, 192, 128, 0, 0, (
+                Tile(0, 0, 32, 32, Codec.JPEG, bomb),
+                Tile(64, 64, 32, 32, Codec.JPEG, small),
+            ), False)
+            await session.server.send_screen(update.to_bytes())
+            await session.frames_drawn(2)
+            assert await held.worker.evaluate("() => self.raDecodes") == 1  # the good one
+            assert await page.get_attribute("#screen", "data-skipped") == "1"
+            shown = await session.canvas_pixels()
+            assert (shown[0:32, 0:32, :3] == (10, 20, 30)).all()  # left as it was
+            assert (np.abs(shown[64:96, 64:96, :3].astype(int) - 90) <= 2).all()
+
+    run(body)

@@ -70,10 +70,38 @@ self.raScreen = (function () {
     return image;
   }
 
+  // The size in a JPEG's frame header (SOFn), or null if it has none before its data.
+  function jpegSize(bytes) {
+    if (bytes.length < 4 || bytes[0] !== 0xFF || bytes[1] !== 0xD8) return null;
+    let i = 2;
+    while (i + 9 <= bytes.length) {
+      if (bytes[i] !== 0xFF) return null;
+      const marker = bytes[i + 1];
+      if (marker === 0xFF) { // fill byte
+        i += 1;
+        continue;
+      }
+      if (marker >= 0xC0 && marker <= 0xCF && marker !== 0xC4 && marker !== 0xC8
+          && marker !== 0xCC) {
+        const height = (bytes[i + 5] << 8) | bytes[i + 6];
+        return { width: (bytes[i + 7] << 8) | bytes[i + 8], height: height };
+      }
+      i += 2 + ((bytes[i + 2] << 8) | bytes[i + 3]);
+    }
+    return null;
+  }
+
   // A JPEG's pixels: a VideoFrame from WebCodecs' ImageDecoder where there is one (it
   // reads the bytes as they are: no Blob, and the picture stays in YUV until drawn), else
-  // an ImageBitmap. Either is drawn with drawImage and let go with close().
+  // an ImageBitmap. Either is drawn with drawImage and let go with close(). A JPEG whose
+  // header gives another size than its tile's is never decoded (a few bytes can claim
+  // 65535x65535 pixels).
   function decodeJpeg(tile) {
+    const header = jpegSize(tile.bytes);
+    if (!header || header.width !== tile.w || header.height !== tile.h) {
+      return Promise.reject(new Error("JPEG of " + (header ? header.width + "x" + header.height
+        : "no size") + " in a " + tile.w + "x" + tile.h + " tile"));
+    }
     const size = (image) => {
       const width = image.displayWidth === undefined ? image.width : image.displayWidth;
       const height = image.displayHeight === undefined ? image.height : image.displayHeight;
