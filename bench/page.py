@@ -51,7 +51,7 @@ READ_JS = """() => {
 
 
 def _chromium_cpu() -> float:
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     total = 0.0
     for child in psutil.Process().children(recursive=True):
