@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.desktop import HEIGHT, PY, ROOT, WIDTH, _photo, log
-from bench.link import _old_tree
+from bench.desktop import HEIGHT, PY, WIDTH, _photo, log
+from bench.link import compared, open_viewer
 
 COUNTERS_JS = """() => {
   const d = document.getElementById('screen').dataset;
@@ -90,12 +90,7 @@ async def _run(seconds: float, rate: float) -> dict[str, Any]:
 
     try:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                       args=["--no-sandbox"])
-            page = await browser.new_page(viewport={"width": 1280, "height": 800})
-            await page.goto(url)
-            await server.connected.wait()
-            await server.send_json({"type": "status", "state": "viewing"})
+            browser, page = await open_viewer(playwright, server, url)
             await page.evaluate(READ_JS)
             feeder = asyncio.create_task(feed())
             await asyncio.sleep(3.0)
@@ -133,10 +128,7 @@ def main(argv: list[str]) -> int:
         return 0
     samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="ra-bench-page-") as tmpdir:
-        versions = [("after", str(ROOT))]
-        if cfg.before:
-            old = _old_tree(cfg.before, Path(tmpdir) / "before")
-            versions.append((f"before ({cfg.before})", f"{old}:{ROOT}"))
+        versions = compared(cfg.before, Path(tmpdir))
         for rnd in range(cfg.rounds):
             for version, path in versions:
                 log(f"round {rnd + 1}/{cfg.rounds}: {version}")
