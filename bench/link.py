@@ -192,6 +192,18 @@ async def _shaper(args: argparse.Namespace) -> int:
 # --- worker: the helper's side with the real page ------------------------------------------
 
 
+async def open_viewer(playwright: Any, server: Any, url: str) -> tuple[Any, Any]:
+    """Headless Chromium (Playwright's `Browser`) showing the viewer page of `server` at
+    `url` (a `Page`, 1280x800), connected and told the screen is being viewed."""
+    browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                               args=["--no-sandbox"])
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(url)
+    await server.connected.wait()
+    await server.send_json({"type": "status", "state": "viewing"})
+    return browser, page
+
+
 def helper_main(args: argparse.Namespace) -> int:
     return asyncio.run(_helper(args))
 
@@ -227,12 +239,7 @@ async def _helper(args: argparse.Namespace) -> int:
             await channel.send_json({"type": "screen.ack", "seq": seq})
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                   args=["--no-sandbox"])
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await page.goto(url)
-        await server.connected.wait()
-        await server.send_json({"type": "status", "state": "viewing"})
+        browser, page = await open_viewer(playwright, server, url)
         await page.evaluate(STAMP_JS)
         task = loop.create_task(receive())
         await page.wait_for_function(
@@ -484,6 +491,16 @@ def _old_tree(rev: str, into: Path) -> Path:
     return into
 
 
+def compared(before: str | None, tmp: Path) -> list[tuple[str, str]]:
+    """The versions a run compares, (name, PYTHONPATH): this tree, and with `before` also
+    the ``ra`` of that git revision (put in `tmp`) ahead of this tree's bench."""
+    versions = [("after", str(ROOT))]
+    if before:
+        old = _old_tree(before, tmp / "before")
+        versions.append((f"before ({before})", f"{old}:{ROOT}"))
+    return versions
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench link", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -511,10 +528,7 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(exist_ok=True)
     samples = []
     with tempfile.TemporaryDirectory(prefix="ra-bench-link-") as tmpdir:
-        versions = [("after", str(ROOT))]
-        if cfg.before:
-            old = _old_tree(cfg.before, Path(tmpdir) / "before")
-            versions.append((f"before ({cfg.before})", f"{old}:{ROOT}"))
+        versions = compared(cfg.before, Path(tmpdir))
         for rnd in range(cfg.rounds):
             for link in links:
                 for workload in cfg.workloads.split(","):

@@ -4,8 +4,10 @@
 accepts one WebSocket at ``ws://127.0.0.1:PORT/ws/<token>``. The token is
 random (``secrets.token_urlsafe(32)``) and single-use: the first WebSocket
 that gets through consumes it, and from then on every request, with any
-token, gets a bare 404. Every request must also name this server in its
-``Host`` header (and, if it has one, its ``Origin``), which defeats DNS
+token, gets a bare 404 (but ``/screen-worker.js``, the page's screen
+decoder: static code, the same for everyone, which the page may fetch after
+its WebSocket took the token). Every request must also name this server in
+its ``Host`` header (and, if it has one, its ``Origin``), which defeats DNS
 rebinding: a page on another site never gets a response it could read.
 
 127.0.0.1 is open to every local account, so the token is never put where
@@ -17,8 +19,11 @@ any byte of it is read or answered.
 The wire format (JSON text messages both ways) is described in
 ``docs/viewer.md``. Screen updates go to the page as binary messages in the
 person's own format, ``ra.desktop.codec.Update.to_bytes()``
-(``docs/screen-protocol.md``): the page decodes them itself, nothing is
-re-encoded on the way.
+(``docs/screen-protocol.md``): the page decodes them itself, in a Worker
+(``static/screen-worker.js`` after ``static/screen.js``), nothing is re-encoded
+on the way. The page's Content-Security-Policy allows that one same-origin
+worker script (``worker-src 'self'``) and nothing else to load; the worker's
+own policy (``default-src 'none'``) lets it fetch nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ _log = get_logger("ra.viewer")
 OnMessage = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 MAX_SIDE = 0xFFFF
+WORKER_PATH = "/screen-worker.js"
 
 
 # -- screen updates ------------------------------------------------------------------
@@ -327,6 +333,7 @@ class ViewerServer:
         self._hosts: frozenset[str] = frozenset()
         self._origins: frozenset[str] = frozenset()
         self._page_template = ""
+        self._worker_script = b""
         self._ws: ServerConnection | None = None
         self._outbox: collections.deque[str] = collections.deque()
         self._pending: _Pending | None = None
@@ -349,6 +356,8 @@ class ViewerServer:
         if self._server is not None:
             raise RuntimeError("the viewer server is already started")
         self._page_template = self._build_page()
+        self._worker_script = "\n".join(
+            _static(name) for name in ("screen.js", "screen-worker.js")).encode()
         self._server = await serve(
             self._handler, self._host, 0,
             process_request=self._process_request,
@@ -456,6 +465,11 @@ class ViewerServer:
         if request.method != "GET":
             return _denied(405)
         path = request.path.split("?", 1)[0]
+        if path == WORKER_PATH:
+            return _response(200, self._worker_script, "text/javascript; charset=utf-8", {
+                "Content-Security-Policy": "default-src 'none'",
+                "Cross-Origin-Resource-Policy": "same-origin",
+            })
         if path.startswith("/v/") and self._token_ok(path[3:]):
             return self._page()
         if path.startswith("/ws/") and self._token_ok(path[4:]):
@@ -477,7 +491,7 @@ class ViewerServer:
         policy = (
             "default-src 'none'; "
             f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            f"connect-src {sockets}; img-src blob:; "
+            f"connect-src {sockets}; img-src blob:; worker-src 'self'; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
         return _response(200, body, "text/html; charset=utf-8", {

@@ -7,6 +7,13 @@ window.raPage = (function () {
   const raScreen = window.raScreen;
   const $ = (id) => document.getElementById(id);
 
+  // The elements of these ids, keyed by id (for one destructuring of a page's controls).
+  function byId(...ids) {
+    const found = {};
+    for (const id of ids) found[id] = $(id);
+    return found;
+  }
+
   // The screen (stage.html): the canvas, named `label`, and its 2D context, the stage that
   // holds it, the placeholder and the note shown over it, and the pointer marker, placed
   // where `pointer()` says (null: hidden; never painted into the picture). The canvas is
@@ -68,5 +75,5 @@ window.raPage = (function () {
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
   }
 
-  return Object.freeze({ $: $, screen: screen, socket: socket, send: send });
+  return Object.freeze({ $: $, byId: byId, screen: screen, socket: socket, send: send });
 })();

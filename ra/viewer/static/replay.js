@@ -9,13 +9,10 @@
   const $ = raPage.$;
   const view = raPage.screen("The recorded screen", () => (shown.frame < 0 ? null : cursor));
   const { canvas, ctx, stage, placeholder, note: screenNote } = view;
-  const statusEl = $("status");
-  const playButton = $("play");
-  const speedSelect = $("speed");
-  const seekInput = $("seek");
-  const track = $("track");
-  const clock = $("clock");
-  const eventList = $("events");
+  const {
+    status: statusEl, play: playButton, speed: speedSelect, seek: seekInput, track, clock,
+    events: eventList,
+  } = raPage.byId("status", "play", "speed", "seek", "track", "clock", "events");
   const FRAME_HEADER = 12; // time f64, length u32
   const CHUNK_HEADER = 8; // index u32, count u32
 

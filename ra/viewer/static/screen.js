@@ -1,7 +1,8 @@
 // Screen updates in the browser: parse, decode and paint ra.desktop.codec's wire format
-// (docs/screen-protocol.md). Shared by the live viewer (viewer.js) and the replay
-// (replay.js): window.raScreen.
-window.raScreen = (function () {
+// (docs/screen-protocol.md). Shared by the live viewer's decoder (screen-worker.js, a
+// Worker), the live viewer (viewer.js: paints what the worker decoded) and the replay
+// (replay.js): self.raScreen, in a page or a worker.
+self.raScreen = (function () {
   "use strict";
 
   // Screen updates: ra.desktop.codec's wire format (docs/screen-protocol.md), big-endian.
@@ -69,7 +70,61 @@ window.raScreen = (function () {
     return image;
   }
 
-  // A tile ready to draw: {fill: "rgb(...)"}, an ImageData or an ImageBitmap.
+  // The size in a JPEG's frame header (SOFn), or null if it has none before its data.
+  function jpegSize(bytes) {
+    if (bytes.length < 4 || bytes[0] !== 0xFF || bytes[1] !== 0xD8) return null;
+    let i = 2;
+    while (i + 9 <= bytes.length) {
+      if (bytes[i] !== 0xFF) return null;
+      const marker = bytes[i + 1];
+      if (marker === 0xFF) { // fill byte
+        i += 1;
+        continue;
+      }
+      if (marker >= 0xC0 && marker <= 0xCF && marker !== 0xC4 && marker !== 0xC8
+          && marker !== 0xCC) {
+        const height = (bytes[i + 5] << 8) | bytes[i + 6];
+        return { width: (bytes[i + 7] << 8) | bytes[i + 8], height: height };
+      }
+      i += 2 + ((bytes[i + 2] << 8) | bytes[i + 3]);
+    }
+    return null;
+  }
+
+  // A JPEG's pixels: a VideoFrame from WebCodecs' ImageDecoder where there is one (it
+  // reads the bytes as they are: no Blob, and the picture stays in YUV until drawn), else
+  // an ImageBitmap. Either is drawn with drawImage and let go with close(). A JPEG whose
+  // header gives another size than its tile's is never decoded (a few bytes can claim
+  // 65535x65535 pixels).
+  function decodeJpeg(tile) {
+    const header = jpegSize(tile.bytes);
+    if (!header || header.width !== tile.w || header.height !== tile.h) {
+      return Promise.reject(new Error("JPEG of " + (header ? header.width + "x" + header.height
+        : "no size") + " in a " + tile.w + "x" + tile.h + " tile"));
+    }
+    const size = (image) => {
+      const width = image.displayWidth === undefined ? image.width : image.displayWidth;
+      const height = image.displayHeight === undefined ? image.height : image.displayHeight;
+      if (width === tile.w && height === tile.h) return image;
+      image.close();
+      throw new Error("JPEG of " + width + "x" + height + " in a " + tile.w + "x" + tile.h
+        + " tile");
+    };
+    if (typeof ImageDecoder !== "function") {
+      return createImageBitmap(new Blob([tile.bytes], { type: "image/jpeg" })).then(size);
+    }
+    let decoder;
+    try {
+      decoder = new ImageDecoder({ data: tile.bytes, type: "image/jpeg" });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return decoder.decode().then((result) => size(result.image))
+      .finally(() => decoder.close());
+  }
+
+  // A tile ready to draw: {fill: "rgb(...)"}, an ImageData, or a VideoFrame or
+  // ImageBitmap (see decodeJpeg).
   function decodeTile(tile) {
     const b = tile.bytes;
     switch (tile.codec) {
@@ -80,12 +135,7 @@ window.raScreen = (function () {
         if (tile.length !== tile.w * tile.h * 3) break;
         return Promise.resolve(bgrToImageData(b, tile.w, tile.h));
       case CODEC_JPEG:
-        return createImageBitmap(new Blob([b], { type: "image/jpeg" })).then((bitmap) => {
-          if (bitmap.width === tile.w && bitmap.height === tile.h) return bitmap;
-          bitmap.close();
-          throw new Error("JPEG of " + bitmap.width + "x" + bitmap.height + " in a "
-            + tile.w + "x" + tile.h + " tile");
-        });
+        return decodeJpeg(tile);
       default:
         break;
     }

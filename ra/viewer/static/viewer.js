@@ -26,22 +26,17 @@
   const view = raPage.screen("The remote screen", () => cursor); // the remote pointer
   const { canvas, ctx, placeholder, note: screenNote } = view;
   canvas.tabIndex = 0; // keys reach the remote screen through the focused canvas
-  const statusEl = $("status");
-  const takeButton = $("take-control");
-  const releaseButton = $("release");
-  const disconnectButton = $("disconnect");
-  const refreshButton = $("refresh");
-  const monitorSelect = $("monitor");
-  const chatLog = $("chat-log");
-  const chatForm = $("chat-form");
-  const chatInput = $("chat-input");
-  const chatSend = $("chat-send");
+  const {
+    status: statusEl, "take-control": takeButton, release: releaseButton,
+    disconnect: disconnectButton, refresh: refreshButton, monitor: monitorSelect,
+    "chat-log": chatLog, "chat-form": chatForm, "chat-input": chatInput, "chat-send": chatSend,
+  } = raPage.byId("status", "take-control", "release", "disconnect", "refresh", "monitor",
+    "chat-log", "chat-form", "chat-input", "chat-send");
 
   let ws = null;
   let open = false;
   let state = "connecting";
   let releasing = false; // control.release sent: no more input until the next status
-  let frames = Promise.resolve(); // screen work, strictly in arrival order
   const heldKeys = new Map(); // code (or key) -> the key event sent as down
   const heldButtons = new Set();
   let lastPointer = null;
@@ -207,87 +202,60 @@
     screenNote.hidden = false;
   }
 
-  // Is the rectangle of `tile` inside one tile of a later update? Then its pixels
-  // would be painted over before anyone sees them: not worth decoding.
-  function superseded(tile, later) {
-    for (const update of later) {
-      for (const t of update.tiles) {
-        if (t.x <= tile.x && t.y <= tile.y && t.x + t.w >= tile.x + tile.w
-            && t.y + t.h >= tile.y + tile.h) {
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-
-  // Updates that arrived while the last ones were drawn: drawn together, newest last.
-  // Tiles a later update paints over are skipped (never decoded, never drawn late);
-  // an update for another screen size makes every earlier one moot. The rest are
-  // decoded first (JPEG by createImageBitmap, off the main thread), then drawn at
-  // once, in order: no half updates.
-  async function drawUpdates(updates) {
-    let first = 0;
-    updates.forEach((u, i) => {
-      if (i && (u.width !== updates[i - 1].width || u.height !== updates[i - 1].height)) {
-        first = i;
-      }
-    });
-    const kept = updates.slice(first);
-    const work = [];
-    kept.forEach((update, i) => {
-      const later = kept.slice(i + 1);
-      for (const tile of update.tiles) {
-        if (!superseded(tile, later)) work.push(tile);
-      }
-    });
-    const decoded = await Promise.allSettled(work.map(raScreen.decodeTile));
-    const last = kept[kept.length - 1];
+  // A batch from the decoder (screen-worker.js), painted at once: its last update gives the
+  // size and the pointer.
+  function drawBatch(batch) {
+    const updates = batch.updates;
+    if (!Array.isArray(updates) || !updates.length) return;
+    const last = updates[updates.length - 1];
     setScreenSize(last.width, last.height); // a keyframe for a new size resizes
-    raScreen.paint(ctx, { tiles: work }, decoded, tileSkipped);
+    raScreen.paint(ctx, { tiles: batch.tiles }, batch.decoded, tileSkipped);
     cursor = { x: last.cursorX, y: last.cursorY };
     view.placeCursor();
     placeholder.classList.add("hidden");
     // For tests, debugging and benchmarks: what was drawn last, and how much.
     window.raLastUpdate = { seq: last.seq, keyframe: updates.some((u) => u.keyframe),
-      tiles: last.tiles.length };
+      tiles: last.tiles };
     const count = (name, n) => {
       canvas.dataset[name] = String((Number(canvas.dataset[name]) || 0) + n);
     };
-    count("superseded", updates.reduce((n, u) => n + u.tiles.length, 0) - work.length);
+    count("superseded", batch.superseded);
     count("shown", 1);
     // Slices of one big update share its seq: the updates drawn here, for benchmarks.
-    canvas.dataset.seqs = kept.map((u) => u.seq).join(",");
+    canvas.dataset.seqs = updates.map((u) => u.seq).join(",");
     canvas.dataset.seq = String(last.seq);
     count("frames", updates.length); // last: a test waiting on it sees everything above
   }
 
-  // Screen updates not yet drawn, parsed, in arrival order. Each is acknowledged
-  // when its drawing starts (or when found unreadable): the server sends at most
-  // two ahead, so while one batch is decoded the next can arrive, and a later
-  // update can spare the page drawing an earlier one late.
-  let waiting = [];
+  // Screen updates are parsed and decoded off the main thread, in arrival order, and come
+  // back in batches (or as sizes, in order with them); see screen-worker.js. Each update
+  // is acknowledged when the worker takes its batch (its drawing starts: it will be drawn
+  // or dropped as superseded), or at once if it does not parse: the server sends at most
+  // a few ahead, so the next can arrive while a batch is decoded.
+  const decoder = new Worker("/screen-worker.js");
+  decoder.addEventListener("message", (event) => {
+    const message = event.data;
+    if (!message || typeof message !== "object") return;
+    if (message.type === "batch") {
+      drawBatch(message);
+    } else if (message.type === "taken") {
+      for (let i = 0; i < message.count; i++) send({ type: "screen.ack" });
+    } else if (message.type === "size") {
+      if (message.width > 0 && message.height > 0) setScreenSize(message.width, message.height);
+    } else if (message.type === "bad") {
+      console.warn("ra viewer: screen update dropped:", message.reason);
+      if (message.ack) send({ type: "screen.ack" });
+    }
+  });
+  decoder.addEventListener("error", (event) => {
+    console.warn("ra viewer: the screen decoder failed:", event.message);
+    screenNote.textContent = "The screen cannot be shown: its decoder failed";
+    screenNote.hidden = false;
+  });
 
   function screenUpdate(buffer) {
     canvas.dataset.received = String((Number(canvas.dataset.received) || 0) + 1);
-    try {
-      waiting.push(raScreen.parseUpdate(buffer));
-    } catch (error) {
-      console.warn("ra viewer:", error);
-      send({ type: "screen.ack" });
-      return;
-    }
-    queueScreenWork(() => {
-      if (!waiting.length) return undefined; // drawn with an earlier batch
-      const batch = waiting;
-      waiting = [];
-      for (let i = 0; i < batch.length; i++) send({ type: "screen.ack" });
-      return drawUpdates(batch);
-    });
-  }
-
-  function queueScreenWork(work) {
-    frames = frames.then(work).catch((error) => console.warn("ra viewer:", error));
+    decoder.postMessage({ type: "update", buffer: buffer }, [buffer]);
   }
 
   // -- input, only while in control --------------------------------------------------
@@ -436,7 +404,7 @@
       case "screen": {
         const width = message.width | 0;
         const height = message.height | 0;
-        if (width > 0 && height > 0) queueScreenWork(() => setScreenSize(width, height));
+        if (width > 0 && height > 0) decoder.postMessage({ type: "size", width, height });
         break;
       }
       default:
