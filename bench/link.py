@@ -84,9 +84,9 @@ from bench.desktop import (
 )
 from ra.desktop.xvfb import xvfb
 
-LINKS = {  # name: (bits per second, one-way delay in seconds); None: loopback
+LINKS = {  # name (rate, round trip): (bits per second, one-way delay in seconds); None: loopback
     "loopback": None,
-    "100mbit-2ms": (100e6, 0.001),
+    "100mbit-4ms": (100e6, 0.002),
     "20mbit-40ms": (20e6, 0.020),
     "5mbit-100ms": (5e6, 0.050),
 }
