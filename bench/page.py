@@ -1,6 +1,6 @@
 """The helper's page alone: how many full-screen updates it shows a second, and at what CPU.
 
-Run ``python -m bench.page`` (``--before REV`` also runs every round with the ``ra``
+Run ``python -m bench page`` (``--before REV`` also runs every round with the ``ra``
 package, page included, of git revision REV, in the same run, for a before/after table).
 
 `bench link` measures the whole chain (capture, codec, pacer, link, page) and on a
@@ -114,7 +114,7 @@ async def _run(seconds: float, rate: float) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.page", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench page", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0)
