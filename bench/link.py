@@ -452,6 +452,7 @@ def measure(out: dict[str, Any], paint: dict[str, Any], t0: int, t1: int,
         "link_use": None if rate is None else round(link_bytes / wall / rate, 3),
         "updates_per_s": round(sum(1 for t, _n in out["received"] if t0 <= t < t1) / wall, 1),
         "stamp_unread": sum(1 for t, c, _s in paints if c is None and t0 <= t < t1),
+        "latencies_ms": [round(x, 1) for x in latencies],  # each frame shown, in order
     }
 
 
