@@ -1049,3 +1049,32 @@ def test_jpeg_of_another_size_than_its_tile_is_never_decoded() -> None:
             assert (np.abs(shown[64:96, 64:96, :3].astype(int) - 90) <= 2).all()
 
     run(body)
+
+
+@needs_chromium
+def test_many_tiny_tiles_cannot_hold_the_screen_worker() -> None:
+    """A hostile person's updates of thousands of one-pixel tiles over full-screen ones:
+    the worker's search for covered tiles gives up early instead of cutting each big
+    tile into thousands of pieces, and everything is drawn at once."""
+    async def body() -> None:
+        async with viewer_session(max_frames_in_flight=64) as session:
+            page = session.page
+            rng = np.random.default_rng(5)
+            held = await held_screen(session, (10, 20, 30))
+            # The worker is busy with a photo cell, so what follows makes one batch.
+            await held.send(held.change((0, 0), rng.integers(0, 256, (64, 64, 3))))
+            await worker_until(held.worker, "self.raDecodes === 1")
+            whole = Tile(0, 0, 192, 128, Codec.FILL, bytes((70, 60, 50)))  # BGR
+            await held.send(Update(2, 192, 128, 0, 0, (whole,) * 8, False))
+            dots = tuple(Tile(x, y, 1, 1, Codec.FILL, bytes((200, 200, 200)))
+                         for y in range(128) for x in range(y % 2, 192, 2))
+            await held.send(Update(3, 192, 128, 0, 0, dots, False))
+            await worker_until(held.worker, "self.raArrived === 3")
+            await held.worker.evaluate("() => self.raRelease()")
+            await session.frames_drawn(4)
+            shown = await session.canvas_pixels()
+            assert (shown[0, 0, :3] == 200).all() and (shown[0, 1, :3] == (50, 60, 70)).all()
+            assert (shown[127, 191, :3] == 200).all()
+            assert await page.evaluate("() => window.raLastUpdate.seq") == 3
+
+    run(body)

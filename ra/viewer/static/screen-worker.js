@@ -24,6 +24,13 @@
   const raScreen = self.raScreen;
   const queue = []; // parsed updates and size changes, in arrival order
   let busy = false;
+  // Dropping covered tiles only saves decoding, so it gives up where it would cost more
+  // than it saves: a batch of more tiles than this (a real screen is at most a few
+  // thousand 64x64 cells) drops nothing, and a tile is counted as not covered once what
+  // is left of it falls into more pieces than MAX_PIECES. Updates of many tiny tiles,
+  // which a hostile person could send, cannot hold the worker for long.
+  const MAX_COVER_TILES = 4096;
+  const MAX_PIECES = 64;
 
   // The parts of rectangle `a` outside rectangle `b` (at most four).
   function subtract(a, b) {
@@ -46,6 +53,7 @@
     for (const cover of covers) {
       left = left.flatMap((part) => subtract(part, cover));
       if (!left.length) return true;
+      if (left.length > MAX_PIECES) return false;
     }
     return false;
   }
@@ -62,10 +70,12 @@
       }
     });
     const kept = updates.slice(first);
+    const dropping = kept.reduce((n, u) => n + u.tiles.length, 0) <= MAX_COVER_TILES;
     const work = [];
     const covers = []; // the tiles of the updates after the one looked at
     for (let i = kept.length - 1; i >= 0; i--) {
-      const tiles = kept[i].tiles.filter((tile) => !covered(tile, covers));
+      const tiles = dropping ? kept[i].tiles.filter((tile) => !covered(tile, covers))
+        : kept[i].tiles;
       work.unshift(...tiles);
       covers.push(...kept[i].tiles);
     }
