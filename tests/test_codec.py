@@ -350,6 +350,23 @@ def test_newest_tile_wins_and_uncovered_tiles_are_kept_in_order() -> None:
     assert merge_updates(keyframe, new).keyframe
 
 
+@pytest.mark.timeout(60)
+def test_a_merge_of_many_tiny_tiles_keeps_them_all_instead_of_comparing_every_pair() -> None:
+    """A peer's updates of 65,536 one-pixel tiles each (a million fit in 16 MiB) would take
+    billions of tile comparisons to merge exactly; the merge keeps every older tile instead
+    (in order, they still paint the newest screen), so whoever merges is not held."""
+    def dots(seq: int, colour: bytes) -> Update:
+        tiles = tuple(Tile(x, y, 1, 1, Codec.FILL, colour)
+                      for y in range(0, 512, 2) for x in range(0, 512, 2))
+        return Update(seq, 512, 512, 0, 0, tiles)
+
+    older, newer = dots(1, b"\x01\x01\x01"), dots(2, b"\x02\x02\x02")
+    merged = merge_updates(older, newer)
+    assert merged.seq == 2 and merged.tiles == older.tiles + newer.tiles
+    small = merge_updates(upd(1, (0, 0, 64, 64)), upd(2, (0, 0, 64, 64), (64, 0, 64, 64)))
+    assert len(small.tiles) == 2  # below the bound, the covered tile is still dropped
+
+
 def test_merged_updates_decode_to_the_newest_screen() -> None:
     encoder = TileEncoder(W, H)
     decoder = TileDecoder(W, H)

@@ -568,11 +568,21 @@ def _overlapping(tiles: tuple[Tile, ...], cell: int = 64) -> bool:
     return bool((count > 1).any())
 
 
+#: The most (older, newer) tile pairs `merge_updates` compares; past it, it keeps every
+#: older tile (applied in order they still give the newest screen, in more bytes). A real
+#: screen's updates stay under it (a 4K screen is 2,040 cells of 64x64: 4.2 million
+#: pairs); a peer's updates of many tiny tiles do not, and must not stall the merge.
+MERGE_PAIRS = 1 << 22
+
+
 def merge_updates(older: Update, newer: Update) -> Update:
     """One update equivalent to applying `older` then `newer`, without `older`'s stale tiles."""
     if (older.width, older.height) != (newer.width, newer.height):
         return newer  # the screen changed size: the newer update is a keyframe of its own
-    kept = [t for t in older.tiles if not _covered(t, newer.tiles)]
+    if len(older.tiles) * len(newer.tiles) > MERGE_PAIRS:
+        kept = list(older.tiles)
+    else:
+        kept = [t for t in older.tiles if not _covered(t, newer.tiles)]
     return replace(
         newer,
         tiles=(*kept, *newer.tiles),
@@ -595,7 +605,9 @@ def _covered(tile: Tile, by: tuple[Tile, ...]) -> bool:
     # Coordinate compression: mark the covered cells of the grid made by the edges.
     xs = sorted({x0, x1, *(h[0] for h in hits), *(h[2] for h in hits)})
     ys = sorted({y0, y1, *(h[1] for h in hits), *(h[3] for h in hits)})
+    col = {x: i for i, x in enumerate(xs)}
+    row = {y: i for i, y in enumerate(ys)}
     grid = np.zeros((len(ys) - 1, len(xs) - 1), dtype=bool)
     for hx0, hy0, hx1, hy1 in hits:
-        grid[ys.index(hy0) : ys.index(hy1), xs.index(hx0) : xs.index(hx1)] = True
+        grid[row[hy0] : row[hy1], col[hx0] : col[hx1]] = True
     return bool(grid.all())
