@@ -502,14 +502,22 @@ def compared(before: str | None, tmp: Path) -> list[tuple[str, str]]:
     return versions
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench link", description=__doc__,
+def cases_parser(prog: str, doc: str | None, *, rounds: int, seconds: float, warmup: float,
+                 links: str) -> argparse.ArgumentParser:
+    """The options every benchmark of (link, workload) cases takes, with its defaults."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--links", default=",".join(LINKS))
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--warmup", type=float, default=warmup)
+    parser.add_argument("--links", default=links)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = cases_parser("python -m bench link", __doc__, rounds=3, seconds=20.0, warmup=4.0,
+                          links=",".join(LINKS))
     parser.add_argument("--before", default=None, metavar="REV",
                         help="also run each case with the ra package of git revision REV")
     parser.add_argument("--quick", action="store_true", help="1 round of 8 s")

@@ -37,7 +37,6 @@ off by more than 32 on some channel.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -405,13 +404,8 @@ def _mean(scores: list[dict[str, float]]) -> dict[str, float] | None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench video", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--links", default="loopback,20mbit-40ms")
-    parser.add_argument("--workloads", default="fullscreen,terminal,typing")
+    parser = link.cases_parser("python -m bench video", __doc__, rounds=1, seconds=15.0,
+                               warmup=5.0, links="loopback,20mbit-40ms")
     parser.add_argument("--codecs", default="tile,h264")
     parser.add_argument("--loopback-mbit", type=float, default=30.0,
                         help="the video bitrate on loopback (elsewhere: 85 %% of the link)")

@@ -177,7 +177,6 @@ def collect(
     period: Period[datetime],
     *,
     progress: Progress | None = None,
-    now: datetime | None = None,
 ) -> Report:
     """Fold the log behind `conn` (an ra database, read only) into a `Report`."""
     window = period.text()
@@ -228,7 +227,7 @@ def collect(
                 else:
                     totals.control_denied += 1
     totals.events_read = read
-    return Report(period, now or datetime.now(UTC), total, ordered, totals)
+    return Report(period, datetime.now(UTC), total, ordered, totals)
 
 
 def _bodies(conn: Any, low: str | None) -> Iterator[list[tuple[int, Any]]]:
