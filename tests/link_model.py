@@ -22,8 +22,9 @@ offer, and write while ``poll`` gives updates) against a one-way path of
 The screen is a `Workload`: what changes at each capture, and when each
 change happened (to measure change-to-shown). A change is encoded as the
 codec does it, one tile per grid row of 64 pixels it spans (so big updates
-can be sent in slices), and is *shown* when the last of its tiles arrives;
-a change some of whose tiles were merged away (superseded) is never shown.
+can be sent in slices; the first update is a keyframe, as the desktop's, and
+is never sliced), and is *shown* when the last of its tiles arrives; a change
+some of whose tiles were merged away (superseded) is never shown.
 """
 
 from __future__ import annotations
@@ -217,6 +218,7 @@ def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
                 alive.append(tile)
                 tiles.append(tile)
         result.qualities.append(pacer.quality)
-        pacer.offer(Update(seq, W, H, 0, 0, tuple(tiles)), started, capture_time=capture_time)
+        update = Update(seq, W, H, 0, 0, tuple(tiles), keyframe=seq == 1)  # as the desktop's
+        pacer.offer(update, started, capture_time=capture_time)
         send_ready(now)
     return result

@@ -158,3 +158,22 @@ def test_a_small_change_goes_ahead_of_a_waiting_big_one() -> None:
     assert [t.y for t in p.pending.tiles] == [64, 0]
     p.on_ack(3, 0.1)  # acks 1 too: they went first
     assert p.in_flight == 0 and p.poll(0.1) is not None
+
+
+@pytest.mark.parametrize(("mbit", "delay", "settled"), [(5, 0.050, 1.0), (20, 0.020, 0.25)])
+def test_the_start_up_finds_the_round_trip_and_does_not_queue_a_seconds_worth(
+        mbit: float, delay: float, settled: float) -> None:
+    # The first update (a whole screen, a keyframe) is alone on the link, but its bytes'
+    # time there is unknown until acks measure the bandwidth: its round trip is mostly
+    # that time, not the path's. Taken whole, on 5 Mbit/s it allowed a second of queue.
+    rate = mbit * MBIT
+    p = pacer()
+    result = run_link(p, full_screen(), rate=rate, delay=delay, duration=3.0)
+    assert p.min_rtt is not None and p.min_rtt <= 1.25 * 2 * delay
+    after_the_first = [s for s in result.shown if s.changed_at > 0]
+    assert after_the_first and after_the_first[0].shown_at <= 1.0
+    # Once settled (a second on 5 Mbit/s), frames show at least twice a second, each
+    # within the round trip and three frames' bytes at the lowest quality (+ 0.1 s).
+    frame_time = p.settings.min_quality * 2800 / rate  # full_screen()'s bytes
+    assert result.shown_per_s("full", settled, 3.0) >= 2
+    assert max(result.latencies("full", settled)) <= 2 * delay + 3 * frame_time + 0.1

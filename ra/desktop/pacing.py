@@ -55,7 +55,11 @@ oldest update in flight with that seq and every one before it.
   seconds (and the first, when start-up ends) is measured afresh, as BBR's
   ProbeRTT does: one update alone in flight, whose sample replaces the
   minimum. The *queue delay* is how far the last phase's median lies above
-  the minimum: time spent behind earlier bytes.
+  the minimum: time spent behind earlier bytes. The first update (a whole
+  screen) is alone on the link, but is acknowledged before any bandwidth is
+  known: most of its round trip is its own bytes' time at the bottleneck (on
+  5 Mbit/s, 0.3 s of a 0.4 s round trip), taken out once the first sample of
+  a full link gives the bandwidth.
 * The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes
   (x 1 while *draining*: the queue delay is above ``drain_delay`` or half a
   round trip, whichever is longer), plus what the link carries while an ack
@@ -63,7 +67,8 @@ oldest update in flight with that seq and every one before it.
   drain threshold; BBR allows so for acks that arrive aggregated), and at
   least the pacing gain x bandwidth x the last phase's median round trip (a
   receiver that acks late for its own reasons, as on a busy machine, keeps
-  the rate it has, and probing grows it; the drain phase lowers it), but
+  the rate it has, and probing grows it; the drain phase lowers it; x 1 in
+  start-up, whose gain would double a queue every round trip), but
   never fewer than ``min_unacked`` updates (or slices) in flight, so the link
   does not idle for a round trip between updates, nor more than
   ``max_unacked``.
@@ -228,6 +233,8 @@ class Pacer:
         self._last_capture: float | None = None
         self._last_size = 0  # wire bytes of the last update offered (0 after an idle capture)
         self._capture_time = 0.0  # smoothed seconds a capture (grab + encode) takes
+        self._first: tuple[float, int] | None = None
+        """(round trip, wire bytes) of the first update, acknowledged before any bandwidth."""
 
     # --- the model ---------------------------------------------------------------------
 
@@ -273,7 +280,7 @@ class Pacer:
         # What keeps the link as busy as now at the latency of now (x the gain: probing
         # grows it): a receiver that acks late for its own reasons (a busy machine) is
         # not taken for a queue to drain.
-        now_rate = self.pacing_gain * bw * self._typical_rtt
+        now_rate = (1.0 if self.startup else self.pacing_gain) * bw * self._typical_rtt
         return max(cwnd + bw * late, self.settings.min_unacked * self._slice_limit(bw), now_rate)
 
     @property
@@ -446,9 +453,18 @@ class Pacer:
         self._check_app_limited(now)
         rtt = max(0.0, now - acked.sent_at)
         self.latency = self._average(self.latency, rtt)
-        self._sample_bandwidth(now)
+        if self._delivered == acked.size:
+            self._first = (rtt, acked.size)
+        first_estimate = self.bandwidth is None
+        link_sample = self._sample_bandwidth(now)
         self._acks.append((now, self._delivered))
         bw = self.bandwidth
+        if first_estimate and bw is not None and self._first is not None and link_sample:
+            # The first update was alone at the bottleneck, but its bytes' time there
+            # was unknown: its round trip, taken whole, is the start-up's minimum.
+            first_rtt, first_size = self._first
+            if self._min_rtt is not None:
+                self._min_rtt = min(self._min_rtt, max(first_rtt - first_size / bw, 1e-4))
         propagation = rtt
         if bw is not None and self._link_limited:
             # At most half: an estimate too low (app-limited) would take it all.
@@ -486,30 +502,32 @@ class Pacer:
         if self._last_size <= self.settings.small_bytes or due:
             self._app_limited_until = self._delivered + self._inflight_bytes + 1
 
-    def _sample_bandwidth(self, now: float) -> None:
-        """A delivery-rate sample over at least ``sample_time`` (and two round trips)."""
+    def _sample_bandwidth(self, now: float) -> bool:
+        """A delivery-rate sample over at least ``sample_time`` (and two round trips);
+        True if one was taken while the link was kept full (not app-limited)."""
         span = max(self.settings.sample_time, 2 * (self.min_rtt or 0.0))
         while len(self._acks) > 1 and self._acks[1][0] <= now - span:
             self._acks.popleft()  # the newest ack old enough stays first
         if not self._acks:
-            return
+            return False
         start, delivered = self._acks[0]
         elapsed = now - start
         if elapsed <= 0:
-            return
+            return False
         full = elapsed >= span
         if not full and self._bw_measured:
-            return  # too short to trust once a full one has been taken
+            return False  # too short to trust once a full one has been taken
         rate = (self._delivered - delivered) / elapsed
         app_limited = self._idle_at >= start
         if app_limited and not full:
-            return  # a few small updates over a short span say nothing of the link
+            return False  # a few small updates over a short span say nothing of the link
         current = self.bandwidth
         if not app_limited or current is None or rate > current:
             self._bw.add(rate, now)
             self._bw_measured = self._bw_measured or full
-            self._link_limited = self._link_limited or (full and (
-                not app_limited or self._last_size > self.settings.small_bytes))
+            self._link_limited = self._link_limited or not app_limited or (
+                full and self._last_size > self.settings.small_bytes)
+        return not app_limited
 
     def _phase_time(self) -> float:
         """A phase of the gain cycle: ``phase_time``, or two round trips if longer."""
