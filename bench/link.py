@@ -19,11 +19,12 @@ One *run* is one (link, workload, version), in fresh processes:
    namespace ``person``.
 3. The helper's side, `helper` below, in the namespace ``helper``: what
    ``ra connect`` does with the screen (``ra.net.connect``; each SCREEN body
-   to the real `ViewerServer`, then ``screen.ack`` with its seq, as
-   `ra.session.driver` does) and the real viewer page in headless Chromium
-   (Playwright, ``executable_path=/usr/bin/chromium``). A MutationObserver in
-   the page reads the stamp from the canvas after every paint and keeps
-   (time, counter) in the page; the list is read once, at the end. (Playwright
+   to the real `ViewerServer`, and ``screen.ack`` with its seq once the page
+   has taken it, as `ra.session.driver` does) and the real viewer page in
+   headless Chromium (Playwright, ``executable_path=/usr/bin/chromium``). A
+   MutationObserver in the page reads the stamp from the canvas after every
+   paint and keeps (time, counter) in the page; the list is read once, at the
+   end. (Playwright
    turns on Chromium's network monitoring, which copies every WebSocket frame
    to Playwright's process; nothing is read through it during the run.)
 4. The link: the namespaces are joined by a veth pair, and the helper
@@ -57,6 +58,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import inspect
 import json
 import os
 import signal
@@ -228,6 +231,11 @@ async def _helper(args: argparse.Namespace) -> int:
     url = await server.start()
     received: list[tuple[int, int]] = []  # (monotonic ns, SCREEN body bytes)
 
+    # As ra.session.driver does: the ack once the page has taken the update, or (ra
+    # before it did so: `--before` an older revision) as soon as it arrives.
+    acks: asyncio.Queue[int] = asyncio.Queue()
+    when_taken = "taken" in inspect.signature(server.send_screen).parameters
+
     async def receive() -> None:
         while True:
             frame = await channel.recv()
@@ -235,13 +243,21 @@ async def _helper(args: argparse.Namespace) -> int:
                 continue
             received.append((time.monotonic_ns(), len(frame.body)))
             seq = peek_seq(frame.body)
-            await server.send_screen(frame.body)  # as ra.session.driver does
-            await channel.send_json({"type": "screen.ack", "seq": seq})
+            if when_taken:
+                await server.send_screen(frame.body, functools.partial(acks.put_nowait, seq))
+            else:
+                await server.send_screen(frame.body)
+                acks.put_nowait(seq)
+
+    async def acknowledge() -> None:
+        while True:
+            await channel.send_json({"type": "screen.ack", "seq": await acks.get()})
 
     async with async_playwright() as playwright:
         browser, page = await open_viewer(playwright, server, url)
         await page.evaluate(STAMP_JS)
         task = loop.create_task(receive())
+        acker = loop.create_task(acknowledge())
         await page.wait_for_function(
             "() => Number(document.getElementById('screen').dataset.frames || 0) > 0",
             timeout=60_000)
@@ -259,6 +275,7 @@ async def _helper(args: argparse.Namespace) -> int:
                     superseded: +d.superseded || 0};
         }""")
         task.cancel()
+        acker.cancel()
         stopper.cancel()
         await browser.close()
     with contextlib.suppress(NetError, ConnectionClosed, OSError):

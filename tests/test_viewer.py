@@ -469,6 +469,62 @@ def test_slow_page_gets_latest_tiles_merged_and_unsafe_input_dropped() -> None:
     run(body)
 
 
+def test_each_update_is_taken_only_once_the_page_has_it() -> None:
+    """The person hears of an update (its `taken`) when the page acknowledges the frame
+    that holds it, in order, merged ones with it; what the page never gets is let go
+    when it goes, and so is all that comes after."""
+
+    async def body() -> None:
+        server = ViewerServer(Received())
+        url = await server.start()
+        encoder = TileEncoder(192, 64, browser_safe=True)
+        screen = np.full((64, 192, 4), 255, dtype=np.uint8)
+        taken: list[int] = []
+
+        async def send(value: int) -> None:
+            screen[:, :64, :3] = value
+            await server.send_screen(encoder.encode(screen).to_bytes(),
+                                     functools.partial(taken.append, value))
+
+        try:
+            async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/{token_of(url)}",
+                                  origin=Origin(f"http://127.0.0.1:{server.port}")) as ws:
+                await server.connected.wait()
+                for value in (1, 2):  # two go out
+                    await send(value)
+                    await ws.recv(decode=False)
+                for value in (3, 4, 5):  # these wait for an ack, merged
+                    await send(value)
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await ws.recv()
+                assert taken == []  # arrived is not taken
+                await ws.send(json.dumps({"type": "screen.ack"}))
+                assert Update.from_bytes(await ws.recv(decode=False)).seq == 5
+                assert taken == [1]
+                await ws.send(json.dumps({"type": "screen.ack"}))
+                await ws.send(json.dumps({"type": "screen.ack"}))
+                async with asyncio.timeout(WAIT):
+                    while len(taken) < 5:
+                        await asyncio.sleep(0.01)
+                assert taken == [1, 2, 3, 4, 5]  # the merged frame stands for all three
+                await send(6)
+                await ws.recv(decode=False)
+                await send(7)
+                await send(8)
+                await ws.recv(decode=False)
+                assert taken == [1, 2, 3, 4, 5]
+            async with asyncio.timeout(WAIT):
+                await server.disconnected.wait()
+            assert taken == [1, 2, 3, 4, 5, 6, 7, 8]  # the page went: nothing waits for it
+            await send(9)
+            assert taken[-1] == 9
+        finally:
+            await server.close()
+
+    run(body)
+
+
 # -- security: the token, Host and Origin ---------------------------------------------
 
 

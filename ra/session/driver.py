@@ -41,14 +41,17 @@ for it goes through the `Inbox` they were made with.
   ``screen.monitor``). The real one is `ra.session.desktop.X11Desktop`; the
   default `StatusDesktop` only prints a status line.
 - The helper's side is a `Viewer` (`ra.session.helper.ViewerBridge`): it is
-  shown the person's screen updates (each acknowledged to the person, which
-  paces the stream) and ``screen.monitors``, and every list of outputs once
-  performed; what its page asks comes back through the inbox.
+  shown the person's screen updates and ``screen.monitors``, and every list
+  of outputs once performed; what its page asks comes back through the
+  inbox. Each update is acknowledged to the person (``screen.ack``, which
+  paces the stream) once the page has taken it, not as it arrives: a page
+  slower than the link slows the person's capture, instead of the helper
+  merging away frames the person took the trouble to encode and send.
 
 The face (terminal or window) is also handed every list of outputs once
 performed (`Face.performed`). Screen messages (docs/session.md, "Screen
 messages") never reach the engine, and flow only while the engine is
-streaming (an ack, at any time); anything else of the kind is ignored.
+streaming (an ack, at any time, both ways); anything else of the kind is ignored.
 `send_screen_message` sends this side's to the peer.
 
 The recorded screen (person's side, `ra.recording`): the recorder puts each
@@ -166,8 +169,9 @@ class Desktop(Protocol):
 class Viewer(Protocol):
     """The helper's side of the screen: where the person's screen and the session are shown."""
 
-    async def show_screen(self, update: bytes) -> None:
-        """One screen update from the person (``Update.to_bytes()``)."""
+    async def show_screen(self, update: bytes, taken: Callable[[], None]) -> None:
+        """One screen update from the person (``Update.to_bytes()``); call `taken` once
+        it is drawn or dropped, in the order they came: the person is told then."""
 
     async def show_monitors(self, message: dict[str, Any]) -> None:
         """The person's ``screen.monitors``, as received (to be checked)."""
@@ -488,8 +492,10 @@ class SessionDriver:
             seq = peek_seq(update)
         except ProtocolError:
             return
-        await self.viewer.show_screen(update)
-        await self._send({"type": SCREEN_ACK, "seq": seq})
+        # Acknowledged once the page has it, not as it arrives: the person's pacer
+        # then sends as fast as the helper's screen takes updates, and no faster.
+        await self.viewer.show_screen(
+            update, functools.partial(self.inbox.tell, {"type": SCREEN_ACK, "seq": seq}))
 
     async def _screen_message(self, message: Mapping[str, Any]) -> None:
         """A screen message from the peer: for the desktop or the viewer, never the engine."""
@@ -521,8 +527,9 @@ class SessionDriver:
         """Send a screen message of this side's (``screen.refresh``, ...) while streaming."""
         if message.get("type") not in SCREEN_MESSAGES[self.engine.role]:
             raise ValueError(f"not a {self.engine.role}'s screen message: {message.get('type')!r}")
-        if self._done.is_set() or self.engine.state not in STREAMING:
-            return
+        if self._done.is_set() or (self.engine.state not in STREAMING
+                                   and message.get("type") != SCREEN_ACK):
+            return  # an ack goes at any time: the person's pacer counts on every one
         await self._send(message)
 
     async def _read_inbox(self) -> None:

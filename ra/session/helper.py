@@ -124,8 +124,8 @@ class ViewerBridge:
 
     # -- what the driver shows -----------------------------------------------------------
 
-    async def show_screen(self, update: bytes) -> None:
-        await self.server.send_screen(update)
+    async def show_screen(self, update: bytes, taken: Callable[[], None]) -> None:
+        await self.server.send_screen(update, taken)
 
     async def show_monitors(self, message: dict[str, Any]) -> None:
         """The person's ``screen.monitors``: checked, then shown on the page."""

@@ -15,6 +15,8 @@ in the order put:
   of the helper's for the person (``screen.refresh``, ``screen.monitor``);
   it returns once the driver has done it, so a page that sends faster than
   the session goes is read no faster than that.
+- `tell`: a screen message to send, without waiting (on the loop): the
+  ``screen.ack`` of an update the helper's page has taken.
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ class Inbox:
     def chunk(self, payload: Mapping[str, Any]) -> None:
         """Record a chunk the recorder has written (call on the loop)."""
         self._items.put_nowait(Chunk(dict(payload)))
+
+    def tell(self, message: Mapping[str, Any]) -> None:
+        """Send this screen message soon (call on the loop)."""
+        if not self._closed:
+            self._items.put_nowait(ScreenMessage(dict(message)))
 
     async def ask(self, request: Input | dict[str, Any]) -> None:
         """The viewer's request: an engine input, or a screen message; back once done."""

@@ -75,6 +75,15 @@ def check_update(data: bytes | bytearray | memoryview) -> Update:
         raise ValueError(f"not a screen update: {exc}") from None
 
 
+Taken = Callable[[], None]
+"""Called once the page has taken a screen update (`ViewerServer.send_screen`)."""
+
+
+def _done(taken: list[Taken]) -> None:
+    for call in taken:
+        call()
+
+
 class _Pending:
     """The screen update not yet sent: later ones merge into it, latest wins.
 
@@ -85,11 +94,14 @@ class _Pending:
     nothing was merged, the bytes go out exactly as they came.
     """
 
-    def __init__(self, update: Update, data: bytes) -> None:
+    def __init__(self, update: Update, data: bytes, taken: Taken) -> None:
         self.update = update
         self._data: bytes | None = data
+        #: What to call once the page has taken it: one for each update merged into it.
+        self.taken = [taken]
 
-    def add(self, update: Update, data: bytes) -> None:
+    def add(self, update: Update, data: bytes, taken: Taken) -> None:
+        self.taken.append(taken)
         if update.keyframe or (update.width, update.height) != self.size:
             self.update, self._data = update, data
         else:
@@ -337,7 +349,8 @@ class ViewerServer:
         self._ws: ServerConnection | None = None
         self._outbox: collections.deque[str] = collections.deque()
         self._pending: _Pending | None = None
-        self._in_flight = 0
+        #: Of each screen message sent and not yet acknowledged by the page: its `Taken`s.
+        self._sent: collections.deque[list[Taken]] = collections.deque()
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()  # set: no message waits to go to the page
         self._flushed.set()
@@ -398,13 +411,17 @@ class ViewerServer:
             return
         if message.get("type") == "screen" and self._pending is not None:
             if self._pending.size != (message["width"], message["height"]):
-                self._pending = None  # tiles for the old size: useless now
+                _done(self._pending.taken)  # tiles for the old size: useless now
+                self._pending = None
         self._outbox.append(json.dumps(dict(message), ensure_ascii=False))
         self._flushed.clear()
         self._wake.set()
 
-    async def send_screen(self, update: bytes | bytearray | memoryview) -> None:
-        """Queue one screen update, ``Update.to_bytes()`` (ValueError if malformed).
+    async def send_screen(self, update: bytes | bytearray | memoryview,
+                          taken: Taken = lambda: None) -> None:
+        """Queue one screen update, ``Update.to_bytes()`` (ValueError if malformed);
+        `taken` is called once the page has taken it (or it was dropped: the page
+        is gone, or the screen changed size), in the order the updates came.
 
         The bytes go to the page as they are. If earlier updates are still
         unsent (the page is slow), they are merged with this one
@@ -414,11 +431,12 @@ class ViewerServer:
         data = bytes(update)
         parsed = check_update(data)
         if self._gone:
+            taken()
             return
         if self._pending is None:
-            self._pending = _Pending(parsed, data)
+            self._pending = _Pending(parsed, data, taken)
         else:
-            self._pending.add(parsed, data)
+            self._pending.add(parsed, data, taken)
             self.frames_merged += 1
         self._wake.set()
 
@@ -435,7 +453,7 @@ class ViewerServer:
         self._gone = True
         self._consumed = True
         self._outbox.clear()
-        self._pending = None
+        self._drop_screens()
         if self._ws is not None:
             await self._ws.close(1001, "session ended")
         if self._server is not None:
@@ -447,6 +465,14 @@ class ViewerServer:
     def state(self) -> str:
         """The last status state sent to the page."""
         return self._state
+
+    def _drop_screens(self) -> None:
+        """The page is gone: what it had not taken never will be."""
+        while self._sent:
+            _done(self._sent.popleft())
+        if self._pending is not None:
+            _done(self._pending.taken)
+            self._pending = None
 
     # -- HTTP: the page, and the gate in front of the WebSocket --------------------------
 
@@ -526,7 +552,8 @@ class ViewerServer:
                     _log.info("viewer.message.dropped", reason="malformed")
                     continue
                 if message["type"] == "screen.ack":
-                    self._in_flight = max(0, self._in_flight - 1)
+                    if self._sent:
+                        _done(self._sent.popleft())
                     self._wake.set()
                     continue
                 if message["type"] == "input" and self._state != "controlling":
@@ -539,7 +566,7 @@ class ViewerServer:
             self._gone = True
             self._flushed.set()
             self._outbox.clear()
-            self._pending = None
+            self._drop_screens()
             self.disconnected.set()
             _log.info("viewer.disconnected")
 
@@ -559,13 +586,13 @@ class ViewerServer:
                 while self._outbox:
                     await ws.send(self._outbox.popleft())
                 self._flushed.set()
-                if self._pending is not None and self._in_flight < self._max_in_flight:
+                if self._pending is not None and len(self._sent) < self._max_in_flight:
                     pending, self._pending = self._pending, None
-                    self._in_flight += 1
+                    self._sent.append(pending.taken)
                     await ws.send(pending.encode())
                     self.frames_sent += 1
                 if self._outbox or (self._pending is not None
-                                    and self._in_flight < self._max_in_flight):
+                                    and len(self._sent) < self._max_in_flight):
                     self._wake.set()
         except ConnectionClosed:
             pass
