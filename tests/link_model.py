@@ -218,5 +218,7 @@ def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
                 tiles.append(tile)
         result.qualities.append(pacer.quality)
         pacer.offer(Update(seq, W, H, 0, 0, tuple(tiles)), started, capture_time=capture_time)
+        # The model sends no keyframes: a merge past an update's bounds would drop changes.
+        assert not pacer.keyframe_due, "a merge past the bounds of an update"
         send_ready(now)
     return result
