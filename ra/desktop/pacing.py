@@ -26,7 +26,9 @@ painted; else in its own order), each at most ``slice_time`` seconds of the link
 What is not yet written stays pending and merges like any update, and an
 express update goes between two slices: a keystroke waits for the slices in
 flight, never for a whole full-screen update. Keyframes are never sliced (a
-recording's chunk starts with a whole one).
+recording's chunk starts with a whole one). The helper acknowledges each
+update it receives, in order, by its seq: an ack for seq acknowledges the
+oldest update in flight with that seq and every one before it.
 
 **Bounds.** An update may hold at most ``MAX_TILES`` tiles covering at most
 ``MAX_SCREENS`` (2) times its screen's area (``ra.desktop.codec``,
@@ -35,12 +37,10 @@ so does the encoder (one screen at most); a merge keeps older tiles that the
 newer ones only partly paint over (a change offered while a keyframe waits
 covers more than the screen), so merges of merges (a window dragged over a
 slow link) can overlap more and more. A merge that would break the bounds is
-not made: what waits stays as it is (a screen as it was, never a mix), the newer
-update is dropped, and `keyframe_due` asks the sender for a keyframe, which
-paints everything (in fewer pixels than a merge that covers more than the
-screen); updates that are not keyframes are dropped until it comes. The helper acknowledges each
-update it receives, in order, by its seq: an ack for seq acknowledges the
-oldest update in flight with that seq and every one before it.
+not made: what waits stays as it is (a screen as it was, never a mix), the
+newer update is dropped, and `keyframe_due` asks the sender for a keyframe,
+which paints everything (in fewer pixels than a merge that covers more than
+the screen); updates that are not keyframes are dropped until it comes.
 
 **The link model** (like BBR's):
 

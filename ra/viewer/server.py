@@ -433,7 +433,6 @@ class ViewerServer:
             self.frames_merged += 1
             if not merged:
                 _log.info("viewer.screen.unmerged", reason="out of bounds")
-                self._wake.set()
                 await self._deliver({"type": "screen.refresh"})
         self._wake.set()
 
