@@ -220,5 +220,8 @@ def run_link(pacer: Pacer, workload: Workload, *, rate: float, delay: float,
         result.qualities.append(pacer.quality)
         update = Update(seq, W, H, 0, 0, tuple(tiles), keyframe=seq == 1)  # as the desktop's
         pacer.offer(update, started, capture_time=capture_time)
+        # The model sends no keyframe after the first: a merge past an update's bounds
+        # would drop changes.
+        assert not pacer.keyframe_due, "a merge past the bounds of an update"
         send_ready(now)
     return result

@@ -7,12 +7,15 @@ import time
 
 import numpy as np
 import pytest
+import simplejpeg  # type: ignore[import-untyped]
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ra.desktop.codec import (
     HEADER,
+    MAX_SCREENS,
+    MAX_TILES,
     MAX_UPDATE_BYTES,
     TILE_HEADER,
     Codec,
@@ -287,6 +290,85 @@ def test_an_update_for_another_screen_size_is_refused() -> None:
     assert issubclass(UpdateFormatError, ProtocolError)
 
 
+# --- what one update may make its receiver do ------------------------------------------
+
+
+def whole_screen_jpeg(width: int = W, height: int = H) -> bytes:
+    """A small JPEG of one flat colour, the size of the whole screen (about a kilobyte)."""
+    return bytes(simplejpeg.encode_jpeg(np.full((height, width, 3), 77, np.uint8), 50, "RGB"))
+
+
+def test_more_tiles_than_max_tiles_are_refused() -> None:
+    """16 MiB hold a million one-pixel FILL tiles; an update may hold MAX_TILES."""
+    size = (1024, 1024)  # their areas stay far under the screen's
+    fill = tile(0, 0, 1, 1, Codec.FILL, b"\x01\x02\x03")
+    assert decode_update(header(MAX_TILES, size=size) + fill * MAX_TILES).tiles[-1].w == 1
+    with pytest.raises(UpdateFormatError, match=f"{MAX_TILES + 1} tiles, more than {MAX_TILES}"):
+        decode_update(header(MAX_TILES + 1, size=size) + fill * (MAX_TILES + 1))
+
+
+def test_one_whole_screen_jpeg_thousands_of_times_is_refused_before_any_decode() -> None:
+    """A kilobyte of JPEG that decodes to a whole screen, 4,000 times in under 6 MB: the
+    third copy already covers more than two screens, so nothing is decoded."""
+    jpeg = whole_screen_jpeg()
+    once = tile(0, 0, W, H, Codec.JPEG, jpeg)
+    assert len(once) < 1500 and MAX_SCREENS == 2
+    decoder = TileDecoder(W, H)
+    decoder.feed(header(2) + once * 2)  # two screens: what a merge may hold
+    before = decoder.framebuffer.copy()
+    started = time.perf_counter()
+    for count in (3, 4000):
+        with pytest.raises(UpdateFormatError, match=f"cover {3 * W * H} pixels, more than 2"):
+            decoder.feed(header(count) + once * count)
+    assert time.perf_counter() - started < 0.5
+    assert (decoder.framebuffer == before).all()
+    half = tile(0, 0, W, H // 2, Codec.FILL, b"\x01\x02\x03")
+    assert len(decode_update(header(4) + half * 4).tiles) == 4
+    with pytest.raises(UpdateFormatError, match="more than 2 times the 200x130 screen"):
+        decode_update(header(5) + half * 4 + tile(0, 0, 1, 1, Codec.FILL, b"abc"))
+
+
+def test_the_encoder_refuses_a_grid_of_more_cells_than_an_update_may_hold() -> None:
+    assert MAX_TILES == 1 << 16
+    largest = TileEncoder(16384, 16384)  # the default 64-pixel tile
+    assert largest.rows * largest.cols == MAX_TILES
+    for width, height, size in ((16384, 16385, 64), (4096, 4097, 16), (65535, 65535, 64)):
+        with pytest.raises(ValueError, match="more than an update may hold"):
+            TileEncoder(width, height, size)
+
+
+@pytest.mark.timeout(120)
+def test_a_keyframe_of_the_largest_grid_is_accepted() -> None:
+    """4096x4096 in 16-pixel cells is MAX_TILES cells; a checkerboard of two colours keeps
+    every cell a tile of its own (no two neighbours merge), and the update decodes."""
+    size, cell = 4096, 16
+    grid = (np.add.outer(np.arange(size) // cell, np.arange(size) // cell) % 2).astype(np.uint8)
+    frame = np.empty((size, size, 4), np.uint8)
+    frame[:] = (grid * 200)[:, :, None]
+    update = TileEncoder(size, size, cell).encode(frame)
+    assert update.keyframe and len(update.tiles) == MAX_TILES and update.within_bounds()
+    assert decode_update(update.to_bytes()) == update
+
+
+RECT = st.tuples(st.integers(0, W - 1), st.integers(0, H - 1),
+                 st.integers(1, W), st.integers(1, H))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(RECT, max_size=16))
+def test_fuzz_tiles_are_accepted_exactly_when_they_cover_at_most_two_screens(
+        rects: list[tuple[int, int, int, int]]) -> None:
+    tiles = tuple(Tile(x, y, min(w, W - x), min(h, H - y), Codec.FILL, b"abc")
+                  for x, y, w, h in rects)
+    update = Update(1, W, H, 0, 0, tiles)
+    within = sum(t.w * t.h for t in tiles) <= 2 * W * H
+    assert update.within_bounds() == within
+    try:
+        assert decode_update(update.to_bytes()) == update and within
+    except UpdateFormatError:
+        assert not within
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_fuzz_garbage_raises_only_our_error(data: bytes) -> None:
@@ -352,18 +434,20 @@ def test_newest_tile_wins_and_uncovered_tiles_are_kept_in_order() -> None:
 
 @pytest.mark.timeout(60)
 def test_a_merge_of_many_tiny_tiles_keeps_them_all_instead_of_comparing_every_pair() -> None:
-    """A peer's updates of 65,536 one-pixel tiles each (a million fit in 16 MiB) would take
-    billions of tile comparisons to merge exactly; the merge keeps every older tile instead
-    (in order, they still paint the newest screen), so whoever merges is not held."""
+    """A peer's updates of 32,768 one-pixel tiles each would take a billion tile
+    comparisons to merge exactly; the merge keeps every older tile instead (in order, they
+    still paint the newest screen), so whoever merges is not held."""
     def dots(seq: int, colour: bytes) -> Update:
         tiles = tuple(Tile(x, y, 1, 1, Codec.FILL, colour)
-                      for y in range(0, 512, 2) for x in range(0, 512, 2))
+                      for y in range(0, 256, 2) for x in range(0, 512, 2))
         return Update(seq, 512, 512, 0, 0, tiles)
 
     older, newer = dots(1, b"\x01\x01\x01"), dots(2, b"\x02\x02\x02")
     merged = merge_updates(older, newer)
+    assert merged is not None
     assert merged.seq == 2 and merged.tiles == older.tiles + newer.tiles
     small = merge_updates(upd(1, (0, 0, 64, 64)), upd(2, (0, 0, 64, 64), (64, 0, 64, 64)))
+    assert small is not None
     assert len(small.tiles) == 2  # below the bound, the covered tile is still dropped
 
 
@@ -385,6 +469,67 @@ def test_merged_updates_decode_to_the_newest_screen() -> None:
     decoder.feed(merged.to_bytes())
     assert mean_error(decoder.framebuffer, third) < 3
     assert same_colours(decoder.framebuffer[64:], third[64:])
+
+
+def test_a_merge_beyond_the_bounds_is_not_made_and_the_pacer_asks_for_a_keyframe() -> None:
+    """A window dragged right over a terminal on a slow link: each frame changes one run of
+    cells a row (the cell left behind and the window), one cell further right each time,
+    so no older run is ever painted over whole and merged they overlap more and more.
+    Every merge made decodes; the one that would cover more than two screens is not made:
+    the update waiting stays as it was, and a keyframe is asked for."""
+    width, height = 1024, 128  # 16 x 2 cells
+    encoder = TileEncoder(width, height, browser_safe=True)
+    decoder = TileDecoder(width, height)
+    terminal, window = text_like(width, height, seed=1), text_like(256, height, seed=7)
+    frame = terminal.copy()
+    pacer = Pacer()
+    pacer.offer(encoder.encode(frame), now=0.0)
+    first = pacer.poll(now=0.0)  # the keyframe goes; its write keeps the link busy
+    assert first is not None and first.keyframe
+    decoder.feed(first.to_bytes())
+    waiting: list[Update] = []
+    for step in range(1, 13):
+        frame = terminal.copy()
+        frame[:, step * 64:step * 64 + 256] = window
+        pacer.offer(encoder.encode(frame), now=0.01 * step)
+        if pacer.keyframe_due:
+            break
+        assert pacer.pending is not None and pacer.pending.within_bounds()
+        waiting.append(pacer.pending)
+    assert pacer.keyframe_due and len(waiting) > 2
+    assert sum(t.w * t.h for t in waiting[-1].tiles) > width * height  # overlapping
+    assert pacer.pending is waiting[-1]  # kept as it was, the newer update dropped
+    for update in waiting:
+        assert decode_update(update.to_bytes()) == update
+    frame[:, :64] = 5
+    pacer.offer(encoder.encode(frame), now=1.0)  # not a keyframe: dropped too
+    assert pacer.pending is waiting[-1] and pacer.keyframe_due
+    full = encoder.encode(frame, force_full=True)
+    pacer.offer(full, now=1.1)
+    assert not pacer.keyframe_due and pacer.pending == full  # it paints everything
+    pacer.on_sent(1000, now=1.2)
+    sent = pacer.poll(now=1.2)
+    assert sent == full
+    decoder.feed(sent.to_bytes())
+    assert mean_error(decoder.framebuffer, frame) < 3
+
+
+def test_a_change_merged_into_a_waiting_keyframe_stays_within_the_bounds() -> None:
+    """A keyframe covers the screen in runs of cells; a change offered while it waits
+    paints over some of a run, so the run stays and the merge covers more than the
+    screen: a second screen is allowed for it."""
+    encoder = TileEncoder(W, H)
+    first = text_like()
+    keyframe = encoder.encode(first)
+    second = first.copy()
+    second[0:10, 0:10] = 1
+    change = encoder.encode(second)
+    merged = merge_updates(keyframe, change)
+    assert merged is not None and merged.keyframe
+    assert sum(t.w * t.h for t in merged.tiles) > W * H
+    decoder = TileDecoder(W, H)
+    decoder.feed(merged.to_bytes())
+    assert same_colours(decoder.framebuffer, second)
 
 
 def test_unacknowledged_updates_keep_the_link_busy() -> None:

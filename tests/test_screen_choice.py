@@ -238,6 +238,12 @@ def test_x11desktop_monitors_refresh_and_switch(desktop_display: tuple[Display, 
             assert full.keyframe and (full.width, full.height) == (WIDTH, HEIGHT)
             assert stream.colour_at(350, 350) == _rgb(0x20C020)
 
+            # A merge the pacer could not make within an update's bounds: a keyframe next.
+            count = len(stream.updates)
+            desktop.pacer.keyframe_due = True
+            again = await stream.next_update(count)
+            assert again.keyframe and not desktop.pacer.keyframe_due
+
             # Monitor 2 only: a keyframe of the right half, and the new choice goes out.
             count = len(stream.updates)
             assert desktop.select_monitor(2)

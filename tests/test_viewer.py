@@ -13,6 +13,7 @@ import functools
 import http.client
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
-from ra.desktop.codec import Codec, Tile, TileDecoder, TileEncoder, Update
+from ra.desktop.codec import MAX_SCREENS, MAX_TILES, Codec, Tile, TileDecoder, TileEncoder, Update
 from ra.viewer import ViewerServer, parse_page_message
 
 CHROMIUM = "/usr/bin/chromium"
@@ -356,6 +357,80 @@ def test_send_screen_takes_codec_updates_only() -> None:
         await server.close()
 
     run(body)
+
+
+def whole_screen_jpeg(width: int, height: int) -> bytes:
+    """About a kilobyte of JPEG that decodes to a whole screen of one colour."""
+    return bytes(simplejpeg.encode_jpeg(np.full((height, width, 3), 77, np.uint8), 50, "RGB"))
+
+
+def test_one_whole_screen_tile_many_times_is_refused_quickly() -> None:
+    """A hostile person's update of one whole-screen JPEG (57 KB) 280 times over (280
+    screens to decode from 16 MB), or of more tiles than an update may hold: `ra connect`
+    refuses it on its structure, at once, and the page never gets it."""
+    async def body() -> None:
+        server = ViewerServer(lambda message: None)
+        width, height = 1920, 1080
+        jpeg = whole_screen_jpeg(width, height)
+        twice = Update(1, width, height, 0, 0, (Tile(0, 0, width, height, Codec.JPEG, jpeg),) * 2)
+        await server.send_screen(twice.to_bytes())  # what a merge may hold
+        flood = Update(2, width, height, 0, 0, twice.tiles[:1] * 280).to_bytes()
+        assert len(flood) < 16 * 1024 * 1024
+        dots = Update(3, width, height, 0, 0, (Tile(0, 0, 1, 1, Codec.FILL, b"abc"),)
+                      * (MAX_TILES + 1)).to_bytes()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ValueError, match="more than 2 times the 1920x1080 screen"):
+            await server.send_screen(flood)
+        with pytest.raises(ValueError, match=f"{MAX_TILES + 1} tiles, more than {MAX_TILES}"):
+            await server.send_screen(dots)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await server.close()
+
+    run(body)
+
+
+def test_updates_that_cannot_be_merged_within_the_bounds_ask_for_a_full_frame() -> None:
+    """While the page is slow, a change that paints over part of the merged updates waiting
+    would make them cover more than two screens: it is not merged; what waits goes out as
+    it was, and a full frame is asked for (as the page's Refresh button does)."""
+    async def body() -> None:
+        received = Received()
+        server = ViewerServer(received)
+        url = await server.start()
+        origin = f"http://127.0.0.1:{server.port}"
+
+        def fill(seq: int, x: int, w: int, value: int, key: bool = False) -> Update:
+            return Update(seq, 192, 64, 0, 0, (Tile(x, 0, w, 64, Codec.FILL, bytes([value] * 3)),),
+                          key)
+
+        try:
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/ws/{token_of(url)}", origin=Origin(origin)
+            ) as ws:
+                await server.connected.wait()
+                for seq in (1, 2):  # two unacked updates: the page is busy
+                    await server.send_screen(fill(seq, 0, 192, seq, key=True).to_bytes())
+                    await ws.recv(decode=False)
+                await server.send_screen(fill(3, 0, 192, 3, key=True).to_bytes())
+                await server.send_screen(fill(4, 0, 64, 4).to_bytes())  # 1 1/3 screens: merged
+                assert received.messages == []
+                await server.send_screen(fill(5, 32, 130, 5).to_bytes())  # over 2: not merged
+                assert received.messages == [{"type": "screen.refresh"}]
+                await ws.send(json.dumps({"type": "screen.ack"}))
+                waiting = Update.from_bytes(await ws.recv(decode=False))
+                assert [(t.x, t.w, t.data[0]) for t in waiting.tiles] == [(0, 192, 3), (0, 64, 4)]
+                assert waiting.seq == 4 and waiting.keyframe
+                assert (server.frames_sent, server.frames_merged) == (3, 2)
+        finally:
+            await server.close()
+
+    run(body)
+
+
+def test_the_pages_bounds_of_an_update_are_the_codecs() -> None:
+    script = (Path(__file__).parents[1] / "ra/viewer/static/screen.js").read_text()
+    constants = dict(re.findall(r"const (MAX_TILES|MAX_SCREENS) = (\d+);", script))
+    assert constants == {"MAX_TILES": str(MAX_TILES), "MAX_SCREENS": str(MAX_SCREENS)}
 
 
 def test_page_messages_are_checked_and_rebuilt() -> None:
@@ -1109,7 +1184,7 @@ def test_jpeg_of_another_size_than_its_tile_is_never_decoded() -> None:
 
 @needs_chromium
 def test_many_tiny_tiles_cannot_hold_the_screen_worker() -> None:
-    """A hostile person's updates of thousands of one-pixel tiles over full-screen ones:
+    """A hostile person's updates of thousands of one-pixel tiles over two full-screen ones:
     the worker's search for covered tiles gives up early instead of cutting each big
     tile into thousands of pieces, and everything is drawn at once."""
     async def body() -> None:
@@ -1121,7 +1196,7 @@ def test_many_tiny_tiles_cannot_hold_the_screen_worker() -> None:
             await held.send(held.change((0, 0), rng.integers(0, 256, (64, 64, 3))))
             await worker_until(held.worker, "self.raDecodes === 1")
             whole = Tile(0, 0, 192, 128, Codec.FILL, bytes((70, 60, 50)))  # BGR
-            await held.send(Update(2, 192, 128, 0, 0, (whole,) * 8, False))
+            await held.send(Update(2, 192, 128, 0, 0, (whole,) * 2, False))
             dots = tuple(Tile(x, y, 1, 1, Codec.FILL, bytes((200, 200, 200)))
                          for y in range(128) for x in range(y % 2, 192, 2))
             await held.send(Update(3, 192, 128, 0, 0, dots, False))
@@ -1132,5 +1207,77 @@ def test_many_tiny_tiles_cannot_hold_the_screen_worker() -> None:
             assert (shown[0, 0, :3] == 200).all() and (shown[0, 1, :3] == (50, 60, 70)).all()
             assert (shown[127, 191, :3] == 200).all()
             assert await page.evaluate("() => window.raLastUpdate.seq") == 3
+
+    run(body)
+
+
+# In the page's screen worker: builds an update of `count` copies of one tile, parses it
+# with raScreen.parseUpdate, and hands it to the worker as the page would; the verdict.
+BOUNDS_JS = """
+([width, height, count, rect, codec, payload, deliver]) => {
+  const size = 18 + count * (13 + payload.length);
+  const buffer = new ArrayBuffer(size);
+  const view = new DataView(buffer);
+  const bytes = new Uint8Array(buffer);
+  view.setUint8(0, 1);
+  view.setUint32(2, 9);
+  view.setUint16(6, width);
+  view.setUint16(8, height);
+  view.setUint32(14, count);
+  for (let i = 0, o = 18; i < count; i++, o += 13 + payload.length) {
+    rect.forEach((value, k) => view.setUint16(o + 2 * k, value));
+    view.setUint8(o + 8, codec);
+    view.setUint32(o + 9, payload.length);
+    bytes.set(payload, o + 13);
+  }
+  let verdict = "ok";
+  try {
+    self.raScreen.parseUpdate(buffer);
+  } catch (error) {
+    verdict = error.message;
+  }
+  if (deliver) self.dispatchEvent(new MessageEvent("message", {data: {type: "update", buffer}}));
+  return verdict;
+}
+"""
+
+
+@needs_chromium
+def test_the_page_refuses_an_update_beyond_the_bounds_before_any_decode() -> None:
+    """What `ra connect` refuses, the page's decoder refuses too (the replay page shares
+    it): one small whole-screen JPEG 4,000 times over, or more than MAX_TILES tiles, is
+    reported bad on its structure and nothing of it is decoded; two screens' worth is
+    drawn."""
+    async def body() -> None:
+        async with viewer_session() as session:
+            page = session.page
+            warnings: list[str] = []
+            page.on("console", lambda message: warnings.append(message.text))
+            held = await held_screen(session, (10, 20, 30))
+            await held.worker.evaluate("() => self.raRelease()")  # decodes go through
+            jpeg = list(whole_screen_jpeg(192, 128))
+            whole = [0, 0, 192, 128]
+            dot = ([0, 0, 1, 1], Codec.FILL, [1, 2, 3])
+
+            async def verdict(size: tuple[int, int], count: int, tile: tuple[list[int], int,
+                              list[int]], deliver: bool = False) -> str:
+                return str(await held.worker.evaluate(
+                    BOUNDS_JS, [*size, count, tile[0], int(tile[1]), tile[2], deliver]))
+
+            assert await verdict((192, 128), 4000, (whole, Codec.JPEG, jpeg), True) == (
+                "tiles cover more than 2 screens")
+            assert await verdict((1024, 1024), MAX_TILES + 1, dot, True) == (
+                f"screen update of {MAX_TILES + 1} tiles")
+            assert await verdict((1024, 1024), MAX_TILES, dot) == "ok"
+            assert await verdict((192, 128), 3, (whole, Codec.JPEG, jpeg)) == (
+                "tiles cover more than 2 screens")
+            assert await verdict((192, 128), 2, (whole, Codec.JPEG, jpeg), True) == "ok"
+            await session.frames_drawn(2)
+            assert await held.worker.evaluate("() => self.raDecodes") == 2  # the two drawn
+            dropped = [w for w in warnings if "screen update dropped" in w]
+            assert [w.split(": ", 2)[2] for w in dropped] == [
+                "tiles cover more than 2 screens", f"screen update of {MAX_TILES + 1} tiles"]
+            shown = await session.canvas_pixels()
+            assert (np.abs(shown[:, :, :3].astype(int) - 77) <= 2).all()
 
     run(body)

@@ -41,6 +41,19 @@ decoder's framebuffer always has 255 in the fourth byte.
 The wire format is described in docs/screen-protocol.md. `decode_update`
 checks the structure and `TileDecoder.apply` the payloads; any problem with the
 bytes raises `UpdateFormatError` (a `ProtocolError`), and nothing else escapes.
+
+**What one update may make its receiver do** is bounded in the format itself,
+not only by its byte size (16 MiB hold a million 16-byte FILL tiles, or one
+small JPEG of a whole screen thousands of times): an update holds at most
+`MAX_TILES` tiles, and its tiles' areas add up to at most `MAX_SCREENS` times
+its screen's area (`Update.within_bounds`), so decoding one costs at most two
+screens of pixels. The encoder's updates cover one screen at most: its tiles
+are grid cells (merged along rows) that never overlap, and it refuses a grid
+of more than `MAX_TILES` cells; a slice of an update (``ra.desktop.pacing``)
+is some of its tiles. The second screen is for merges
+(`ra.desktop.pacing.merge_updates`): they keep older tiles that newer ones
+only partly paint over, so a change merged into a waiting keyframe covers
+more than the screen; a merge that would break the bounds is not made.
 """
 
 from __future__ import annotations
@@ -67,6 +80,11 @@ TILE_HEADER = struct.Struct(">HHHHBI")
 FLAG_KEYFRAME = 0x01
 MAX_UPDATE_BYTES = 16 * 1024 * 1024
 """The largest encoded update accepted (the SCREEN frame body limit of docs/protocol.md)."""
+MAX_TILES = 1 << 16
+"""The most tiles one update may hold: a grid of 65,536 cells is a 16384x16384 screen at the
+default 64-pixel tile, 4096x4096 at the smallest (16); `TileEncoder` refuses a larger grid."""
+MAX_SCREENS = 2
+"""An update's tiles' areas add up to at most this many times its screen's area."""
 
 _ALPHA = np.uint32(0xFF000000)
 _RAW_BELOW_PIXELS = 342
@@ -116,6 +134,12 @@ class Update:
     @property
     def payload_bytes(self) -> int:
         return sum(len(t.data) for t in self.tiles)
+
+    def within_bounds(self) -> bool:
+        """At most `MAX_TILES` tiles, whose areas add up to at most `MAX_SCREENS` screens:
+        what `decode_update` asks of every update (see the module's docstring)."""
+        return len(self.tiles) <= MAX_TILES and (
+            sum(t.w * t.h for t in self.tiles) <= MAX_SCREENS * self.width * self.height)
 
     def to_bytes(self) -> bytes:
         return encode_update(self)
@@ -178,9 +202,12 @@ def decode_update(data: bytes | bytearray | memoryview) -> Update:
         raise UpdateFormatError(f"screen update has unknown flags 0x{flags:02x}")
     if width == 0 or height == 0:
         raise UpdateFormatError(f"screen update for an empty screen ({width}x{height})")
+    if count > MAX_TILES:
+        raise UpdateFormatError(f"screen update of {count} tiles, more than {MAX_TILES}")
     if count > (total - HEADER.size) // TILE_HEADER.size:
         raise UpdateFormatError(f"screen update truncated: {count} tiles announced")
     offset = HEADER.size
+    area, most = 0, MAX_SCREENS * width * height
     tiles: list[Tile] = []
     for index in range(count):
         if offset + TILE_HEADER.size > total:
@@ -190,6 +217,12 @@ def decode_update(data: bytes | bytearray | memoryview) -> Update:
         if w == 0 or h == 0 or x + w > width or y + h > height:
             raise UpdateFormatError(
                 f"tile {index} ({x},{y} {w}x{h}) is outside the {width}x{height} screen"
+            )
+        area += w * h
+        if area > most:
+            raise UpdateFormatError(
+                f"tiles 0 to {index} cover {area} pixels, more than {MAX_SCREENS} times "
+                f"the {width}x{height} screen"
             )
         try:
             codec = Codec(codec_byte)
@@ -251,6 +284,11 @@ class TileEncoder:
         self.text_quality = text_quality
         self.rows = -(-height // tile)
         self.cols = -(-width // tile)
+        if self.rows * self.cols > MAX_TILES:
+            raise ValueError(
+                f"a {width}x{height} screen in {tile}-pixel tiles is {self.rows * self.cols} "
+                f"cells, more than an update may hold ({MAX_TILES})"
+            )
         self._step = tile // 16
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
         self._prev: ScreenImage | None = None

@@ -30,6 +30,18 @@ recording's chunk starts with a whole one). The helper acknowledges each
 update it receives, in order, by its seq: an ack for seq acknowledges the
 oldest update in flight with that seq and every one before it.
 
+**Bounds.** An update may hold at most ``MAX_TILES`` tiles covering at most
+``MAX_SCREENS`` (2) times its screen's area (``ra.desktop.codec``,
+docs/screen-protocol.md). A slice keeps them (some of an update's tiles), and
+so does the encoder (one screen at most); a merge keeps older tiles that the
+newer ones only partly paint over (a change offered while a keyframe waits
+covers more than the screen), so merges of merges (a window dragged over a
+slow link) can overlap more and more. A merge that would break the bounds is
+not made: what waits stays as it is (a screen as it was, never a mix), the
+newer update is dropped, and `keyframe_due` asks the sender for a keyframe,
+which paints everything (in fewer pixels than a merge that covers more than
+the screen); updates that are not keyframes are dropped until it comes.
+
 **The link model** (like BBR's):
 
 * *Bandwidth* is the largest delivery rate seen over ``bw_window`` seconds.
@@ -199,6 +211,9 @@ class Pacer:
         """How many offered updates were merged into a waiting one (not sent on their own)."""
         self.slices = 0
         """How many slices of bigger updates were written (see Slices above)."""
+        self.keyframe_due = False
+        """A merge would have broken the bounds of an update (see Bounds above): the next
+        update offered must be a keyframe (others are dropped until then)."""
         self.send_time: float | None = None
         """Smoothed seconds from poll to on_sent."""
         self.latency: float | None = None
@@ -365,6 +380,10 @@ class Pacer:
         size = wire_size(update)
         self._last_size = size
         self._choose_quality(size)
+        if update.keyframe:
+            self.keyframe_due = False
+        elif self.keyframe_due:
+            return  # the keyframe asked for paints all this would
         waiting = self.pending
         if waiting is None:
             self.pending = update
@@ -372,10 +391,16 @@ class Pacer:
         self.merged += 1
         if (size <= self.settings.small_bytes and (waiting.width, waiting.height)
                 == (update.width, update.height) and not _overlap(update.tiles, waiting.tiles)):
-            self.express = update if self.express is None else merge_updates(self.express,
-                                                                              update)
+            express = update if self.express is None else merge_updates(self.express, update)
+            if express is not None:
+                self.express = express
+                return
         else:
-            self.pending = merge_updates(waiting, update)
+            merged = merge_updates(waiting, update)
+            if merged is not None:
+                self.pending = merged
+                return
+        self.keyframe_due = True  # out of bounds: what waits stays, a keyframe paints the rest
 
     def idle(self, now: float) -> None:
         """A capture found nothing changed: pace the next one, send nothing."""
@@ -593,19 +618,22 @@ def _overlapping(tiles: tuple[Tile, ...], cell: int = 64) -> bool:
 MERGE_PAIRS = 1 << 22
 
 
-def merge_updates(older: Update, newer: Update) -> Update:
-    """One update equivalent to applying `older` then `newer`, without `older`'s stale tiles."""
+def merge_updates(older: Update, newer: Update) -> Update | None:
+    """One update equivalent to applying `older` then `newer`, without `older`'s stale tiles;
+    None if it would break the bounds of an update (`Update.within_bounds`): then only a
+    keyframe can stand for both."""
     if (older.width, older.height) != (newer.width, newer.height):
         return newer  # the screen changed size: the newer update is a keyframe of its own
     if len(older.tiles) * len(newer.tiles) > MERGE_PAIRS:
         kept = list(older.tiles)
     else:
         kept = [t for t in older.tiles if not _covered(t, newer.tiles)]
-    return replace(
+    merged = replace(
         newer,
         tiles=(*kept, *newer.tiles),
         keyframe=older.keyframe or newer.keyframe,
     )
+    return merged if merged.within_bounds() else None
 
 
 def _covered(tile: Tile, by: tuple[Tile, ...]) -> bool:

@@ -8,7 +8,9 @@ edge, the engine decides):
   `ra.desktop.pacing.Pacer` so that frames never queue behind a slow helper:
   the newest screen wins. Each update is one SCREEN frame; the helper's
   ``screen.ack`` messages give the pacer its model of the link (bandwidth,
-  round trip), from which it times captures and picks JPEG quality.
+  round trip), from which it times captures and picks JPEG quality. When
+  the pacer could not merge a frame into what waited within the bounds of an
+  update (`Pacer.keyframe_due`), the next capture is a keyframe.
 - The helper may ask for a full frame (``screen.refresh``: `request_keyframe`)
   and pick what is shown (``screen.monitor``: `select_monitor`), one monitor
   or all of them (0). When streaming starts and after every switch, the
@@ -216,6 +218,8 @@ class X11Desktop:
                         await asyncio.wait_for(self._acked.wait(), 0.25)
                 if self.recorder is not None and self.recorder.due():
                     self._want_keyframe = True  # the recorder's next chunk starts here
+                if self.pacer.keyframe_due:
+                    self._want_keyframe = True  # a merge out of bounds dropped an update
                 started = self._clock()
                 update = await loop.run_in_executor(None, self._capture)
                 if update.tiles or update.keyframe:

@@ -91,7 +91,10 @@ class _Pending:
     could lose a change for good. ``merge_updates`` (the person's pacer uses it
     too) drops only the older tiles a newer update paints over completely and
     keeps the rest before the new tiles; a keyframe replaces everything. While
-    nothing was merged, the bytes go out exactly as they came.
+    nothing was merged, the bytes go out exactly as they came. A merge that
+    would break the bounds of an update (docs/screen-protocol.md) is not
+    made: the older update stays (a screen as it was, never a mix), and `add`
+    says a keyframe is needed to show what the newer one held.
     """
 
     def __init__(self, update: Update, data: bytes, taken: Taken) -> None:
@@ -100,14 +103,19 @@ class _Pending:
         #: What to call once the page has taken it: one for each update merged into it.
         self.taken = [taken]
 
-    def add(self, update: Update, data: bytes, taken: Taken) -> None:
+    def add(self, update: Update, data: bytes, taken: Taken) -> bool:
+        """Merge `update` in; False if it could not be (a keyframe is needed)."""
         self.taken.append(taken)
         if update.keyframe or (update.width, update.height) != self.size:
             self.update, self._data = update, data
-        else:
-            from ra.desktop.pacing import merge_updates
+            return True
+        from ra.desktop.pacing import merge_updates
 
-            self.update, self._data = merge_updates(self.update, update), None
+        merged = merge_updates(self.update, update)
+        if merged is None:
+            return False
+        self.update, self._data = merged, None
+        return True
 
     @property
     def size(self) -> tuple[int, int]:
@@ -427,6 +435,9 @@ class ViewerServer:
         unsent (the page is slow), they are merged with this one
         (``ra.desktop.pacing.merge_updates``): older tiles it paints over are
         dropped, the rest kept; a keyframe or a new screen size replaces them.
+        When they cannot be merged within the bounds of an update, this one is
+        dropped and a full frame is asked for (``screen.refresh`` to
+        ``on_message``, as the page's Refresh button does).
         """
         data = bytes(update)
         parsed = check_update(data)
@@ -436,8 +447,11 @@ class ViewerServer:
         if self._pending is None:
             self._pending = _Pending(parsed, data, taken)
         else:
-            self._pending.add(parsed, data, taken)
+            merged = self._pending.add(parsed, data, taken)
             self.frames_merged += 1
+            if not merged:
+                _log.info("viewer.screen.unmerged", reason="out of bounds")
+                await self._deliver({"type": "screen.refresh"})
         self._wake.set()
 
     async def flush(self, timeout: float) -> None:

@@ -15,6 +15,10 @@ self.raScreen = (function () {
   const CODEC_JPEG = 2;
   const CODEC_FILL = 3; // one BGR colour
   const CODEC_NAMES = { 0: "RAW", 1: "ZSTD", 2: "JPEG", 3: "FILL" };
+  // The bounds of one update (ra.desktop.codec): at most MAX_TILES tiles, whose areas add
+  // up to at most MAX_SCREENS times the screen's, so one costs at most two screens of pixels.
+  const MAX_TILES = 65536;
+  const MAX_SCREENS = 2;
 
   // The structure of one update; payloads are checked when decoded.
   function parseUpdate(buffer) {
@@ -35,6 +39,9 @@ self.raScreen = (function () {
     };
     const count = view.getUint32(14);
     if (update.width < 1 || update.height < 1) throw new Error("screen update for no screen");
+    if (count > MAX_TILES) throw new Error("screen update of " + count + " tiles");
+    const most = MAX_SCREENS * update.width * update.height;
+    let area = 0;
     let offset = UPDATE_HEADER;
     for (let i = 0; i < count; i++) {
       if (offset + TILE_HEADER > total) throw new Error("truncated tile header");
@@ -49,6 +56,8 @@ self.raScreen = (function () {
           || tile.y + tile.h > update.height) {
         throw new Error("tile outside the screen");
       }
+      area += tile.w * tile.h;
+      if (area > most) throw new Error("tiles cover more than " + MAX_SCREENS + " screens");
       tile.bytes = new Uint8Array(buffer, offset, tile.length);
       offset += tile.length;
       update.tiles.push(tile);
