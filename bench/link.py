@@ -233,8 +233,12 @@ async def _helper(args: argparse.Namespace) -> int:
 
     # As ra.session.driver does: the ack once the page has taken the update, or (ra
     # before it did so: `--before` an older revision) as soon as it arrives.
-    acks: asyncio.Queue[int] = asyncio.Queue()
+    acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     when_taken = "taken" in inspect.signature(server.send_screen).parameters
+
+    def taken(seq: int, shown: bool) -> None:
+        acks.put_nowait({"type": "screen.ack", "seq": seq} if shown
+                        else {"type": "screen.ack", "seq": seq, "superseded": True})
 
     async def receive() -> None:
         while True:
@@ -244,14 +248,14 @@ async def _helper(args: argparse.Namespace) -> int:
             received.append((time.monotonic_ns(), len(frame.body)))
             seq = peek_seq(frame.body)
             if when_taken:
-                await server.send_screen(frame.body, functools.partial(acks.put_nowait, seq))
+                await server.send_screen(frame.body, functools.partial(taken, seq))
             else:
                 await server.send_screen(frame.body)
-                acks.put_nowait(seq)
+                taken(seq, True)
 
     async def acknowledge() -> None:
         while True:
-            await channel.send_json({"type": "screen.ack", "seq": await acks.get()})
+            await channel.send_json(await acks.get())
 
     async with async_playwright() as playwright:
         browser, page = await open_viewer(playwright, server, url)

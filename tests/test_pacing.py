@@ -177,3 +177,35 @@ def test_the_start_up_finds_the_round_trip_and_does_not_queue_a_seconds_worth(
     frame_time = p.settings.min_quality * 2800 / rate  # full_screen()'s bytes
     assert result.shown_per_s("full", settled, 3.0) >= 2
     assert max(result.latencies("full", settled)) <= 2 * delay + 3 * frame_time + 0.1
+
+
+def test_updates_the_helpers_page_never_painted_do_not_count_as_delivered() -> None:
+    # A fast link, 100 full-screen updates offered a second, and a page that takes one
+    # in three: the helper merges away the others and says so (shown=False). The
+    # pacer's bandwidth is then what the page takes, not what the link carries, and
+    # its captures slow to the page's rate instead of the 60 a second it allows.
+    frame = 17 * 6_000
+
+    def run(page_takes_one_in: int) -> Pacer:
+        p = pacer()
+        acks: list[tuple[float, int, bool]] = []
+        for k in range(300):
+            now = k * 0.010
+            while acks and acks[0][0] <= now:
+                at, seq, shown = acks.pop(0)
+                p.on_ack(seq, at, shown=shown)
+            p.offer(Update(k + 1, W, H, 0, 0, tuple(
+                Tile(0, y, W, 64, Codec.JPEG, bytes(frame // 17)) for y in range(0, H, 64)),
+                keyframe=k == 0), now)
+            shown = k % page_takes_one_in == 0
+            while (update := p.poll(now)) is not None:
+                p.on_sent(sum(len(t.data) for t in update.tiles), now)
+                acks.append((now + 0.005, update.seq, shown))
+        return p
+
+    all_shown, a_third_shown = run(1), run(3)
+    assert all_shown.bandwidth is not None and a_third_shown.bandwidth is not None
+    assert 0.25 <= a_third_shown.bandwidth / all_shown.bandwidth <= 0.42
+    assert all_shown.interval == all_shown.settings.min_interval
+    page_rate = frame * 100 / 3  # bytes a second the page takes
+    assert a_third_shown.interval >= 0.8 * frame / page_rate

@@ -54,7 +54,7 @@ TYPES = sorted(msg.SENDS["helper"] | msg.SENDS["person"]
                   "session.receipt"})
 FIELDS = ["type", "text", "reason", "via", "event", "scope", "status", "by", "kind", "key",
           "code", "down", "x", "y", "button", "dx", "dy", "monitor", "monitors", "current",
-          "number", "width", "height", "seq"]
+          "number", "width", "height", "seq", "superseded"]
 
 text = st.text(st.characters(exclude_categories=()), max_size=40)  # lone surrogates too
 scalars = st.one_of(

@@ -546,20 +546,26 @@ def test_slow_page_gets_latest_tiles_merged_and_unsafe_input_dropped() -> None:
 
 def test_each_update_is_taken_only_once_the_page_has_it() -> None:
     """The person hears of an update (its `taken`) when the page acknowledges the frame
-    that holds it, in order, merged ones with it; what the page never gets is let go
-    when it goes, and so is all that comes after."""
+    that holds it, in order, merged ones with it, and whether the page was given its
+    pixels (not when a later one painted over all of it); what the page never gets is
+    let go, unseen, when it goes, and so is all that comes after."""
 
     async def body() -> None:
         server = ViewerServer(Received())
         url = await server.start()
         encoder = TileEncoder(192, 64, browser_safe=True)
         screen = np.full((64, 192, 4), 255, dtype=np.uint8)
-        taken: list[int] = []
+        taken: list[tuple[int, bool]] = []
 
-        async def send(value: int) -> None:
-            screen[:, :64, :3] = value
+        async def send(value: int, cell: int = 0) -> None:
+            screen[:, cell * 64:(cell + 1) * 64, :3] = value
             await server.send_screen(encoder.encode(screen).to_bytes(),
-                                     functools.partial(taken.append, value))
+                                     lambda shown: taken.append((value, shown)))
+
+        async def until(count: int) -> None:
+            async with asyncio.timeout(WAIT):
+                while len(taken) < count:
+                    await asyncio.sleep(0.01)
 
         try:
             async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/{token_of(url)}",
@@ -568,32 +574,32 @@ def test_each_update_is_taken_only_once_the_page_has_it() -> None:
                 for value in (1, 2):  # two go out
                     await send(value)
                     await ws.recv(decode=False)
-                for value in (3, 4, 5):  # these wait for an ack, merged
-                    await send(value)
+                await send(3)  # these wait for an ack, merged: 4 paints over all of 3,
+                await send(4)  # 5 (another cell) over none of 4
+                await send(5, cell=1)
                 with pytest.raises(TimeoutError):
                     async with asyncio.timeout(0.2):
                         await ws.recv()
                 assert taken == []  # arrived is not taken
                 await ws.send(json.dumps({"type": "screen.ack"}))
-                assert Update.from_bytes(await ws.recv(decode=False)).seq == 5
-                assert taken == [1]
+                assert Update.from_bytes(await ws.recv(decode=False)).seq == encoder.seq
+                assert taken == [(1, True)]
                 await ws.send(json.dumps({"type": "screen.ack"}))
                 await ws.send(json.dumps({"type": "screen.ack"}))
-                async with asyncio.timeout(WAIT):
-                    while len(taken) < 5:
-                        await asyncio.sleep(0.01)
-                assert taken == [1, 2, 3, 4, 5]  # the merged frame stands for all three
+                await until(5)
+                assert taken == [(1, True), (2, True), (3, False), (4, True), (5, True)]
                 await send(6)
                 await ws.recv(decode=False)
                 await send(7)
-                await send(8)
                 await ws.recv(decode=False)
-                assert taken == [1, 2, 3, 4, 5]
+                await send(8)
+                assert len(taken) == 5
             async with asyncio.timeout(WAIT):
                 await server.disconnected.wait()
-            assert taken == [1, 2, 3, 4, 5, 6, 7, 8]  # the page went: nothing waits for it
+            # The page went: nothing waits for it, and it showed none of them.
+            assert taken[5:] == [(6, False), (7, False), (8, False)]
             await send(9)
-            assert taken[-1] == 9
+            assert taken[-1] == (9, False)
         finally:
             await server.close()
 

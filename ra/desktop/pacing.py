@@ -42,6 +42,15 @@ newer update is dropped, and `keyframe_due` asks the sender for a keyframe,
 which paints everything (in fewer pixels than a merge that covers more than
 the screen); updates that are not keyframes are dropped until it comes.
 
+**Superseded updates.** The helper acknowledges an update once its page has
+taken it, and says so when it never will (``shown=False``): the helper
+merged it away under a later update that painted over all of it, because
+its page was slower than the link. Its bytes crossed the link but showed
+nothing, so they count as not delivered, as a loss does to BBR: the
+bandwidth below is then what the helper's screen takes, and a page that
+cannot keep up slows the captures instead of costing the person's computer
+frames that nobody sees.
+
 **The link model** (like BBR's):
 
 * *Bandwidth* is the largest delivery rate seen over ``bw_window`` seconds.
@@ -462,17 +471,20 @@ class Pacer:
         self.bytes_sent += nbytes
         self.send_time = self._average(self.send_time, max(0.0, now - started))
 
-    def on_ack(self, seq: int, now: float) -> None:
-        """The viewer has taken update `seq` (and so every update written before it)."""
+    def on_ack(self, seq: int, now: float, *, shown: bool = True) -> None:
+        """The viewer has taken update `seq` (and so every update written before it);
+        `shown`: False if it was painted over before the helper's page got it (see
+        Superseded updates above)."""
         acked = next((f for f in self._flight if f.seq == seq), None)
         if acked is None:
             return  # unknown or already acknowledged
         while self._flight:
             old = self._flight.popleft()
             self._inflight_bytes -= old.size
-            self._delivered += old.size
             if old is acked:
+                self._delivered += old.size if shown else 0
                 break
+            self._delivered += old.size
         if acked.app_limited:
             self._idle_at = now
         self._check_app_limited(now)
@@ -543,6 +555,8 @@ class Pacer:
         if not full and self._bw_measured:
             return False  # too short to trust once a full one has been taken
         rate = (self._delivered - delivered) / elapsed
+        if rate <= 0:
+            return False  # nothing shown (every update superseded): no rate to learn
         app_limited = self._idle_at >= start
         if app_limited and not full:
             return False  # a few small updates over a short span say nothing of the link

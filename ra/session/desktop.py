@@ -186,8 +186,8 @@ class X11Desktop:
         self._send_tasks.add(task)
         task.add_done_callback(self._send_tasks.discard)
 
-    def on_ack(self, seq: int) -> None:
-        self.pacer.on_ack(seq, self._clock())
+    def on_ack(self, seq: int, shown: bool = True) -> None:
+        self.pacer.on_ack(seq, self._clock(), shown=shown)
         self._acked.set()
         self._wake.set()
 

@@ -156,8 +156,9 @@ class Desktop(Protocol):
 
     def inject(self, event: dict[str, Any]) -> None: ...
 
-    def on_ack(self, seq: int) -> None:
-        """The helper has taken screen update `seq` (``screen.ack``)."""
+    def on_ack(self, seq: int, shown: bool) -> None:
+        """The helper has taken screen update `seq` (``screen.ack``); `shown`: and its page
+        was given it to paint (False: a later one painted over all of it first)."""
 
     def request_keyframe(self) -> None:
         """The helper asks for a full frame (``screen.refresh``)."""
@@ -169,9 +170,11 @@ class Desktop(Protocol):
 class Viewer(Protocol):
     """The helper's side of the screen: where the person's screen and the session are shown."""
 
-    async def show_screen(self, update: bytes, taken: Callable[[], None]) -> None:
+    async def show_screen(self, update: bytes, taken: Callable[[bool], None]) -> None:
         """One screen update from the person (``Update.to_bytes()``); call `taken` once
-        it is drawn or dropped, in the order they came: the person is told then."""
+        it is drawn or dropped, in the order they came: the person is told then. Its
+        argument: False if the page was never given the update's pixels to paint (a
+        later one painted over all of it first)."""
 
     async def show_monitors(self, message: dict[str, Any]) -> None:
         """The person's ``screen.monitors``, as received (to be checked)."""
@@ -285,7 +288,7 @@ class StatusDesktop:
     def inject(self, event: dict[str, Any]) -> None:
         pass  # never print input: it could spell a password
 
-    def on_ack(self, seq: int) -> None:
+    def on_ack(self, seq: int, shown: bool) -> None:
         pass
 
     def request_keyframe(self) -> None:
@@ -494,8 +497,13 @@ class SessionDriver:
             return
         # Acknowledged once the page has it, not as it arrives: the person's pacer
         # then sends as fast as the helper's screen takes updates, and no faster.
-        await self.viewer.show_screen(
-            update, functools.partial(self.inbox.tell, {"type": SCREEN_ACK, "seq": seq}))
+        await self.viewer.show_screen(update, functools.partial(self._taken, seq))
+
+    def _taken(self, seq: int, shown: bool) -> None:
+        """Acknowledge update `seq`; one the page never painted is said to be superseded,
+        so the person's pacer does not count it as delivered."""
+        self.inbox.tell({"type": SCREEN_ACK, "seq": seq} if shown
+                        else {"type": SCREEN_ACK, "seq": seq, "superseded": True})
 
     async def _screen_message(self, message: Mapping[str, Any]) -> None:
         """A screen message from the peer: for the desktop or the viewer, never the engine."""
@@ -507,7 +515,7 @@ class SessionDriver:
         if kind == SCREEN_ACK:
             seq = message.get("seq")
             if isinstance(seq, int):
-                self.desktop.on_ack(seq)
+                self.desktop.on_ack(seq, message.get("superseded") is not True)
             return
         if self._done.is_set() or self.engine.state not in STREAMING:
             return  # only while the screen is being sent

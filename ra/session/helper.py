@@ -124,7 +124,7 @@ class ViewerBridge:
 
     # -- what the driver shows -----------------------------------------------------------
 
-    async def show_screen(self, update: bytes, taken: Callable[[], None]) -> None:
+    async def show_screen(self, update: bytes, taken: Callable[[bool], None]) -> None:
         await self.server.send_screen(update, taken)
 
     async def show_monitors(self, message: dict[str, Any]) -> None:

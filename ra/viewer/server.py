@@ -75,13 +75,15 @@ def check_update(data: bytes | bytearray | memoryview) -> Update:
         raise ValueError(f"not a screen update: {exc}") from None
 
 
-Taken = Callable[[], None]
-"""Called once the page has taken a screen update (`ViewerServer.send_screen`)."""
+Taken = Callable[[bool], None]
+"""Called once the page has taken a screen update (`ViewerServer.send_screen`): True if
+the page was given what it painted, False if it never will be (merged away under a
+later update that painted over all of it, or dropped)."""
 
 
-def _done(taken: list[Taken]) -> None:
-    for call in taken:
-        call()
+def _done(taken: list[tuple[Taken, bool]], shown: bool = True) -> None:
+    for call, painted_over in taken:
+        call(shown and not painted_over)
 
 
 class _Pending:
@@ -100,22 +102,31 @@ class _Pending:
     def __init__(self, update: Update, data: bytes, taken: Taken) -> None:
         self.update = update
         self._data: bytes | None = data
-        #: What to call once the page has taken it: one for each update merged into it.
-        self.taken = [taken]
+        #: What to call once the page has taken it, one for each update merged into
+        #: it, and whether a later one painted over all of that update's pixels.
+        self.taken: list[tuple[Taken, bool]] = [(taken, False)]
 
     def add(self, update: Update, data: bytes, taken: Taken) -> bool:
         """Merge `update` in; False if it could not be (a keyframe is needed)."""
-        self.taken.append(taken)
         if update.keyframe or (update.width, update.height) != self.size:
             self.update, self._data = update, data
+            self._painted_over(taken)
             return True
         from ra.desktop.pacing import merge_updates
 
         merged = merge_updates(self.update, update)
         if merged is None:
+            self.taken.append((taken, True))  # dropped: a keyframe will show its change
             return False
+        if len(merged.tiles) == len(update.tiles):  # no tile of what waited is left
+            self._painted_over(taken)
+        else:
+            self.taken.append((taken, False))
         self.update, self._data = merged, None
         return True
+
+    def _painted_over(self, taken: Taken) -> None:
+        self.taken = [(call, True) for call, _ in self.taken] + [(taken, False)]
 
     @property
     def size(self) -> tuple[int, int]:
@@ -358,7 +369,7 @@ class ViewerServer:
         self._outbox: collections.deque[str] = collections.deque()
         self._pending: _Pending | None = None
         #: Of each screen message sent and not yet acknowledged by the page: its `Taken`s.
-        self._sent: collections.deque[list[Taken]] = collections.deque()
+        self._sent: collections.deque[list[tuple[Taken, bool]]] = collections.deque()
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()  # set: no message waits to go to the page
         self._flushed.set()
@@ -419,17 +430,18 @@ class ViewerServer:
             return
         if message.get("type") == "screen" and self._pending is not None:
             if self._pending.size != (message["width"], message["height"]):
-                _done(self._pending.taken)  # tiles for the old size: useless now
+                _done(self._pending.taken, shown=False)  # tiles for the old size: useless
                 self._pending = None
         self._outbox.append(json.dumps(dict(message), ensure_ascii=False))
         self._flushed.clear()
         self._wake.set()
 
     async def send_screen(self, update: bytes | bytearray | memoryview,
-                          taken: Taken = lambda: None) -> None:
+                          taken: Taken = lambda shown: None) -> None:
         """Queue one screen update, ``Update.to_bytes()`` (ValueError if malformed);
         `taken` is called once the page has taken it (or it was dropped: the page
-        is gone, or the screen changed size), in the order the updates came.
+        is gone, or the screen changed size), in the order the updates came, with
+        False if the page was never given its pixels (see `Taken`).
 
         The bytes go to the page as they are. If earlier updates are still
         unsent (the page is slow), they are merged with this one
@@ -442,7 +454,7 @@ class ViewerServer:
         data = bytes(update)
         parsed = check_update(data)
         if self._gone:
-            taken()
+            taken(False)
             return
         if self._pending is None:
             self._pending = _Pending(parsed, data, taken)
@@ -483,9 +495,9 @@ class ViewerServer:
     def _drop_screens(self) -> None:
         """The page is gone: what it had not taken never will be."""
         while self._sent:
-            _done(self._sent.popleft())
+            _done(self._sent.popleft(), shown=False)
         if self._pending is not None:
-            _done(self._pending.taken)
+            _done(self._pending.taken, shown=False)
             self._pending = None
 
     # -- HTTP: the page, and the gate in front of the WebSocket --------------------------
