@@ -556,7 +556,7 @@ def main(argv: list[str]) -> int:
     if cfg.quick:
         cfg.rounds, cfg.seconds = 1, 8.0
     RESULTS.mkdir(exist_ok=True)
-    samples = []
+    samples: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ra-bench-link-") as tmpdir:
         versions = compared(cfg.before, Path(tmpdir))
         for rnd in range(cfg.rounds):
@@ -579,10 +579,10 @@ def main(argv: list[str]) -> int:
               "machine": machine(), "samples": samples}
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     suffix = "-quick" if cfg.quick else ""
-    path = Path(cfg.out) if cfg.out else RESULTS / f"link-{date}{suffix}.json"
-    path.write_text(json.dumps(result, indent=1))
+    out = Path(cfg.out) if cfg.out else RESULTS / f"link-{date}{suffix}.json"
+    out.write_text(json.dumps(result, indent=1))
     print(markdown(samples))
-    print(f"\nresults: {path}")
+    print(f"\nresults: {out}")
     return 0
 
 
