@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from link_model import H, W, below_the_top_row, both, full_screen, pct, run_link, typing
 
 from ra.desktop.codec import Codec, Tile, TileEncoder, Update, decode_update
@@ -209,3 +211,52 @@ def test_updates_the_helpers_page_never_painted_do_not_count_as_delivered() -> N
     assert all_shown.interval == all_shown.settings.min_interval
     page_rate = frame * 100 / 3  # bytes a second the page takes
     assert a_third_shown.interval >= 0.8 * frame / page_rate
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["offer", "poll", "ack", "idle"]),
+    st.floats(0, 0.2), st.integers(-2, 40), st.booleans(), st.integers(1, 400_000)),
+    max_size=200))
+def test_whatever_the_helper_acknowledges_the_pacer_stays_sane(
+        steps: list[tuple[str, float, int, bool, int]]) -> None:
+    # A hostile helper acks what it likes: unknown seqs, the same one twice, out of
+    # order, everything superseded. The pacer never fails and its model stays usable.
+    p = pacer()
+    now, seq = 0.0, 0
+    sent: list[int] = []
+    for action, wait, number, shown, size in steps:
+        now += wait
+        if action == "offer":
+            seq += 1
+            p.offer(Update(seq, W, H, 0, 0, (Tile(0, 0, W, 64, Codec.JPEG, bytes(size)),),
+                           keyframe=seq == 1), now)
+        elif action == "poll":
+            if (update := p.poll(now)) is not None:
+                p.on_sent(sum(len(t.data) for t in update.tiles), now)
+                sent.append(update.seq)
+        elif action == "ack":  # mostly of what was sent, in any order; or of nothing
+            p.on_ack(sent[number % len(sent)] if sent and number >= 0 else number, now,
+                     shown=shown)
+        else:
+            p.idle(now)
+        assert p.in_flight >= 0
+        assert p.bandwidth is None or p.bandwidth > 0
+        assert p.settings.min_interval <= p.interval <= p.settings.max_interval
+        assert p.settings.min_quality <= p.quality <= p.settings.max_quality
+        assert p.next_capture_at(now) >= 0
+
+
+def test_acks_of_updates_never_painted_teach_no_bandwidth() -> None:
+    # A page that paints nothing (every update superseded) delivers nothing: no rate of
+    # zero is learnt (it would stall the captures, and divide by zero).
+    p = pacer()
+    for k in range(1, 40):
+        now = k * 0.05
+        p.offer(Update(k, W, H, 0, 0, (Tile(0, 0, W, 64, Codec.JPEG, bytes(40_000)),),
+                       keyframe=k == 1), now)
+        while (update := p.poll(now)) is not None:
+            p.on_sent(40_000, now)
+            p.on_ack(update.seq, now + 0.01, shown=False)
+        assert p.bandwidth is None
+        assert p.interval == p.settings.min_interval
