@@ -14,6 +14,15 @@ about 200 KB each) encoded once, then handed to the server ``rate`` times a seco
 does live). A MutationObserver reads 512x8 pixels of the canvas after every paint,
 as `bench link` does to find its stamp.
 
+``--drivers`` says how Chromium is driven (each round runs each): ``cdp`` (the
+default) starts it alone (headless, a 1280x800 viewport, Playwright's switches that
+keep a hidden page from being throttled) and reads the page's counters over a bare
+DevTools connection that only evaluates them, so Chromium pays what a helper's own
+browser pays; ``playwright`` opens the page with Playwright, as `bench link` and the
+tests do. Playwright turns on DevTools' network reporting, and Chromium then copies
+every WebSocket message, each screen update included, into a DevTools event: CPU
+that no helper's browser spends.
+
 Metrics over ``seconds`` after 3 s of warm-up, from the page's own counters
 (``data-received``, ``data-shown``, ``data-superseded`` of the canvas) and the CPU
 time of every Chromium process: updates received and paints a second (a paint here
@@ -37,6 +46,17 @@ from typing import Any
 
 from bench.desktop import HEIGHT, PY, WIDTH, _photo, log
 from bench.link import compared, open_viewer
+
+DRIVERS = ("cdp", "playwright")
+# Playwright's switches for headless Chromium that bear on a page's speed.
+CHROMIUM_SWITCHES = (
+    "--headless", "--no-sandbox", "--no-first-run", "--mute-audio", "--hide-scrollbars",
+    "--force-color-profile=srgb", "--disable-dev-shm-usage",
+    "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
+    "--disable-background-timer-throttling", "--disable-ipc-flooding-protection",
+    "--disable-background-networking", "--disable-extensions", "--disable-default-apps",
+    "--disable-component-update", "--enable-unsafe-swiftshader",
+)
 
 COUNTERS_JS = """() => {
   const d = document.getElementById('screen').dataset;
@@ -64,7 +84,80 @@ def _chromium_cpu() -> float:
     return total
 
 
-async def _run(seconds: float, rate: float) -> dict[str, Any]:
+class _Bare:
+    """Chromium started alone on `url`, and a DevTools connection to its page that does
+    nothing but evaluate: no domain is enabled, so Chromium reports nothing to it."""
+
+    def __init__(self, url: str, profile: Path) -> None:
+        self.url = url
+        self.profile = profile
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ws: Any = None
+        self.replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.next_id = 0
+        self.reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _Bare:
+        import urllib.request
+
+        from websockets.asyncio.client import connect
+
+        self.proc = subprocess.Popen(
+            ["/usr/bin/chromium", *CHROMIUM_SWITCHES, "--remote-debugging-port=0",
+             f"--user-data-dir={self.profile}", self.url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        active = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (active.exists() and active.read_text().count("\n") >= 1):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("chromium did not open its DevTools port")
+            await asyncio.sleep(0.05)
+        port = int(active.read_text().split()[0])
+        listing = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+        page = next(t for t in json.loads(listing) if t["type"] == "page")
+        self.ws = await connect(page["webSocketDebuggerUrl"], max_size=None)
+        self.reader = asyncio.create_task(self._read())
+        # The viewport Playwright gives the page in `bench link` (open_viewer).
+        await self._send("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+        return self
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            message = json.loads(raw)
+            reply = self.replies.pop(message.get("id"), None)
+            if reply is not None and not reply.done():
+                reply.set_result(message)
+
+    async def _send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.next_id += 1
+        reply = asyncio.get_running_loop().create_future()
+        self.replies[self.next_id] = reply
+        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        message = await asyncio.wait_for(reply, 30)
+        if "error" in message or "exceptionDetails" in message.get("result", {}):
+            raise RuntimeError(f"{method} failed: {message}")
+        result: dict[str, Any] = message["result"]
+        return result
+
+    async def evaluate(self, function: str) -> Any:
+        """The value of the JavaScript `function` called in the page."""
+        result = await self._send("Runtime.evaluate", {"expression": f"({function})()",
+                                                       "returnByValue": True})
+        return result["result"].get("value")
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+        if self.proc is not None:
+            self.proc.terminate()
+            await asyncio.to_thread(self.proc.wait, 30)
+
+
+async def _run(seconds: float, rate: float, driver: str) -> dict[str, Any]:
     import numpy as np
     from playwright.async_api import async_playwright
 
@@ -88,18 +181,30 @@ async def _run(seconds: float, rate: float) -> dict[str, Any]:
             due += 1 / rate
             await asyncio.sleep(max(0.0, due - time.monotonic()))
 
+    async def measure(evaluate: Any) -> tuple[Any, ...]:
+        await evaluate(READ_JS)
+        feeder = asyncio.create_task(feed())
+        await asyncio.sleep(3.0)
+        before, cpu0, t0 = await evaluate(COUNTERS_JS), _chromium_cpu(), time.monotonic()
+        await asyncio.sleep(seconds)
+        after, cpu1, t1 = await evaluate(COUNTERS_JS), _chromium_cpu(), time.monotonic()
+        stop.set()
+        await feeder
+        return before, after, cpu0, cpu1, t0, t1
+
     try:
-        async with async_playwright() as playwright:
-            browser, page = await open_viewer(playwright, server, url)
-            await page.evaluate(READ_JS)
-            feeder = asyncio.create_task(feed())
-            await asyncio.sleep(3.0)
-            before, cpu0, t0 = await page.evaluate(COUNTERS_JS), _chromium_cpu(), time.monotonic()
-            await asyncio.sleep(seconds)
-            after, cpu1, t1 = await page.evaluate(COUNTERS_JS), _chromium_cpu(), time.monotonic()
-            stop.set()
-            await feeder
-            await browser.close()
+        if driver == "cdp":
+            with tempfile.TemporaryDirectory(prefix="ra-bench-chromium-",
+                                             ignore_cleanup_errors=True) as profile:
+                async with _Bare(url, Path(profile)) as bare:
+                    await server.connected.wait()
+                    await server.send_json({"type": "status", "state": "viewing"})
+                    before, after, cpu0, cpu1, t0, t1 = await measure(bare.evaluate)
+        else:
+            async with async_playwright() as playwright:
+                browser, page = await open_viewer(playwright, server, url)
+                before, after, cpu0, cpu1, t0, t1 = await measure(page.evaluate)
+                await browser.close()
     finally:
         await server.close()
     wall = t1 - t0
@@ -121,21 +226,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=60.0, help="updates handed over a second")
     parser.add_argument("--before", default=None, metavar="REV",
                         help="also run each round with the ra package of git revision REV")
+    parser.add_argument("--drivers", default="cdp",
+                        help="how Chromium is driven, comma-separated: cdp, playwright")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     cfg = parser.parse_args(argv)
+    drivers = [d.strip() for d in cfg.drivers.split(",") if d.strip()]
+    if not drivers or any(d not in DRIVERS for d in drivers):
+        parser.error(f"--drivers: a comma-separated list of {', '.join(DRIVERS)}")
     if cfg.one:  # a worker: one run with the ra found first on the path
-        print(json.dumps(asyncio.run(_run(cfg.seconds, cfg.rate))))
+        print(json.dumps(asyncio.run(_run(cfg.seconds, cfg.rate, drivers[0]))))
         return 0
     samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="ra-bench-page-") as tmpdir:
         versions = compared(cfg.before, Path(tmpdir))
+        cases = [(f"{version}, {driver}" if len(drivers) > 1 else version, path, driver)
+                for driver in drivers for version, path in versions]
         for rnd in range(cfg.rounds):
-            for version, path in versions:
+            for version, path, driver in cases:
                 log(f"round {rnd + 1}/{cfg.rounds}: {version}")
                 done = subprocess.run(
                     [PY, "-m", "bench.page", "--one", "--seconds", str(cfg.seconds),
-                     "--rate", str(cfg.rate)], cwd=path.split(":")[0], capture_output=True,
-                    env={**os.environ, "PYTHONPATH": path}, text=True, timeout=300)
+                     "--rate", str(cfg.rate), "--drivers", driver], cwd=path.split(":")[0],
+                    capture_output=True, env={**os.environ, "PYTHONPATH": path}, text=True,
+                    timeout=300)
                 if done.returncode != 0:
                     print(done.stderr[-2000:], file=sys.stderr)
                     return 1
