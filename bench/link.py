@@ -21,12 +21,15 @@ One *run* is one (link, workload, version), in fresh processes:
    ``ra connect`` does with the screen (``ra.net.connect``; each SCREEN body
    to the real `ViewerServer`, and ``screen.ack`` with its seq once the page
    has taken it, as `ra.session.driver` does) and the real viewer page in
-   headless Chromium (Playwright, ``executable_path=/usr/bin/chromium``). A
-   MutationObserver in the page reads the stamp from the canvas after every
-   paint and keeps (time, counter) in the page; the list is read once, at the
-   end. (Playwright
-   turns on Chromium's network monitoring, which copies every WebSocket frame
-   to Playwright's process; nothing is read through it during the run.)
+   headless ``/usr/bin/chromium``. By default (``--driver cdp``) Chromium is
+   started alone and driven over a bare DevTools connection that only
+   evaluates JavaScript (`bench.chromium`), as a helper's own browser is not
+   driven at all; ``--driver playwright`` opens the page with Playwright,
+   which turns on Chromium's network reporting: Chromium then copies every
+   WebSocket frame into a DevTools event, about 4 ms of its CPU per 1080p
+   update. A MutationObserver in the page reads the stamp from the canvas
+   after every paint and keeps (time, counter) in the page; the list is read
+   once, at the end.
 4. The link: the namespaces are joined by a veth pair, and the helper
    reaches the person through `shaper` (in the helper's namespace, on its
    loopback, where an nftables DNAT rule sends the invitation's address), a
@@ -72,6 +75,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.chromium import DRIVERS, BareChromium
 from bench.desktop import (
     HEIGHT,
     PY,
@@ -202,9 +206,39 @@ async def open_viewer(playwright: Any, server: Any, url: str) -> tuple[Any, Any]
                                                args=["--no-sandbox"])
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     await page.goto(url)
+    await viewing(server)
+    return browser, page
+
+
+async def viewing(server: Any) -> None:
+    """Once the page is connected, tell it the screen is being viewed."""
     await server.connected.wait()
     await server.send_json({"type": "status", "state": "viewing"})
-    return browser, page
+
+
+async def page_for(driver: str, server: Any, url: str,
+                   stack: contextlib.AsyncExitStack) -> Any:
+    """The viewer page of `server` at `url`, viewing, in headless Chromium driven by
+    `driver` (`bench.chromium.DRIVERS`); closed with `stack`. It has ``evaluate``."""
+    if driver == "cdp":
+        profile = stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="ra-bench-chromium-", ignore_cleanup_errors=True))
+        page = await stack.enter_async_context(BareChromium(url, Path(profile)))
+        await viewing(server)
+        return page
+    from playwright.async_api import async_playwright
+
+    playwright = await stack.enter_async_context(async_playwright())
+    browser, page = await open_viewer(playwright, server, url)
+    stack.push_async_callback(browser.close)
+    return page
+
+
+async def until_true(page: Any, function: str, timeout: float) -> None:
+    """Wait until the JavaScript `function` is true in `page`."""
+    async with asyncio.timeout(timeout):
+        while not await page.evaluate(function):
+            await asyncio.sleep(0.05)
 
 
 def helper_main(args: argparse.Namespace) -> int:
@@ -213,7 +247,6 @@ def helper_main(args: argparse.Namespace) -> int:
 
 async def _helper(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from playwright.async_api import async_playwright
 
     from bench.desktop import PASSWORD
     from ra.desktop.codec import peek_seq
@@ -257,14 +290,14 @@ async def _helper(args: argparse.Namespace) -> int:
         while True:
             await channel.send_json(await acks.get())
 
-    async with async_playwright() as playwright:
-        browser, page = await open_viewer(playwright, server, url)
+    async with contextlib.AsyncExitStack() as stack:
+        page = await page_for(args.driver, server, url, stack)
         await page.evaluate(STAMP_JS)
         task = loop.create_task(receive())
         acker = loop.create_task(acknowledge())
-        await page.wait_for_function(
-            "() => Number(document.getElementById('screen').dataset.frames || 0) > 0",
-            timeout=60_000)
+        await until_true(
+            page, "() => Number(document.getElementById('screen').dataset.frames || 0) > 0",
+            60)
         Path(args.ready).write_text("ready")
         stopper = loop.create_task(stop.wait())
         await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -281,7 +314,6 @@ async def _helper(args: argparse.Namespace) -> int:
         task.cancel()
         acker.cancel()
         stopper.cancel()
-        await browser.close()
     with contextlib.suppress(NetError, ConnectionClosed, OSError):
         await channel.close("done")
     await server.close()
@@ -393,7 +425,8 @@ table ip rabench {{
         helper = procs.start("helper", [*wrap_h, PY, "-m", worker, "helper",
                                         "--invitation", str(tmp / "invitation"), "--out",
                                         str(tmp / "helper.json"), "--ready",
-                                        str(tmp / "helper.ready")], env=env)
+                                        str(tmp / "helper.ready"), "--driver", cfg.driver],
+                             env=env)
         _wait_for(tmp / "helper.ready", helper, "the helper's page", 120)
         pids["helper"] = helper.pid
         time.sleep(cfg.warmup)
@@ -533,6 +566,9 @@ def cases_parser(prog: str, doc: str | None, *, rounds: int, seconds: float, war
     parser.add_argument("--warmup", type=float, default=warmup)
     parser.add_argument("--links", default=links)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--driver", choices=DRIVERS, default="cdp",
+                        help="how the helper's Chromium is driven: cdp (bare, as a helper's "
+                        "own browser; the default) or playwright")
     return parser
 
 
@@ -621,6 +657,7 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--invitation", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--ready", required=True)
+    p.add_argument("--driver", choices=DRIVERS, default="cdp")
     p = sub.add_parser("person")
     p.add_argument("--display", required=True)
     p.add_argument("--home", required=True)
