@@ -260,3 +260,19 @@ def test_acks_of_updates_never_painted_teach_no_bandwidth() -> None:
             p.on_ack(update.seq, now + 0.01, shown=False)
         assert p.bandwidth is None
         assert p.interval == p.settings.min_interval
+
+
+def test_a_first_bandwidth_too_low_does_not_make_the_round_trip_nothing() -> None:
+    # The first update's round trip (0.4 s) loses its bytes' time at the first estimate;
+    # an estimate far too low (the second update took 0.8 s) would take all of it, and a
+    # round trip of nothing would cap what may be in flight at nothing.
+    p = pacer()
+    for seq, now in ((1, 0.0), (2, 0.01)):
+        p.offer(Update(seq, W, H, 0, 0, (Tile(0, 0, W, H, Codec.JPEG, bytes(200_000)),),
+                       keyframe=seq == 1), now)
+        assert p.poll(now) is not None
+        p.on_sent(200_000, now)
+    p.on_ack(1, 0.4)
+    p.on_ack(2, 1.2)
+    assert p.bandwidth is not None and p.bandwidth <= 300_000
+    assert p.min_rtt is not None and p.min_rtt >= 0.4 / 4

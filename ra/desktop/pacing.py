@@ -80,7 +80,8 @@ frames that nobody sees.
   screen) is alone on the link, but is acknowledged before any bandwidth is
   known: most of its round trip is its own bytes' time at the bottleneck (on
   5 Mbit/s, 0.3 s of a 0.4 s round trip), taken out once the first sample of
-  a full link gives the bandwidth.
+  a full link gives the bandwidth (at most three quarters of the round trip:
+  an estimate too low would take it all).
 * The *in-flight cap* is ``cwnd_gain`` x bandwidth x round-trip time bytes
   (x 1 while *draining*: the queue delay is above ``drain_delay`` or half a
   round trip, whichever is longer), plus what the link carries while an ack
@@ -498,10 +499,13 @@ class Pacer:
         bw = self.bandwidth
         if first_estimate and bw is not None and self._first is not None and link_sample:
             # The first update was alone at the bottleneck, but its bytes' time there
-            # was unknown: its round trip, taken whole, is the start-up's minimum.
+            # was unknown: its round trip, taken whole, is the start-up's minimum. At
+            # most three quarters of it go: a first estimate too low would take it all,
+            # and a round trip of nothing caps what may be in flight at nothing.
             first_rtt, first_size = self._first
             if self._min_rtt is not None:
-                self._min_rtt = min(self._min_rtt, max(first_rtt - first_size / bw, 1e-4))
+                self._min_rtt = min(self._min_rtt,
+                                    max(first_rtt - first_size / bw, first_rtt / 4))
         propagation = rtt
         if bw is not None and self._link_limited:
             # At most half: an estimate too low (app-limited) would take it all.
