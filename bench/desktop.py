@@ -366,8 +366,11 @@ async def _ra_person(args: argparse.Namespace) -> int:
                 if message is None:
                     continue
                 if message.get("type") == "screen.ack":
-                    if isinstance(message.get("seq"), int):
-                        desktop.on_ack(message["seq"])
+                    if isinstance(message.get("seq"), int):  # as ra.session.driver does
+                        if message.get("superseded") is True:  # (never from an older ra)
+                            desktop.on_ack(message["seq"], False)
+                        else:
+                            desktop.on_ack(message["seq"])
                     continue
                 fact = msg.parse(message, "helper")
                 if isinstance(fact, msg.Input):

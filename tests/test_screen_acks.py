@@ -3,58 +3,44 @@ the helper's says whether its page was given an update to paint (``superseded``
 when not), once the page has taken it, and the person's hands exactly that to its
 desktop's pacer.
 
-A real `SessionDriver` on one side, a raw peer on the other. The helper's viewer is a
-fake that keeps the `taken` callback of each update, to call when the test says.
+A real `SessionDriver` on one side, a raw peer on the other (`test_net_handshake.Person`
+serves the person's side). The person's desktop keeps the acks it is handed; the
+helper's viewer keeps the `taken` callback of each update, to call when the test says.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from support import expect_message
-from test_net_handshake import HELPER, LOOPBACK, PASSWORD, make_invitation
+from test_net_handshake import HELPER, PASSWORD, Person
 
 from ra.desktop.codec import TileEncoder
 from ra.engine import Output, SessionEngine
 from ra.events import EventStore
 from ra.home import Home
 from ra.identity import load_identity
-from ra.invitations.keystore import derive_pake_secret
-from ra.net import Channel, InvitationSecret, Kind, connect, serve
-from ra.session.driver import SessionDriver, Terminal
+from ra.net import Channel, Kind, connect
+from ra.session.driver import SessionDriver, StatusDesktop, Terminal
 from ra.session.inbox import Inbox
 
 T = 10.0
 
 
-class AckedDesktop:
-    """The person's desktop, as far as acks go."""
+class AckedDesktop(StatusDesktop):
+    """The person's desktop, as far as acks go: it keeps them."""
 
     def __init__(self) -> None:
+        super().__init__(Terminal(out=io.StringIO(), inp=io.StringIO()))
         self.acks: list[tuple[int, bool]] = []
-
-    def start_streaming(self) -> None: ...
-
-    def stop_streaming(self) -> None: ...
-
-    def enable_input(self) -> None: ...
-
-    def disable_input(self) -> None: ...
-
-    def inject(self, event: dict[str, Any]) -> None: ...
 
     def on_ack(self, seq: int, shown: bool) -> None:
         self.acks.append((seq, shown))
-
-    def request_keyframe(self) -> None: ...
-
-    def select_monitor(self, number: int) -> object:
-        return False
 
 
 class HeldViewer:
@@ -62,11 +48,9 @@ class HeldViewer:
 
     def __init__(self) -> None:
         self.taken: list[Callable[[bool], None]] = []
-        self.arrived = asyncio.Event()
 
     async def show_screen(self, update: bytes, taken: Callable[[bool], None]) -> None:
         self.taken.append(taken)
-        self.arrived.set()
 
     async def show_monitors(self, message: dict[str, Any]) -> None: ...
 
@@ -79,39 +63,19 @@ async def _until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
-def _session(tmp_path: Path, on_person: Callable[[Channel, SessionEngine | None], Any],
-             helper_side: Callable[[Channel], Any]) -> None:
-    """A person's side at `on_person` (given its raw channel) and a helper's, over TLS."""
-    home = Home.at(tmp_path / "person")
-    identity = load_identity(home)
+def _session(tmp_path: Path, person: Callable[[Channel], Awaitable[None]],
+             helper: Callable[[Channel], Awaitable[None]]) -> None:
+    """`person` on the person's side of a real TLS session, `helper` on the helper's."""
+    identity = load_identity(Home.at(tmp_path / "person"))
+
+    async def on_person(channel: Channel, _invitation_id: str, _origin: str) -> None:
+        await person(channel)
 
     async def scenario() -> None:
-        invitation_of: dict[str, InvitationSecret] = {}
-        done = asyncio.Event()
-
-        async def on_authenticated(channel: Channel, inv_id: str, origin: str) -> None:
-            try:
-                await on_person(channel, None)
-            finally:
-                done.set()
-
-        server = await serve(
-            LOOPBACK, 0, identity,
-            secret_for=lambda inv_id: invitation_of[inv_id],
-            check=lambda inv_id, origin: None,
-            on_auth_failed=lambda inv_id, origin: None,
-            on_authenticated=on_authenticated,
-        )
-        try:
-            invitation = make_invitation(identity, server.sockets[0].getsockname()[1])
-            invitation_of[invitation.invitation_id] = InvitationSecret(
-                invitation, derive_pake_secret(PASSWORD, invitation.pake))
-            channel = await connect(invitation, PASSWORD, HELPER)
-            await helper_side(channel)
-            await asyncio.wait_for(done.wait(), T)
-        finally:
-            server.close()
-            await server.wait_closed()
+        async with Person(identity, session=on_person) as side:
+            await helper(await connect(side.invite(), PASSWORD, HELPER))
+            await asyncio.wait_for(side.seen.done.wait(), T)
+            assert side.seen.errors == []
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
@@ -121,7 +85,7 @@ def test_the_persons_driver_hands_its_pacer_whether_the_helper_painted_each_upda
     desktop = AckedDesktop()
     store_home = Home.at(tmp_path / "log")
 
-    async def person(channel: Channel, _engine: SessionEngine | None) -> None:
+    async def person(channel: Channel) -> None:
         engine = SessionEngine("person", "alice")
         with EventStore.open(store_home) as store:
             driver = SessionDriver(engine, channel, store, channel.session_id,
@@ -155,7 +119,7 @@ def test_the_helpers_driver_acks_once_its_page_has_taken_an_update_and_says_if_u
     updates = [encoder.encode(np.full((64, 64, 4), value, dtype=np.uint8)).to_bytes()
                for value in (10, 20)]
 
-    async def person(channel: Channel, _engine: SessionEngine | None) -> None:
+    async def person(channel: Channel) -> None:
         await channel.send_json({"type": "consent", "scope": "view", "status": "requested"})
         await channel.send_json({"type": "consent", "scope": "view", "status": "granted"})
         for update in updates:
