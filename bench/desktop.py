@@ -517,7 +517,8 @@ class _Profiled:
                         self._want_keyframe = True
                     keyframe, self._want_keyframe = self._want_keyframe, False
                     update = self._encoder.encode(frame, force_full=keyframe,
-                                                  quality=self.pacer.quality, cursor=cursor)
+                                                  quality=self.pacer.quality, cursor=cursor,
+                                                  keep=True)
                     t3 = time.perf_counter()
                 finally:
                     prof.capture.disable()

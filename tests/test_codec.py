@@ -166,6 +166,37 @@ def test_frames_of_the_wrong_shape_are_refused() -> None:
         TileEncoder(0, H)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 200), st.sampled_from([16, 32, 64]),
+       st.lists(st.tuples(st.integers(0, 299), st.integers(0, 199), st.integers(0, 3)),
+                max_size=6))
+def test_fuzz_the_changed_cells_are_exactly_those_with_a_changed_byte(
+        width: int, height: int, tile: int, changes: list[tuple[int, int, int]]) -> None:
+    encoder = TileEncoder(width, height, tile)
+    old = np.random.default_rng(width * height).integers(0, 256, (height, width, 4), np.uint8)
+    new = old.copy()
+    expected = np.zeros((encoder.rows, encoder.cols), dtype=bool)
+    for x, y, byte in changes:
+        x, y = x % width, y % height
+        new[y, x, byte] = old[y, x, byte] ^ 0x80  # any byte, the padding one too
+        expected[y // tile, x // tile] = True
+    assert (encoder.changed_cells(old, new) == expected).all()
+
+
+def test_a_kept_frame_is_not_copied_and_encodes_as_a_copied_one() -> None:
+    frames = [photo_like(seed=i) for i in range(3)]
+    frames.insert(2, frames[1].copy())
+    frames[2][0:10, 0:10] = 7  # a small change: copied into the kept frame
+    kept, copied = TileEncoder(W, H), TileEncoder(W, H)
+    for frame in frames:
+        assert kept.encode(frame.copy(), keep=True) == copied.encode(frame)
+    handed = photo_like(seed=9)
+    kept.encode(handed, keep=True)  # changes everywhere: kept as it is
+    assert kept._prev is handed
+    copied.encode(handed)
+    assert copied._prev is not handed
+
+
 def test_1080p_diff_is_well_under_10_ms() -> None:
     encoder = TileEncoder(1920, 1080)
     a = np.random.default_rng(0).integers(0, 256, (1080, 1920, 4), dtype=np.uint8)

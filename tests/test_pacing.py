@@ -276,3 +276,35 @@ def test_a_first_bandwidth_too_low_does_not_make_the_round_trip_nothing() -> Non
     p.on_ack(2, 1.2)
     assert p.bandwidth is not None and p.bandwidth <= 300_000
     assert p.min_rtt is not None and p.min_rtt >= 0.4 / 4
+
+
+def test_captures_slowed_by_a_busy_machine_do_not_pace_the_next_ones() -> None:
+    # A fast link (each 200 KB update acknowledged 4 ms after it is sent) and a
+    # machine so busy that a capture comes every 25 ms: the delivery rate is then
+    # the captures', not the link's. Each ack shows the link carries an update in
+    # 4 ms, so the next capture is due as soon as the pacer allows any (1/60 s), not
+    # 25 ms after the last one, which kept the rate at what the busy machine managed.
+    # If the helper's page merges an update away unseen, the page, not the link, is
+    # the limit again: the captures slow to what it takes.
+    frame = 17 * 12_000
+
+    def run(page_takes_one_in: int) -> Pacer:
+        p = pacer()
+        acks: list[tuple[float, int, bool]] = []
+        for k in range(120):
+            now = k * 0.025
+            while acks and acks[0][0] <= now:
+                at, seq, shown = acks.pop(0)
+                p.on_ack(seq, at, shown=shown)
+            p.offer(Update(k + 1, W, H, 0, 0, tuple(
+                Tile(0, y, W, 64, Codec.JPEG, bytes(frame // 17)) for y in range(0, H, 64)),
+                keyframe=k == 0), now, capture_time=0.02)
+            while (update := p.poll(now)) is not None:
+                p.on_sent(sum(len(t.data) for t in update.tiles), now)
+                acks.append((now + 0.004, update.seq, k % page_takes_one_in == 0))
+        return p
+
+    busy, slow_page = run(1), run(2)
+    assert busy.bandwidth is not None and busy.bandwidth <= 1.1 * frame / 0.025
+    assert busy.interval == busy.settings.min_interval
+    assert slow_page.interval >= 0.8 * frame / (frame / 0.025 / 2)

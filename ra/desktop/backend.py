@@ -80,7 +80,9 @@ class DesktopBackend(Protocol):
         ...
 
     def grab(self, monitor: int = 0) -> ScreenImage:
-        """Pixels of one monitor (0 = whole desktop) as (h, w, 4) BGRA uint8."""
+        """Pixels of one monitor (0 = whole desktop) as (h, w, 4) BGRA uint8: a fresh
+        array each call, which the backend never changes afterwards (the encoder may
+        keep it as its last frame)."""
         ...
 
     def cursor_position(self) -> tuple[int, int]:

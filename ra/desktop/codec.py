@@ -306,7 +306,13 @@ class TileEncoder:
         force_full: bool = False,
         quality: int = 70,
         cursor: tuple[int, int] = (0, 0),
+        keep: bool = False,
     ) -> Update:
+        """The update from the last frame to `frame` (all of it: a keyframe).
+
+        `keep`: the caller hands `frame` over and will not change it (a fresh grab),
+        so a frame that changed everywhere is kept as it is instead of copied.
+        """
         if frame.shape != (self.height, self.width, 4) or frame.dtype != np.uint8:
             raise ValueError(
                 f"frame of shape {frame.shape} {frame.dtype} does not match "
@@ -320,7 +326,9 @@ class TileEncoder:
             assert self._prev is not None
             changed = self.changed_cells(self._prev, frame)
         tiles = self._encode_cells(frame, changed, max(1, min(100, quality)))
-        if self._prev is None:
+        if keep and frame.flags.writeable and (keyframe or bool(changed.all())):
+            self._prev = frame
+        elif self._prev is None:
             self._prev = frame.copy()
         elif keyframe:
             np.copyto(self._prev, frame)
@@ -336,22 +344,13 @@ class TileEncoder:
     def changed_cells(self, old: ScreenImage, new: ScreenImage) -> npt.NDArray[np.bool_]:
         """A (rows, cols) mask of the grid cells whose pixels differ between two frames."""
         h, w, t = self.height, self.width, self.tile
-        a = old.view(np.uint32).reshape(h, w)
-        b = new.view(np.uint32).reshape(h, w)
-        neq = a != b
-        full_rows, full_cols = h // t, w // t
-        hf, wf = full_rows * t, full_cols * t
-        out = np.zeros((self.rows, self.cols), dtype=bool)
-        out[:full_rows, :full_cols] = (
-            neq[:hf, :wf].reshape(full_rows, t, full_cols, t).any(axis=(1, 3))
-        )
-        col_starts = np.arange(0, w, t)
-        row_starts = np.arange(0, h, t)
-        if hf < h:  # the bottom row of short cells
-            out[full_rows, :] = np.logical_or.reduceat(neq[hf:].any(axis=0), col_starts)
-        if wf < w:  # the right column of narrow cells
-            out[:, full_cols] = np.logical_or.reduceat(neq[:, wf:].any(axis=1), row_starts)
-        return out
+        # Compared two pixels at a time where a row allows, then or-ed over each
+        # cell's span of every pixel row, then over each cell's pixel rows.
+        word, per_word = (np.uint64, 2) if w % 2 == 0 else (np.uint32, 1)
+        neq = old.reshape(h, w * 4).view(word) != new.reshape(h, w * 4).view(word)
+        per_row = np.logical_or.reduceat(neq, np.arange(0, w // per_word, t // per_word),
+                                         axis=1)
+        return np.logical_or.reduceat(per_row, np.arange(0, h, t), axis=0)
 
     def _classify(
         self, frame: ScreenImage, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]

@@ -109,7 +109,16 @@ small as typing have been seen, and they are neither paced nor made coarser):
 
 * *Capture times.* The next capture is due ``interval`` after the last one:
   at least ``min_interval``, and as long as the last update takes to cross the
-  link at the pacing gain x bandwidth. While the link is busy or an update
+  link at the pacing gain x bandwidth, or x the link's *floor* if higher: the
+  largest rate at which one update crossed over the last ``bw_window``
+  seconds (its bytes over its round trip). The delivery rate is only what was
+  sent, so when a busy machine captures slowly it is the captures' rate; paced
+  by it, the next captures would be as slow. An update that is acknowledged
+  before its bytes could cross at that rate shows the link is faster, and
+  pacing at a rate the link has carried queues nothing. A superseded update
+  shows the helper's page, not the link, is the limit: the floor is forgotten
+  and not measured again for a phase, so the captures slow to what the page
+  takes. While the link is busy or an update
   waits, the capture is timed to finish when what is pending and in flight
   fits under the in-flight cap, so what is sent is as fresh as it can be
   instead of waiting, already captured, for the link.
@@ -230,6 +239,9 @@ class Pacer:
         """Smoothed seconds from poll to on_ack."""
         self.bytes_sent = 0
         self._bw = _WindowedFilter(self.settings.bw_window, keep_max=True)
+        self._floor = _WindowedFilter(self.settings.bw_window, keep_max=True)
+        """The link is at least this fast: an update's bytes over its round trip."""
+        self._floor_from = 0.0
         self._min_rtt: float | None = None
         self._min_rtt_at = 0.0  # when `_min_rtt` was measured
         self._probe_rtt_at: float | None = None  # measuring the round trip afresh since then
@@ -326,7 +338,7 @@ class Pacer:
         bw = self.bandwidth
         if bw is None or self._last_size == 0 or not self._link_limited:
             return self.settings.min_interval
-        paced = self._last_size / (bw * self.pacing_gain)
+        paced = self._last_size / (max(bw, self._floor.value or 0.0) * self.pacing_gain)
         return min(self.settings.max_interval, max(self.settings.min_interval, paced))
 
     @property
@@ -491,6 +503,11 @@ class Pacer:
         self._check_app_limited(now)
         rtt = max(0.0, now - acked.sent_at)
         self.latency = self._average(self.latency, rtt)
+        if not shown:  # the page is slower than the link: how fast the link is says nothing
+            self._floor = _WindowedFilter(self.settings.bw_window, keep_max=True)
+            self._floor_from = now + self._phase_time()
+        elif rtt > 0 and now >= self._floor_from:
+            self._floor.add(acked.size / rtt, now)
         if self._delivered == acked.size:
             self._first = (rtt, acked.size)
         first_estimate = self.bandwidth is None

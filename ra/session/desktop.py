@@ -285,7 +285,7 @@ class X11Desktop:
         origin = self._origin(number)
         cursor = (x - origin.x, y - origin.y) if origin is not None else (x, y)
         return self._encoder.encode(frame, force_full=keyframe, quality=self.pacer.quality,
-                                    cursor=cursor)
+                                    cursor=cursor, keep=True)
 
     def _origin(self, number: int) -> MonitorInfo | None:
         """The monitor whose origin shown coordinates are relative to (None: all)."""
