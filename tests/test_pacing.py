@@ -181,31 +181,36 @@ def test_the_start_up_finds_the_round_trip_and_does_not_queue_a_seconds_worth(
     assert max(result.latencies("full", settled)) <= 2 * delay + 3 * frame_time + 0.1
 
 
+def offered_every(period: float, count: int, frame: int, *, ack_after: float,
+                  page_takes_one_in: int, capture_time: float | None = None) -> Pacer:
+    """A fresh pacer offered `count` full-screen updates of `frame` bytes, one every
+    `period` seconds, each acknowledged `ack_after` seconds after it is written; the
+    helper's page takes one in `page_takes_one_in` and says the others were superseded."""
+    p = pacer()
+    acks: list[tuple[float, int, bool]] = []
+    for k in range(count):
+        now = k * period
+        while acks and acks[0][0] <= now:
+            at, seq, shown = acks.pop(0)
+            p.on_ack(seq, at, shown=shown)
+        p.offer(Update(k + 1, W, H, 0, 0, tuple(
+            Tile(0, y, W, 64, Codec.JPEG, bytes(frame // 17)) for y in range(0, H, 64)),
+            keyframe=k == 0), now, capture_time=capture_time)
+        shown = k % page_takes_one_in == 0
+        while (update := p.poll(now)) is not None:
+            p.on_sent(sum(len(t.data) for t in update.tiles), now)
+            acks.append((now + ack_after, update.seq, shown))
+    return p
+
+
 def test_updates_the_helpers_page_never_painted_do_not_count_as_delivered() -> None:
     # A fast link, 100 full-screen updates offered a second, and a page that takes one
     # in three: the helper merges away the others and says so (shown=False). The
     # pacer's bandwidth is then what the page takes, not what the link carries, and
     # its captures slow to the page's rate instead of the 60 a second it allows.
     frame = 17 * 6_000
-
-    def run(page_takes_one_in: int) -> Pacer:
-        p = pacer()
-        acks: list[tuple[float, int, bool]] = []
-        for k in range(300):
-            now = k * 0.010
-            while acks and acks[0][0] <= now:
-                at, seq, shown = acks.pop(0)
-                p.on_ack(seq, at, shown=shown)
-            p.offer(Update(k + 1, W, H, 0, 0, tuple(
-                Tile(0, y, W, 64, Codec.JPEG, bytes(frame // 17)) for y in range(0, H, 64)),
-                keyframe=k == 0), now)
-            shown = k % page_takes_one_in == 0
-            while (update := p.poll(now)) is not None:
-                p.on_sent(sum(len(t.data) for t in update.tiles), now)
-                acks.append((now + 0.005, update.seq, shown))
-        return p
-
-    all_shown, a_third_shown = run(1), run(3)
+    all_shown, a_third_shown = (
+        offered_every(0.010, 300, frame, ack_after=0.005, page_takes_one_in=n) for n in (1, 3))
     assert all_shown.bandwidth is not None and a_third_shown.bandwidth is not None
     assert 0.25 <= a_third_shown.bandwidth / all_shown.bandwidth <= 0.42
     assert all_shown.interval == all_shown.settings.min_interval
@@ -287,24 +292,9 @@ def test_captures_slowed_by_a_busy_machine_do_not_pace_the_next_ones() -> None:
     # If the helper's page merges an update away unseen, the page, not the link, is
     # the limit again: the captures slow to what it takes.
     frame = 17 * 12_000
-
-    def run(page_takes_one_in: int) -> Pacer:
-        p = pacer()
-        acks: list[tuple[float, int, bool]] = []
-        for k in range(120):
-            now = k * 0.025
-            while acks and acks[0][0] <= now:
-                at, seq, shown = acks.pop(0)
-                p.on_ack(seq, at, shown=shown)
-            p.offer(Update(k + 1, W, H, 0, 0, tuple(
-                Tile(0, y, W, 64, Codec.JPEG, bytes(frame // 17)) for y in range(0, H, 64)),
-                keyframe=k == 0), now, capture_time=0.02)
-            while (update := p.poll(now)) is not None:
-                p.on_sent(sum(len(t.data) for t in update.tiles), now)
-                acks.append((now + 0.004, update.seq, k % page_takes_one_in == 0))
-        return p
-
-    busy, slow_page = run(1), run(2)
+    busy, slow_page = (
+        offered_every(0.025, 120, frame, ack_after=0.004, page_takes_one_in=n,
+                      capture_time=0.02) for n in (1, 2))
     assert busy.bandwidth is not None and busy.bandwidth <= 1.1 * frame / 0.025
     assert busy.interval == busy.settings.min_interval
     assert slow_page.interval >= 0.8 * frame / (frame / 0.025 / 2)
