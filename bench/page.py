@@ -6,22 +6,21 @@ package, page included, of git revision REV, in the same run, for a before/after
 `bench link` measures the whole chain (capture, codec, pacer, link, page) and on a
 small machine the person's side competes with the browser for the same cores, so it
 cannot say what the page alone can do. Here nothing runs but the real `ViewerServer`,
-the real viewer page in headless Chromium (Playwright, ``executable_path=
-/usr/bin/chromium``) and a feeder in the same process: 30 full-screen updates of a
-photo-like 1920x1080 picture (browser-safe `TileEncoder`, quality 70: 17 JPEG strips,
-about 200 KB each) encoded once, then handed to the server ``rate`` times a second
-(`ViewerServer.send_screen`; the server merges what the page is too slow for, as it
-does live). A MutationObserver reads 512x8 pixels of the canvas after every paint,
-as `bench link` does to find its stamp.
+the real viewer page in headless ``/usr/bin/chromium`` and a feeder in the same
+process: 30 full-screen updates of a photo-like 1920x1080 picture (browser-safe
+`TileEncoder`, quality 70: 17 JPEG strips, about 200 KB each) encoded once, then
+handed to the server ``rate`` times a second (`ViewerServer.send_screen`; the server
+merges what the page is too slow for, as it does live). A MutationObserver reads
+512x8 pixels of the canvas after every paint, as `bench link` does to find its stamp.
 
-``--drivers`` says how Chromium is driven (each round runs each): ``cdp`` (the
-default) starts it alone (headless, a 1280x800 viewport, Playwright's switches that
-keep a hidden page from being throttled) and reads the page's counters over a bare
-DevTools connection that only evaluates them, so Chromium pays what a helper's own
-browser pays; ``playwright`` opens the page with Playwright, as `bench link` and the
-tests do. Playwright turns on DevTools' network reporting, and Chromium then copies
-every WebSocket message, each screen update included, into a DevTools event: CPU
-that no helper's browser spends.
+``--drivers`` says how Chromium is driven (each round runs each; the page comes from
+`bench.link.page_for`, as in `bench link`): ``cdp`` (the default) starts it alone
+(headless, a 1280x800 viewport, Playwright's switches that keep a hidden page from
+being throttled) and reads the page's counters over a bare DevTools connection that
+only evaluates them, so Chromium pays what a helper's own browser pays;
+``playwright`` opens the page with Playwright, as the tests do. Playwright turns on
+DevTools' network reporting, and Chromium then copies every WebSocket message, each
+screen update included, into a DevTools event: CPU that no helper's browser spends.
 
 Metrics over ``seconds`` after 3 s of warm-up, from the page's own counters
 (``data-received``, ``data-shown``, ``data-superseded`` of the canvas) and the CPU
@@ -34,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -44,9 +44,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.chromium import DRIVERS, BareChromium
+from bench.chromium import DRIVERS
 from bench.desktop import HEIGHT, PY, WIDTH, _photo, log
-from bench.link import compared, open_viewer
+from bench.link import compared, page_for
 
 COUNTERS_JS = """() => {
   const d = document.getElementById('screen').dataset;
@@ -76,7 +76,6 @@ def _chromium_cpu() -> float:
 
 async def _run(seconds: float, rate: float, driver: str) -> dict[str, Any]:
     import numpy as np
-    from playwright.async_api import async_playwright
 
     from ra.desktop.codec import TileEncoder
     from ra.viewer import ViewerServer
@@ -110,18 +109,9 @@ async def _run(seconds: float, rate: float, driver: str) -> dict[str, Any]:
         return before, after, cpu0, cpu1, t0, t1
 
     try:
-        if driver == "cdp":
-            with tempfile.TemporaryDirectory(prefix="ra-bench-chromium-",
-                                             ignore_cleanup_errors=True) as profile:
-                async with BareChromium(url, Path(profile)) as bare:
-                    await server.connected.wait()
-                    await server.send_json({"type": "status", "state": "viewing"})
-                    before, after, cpu0, cpu1, t0, t1 = await measure(bare.evaluate)
-        else:
-            async with async_playwright() as playwright:
-                browser, page = await open_viewer(playwright, server, url)
-                before, after, cpu0, cpu1, t0, t1 = await measure(page.evaluate)
-                await browser.close()
+        async with contextlib.AsyncExitStack() as stack:
+            page = await page_for(driver, server, url, stack)
+            before, after, cpu0, cpu1, t0, t1 = await measure(page.evaluate)
     finally:
         await server.close()
     wall = t1 - t0
