@@ -120,11 +120,29 @@ def private_file(path: Path) -> list[str]:
     return [f"{path.name} {_make_private(path, st, 0o600)}"]
 
 
+class _InHome:
+    """A path inside the home, as an attribute of `Home`: ``home.database`` is
+    ``home.root / "ra.db"``."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, home: Home, owner: type[Home] | None = None) -> Path:
+        return home.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class Home:
     """The files inside one RA_HOME."""
 
     root: Path
+    database = _InHome("ra.db")
+    keys_dir = _InHome("keys")
+    #: The derived secrets of open invitations (see `ra.invitations.keystore`).
+    keystore_dir = _InHome("keystore")
+    config = _InHome("config.toml")
+    #: The Ed25519 key that signs the log's checkpoints.
+    log_key = _InHome("keys", "log-signing.key")
 
     @classmethod
     def at(cls, home: str | os.PathLike[str] | None = None) -> Home:
@@ -165,25 +183,3 @@ class Home:
             raise HomeError(f"{self.database} should be a file but is not; "
                             "move it out of the way")
         return True
-
-    @property
-    def database(self) -> Path:
-        return self.root / "ra.db"
-
-    @property
-    def keys_dir(self) -> Path:
-        return self.root / "keys"
-
-    @property
-    def keystore_dir(self) -> Path:
-        """The derived secrets of open invitations (see `ra.invitations.keystore`)."""
-        return self.root / "keystore"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.toml"
-
-    @property
-    def log_key(self) -> Path:
-        """The Ed25519 key that signs the log's checkpoints."""
-        return self.keys_dir / "log-signing.key"

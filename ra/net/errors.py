@@ -30,9 +30,8 @@ class ConnectError(NetError):
 class FingerprintMismatch(NetError):
     """The helper reached a computer whose TLS certificate is not the pinned one."""
 
-    def __init__(self, address: str) -> None:
-        super().__init__(f"{address} is not the machine that made this invitation")
-        self.address = address
+    address: str
+    message = "{address} is not the machine that made this invitation"
 
 
 class WrongPassword(NetError):
@@ -44,9 +43,8 @@ class WrongPassword(NetError):
 class Refused(NetError):
     """Helper side: the person's computer refused before checking the password."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the other computer refused the connection: {reason}")
-        self.reason = reason
+    reason: str
+    message = "the other computer refused the connection: {reason}"
 
 
 class ConfirmationFailed(NetError):

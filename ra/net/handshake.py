@@ -177,9 +177,9 @@ def fingerprint_of(der: bytes) -> str:
 def check_pin(invitation: Invitation, peer_der: bytes | None, address: str) -> None:
     """Raise FingerprintMismatch unless ``peer_der`` is the invitation's certificate."""
     if not peer_der:
-        raise FingerprintMismatch(address)
+        raise FingerprintMismatch(address=address)
     if not hmac.compare_digest(fingerprint_of(peer_der), invitation.tls_fingerprint):
-        raise FingerprintMismatch(address)
+        raise FingerprintMismatch(address=address)
 
 
 def clean_reason(reason: object) -> str:
@@ -355,7 +355,7 @@ class HelperHandshake:
                 raise ProtocolError("the handshake message 'refuse' is malformed")
             if code == CODE_WRONG_PASSWORD and self._state is _HelperState.SENT_CONFIRM:
                 raise WrongPassword()
-            raise Refused(clean_reason(reason))
+            raise Refused(reason=clean_reason(reason))
         if self._state is _HelperState.SENT_HELLO:
             _expect(message, "pake", frozenset({"pake"}))
             inbound = _unb64("pake", message["pake"], PAKE_MESSAGE_BYTES)
