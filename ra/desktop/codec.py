@@ -279,11 +279,11 @@ class TileEncoder:
         self.width = width
         self.height = height
         self.tile = tile
+        self.rows = -(-height // tile)
+        self.cols = -(-width // tile)
         self.browser_safe = browser_safe
         self.text_colours = text_colours
         self.text_quality = text_quality
-        self.rows = -(-height // tile)
-        self.cols = -(-width // tile)
         if self.rows * self.cols > MAX_TILES:
             raise ValueError(
                 f"a {width}x{height} screen in {tile}-pixel tiles is {self.rows * self.cols} "

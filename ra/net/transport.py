@@ -38,6 +38,7 @@ import inspect
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal, TypeVar, cast
 
 from ra.errors import RaError
@@ -251,6 +252,7 @@ def _bye(reason: str) -> bytes:
     return encode_frame(Kind.BYE, body.decode("utf-8", errors="ignore").encode("utf-8"))
 
 
+@dataclass(eq=False)
 class Channel:
     """An authenticated connection: framed messages over pinned TLS.
 
@@ -259,24 +261,15 @@ class Channel:
     ConnectionClosed. A ProtocolError closes the connection before raising.
     """
 
-    def __init__(
-        self,
-        stream: FrameStream,
-        *,
-        role: Literal["person", "helper"],
-        invitation_id: str,
-        peer: str,
-        session_id: str,
-        helper: HelperIdentity | None = None,
-    ) -> None:
-        self._stream = stream
-        self.role = role
-        self.invitation_id = invitation_id
-        self.peer = peer
-        self.session_id = session_id
-        """Public, the same on both sides: HMAC(K, label || T), truncated; not K."""
-        self.helper = helper
-        """The helper's name and key, proven in the handshake (the helper's own on its side)."""
+    _stream: FrameStream
+    _: KW_ONLY
+    role: Literal["person", "helper"]
+    invitation_id: str
+    peer: str
+    session_id: str
+    """Public, the same on both sides: HMAC(K, label || T), truncated; not K."""
+    helper: HelperIdentity | None = None
+    """The helper's name and key, proven in the handshake (the helper's own on its side)."""
 
     @property
     def closed(self) -> bool:

@@ -26,6 +26,7 @@ vouches for that is not on disk.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -58,8 +59,8 @@ class ScreenRecorder:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.folder = folder
-        self._key = key
-        self._session_id = session_id
+        self._encrypt = functools.partial(seal, key, session_id)
+        """Encrypts one chunk's updates under the session's recording key."""
         self._on_chunk = on_chunk
         self.chunk_s = chunk_s
         self.chunk_bytes = chunk_bytes
@@ -124,7 +125,7 @@ class ScreenRecorder:
 
     def _write_file(self, index: int, frames: list[tuple[float, bytes]]) -> ChunkInfo:
         """On the worker: encrypt, then write a new file and flush it to disk."""
-        stored, info = seal(self._key, self._session_id, index, frames)
+        stored, info = self._encrypt(index, frames)
         private_folder(self.folder, parents=True)
         path = self.folder / info.file
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

@@ -76,7 +76,6 @@ from typing import TYPE_CHECKING, Any
 from ra.config import RecordingSettings, recording_settings
 from ra.ctrl_c import on_ctrl_c
 from ra.desktop.backend import default_backend, open_backend
-from ra.desktop.guard import WindowGuard
 from ra.engine import Output, SessionEngine, replay
 from ra.engine.session import CONSENT_TIMEOUT_S
 from ra.errors import InputError, RaError
@@ -384,10 +383,7 @@ class Ask:
         if self.display and unavailable is None:
             if self.settings.screen:
                 recorder = _recorder(self.home, session_id, self.settings, inbox)
-            screen = _x11_desktop(self.display, channel, engine, inbox,
-                                  self.backend or default_backend(),
-                                  self.window.guard if self.window is not None else None,
-                                  recorder)
+            screen = self._desktop(self.display, channel, engine, inbox, recorder)
         self.driver = SessionDriver(engine, channel, self.store, session_id, self.terminal,
                                     screen, inbox=inbox, receipt_key=self.identity.signing_key,
                                     peer_origin=origin, recording=recorder)
@@ -402,6 +398,31 @@ class Ask:
         finally:
             if screen is not None:
                 screen.close()
+
+    def _desktop(self, display: str, channel: Channel, engine: SessionEngine, inbox: Inbox,
+                 recorder: ScreenRecorder | None) -> X11Desktop:
+        """The real screen and input of `display` (through this ask's desktop backend):
+        updates go out on `channel`, and what the desktop tells the engine goes through
+        `inbox`; the person's window, if any, is kept out of the helper's reach."""
+
+        async def send_screen(update: bytes) -> None:
+            await channel.send_frame(Kind.SCREEN, update)
+
+        async def send_json(message: dict[str, Any]) -> None:  # screen.monitors
+            await channel.send_if_open(message)
+
+        def on_refused(event: dict[str, Any], reason: str) -> None:
+            inbox.put(functools.partial(engine.input_refused, event, reason))
+
+        backend = open_backend(self.backend or default_backend(), display)
+        return X11Desktop(display, send_screen, functools.partial(inbox.put, engine.esc_pressed),
+                          send_json=send_json,
+                          on_keymap_change=functools.partial(inbox.put, engine.keymap_changed),
+                          on_lost=functools.partial(
+                              inbox.put, functools.partial(engine.screen_lost, "display failed")),
+                          backend=backend,
+                          guard=self.window.guard if self.window is not None else None,
+                          on_refused=on_refused, recorder=recorder)
 
     def _interrupted(self) -> None:
         """Ctrl-C: end the session as /disconnect does, or stop waiting for one."""
@@ -496,36 +517,6 @@ def _recorder(home: Home, session_id: str, settings: RecordingSettings,
     return ScreenRecorder(session_folder(home.root, session_id), key, session_id,
                           lambda info: inbox.chunk(info.payload()),
                           chunk_s=settings.chunk_seconds)
-
-
-def _x11_desktop(
-    display: str,
-    channel: Channel,
-    engine: SessionEngine,
-    inbox: Inbox,
-    backend: str,
-    guard: WindowGuard | None = None,
-    recorder: ScreenRecorder | None = None,
-) -> X11Desktop:
-    """The real screen and input of `display` (through desktop backend `backend`): updates go
-    out on `channel`, and what the desktop tells the engine goes through `inbox`."""
-
-    async def send_screen(update: bytes) -> None:
-        await channel.send_frame(Kind.SCREEN, update)
-
-    async def send_json(message: dict[str, Any]) -> None:  # screen.monitors
-        await channel.send_if_open(message)
-
-    def on_refused(event: dict[str, Any], reason: str) -> None:
-        inbox.put(functools.partial(engine.input_refused, event, reason))
-
-    return X11Desktop(display, send_screen, functools.partial(inbox.put, engine.esc_pressed),
-                      send_json=send_json,
-                      on_keymap_change=functools.partial(inbox.put, engine.keymap_changed),
-                      on_lost=functools.partial(
-                          inbox.put, functools.partial(engine.screen_lost, "display failed")),
-                      backend=open_backend(backend, display), guard=guard,
-                      on_refused=on_refused, recorder=recorder)
 
 
 async def _flush_refusals(service: Invitations) -> None:
