@@ -56,7 +56,6 @@ ProofOutOption = Annotated[Path | None, out_option("the proof here")]
 #: ``--size`` of `prove` and `consistency`: the log as it was at that size.
 SizeOption = Annotated[int | None, typer.Option(
     "--size", help="Prove against the log as it was at this many events (default: all of it).")]
-
 #: ``--until`` of `sessions` and of `report --html`: the sessions that began before it.
 StartedBeforeOption = Annotated[
     str | None, time_option("--until", "Only sessions that started before this time")
@@ -66,6 +65,7 @@ StartedBeforeOption = Annotated[
 def checkpoint_option(what: str) -> Any:
     """``--checkpoint``/``-c``: a checkpoint file (`ra audit checkpoint --out`), for `what`."""
     return typer.Option("--checkpoint", "-c", help=f"A checkpoint file {what}.")
+
 
 app = group("Check and export the tamper-evident log.")
 app.command("forget")(forget_command.forget)
