@@ -22,14 +22,20 @@ from ra.cli.common import (
     JsonlOption,
     JsonOption,
     QuietOption,
+    SessionArg,
     UsageError,
     emit_json,
+    format_option,
     group,
+    helper_option,
     home_of,
     json_mode,
+    no_browser_option,
     open_existing_store,
     open_store,
+    out_option,
     parse_since,
+    person_option,
     say,
     time_option,
     warn,
@@ -46,7 +52,20 @@ if TYPE_CHECKING:
 #: The longest cell a report table shows (a name, a key, an address fit).
 CELL_SHOWN = 200
 #: ``--out`` of `prove` and `consistency`.
-ProofOutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write the proof here.")]
+ProofOutOption = Annotated[Path | None, out_option("the proof here")]
+#: ``--size`` of `prove` and `consistency`: the log as it was at that size.
+SizeOption = Annotated[int | None, typer.Option(
+    "--size", help="Prove against the log as it was at this many events (default: all of it).")]
+#: ``--until`` of `sessions` and of `report --html`: the sessions that began before it.
+StartedBeforeOption = Annotated[
+    str | None, time_option("--until", "Only sessions that started before this time")
+]
+
+
+def checkpoint_option(what: str) -> Any:
+    """``--checkpoint``/``-c``: a checkpoint file (`ra audit checkpoint --out`), for `what`."""
+    return typer.Option("--checkpoint", "-c", help=f"A checkpoint file {what}.")
+
 
 app = group("Check and export the tamper-evident log.")
 app.command("forget")(forget_command.forget)
@@ -60,13 +79,8 @@ class TamperedError(RaError):
 
 @app.command()
 def verify(
-    checkpoint: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--checkpoint", "-c",
-            help="A checkpoint file kept elsewhere to check the log against (repeatable).",
-        ),
-    ] = None,
+    checkpoint: Annotated[list[Path] | None, checkpoint_option(
+        "kept elsewhere to check the log against (repeatable)")] = None,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
     home: HomeOption = None,
@@ -124,10 +138,7 @@ def verify(
 
 @app.command("checkpoint")
 def checkpoint_cmd(
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Also write the signed checkpoint to this file."),
-    ] = None,
+    out: Annotated[Path | None, out_option("the signed checkpoint to this file too")] = None,
     json_out: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
@@ -159,14 +170,8 @@ def checkpoint_cmd(
 @app.command()
 def prove(
     seq: Annotated[int, typer.Argument(help="The event's seq (its leaf index).", min=0)],
-    size: Annotated[
-        int | None,
-        typer.Option("--size", help="Prove against the tree of this many events (default: all)."),
-    ] = None,
-    against: Annotated[
-        Path | None,
-        typer.Option("--checkpoint", "-c", help="Prove against this checkpoint's tree."),
-    ] = None,
+    size: SizeOption = None,
+    against: Annotated[Path | None, checkpoint_option("whose tree to prove against")] = None,
     out: ProofOutOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -196,9 +201,7 @@ def prove(
 @app.command()
 def consistency(
     old: Annotated[Path, typer.Option("--from", help="An earlier checkpoint file.")],
-    new_size: Annotated[
-        int | None, typer.Option("--size", help="Tree size to prove up to (default: all).")
-    ] = None,
+    new_size: SizeOption = None,
     out: ProofOutOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -257,8 +260,7 @@ def log(
         typer.Option("--type", "-t", help="Only this event type; `consent.*` for a family."),
     ] = None,
     since: Annotated[
-        str | None,
-        typer.Option("--since", help="Only events at or after this time (ISO 8601, or 1h, 2d)."),
+        str | None, time_option("--since", "Only events at or after this time")
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="At most this many events.")
@@ -311,18 +313,10 @@ def sessions_cmd(
     since: Annotated[
         str | None, time_option("--since", "Only sessions still going at or after this time")
     ] = None,
-    until: Annotated[
-        str | None, time_option("--until", "Only sessions that started before this time")
-    ] = None,
-    person: Annotated[
-        str | None,
-        typer.Option("--person",
-                     help="Only sessions whose person's name contains this (any case)."),
-    ] = None,
+    until: StartedBeforeOption = None,
+    person: Annotated[str | None, person_option("contains this (any case)")] = None,
     helper: Annotated[
-        str | None,
-        typer.Option("--helper", help="Only sessions whose helper's name contains this (any "
-                     "case), or whose helper's key fingerprint starts with it."),
+        str | None, helper_option("contains this (any case)", "starts with it")
     ] = None,
     json_out: JsonOption = False,
     jsonl_out: JsonlOption = False,
@@ -385,9 +379,7 @@ def _ending(reason: str, by: str) -> str:
 
 @app.command("replay")
 def replay_cmd(
-    session: Annotated[
-        str, typer.Argument(help="The session id, or its start (at least 4 characters).")
-    ],
+    session: SessionArg,
     speed: Annotated[
         float | None,
         typer.Option("--speed", min=0.01, max=10000,
@@ -406,10 +398,7 @@ def replay_cmd(
         typer.Option("--video", help="Write the recorded screen to this .mp4 or .webm file, "
                      "the events as chapters."),
     ] = None,
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="With --screen: print the page's opener "
-                           "file; open nothing.")
-    ] = False,
+    no_browser: Annotated[bool, no_browser_option("the page's opener", "--screen")] = False,
     json_out: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
@@ -560,23 +549,17 @@ def report(
         str | None,
         typer.Argument(help="The report, e.g. consent-and-control-grants (omit to list them)."),
     ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option("--format", "-f",
-                     help="table, csv, json (one array) or jsonl (one object a line)."),
-    ] = "table",
+    fmt: Annotated[str, format_option(
+        "table, csv, json (one array) or jsonl (one object a line)")] = "table",
     html: Annotated[
         Path | None,
         typer.Option("--html", help="Write the HTML report (totals, a timeline per "
                      "session) to this file instead.", dir_okay=False),
     ] = None,
     since: Annotated[
-        str | None, time_option("--since", "--html: sessions that started at or after this time")
+        str | None, time_option("--since", "Only sessions that started at or after this time")
     ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option("--until", help="--html: sessions that started before this time."),
-    ] = None,
+    until: StartedBeforeOption = None,
     home: HomeOption = None,
 ) -> None:
     """Run a compliance report (the SQL in audit/reports/) over the log.
@@ -585,6 +568,7 @@ def report(
     time in control, consents denied, lock-outs, failed passwords) and, per
     session, the helper's name and key and a timeline of consent, view and
     control. It loads nothing and runs no script; open it in any browser.
+    `--since` and `--until` go with it: they choose its sessions by when they began.
 
     Example:
 

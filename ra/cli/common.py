@@ -1,5 +1,12 @@
 """What every command shares: --home, --json, opening the log, printing.
 
+An option that several commands take is declared here once (``--port``,
+``--out``, ``--format``, ``--since``, an invitation id, ...): as an
+`Annotated` alias where it means the same everywhere, as a small factory
+(`time_option`, `out_option`, ...) where the flag is the same and its help
+says what it does in each command. An option of one module lives there
+(`ra.cli.audit.SizeOption`); one of one command stays in its signature.
+
 Nothing here imports the log or the session stacks at module level: the
 command tree is built on every start (`ra --help` included), so a command's
 heavy imports happen inside the command.
@@ -64,13 +71,6 @@ HomeOption = Annotated[
         readable=False,  # ra.home checks the folder and says what is wrong with it
     ),
 ]
-
-
-def time_option(flag: str, what: str) -> Any:
-    """A ``--since``/``--until`` option (read by `parse_since`): `what` it keeps."""
-    return typer.Option(flag, help=f"{what} (ISO 8601, or 1h, 2d ago).")
-
-
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of text (one document).")
 ]
@@ -78,6 +78,73 @@ JsonlOption = Annotated[
     bool, typer.Option("--jsonl", help="Print JSON lines: one object a line, as they come.")
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+#: ``--port``: the one `ra ask` listens on (`ra invite create`, `ra doctor`, `ra firewall`).
+PortOption = Annotated[
+    int, typer.Option("--port", help="The port `ra ask` listens on.", min=1, max=65535)
+]
+#: A session of the log, named as `ra audit sessions` lists it (`replay`, `forget`).
+SessionArg = Annotated[str, typer.Argument(
+    help="The session: its id, the start of it (at least 4 characters), or session:ID.")]
+
+
+# The options below are one flag each whose help says what it does in each
+# command: the flag, its short form and its kind are stated here once.
+
+
+def time_option(flag: str, what: str) -> Any:
+    """A ``--since``/``--until`` option (read by `parse_since`): `what` it keeps."""
+    return typer.Option(flag, help=f"{what} (ISO 8601, or 1h, 2d ago).")
+
+
+def person_option(how: str) -> Any:
+    """``--person``: only the sessions whose person's name matches `how`."""
+    return typer.Option("--person", help=f"Only sessions whose person's name {how}.")
+
+
+def helper_option(name: str, key: str) -> Any:
+    """``--helper``: only the sessions whose helper's name matches as `name` says, or
+    its key fingerprint as `key` says."""
+    return typer.Option("--helper", help=f"Only sessions whose helper's name {name}, "
+                                         f"or whose helper's key fingerprint {key}.")
+
+
+def format_option(choices: str) -> Any:
+    """``--format``/``-f``: one of `choices` (said in words; the command checks it)."""
+    return typer.Option("--format", "-f", help=f"{choices}.")
+
+
+def out_option(what: str) -> Any:
+    """``--out``/``-o``: where the command writes `what`."""
+    return typer.Option("--out", "-o", help=f"Write {what}.")
+
+
+def display_option(verb: str) -> Any:
+    """``--display``: the X display the command will `verb` (default: $DISPLAY)."""
+    return typer.Option("--display", envvar="DISPLAY", show_default=False,
+                        help=f"X display to {verb} (default: $DISPLAY).")
+
+
+def invitation_id(when_none: str = "") -> Any:
+    """An invitation of this home, by its id or its first characters; `when_none`:
+    what giving none means (the argument is then optional)."""
+    default = f"; default: {when_none}" if when_none else ""
+    return typer.Argument(help=f"Invitation id (or its first characters){default}.")
+
+
+InvitationArg = Annotated[str, invitation_id()]
+
+
+def password_stdin_option(more: str = "") -> Any:
+    """``--password-stdin`` (read by `read_password_line`); `more`: how, if said."""
+    return typer.Option("--password-stdin", help=f"Read the password from standard input{more}.")
+
+
+def no_browser_option(what: str, with_flag: str = "") -> Any:
+    """``--no-browser``: open nothing, print `what` file (that opens the page) instead;
+    `with_flag`: the option it goes with, if any."""
+    goes = f" (with {with_flag})" if with_flag else ""
+    return typer.Option("--no-browser",
+                        help=f"Open no browser{goes}: print {what} file, to open in one.")
 
 
 def home_of(home: Path | None) -> Home:

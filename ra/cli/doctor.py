@@ -22,6 +22,8 @@ from ra.cli.common import (
     DEFAULT_PORT,
     HomeOption,
     JsonOption,
+    PortOption,
+    display_option,
     emit_json,
     group,
     open_store,
@@ -33,10 +35,6 @@ if TYPE_CHECKING:
     from ra.doctor import Check
 
 FIREWALL_STREAM = "host:firewall"
-
-PortOption = Annotated[
-    int, typer.Option("--port", help="The port `ra ask` listens on.", min=1, max=65535)
-]
 
 
 def _render(checks: list[Check], json_out: bool) -> None:
@@ -52,11 +50,7 @@ def _render(checks: list[Check], json_out: bool) -> None:
 
 def doctor(
     port: PortOption = DEFAULT_PORT,
-    display: Annotated[
-        str | None,
-        typer.Option("--display", envvar="DISPLAY", show_default=False,
-                     help="X display to check (default: $DISPLAY)."),
-    ] = None,
+    display: Annotated[str | None, display_option("check")] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Check that a helper on another machine can reach, see and control this one.

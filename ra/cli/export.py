@@ -17,8 +17,12 @@ from ra.cli.common import (
     QuietOption,
     UsageError,
     emit_json,
+    format_option,
+    helper_option,
     open_existing_store,
+    out_option,
     parse_since,
+    person_option,
     say,
     time_option,
     warn,
@@ -36,31 +40,22 @@ class ExportNotVerified(RaError):
 
 
 def export(
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="A new folder, or a file ending in .zip.")
-    ],
+    out: Annotated[Path, out_option("the bundle here: a new folder, or a file ending in .zip")],
     what: Annotated[
         str,
         typer.Option("--what", "-w",
                      help="consent, control, sessions, invitations, auth or all "
                           "(several: comma separated)."),
     ] = "all",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    fmt: Annotated[str, format_option("csv or jsonl")] = "csv",
     since: Annotated[str | None, time_option("--since", "Rows at or after this time")] = None,
     until: Annotated[str | None, time_option("--until", "Rows before this time")] = None,
     session: Annotated[
         str | None,
         typer.Option("--session", help="Only this session (its id, or session:<id>)."),
     ] = None,
-    person: Annotated[
-        str | None,
-        typer.Option("--person", help="Only sessions of this person (the invitation's name)."),
-    ] = None,
-    helper: Annotated[
-        str | None,
-        typer.Option("--helper",
-                     help="Only this helper (the name it gave, or its key fingerprint)."),
-    ] = None,
+    person: Annotated[str | None, person_option("is this (the invitation's name)")] = None,
+    helper: Annotated[str | None, helper_option("is this (the name it gave)", "is it")] = None,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
     home: HomeOption = None,

@@ -10,16 +10,12 @@ from typing import Annotated
 
 import typer
 
-from ra.cli.common import HomeOption, JsonOption, UsageError, emit_json, home_of, say
+from ra.cli.common import HomeOption, JsonOption, SessionArg, UsageError, emit_json, home_of, say
 from ra.inert import inert
 
 
 def forget(
-    session: Annotated[
-        str,
-        typer.Argument(help="The session: session:ID, or its id or the start of it "
-                            "(at least 4 characters)."),
-    ],
+    session: SessionArg,
     why: Annotated[
         str,
         typer.Option("--why", help="Why it is forgotten (kept in the log, e.g. a request "

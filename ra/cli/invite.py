@@ -26,8 +26,10 @@ from ra.cli.common import (
     DEFAULT_PORT,
     FILE_SUFFIX,
     HomeOption,
+    InvitationArg,
     JsonlOption,
     JsonOption,
+    PortOption,
     UsageError,
     emit_json,
     group,
@@ -36,11 +38,13 @@ from ra.cli.common import (
     json_mode,
     open_existing_store,
     parse_duration,
+    password_stdin_option,
     read_password_line,
     say,
     warn,
 )
 from ra.cli.render import local_time, print_table
+from ra.cli.source import InvitationSourceArg
 from ra.errors import RaError
 from ra.inert import inert
 
@@ -167,9 +171,6 @@ def _save(service: Invitations, view: InvitationView, path: Path) -> InvitationV
     return service.record_sent(view, "file", str(path.resolve()))
 
 
-InvitationArg = Annotated[str, typer.Argument(help="Invitation id (or its first characters).")]
-
-
 @dataclass(frozen=True)
 class Delivery:
     """How an invitation goes to its helper: as a file, by mail, as a code line."""
@@ -267,9 +268,7 @@ def create(
     expires: Annotated[
         str, typer.Option("--expires", help="How long it stays valid (1h; at most 24h).")
     ] = "1h",
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: Annotated[bool, password_stdin_option()] = False,
     generate_pw: Annotated[
         bool,
         typer.Option("--generate-password", help="Make a strong password and show it once."),
@@ -279,9 +278,7 @@ def create(
         typer.Option("--host", help="Address the helper should connect to (repeatable; "
                      "default: every address of this machine but loopback)."),
     ] = None,
-    port: Annotated[
-        int, typer.Option("--port", help="Port `ra ask` will listen on.", min=1, max=65535)
-    ] = DEFAULT_PORT,
+    port: PortOption = DEFAULT_PORT,
     json_out: JsonOption = False,
     home: HomeOption = None,
     *,
@@ -514,11 +511,7 @@ def resend(invitation: InvitationArg, home: HomeOption = None, *, delivery: Deli
 
 @app.command()
 def inspect(
-    source: Annotated[
-        str,
-        typer.Argument(help="An invitation file, a code line starting with ra1:, or - "
-                            "(standard input).", metavar="INVITATION"),
-    ],
+    source: InvitationSourceArg,
     json_out: JsonOption = False,
 ) -> None:
     """For the helper: who sent an invitation, their message, expiry, and whether it is genuine.

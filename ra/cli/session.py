@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ra.cli.common import HomeOption, UsageError, home_of, read_password_line, say, warn
+from ra.cli.common import (
+    HomeOption,
+    UsageError,
+    display_option,
+    home_of,
+    invitation_id,
+    no_browser_option,
+    password_stdin_option,
+    read_password_line,
+    say,
+    warn,
+)
+from ra.cli.source import InvitationSourceArg
 
 
 class Backend(enum.StrEnum):
@@ -42,10 +54,7 @@ if TYPE_CHECKING:
 
 
 def ask(
-    invitation: Annotated[
-        str | None,
-        typer.Argument(help="Invitation id (or its first characters); default: every open one."),
-    ] = None,
+    invitation: Annotated[str | None, invitation_id("every open one")] = None,
     host: Annotated[
         list[str] | None,
         typer.Option("--host", show_default=False,
@@ -62,11 +71,7 @@ def ask(
             show_default=False,
         ),
     ] = None,
-    display: Annotated[
-        str | None,
-        typer.Option("--display", envvar="DISPLAY", show_default=False,
-                     help="X display to share (default: $DISPLAY)."),
-    ] = None,
+    display: Annotated[str | None, display_option("share")] = None,
     no_screen: Annotated[
         bool, typer.Option("--no-screen", help="Chat only: share no screen, allow no control.")
     ] = False,
@@ -149,22 +154,11 @@ def _open_window(display: str) -> PersonWindow | None:
 
 
 def connect(
-    source: Annotated[
-        str,
-        typer.Argument(help="The invitation you were sent: its file, the ra1: code, or - "
-                            "(standard input).", metavar="INVITATION"),
-    ],
+    source: InvitationSourceArg,
     password_stdin: Annotated[
-        bool,
-        typer.Option("--password-stdin",
-                     help="Read the password from standard input (with -: the line after "
-                          "the invitation)."),
+        bool, password_stdin_option(" (with -: the line after the invitation)")
     ] = False,
-    no_browser: Annotated[
-        bool,
-        typer.Option("--no-browser",
-                     help="Do not open a browser; print the viewer's file to open in one."),
-    ] = False,
+    no_browser: Annotated[bool, no_browser_option("the viewer's")] = False,
     name: NameOption = None,
     home: HomeOption = None,
 ) -> None:

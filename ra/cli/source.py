@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
+
+import typer
 
 from ra.cli.common import UsageError
 
 STDIN = "-"
+#: The argument of every command that takes an invitation, read by `read_invitation`.
+InvitationSourceArg = Annotated[str, typer.Argument(
+    help="The invitation: its file, the code line (ra1:...), or - (standard input).",
+    metavar="INVITATION")]
 #: Read at most this much: a code may be up to four times the file's limit
 #: (`ra.invitations.file.from_code`); longer input is refused by the parser.
 _READ_LIMIT = 4 * 64 * 1024 + 2
