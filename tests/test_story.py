@@ -360,8 +360,9 @@ def test_replay_json_shape(home: Home, capsys: pytest.CaptureFixture[str]) -> No
     code, out, _ = _cli(home, capsys, "audit", "replay", "a1b2c3d4", "--json")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"session", "events", "consents", "control", "anomalies"}
+    assert set(doc) == {"session", "events", "consents", "control", "anomalies", "log"}
     assert doc["anomalies"] == 0
+    assert doc["log"] == {"verified": True, "problem": None}
     assert doc["session"]["session"] == "a1b2c3d4e5f6a7b8"
     assert doc["session"]["helper"] == {"name": "Bob (IT)", "fingerprint": BOB_KEY,
                                         "address": "203.0.113.5"}

@@ -220,3 +220,34 @@ def test_a_database_that_is_not_sqlite_is_one_clear_line(ra, home: Home) -> None
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "cannot open the event log" in result.stderr
+
+
+def test_replay_and_export_verify_the_log_before_telling_from_it(
+    ra, home: Home, kept: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    intact = ra("audit", "replay", "session:s1", "--json")
+    assert intact.returncode == 0, intact.stderr
+    assert json.loads(intact.stdout)["log"] == {"verified": True, "problem": None}
+    assert ra("audit", "export", "--out", str(tmp_path / "before.zip")).returncode == 0
+
+    # a careful attacker: the edited event's hashes and the tree are rewritten,
+    # so the story reads as if nothing happened; the signed checkpoint tells
+    attack(home, "UPDATE events SET body = replace(body, '\"n\":1', '\"n\":9') WHERE seq = 5")
+    rewrite_hashes(home)
+    told = ra("audit", "replay", "session:s1", "--instant")
+    assert told.returncode == 1
+    assert told.stderr.startswith("ra: WARNING: the log does not verify (log TAMPERED: ")
+    assert "stored checkpoint #1" in told.stderr and "Traceback" not in told.stderr
+    assert told.stdout.startswith("session s1\n")  # the story is still told, after the warning
+    as_json = ra("audit", "replay", "session:s1", "--json")
+    assert as_json.returncode == 1
+    log = json.loads(as_json.stdout)["log"]
+    assert log["verified"] is False and "stored checkpoint #1" in log["problem"]
+
+    out = tmp_path / "after.zip"
+    refused = ra("audit", "export", "--out", str(out))
+    assert refused.returncode == 1
+    assert not out.exists()  # nothing is signed over what an attacker wrote
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "the log does not verify" in refused.stderr
+    assert "nothing was exported" in refused.stderr

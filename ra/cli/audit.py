@@ -30,6 +30,7 @@ from ra.cli.common import (
     helper_option,
     home_of,
     json_mode,
+    log_problem,
     no_browser_option,
     open_existing_store,
     open_store,
@@ -39,6 +40,7 @@ from ra.cli.common import (
     say,
     time_option,
     warn,
+    warn_altered,
 )
 from ra.cli.render import Progress, local_time, local_time_text, print_table, progress
 from ra.errors import RaError
@@ -410,6 +412,8 @@ def replay_cmd(
     through the same table as the live session: an event the table does not
     allow is shown, flagged ANOMALY, and changes nothing. Chat is opened with
     its session's key (or told as (forgotten)); chat and names are shown inert.
+    The log is verified first: if it does not verify, that is said before the
+    story (on stderr; in --json as "log") and the exit code is 1.
 
     With --screen the recorded screen plays in the browser (served on
     127.0.0.1 with a one-time token, like the live viewer); with --video it is
@@ -449,18 +453,23 @@ def replay_cmd(
     chat = ChatReader(SessionKeys(home_of(home)))  # chat told opened, or (forgotten)
     with open_existing_store(home) as store:
         stream = _resolve_session(store, session)
+        problem = log_problem(store)
         events = [event._replace(payload=chat.payload(event))
                   for event in store.read_stream(stream)]
         person = invitation_names(store).get(stream.split(":", 1)[1], "")
     story = tell(events, person=person)
     if json_out:
-        emit_json(story_json(story))
-        return
-    for line in _story_head(story):
-        say(inert(line, STORY_LINE))
-    play(story.lines, _show_line, speed=None if instant else speed or 1.0, sleep=_sleep)
-    for line in _story_tail(story):
-        say(inert(line, STORY_LINE))
+        emit_json({**story_json(story), "log": {"verified": problem is None, "problem": problem}})
+    else:
+        if problem is not None:
+            warn_altered(problem)
+        for line in _story_head(story):
+            say(inert(line, STORY_LINE))
+        play(story.lines, _show_line, speed=None if instant else speed or 1.0, sleep=_sleep)
+        for line in _story_tail(story):
+            say(inert(line, STORY_LINE))
+    if problem is not None:
+        raise typer.Exit(TamperedError.exit_code)
 
 
 #: The longest line the story prints (after `inert`).

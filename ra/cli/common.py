@@ -190,6 +190,22 @@ def open_existing_store(home: Path | None) -> EventStore:
     return EventStore.open(found)
 
 
+def log_problem(store: EventStore) -> str | None:
+    """None when the log verifies as `ra audit verify` checks it (the recorded
+    screen apart); else what is wrong, in one line. Commands that tell others
+    what the log holds (replay, export) ask it first."""
+    from ra.events import verify_log
+
+    report = verify_log(store)
+    return None if report.ok else report.summary()
+
+
+def warn_altered(problem: str) -> None:
+    """Say first, on stderr, that what follows comes from a log that does not verify."""
+    warn(f"ra: WARNING: the log does not verify ({problem}); what follows may have been "
+         "altered: `ra audit verify` says more")
+
+
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=True) + "\n")
 

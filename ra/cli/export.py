@@ -19,6 +19,7 @@ from ra.cli.common import (
     emit_json,
     format_option,
     helper_option,
+    log_problem,
     open_existing_store,
     out_option,
     parse_since,
@@ -31,6 +32,10 @@ from ra.cli.render import progress
 from ra.errors import RaError
 
 WHAT = ("consent", "control", "sessions", "invitations", "auth")
+
+
+class LogAltered(RaError):
+    """`ra audit export` was asked of a log that does not verify: it signs nothing."""
 
 
 class ExportNotVerified(RaError):
@@ -66,6 +71,8 @@ def export(
     (audit/exports/), every event a row is read from with one proof that they
     are in the log, and a manifest signed with the log's key, cut at a
     checkpoint signed first. Anyone can check it with `ra audit verify-export`.
+    The log is verified first: a log that does not verify is refused (exit 1),
+    and nothing is signed.
 
     Example:
 
@@ -94,6 +101,10 @@ def export(
         raise UsageError("--until must be later than --since")
     with open_existing_store(home) as store, \
             progress("exporting", show=not quiet and not json_out) as step:
+        problem = log_problem(store)
+        if problem is not None:  # its key would vouch for what an attacker wrote
+            raise LogAltered(f"the log does not verify ({problem}); nothing was exported: "
+                             "`ra audit verify` says more")
         result = write_bundle(store, kinds, out, fmt=fmt, filters=filters, progress=step)
     if json_out:
         emit_json({"out": str(result.out), "rows": result.rows, "events": result.events,
