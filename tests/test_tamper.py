@@ -223,9 +223,12 @@ def test_a_database_that_is_not_sqlite_is_one_clear_line(ra, home: Home) -> None
 
 
 def test_replay_and_export_verify_the_log_before_telling_from_it(
-    ra, home: Home, kept: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+    ra, home: Home, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    intact = ra("audit", "replay", "session:s1", "--json")
+    with EventStore.open(home) as store:
+        fill(store, prefix="sess")
+        store.checkpoint()
+    intact = ra("audit", "replay", "session:sess1", "--json")
     assert intact.returncode == 0, intact.stderr
     assert json.loads(intact.stdout)["log"] == {"verified": True, "problem": None}
     assert ra("audit", "export", "--out", str(tmp_path / "before.zip")).returncode == 0
@@ -234,15 +237,19 @@ def test_replay_and_export_verify_the_log_before_telling_from_it(
     # so the story reads as if nothing happened; the signed checkpoint tells
     attack(home, "UPDATE events SET body = replace(body, '\"n\":1', '\"n\":9') WHERE seq = 5")
     rewrite_hashes(home)
-    told = ra("audit", "replay", "session:s1", "--instant")
+    told = ra("audit", "replay", "session:sess1", "--instant")
     assert told.returncode == 1
     assert told.stderr.startswith("ra: WARNING: the log does not verify (log TAMPERED: ")
     assert "stored checkpoint #1" in told.stderr and "Traceback" not in told.stderr
-    assert told.stdout.startswith("session s1\n")  # the story is still told, after the warning
-    as_json = ra("audit", "replay", "session:s1", "--json")
+    assert told.stdout.startswith("session sess1\n")  # the story is still told, after the warning
+    as_json = ra("audit", "replay", "session:sess1", "--json")
     assert as_json.returncode == 1
     log = json.loads(as_json.stdout)["log"]
     assert log["verified"] is False and "stored checkpoint #1" in log["problem"]
+    video = ra("audit", "replay", "session:sess1", "--video", str(tmp_path / "sess1.mp4"))
+    assert video.returncode == 1  # the screen path says it too (this session has no screen)
+    assert video.stderr.startswith("ra: WARNING: the log does not verify")
+    assert "no screen to export" in video.stdout
 
     out = tmp_path / "after.zip"
     refused = ra("audit", "export", "--out", str(out))

@@ -94,7 +94,9 @@ class SessionRecording:
 
 
 def find_session(store: EventStore, given: str) -> str:
-    """The session id `given` names: a whole id, or the start of exactly one."""
+    """The session id `given` names: a whole id, or the start of exactly one (either
+    may be written ``session:<id>``, as the story's replay takes it)."""
+    given = given.removeprefix("session:")
     if not _PREFIX.match(given):
         raise NoSuchSession(f"{given!r} is not a session id")
     rows = store.conn.execute(
@@ -105,7 +107,7 @@ def find_session(store: EventStore, given: str) -> str:
     if given in ids:
         return given
     if not ids:
-        raise NoSuchSession(f"no session {given} in this log (`ra audit events` lists them)")
+        raise NoSuchSession(f"no session {given} in this log (`ra audit sessions` lists them)")
     if len(ids) > 1:
         raise NoSuchSession(f"{given} is the start of several sessions; give more of it")
     return str(ids[0])
