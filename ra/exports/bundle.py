@@ -137,16 +137,16 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
     conn = store.conn
     conn.execute("BEGIN")  # one snapshot for every query (events after `size` are not read)
     try:
-        derive.share(conn, size)
+        derive.share(conn, size, filters)
         files.update(_sql_file(folder, derive.SHARED))
         for index, name in enumerate(what):
             file_name = f"{name}.{fmt}"
             count = 0
             with _Hashed(folder / file_name) as sink:
-                cols = derive.columns(conn, name)
+                cols, found = derive.run(conn, name)
                 if fmt == "csv":
                     sink.write(derive.csv_line(cols))
-                for row in derive.rows(conn, name, filters, size):
+                for row in found:
                     seqs = derive.seqs_of(row)
                     for seq in seqs:
                         cited[seq] = 1
