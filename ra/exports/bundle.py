@@ -4,7 +4,8 @@ A bundle is a folder (or one ``.zip`` holding the same files)::
 
     consent.csv ...        the rows, one file per export (csv or jsonl)
     sql/consent.sql ...    the SQL each file was made with (ra.exports), and
-    sql/shared.sql         the SQL they all read after (it reads the log once)
+    sql/shared.sql         the SQL they all read after (it reads the log once, and
+                           says which rows the filters keep)
     events.jsonl           the canonical body of every event a row is read from, by seq
     proof.json             one inclusion proof for all of them (`ra.exports.multiproof`)
                            against the root the checkpoint signed
