@@ -18,7 +18,7 @@
 --                       the events that say so (authentication, invitation
 --                       accepted, invitation created), each after a comma.
 --   export_filter       the filters, one row: since, until, session, person
---                       and helper, as given (NULL: not limited).
+--                       and helper, as text (NULL: not limited).
 -- and the rule every export keeps its rows by, stated here only:
 --   export_kept         a view of the rows an export's file puts in
 --                       temp.export_rows (each with first_seq, at,
