@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from ra.events.checkpoint import public_bytes
 from ra.exports import KINDS
 from ra.exports.bundle import export
 from ra.exports.check import check
-from ra.exports.derive import Filters
+from ra.exports.derive import Filters, csv_cells
 from ra.fingerprint import key_fingerprint
 
 
@@ -118,6 +119,31 @@ def test_csv_keeps_a_hostile_name_as_text(recorded: tuple[Recorder, list[Happene
     assert check(out).ok
 
 
+AUDIT_EXPORTS = Path(__file__).resolve().parents[1] / "audit" / "exports"
+
+
+def _log_copy(recorder: Recorder, tmp: Path) -> Path:
+    copy = tmp / "copy.db"
+    recorder.store.conn.execute("VACUUM INTO ?", (str(copy),))
+    return copy
+
+
+def _sqlite3_shell(copy: Path, name: str, filters: Filters) -> list[list[str]]:
+    """Export `name` as its header tells an auditor: the sqlite3 shell, read-only, the
+    parameters set (`filters`, no :size), shared.sql read, then the export's file."""
+    script = ""
+    for key, value in {"size": None, **filters.to_json()}.items():
+        literal = "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+        argument = literal.replace("\\", "\\\\").replace('"', '\\"')  # one "..." argument
+        script += f'.parameter set :{key} "{argument}"\n'
+    shell = subprocess.run(
+        ["sqlite3", "-readonly", "-csv", str(copy)], cwd=AUDIT_EXPORTS, text=True,
+        input=f".parameter init\n{script}.read shared.sql\n.read {name}.sql\n",
+        capture_output=True, timeout=60, check=True)
+    assert shell.stderr == ""
+    return list(csv.reader(io.StringIO(shell.stdout, newline="")))
+
+
 def test_the_sql_is_in_audit_exports_and_reruns_with_sqlite(
         recorded: tuple[Recorder, list[Happened]], tmp_path: Path) -> None:
     """An auditor's rerun: the sqlite3 shell, read-only, on a copy of the log, reading
@@ -125,24 +151,48 @@ def test_the_sql_is_in_audit_exports_and_reruns_with_sqlite(
     recorder, _ = recorded
     out = tmp_path / "bundle"
     export(recorder.store, KINDS, out, fmt="csv")
-    copy = tmp_path / "copy.db"
-    recorder.store.conn.execute("VACUUM INTO ?", (str(copy),))
-    folder = Path(__file__).resolve().parents[1] / "audit" / "exports"
+    copy = _log_copy(recorder, tmp_path)
     for name in KINDS:
-        text = (folder / f"{name}.sql").read_text()
+        text = (AUDIT_EXPORTS / f"{name}.sql").read_text()
         assert text.startswith("-- ") and ":size" in text and "seqs" in text
         assert ".read shared.sql" in text and f".read {name}.sql" in text
-        script = "".join(f".parameter set {p} NULL\n" for p in (
-            ":size", ":since", ":until", ":session", ":person", ":helper"))
-        shell = subprocess.run(
-            ["sqlite3", "-readonly", "-header", "-csv", str(copy)], cwd=folder, text=True,
-            input=f".parameter init\n{script}.read shared.sql\n.read {name}.sql\n",
-            capture_output=True, timeout=60, check=True)
-        assert shell.stderr == ""
-        rerun = list(csv.DictReader(io.StringIO(shell.stdout, newline="")))
+        rerun = _sqlite3_shell(copy, name, Filters())
         exported = _csv(out / f"{name}.csv")
         assert len(exported) == len(rerun) > 0
-        assert [r["seqs"] for r in rerun] == [r["seqs"] for r in exported]
+        assert [r[-1] for r in rerun] == [r["seqs"] for r in exported]
+
+
+def test_each_filter_is_read_once_by_shared_sql_and_reruns_with_sqlite(
+        recorded: tuple[Recorder, list[Happened]], tmp_path: Path) -> None:
+    """Which rows the filters keep is said once, in shared.sql: no export's own file
+    reads a parameter; and with each filter set, the sqlite3 shell run as the headers
+    say makes exactly the rows ra wrote (cells as ra writes them to CSV)."""
+    recorder, happened = recorded
+    first, denied, _, last = happened
+    for name in KINDS:
+        code = "".join(line.split("--")[0] for line in
+                       (AUDIT_EXPORTS / f"{name}.sql").read_text().splitlines(keepends=True))
+        assert re.search(r"(?<![\w'])[:@$?]\w", code) is None, name  # no :name, @name, ...
+    copy = _log_copy(recorder, tmp_path)
+    filters = [Filters(since="2026-03-02T09:01:40.000000Z"),
+               Filters(until="2026-03-02T09:05:00.000000Z"),
+               Filters(session=f"session:{last.session}"), Filters(person="carol"),
+               Filters(helper=denied.helper), Filters(helper=first.key),
+               Filters(since="2026-03-02T09:00:00.000000Z", until="2026-03-02T09:01:00.000000Z",
+                       session=f"session:{first.session}", person="alice", helper="bob"),
+               Filters(person="nobody")]
+    kept = 0
+    for index, f in enumerate(filters):
+        out = tmp_path / f"bundle{index}"
+        export(recorder.store, KINDS, out, fmt="csv", filters=f)
+        for name in KINDS:
+            exported = list(csv.reader(io.StringIO((out / f"{name}.csv").read_text(),
+                                                   newline="")))
+            rerun = _sqlite3_shell(copy, name, f)
+            assert [csv_cells(dict(enumerate(r)), list(range(len(r)))) for r in rerun] \
+                == exported[1:], (name, f)
+            kept += len(rerun)
+    assert kept > 20
 
 
 # -- the filters --------------------------------------------------------------------

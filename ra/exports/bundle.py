@@ -4,7 +4,8 @@ A bundle is a folder (or one ``.zip`` holding the same files)::
 
     consent.csv ...        the rows, one file per export (csv or jsonl)
     sql/consent.sql ...    the SQL each file was made with (ra.exports), and
-    sql/shared.sql         the SQL they all read after (it reads the log once)
+    sql/shared.sql         the SQL they all read after (it reads the log once, and
+                           says which rows the filters keep)
     events.jsonl           the canonical body of every event a row is read from, by seq
     proof.json             one inclusion proof for all of them (`ra.exports.multiproof`)
                            against the root the checkpoint signed
@@ -137,16 +138,16 @@ def _write(store: EventStore, what: list[str], folder: Path, fmt: str,
     conn = store.conn
     conn.execute("BEGIN")  # one snapshot for every query (events after `size` are not read)
     try:
-        derive.share(conn, size)
+        derive.share(conn, size, filters)
         files.update(_sql_file(folder, derive.SHARED))
         for index, name in enumerate(what):
             file_name = f"{name}.{fmt}"
             count = 0
             with _Hashed(folder / file_name) as sink:
-                cols = derive.columns(conn, name)
+                cols, found = derive.run(conn, name)
                 if fmt == "csv":
                     sink.write(derive.csv_line(cols))
-                for row in derive.rows(conn, name, filters, size):
+                for row in found:
                     seqs = derive.seqs_of(row)
                     for seq in seqs:
                         cited[seq] = 1

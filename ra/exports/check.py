@@ -282,7 +282,7 @@ def _rows(bundle: _Bundle, manifest: dict[str, Any], files: dict[str, dict[str, 
         return
     conn = derive.event_database(bodies)
     try:
-        derive.share(conn, size)
+        derive.share(conn, size, filters)
         for file_name, entry in files.items():
             name = entry.get("export")
             if name is None:
@@ -298,8 +298,8 @@ def _rows(bundle: _Bundle, manifest: dict[str, Any], files: dict[str, dict[str, 
             except KeyError:
                 problems.append(f"the bundle has no {file_name}")
                 continue
-            cols = derive.columns(conn, name)
-            derived = list(derive.rows(conn, name, filters, size))
+            cols, rows = derive.run(conn, name)
+            derived = list(rows)
             found = _parse(data, fmt, cols, file_name, problems)
             if found is None:
                 continue

@@ -11,15 +11,16 @@
 -- injected; input.rejected events are recorded counted), and seqs: the
 -- events the row is read from (grant, release, authentication, invitation
 -- accepted, invitation created, then each input.rejected).
--- Parameters (NULL for none): :size (read only the first :size events: the
--- export's checkpoint), :since, :until (granted at or after, before; UTC, as
--- 2026-11-25T10:00:00.000000Z), :session (session:<id>), :person, :helper
--- (a name or a key fingerprint). Reads the tables shared.sql makes: run
--- that first, e.g. with the sqlite3 shell, read-only:
+-- It reads the tables shared.sql makes and keeps the rows its filters keep
+-- (export_kept there: :since and :until are about granted_at, :session,
+-- :person and :helper about the row's); run shared.sql first, with the
+-- parameters, e.g. with the sqlite3 shell, read-only:
 --   .parameter init
 --   .parameter set :size NULL  (and likewise :since :until :session :person :helper)
 --   .read shared.sql
 --   .read control.sql
+DROP TABLE IF EXISTS temp.export_rows;
+CREATE TEMP TABLE export_rows AS
 WITH moves AS MATERIALIZED (
     SELECT seq, stream, type, occurred_at, at_us, actor_kind, actor_id, payload,
            lead(seq) OVER (PARTITION BY stream ORDER BY seq) AS next_seq
@@ -48,35 +49,27 @@ held AS MATERIALIZED (  -- each grant, with the input refused between it and its
                  AND (release_seq IS NULL OR release_seq < grant_seq))
           ORDER BY seq)
     GROUP BY grant_seq
-),
-grants AS MATERIALIZED (
-    SELECT
-        g.seq AS first_seq, g.stream AS stream,
-        substr(g.stream, 9)                                    AS session,
-        w.invitation                                           AS invitation,
-        coalesce(w.person, CASE WHEN g.actor_kind = 'person' THEN g.actor_id END) AS person,
-        w.helper                                               AS helper,
-        w.helper_key                                           AS helper_key,
-        g.occurred_at                                          AS granted_at,
-        r.occurred_at                                          AS released_at,
-        json_extract(r.payload, '$.by')                        AS released_by,
-        json_extract(r.payload, '$.via')                       AS released_via,
-        (r.at_us - g.at_us) / 1000                             AS duration_ms,
-        json_extract(r.payload, '$.inputs_injected')           AS inputs_injected,
-        coalesce(f.inputs_rejected, 0)                         AS inputs_rejected,
-        g.seq || coalesce(',' || r.seq, '') || coalesce(w.who_seqs, '')
-             || coalesce(',' || f.seqs, '')                    AS seqs
-    FROM held f
-    JOIN moves g ON g.seq = f.grant_seq
-    LEFT JOIN moves r ON r.seq = g.next_seq AND r.type = 'control.released'
-    LEFT JOIN export_sessions w ON w.stream = g.stream
 )
-SELECT session, invitation, person, helper, helper_key, granted_at, released_at,
+SELECT
+    g.seq AS first_seq, g.stream AS session_stream,
+    substr(g.stream, 9)                                    AS session,
+    w.invitation                                           AS invitation,
+    coalesce(w.person, CASE WHEN g.actor_kind = 'person' THEN g.actor_id END) AS person,
+    w.helper                                               AS helper,
+    w.helper_key                                           AS helper_key,
+    g.occurred_at                                          AS at,
+    r.occurred_at                                          AS released_at,
+    json_extract(r.payload, '$.by')                        AS released_by,
+    json_extract(r.payload, '$.via')                       AS released_via,
+    (r.at_us - g.at_us) / 1000                             AS duration_ms,
+    json_extract(r.payload, '$.inputs_injected')           AS inputs_injected,
+    coalesce(f.inputs_rejected, 0)                         AS inputs_rejected,
+    g.seq || coalesce(',' || r.seq, '') || coalesce(w.who_seqs, '')
+         || coalesce(',' || f.seqs, '')                    AS seqs
+FROM held f
+JOIN moves g ON g.seq = f.grant_seq
+LEFT JOIN moves r ON r.seq = g.next_seq AND r.type = 'control.released'
+LEFT JOIN export_sessions w ON w.stream = g.stream;
+SELECT session, invitation, person, helper, helper_key, at AS granted_at, released_at,
        released_by, released_via, duration_ms, inputs_injected, inputs_rejected, seqs
-FROM grants
-WHERE (:since IS NULL OR granted_at >= :since)
-  AND (:until IS NULL OR granted_at < :until)
-  AND (:session IS NULL OR stream = :session)
-  AND (:person IS NULL OR person = :person)
-  AND (:helper IS NULL OR helper = :helper OR helper_key = :helper)
-ORDER BY first_seq;
+FROM export_kept ORDER BY first_seq;

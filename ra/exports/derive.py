@@ -2,9 +2,12 @@
 
 An export's rows are what its SQL file (`ra.exports.sql`) returns over a log,
 through sqlite-utils, after ``shared.sql`` (`share`) has read the log once into
-the temporary tables every export reads; the check runs the same files over
-the events a bundle carries (`event_database`) and renders the rows the same
-way, so a row in a file is right exactly when its events make it.
+the temporary tables every export reads and bound the filters; the check runs
+the same files over the events a bundle carries (`event_database`) and renders
+the rows the same way, so a row in a file is right exactly when its events
+make it. Which rows the filters keep is said once, by ``shared.sql``'s view
+``export_kept``: an export's file first puts its rows in ``temp.export_rows``,
+then reads the kept ones from that view (`run`).
 
 Every row ends with ``seqs``: the seqs of the events it is read from, comma
 separated. Rows are written as CSV (a header, then one line a row; a cell a
@@ -61,43 +64,48 @@ def parameters(filters: Filters, size: int | None) -> dict[str, Any]:
 SHARED = "shared"
 
 
-def share(conn: sqlite3.Connection, size: int | None) -> None:
-    """Run `SHARED` over the log in `conn` (its first `size` events, None: all), as an
-    auditor's ``.read shared.sql`` would: one statement at a time, so a transaction
-    the caller holds (one snapshot for every export) stays open."""
+def _statements(text: str) -> Iterator[str]:
+    """The statements of a SQL file, one at a time (as the sqlite3 shell's ``.read``)."""
     pending = ""
-    for line in export_sql(SHARED).splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         pending += line
         if sqlite3.complete_statement(pending):
-            conn.execute(pending, {"size": size})
+            yield pending
             pending = ""
 
 
+def share(conn: sqlite3.Connection, size: int | None, filters: Filters) -> None:
+    """Run `SHARED` over the log in `conn` (its first `size` events, None: all) with
+    `filters`, as an auditor's ``.read shared.sql`` would: one statement at a time,
+    so a transaction the caller holds (one snapshot for every export) stays open."""
+    for statement in _statements(export_sql(SHARED)):
+        conn.execute(statement, parameters(filters, size))
+
+
 def unshare(conn: sqlite3.Connection) -> None:
-    """Drop the temporary tables `share` made (a connection that lives on keeps no copy)."""
-    for (table,) in conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table' "
-                                 "AND name LIKE 'export\\_%' ESCAPE '\\'").fetchall():
-        conn.execute(f'DROP TABLE temp."{table}"')
+    """Drop the temporary tables and view `share` and `run` made (a connection that
+    lives on keeps no copy)."""
+    for kind, name in conn.execute(
+            "SELECT type, name FROM temp.sqlite_master WHERE type IN ('table', 'view') "
+            "AND name LIKE 'export\\_%' ESCAPE '\\'").fetchall():
+        conn.execute(f'DROP {kind.upper()} temp."{name}"')
 
 
-def rows(conn: sqlite3.Connection, name: str, filters: Filters,
-         size: int | None) -> Iterator[dict[str, Any]]:
-    """The rows of export `name` over the log in `conn`, through sqlite-utils
-    (after `share` has made the tables it reads)."""
+def run(conn: sqlite3.Connection, name: str) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    """Export `name` over the log in `conn`, after `share`: its columns, and its rows
+    through sqlite-utils. Every statement of its file but the last runs here (they
+    make ``temp.export_rows``); the last reads the rows the filters keep, and its
+    columns are read from it wrapped in ``LIMIT 0`` (none of its steps taken)."""
     import sqlite_utils
 
-    db = sqlite_utils.Database(conn)
-    yield from db.query(export_sql(name), parameters(filters, size))
-
-
-def columns(conn: sqlite3.Connection, name: str) -> list[str]:
-    """The columns export `name` returns (from the statement, without running it:
-    wrapped in ``LIMIT 0``, none of its steps is taken)."""
-    statement = export_sql(name).rstrip().removesuffix(";")
-    cursor = conn.execute(f"SELECT * FROM ({statement}\n) LIMIT 0", parameters(Filters(), 0))
-    found = [d[0] for d in cursor.description or []]
+    *making, reading = _statements(export_sql(name))
+    for statement in making:
+        conn.execute(statement)
+    statement = reading.rstrip().removesuffix(";")
+    cursor = conn.execute(f"SELECT * FROM ({statement}\n) LIMIT 0")
+    cols = [d[0] for d in cursor.description or []]
     cursor.close()
-    return found
+    return cols, sqlite_utils.Database(conn).query(reading)
 
 
 def seqs_of(row: dict[str, Any]) -> list[int]:
@@ -143,5 +151,5 @@ def event_database(bodies: Iterable[tuple[int, str]]) -> sqlite3.Connection:
     return conn
 
 
-__all__ = ["FORMATS", "SHARED", "Filters", "columns", "csv_cells", "csv_line", "event_database",
-           "jsonl_line", "rows", "seqs_of", "share", "unshare"]
+__all__ = ["FORMATS", "SHARED", "Filters", "csv_cells", "csv_line", "event_database",
+           "jsonl_line", "run", "seqs_of", "share", "unshare"]

@@ -5,16 +5,17 @@
 -- revoked, deleted or locked), status_at, failed_passwords (auth.failed),
 -- refused_in_back_off (tries refused while waiting after a failure), and
 -- seqs: the events the row is read from (every event of the invitation).
--- Parameters (NULL for none): :size (read only the first :size events: the
--- export's checkpoint), :since, :until (created at or after, before; UTC, as
--- 2026-11-25T10:00:00.000000Z), :session (session:<id>, the session it let
--- in), :person, :helper (a name or a key fingerprint that tried it). Reads
--- the tables shared.sql makes: run that first, e.g. with the sqlite3 shell,
--- read-only:
+-- It reads the tables shared.sql makes and keeps the rows its filters keep
+-- (export_kept there: :since and :until are about created_at, :session is
+-- the session it let in, :person its person, :helper a name or a key
+-- fingerprint that tried it); run shared.sql first, with the parameters,
+-- e.g. with the sqlite3 shell, read-only:
 --   .parameter init
 --   .parameter set :size NULL  (and likewise :since :until :session :person :helper)
 --   .read shared.sql
 --   .read invitations.sql
+DROP TABLE IF EXISTS temp.export_rows;
+CREATE TEMP TABLE export_rows AS
 WITH ev AS MATERIALIZED (
     SELECT seq, stream, type, occurred_at, actor_id, actor_key, payload
     FROM export_events
@@ -27,11 +28,8 @@ steps AS MATERIALIZED (
 ),
 invitations AS MATERIALIZED (
     SELECT
-        c.seq AS first_seq, c.stream AS stream,
+        c.*,  -- seq, stream, created_at, name and expires_at, as shared.sql reads them
         substr(c.stream, 12)                AS invitation,
-        c.name                              AS person,
-        c.created_at                        AS created_at,
-        c.expires_at                        AS expires_at,
         (SELECT group_concat(t, ' ') FROM (
             SELECT json_extract(payload, '$.to') AS t FROM ev
             WHERE stream = c.stream AND type = 'invitation.sent' ORDER BY seq))  AS sent_to,
@@ -53,17 +51,17 @@ invitations AS MATERIALIZED (
     FROM export_invitations c
     JOIN steps s ON s.stream = c.stream
     JOIN ev last ON last.seq = s.seq
+),
+tried AS MATERIALIZED (  -- who tried each invitation: each name and key fingerprint
+    SELECT DISTINCT stream, actor_id, actor_key FROM ev
+    WHERE type = 'invitation.accepted' OR substr(type, 1, 5) = 'auth.'
 )
+SELECT i.*, i.seq AS first_seq, i.created_at AS at, i.name AS person,
+       t.actor_id AS helper, t.actor_key AS helper_key  -- a row for each who tried it
+FROM invitations i
+LEFT JOIN tried t ON t.stream = i.stream;
 SELECT invitation, person, created_at, expires_at, sent_to, opened_at, accepted_at,
        substr(session_stream, 9) AS session, status, status_at, failed_passwords,
        refused_in_back_off, seqs
-FROM invitations
-WHERE (:since IS NULL OR created_at >= :since)
-  AND (:until IS NULL OR created_at < :until)
-  AND (:session IS NULL OR session_stream = :session)
-  AND (:person IS NULL OR person = :person)
-  AND (:helper IS NULL OR EXISTS (
-        SELECT 1 FROM ev WHERE ev.stream = invitations.stream
-          AND (ev.actor_id = :helper OR ev.actor_key = :helper)
-          AND (ev.type = 'invitation.accepted' OR substr(ev.type, 1, 5) = 'auth.')))
+FROM export_kept GROUP BY first_seq  -- one row an invitation
 ORDER BY first_seq;

@@ -6,15 +6,16 @@
 -- helper or system), end_reason (view consent denied, or why it disconnected),
 -- end_outcome, and seqs: the events the row is read from (connected, the
 -- end, authenticated, invitation accepted, invitation created).
--- Parameters (NULL for none): :size (read only the first :size events: the
--- export's checkpoint), :since, :until (connected at or after, before; UTC, as
--- 2026-11-25T10:00:00.000000Z), :session (session:<id>), :person, :helper
--- (a name or a key fingerprint). Reads the tables shared.sql makes: run
--- that first, e.g. with the sqlite3 shell, read-only:
+-- It reads the tables shared.sql makes and keeps the rows its filters keep
+-- (export_kept there: :since and :until are about connected_at, :session,
+-- :person and :helper about the row's); run shared.sql first, with the
+-- parameters, e.g. with the sqlite3 shell, read-only:
 --   .parameter init
 --   .parameter set :size NULL  (and likewise :since :until :session :person :helper)
 --   .read shared.sql
 --   .read sessions.sql
+DROP TABLE IF EXISTS temp.export_rows;
+CREATE TEMP TABLE export_rows AS
 WITH connected AS MATERIALIZED (
     SELECT min(seq) AS seq, stream FROM export_events
     WHERE type = 'session.connected' AND substr(stream, 1, 8) = 'session:' GROUP BY stream
@@ -28,35 +29,21 @@ ended AS MATERIALIZED (  -- a session ends when it disconnects, or when view is 
     FROM export_events
     WHERE type = 'session.disconnected'
        OR (type = 'consent.denied' AND json_extract(payload, '$.scope') = 'view')
-),
-sessions AS MATERIALIZED (
-    SELECT
-        c.seq AS first_seq, c.stream AS stream,
-        substr(c.stream, 9)                 AS session,
-        w.invitation                        AS invitation,
-        w.person                            AS person,
-        w.helper                            AS helper,
-        w.helper_key                        AS helper_key,
-        w.helper_address                    AS helper_address,
-        ce.occurred_at                      AS connected_at,
-        w.authenticated_at                  AS authenticated_at,
-        en.occurred_at                      AS ended_at,
-        (en.at_us - ce.at_us) / 1000        AS duration_ms,
-        en.by                               AS ended_by,
-        en.reason                           AS end_reason,
-        en.outcome                          AS end_outcome,
-        c.seq || coalesce(',' || en.seq, '') || coalesce(w.who_seqs, '') AS seqs
-    FROM connected c
-    JOIN export_events ce ON ce.seq = c.seq
-    LEFT JOIN ended en ON en.stream = c.stream
-    LEFT JOIN export_sessions w ON w.stream = c.stream
 )
-SELECT session, invitation, person, helper, helper_key, helper_address, connected_at,
+SELECT
+    w.*,  -- the session's invitation, person, helper, ... as shared.sql reads them
+    c.seq AS first_seq, c.stream AS session_stream, ce.occurred_at AS at,
+    substr(c.stream, 9)                 AS session,
+    en.occurred_at                      AS ended_at,
+    (en.at_us - ce.at_us) / 1000        AS duration_ms,
+    en.by                               AS ended_by,
+    en.reason                           AS end_reason,
+    en.outcome                          AS end_outcome,
+    c.seq || coalesce(',' || en.seq, '') || coalesce(w.who_seqs, '') AS seqs
+FROM connected c
+JOIN export_events ce ON ce.seq = c.seq
+LEFT JOIN ended en ON en.stream = c.stream
+LEFT JOIN export_sessions w ON w.stream = c.stream;
+SELECT session, invitation, person, helper, helper_key, helper_address, at AS connected_at,
        authenticated_at, ended_at, duration_ms, ended_by, end_reason, end_outcome, seqs
-FROM sessions
-WHERE (:since IS NULL OR connected_at >= :since)
-  AND (:until IS NULL OR connected_at < :until)
-  AND (:session IS NULL OR stream = :session)
-  AND (:person IS NULL OR person = :person)
-  AND (:helper IS NULL OR helper = :helper OR helper_key = :helper)
-ORDER BY first_seq;
+FROM export_kept ORDER BY first_seq;

@@ -17,8 +17,21 @@
 --                       where it came from), authenticated_at, and who_seqs:
 --                       the events that say so (authentication, invitation
 --                       accepted, invitation created), each after a comma.
--- Parameter: :size (read only the first :size events: the export's
--- checkpoint; NULL for all). With the sqlite3 shell, read-only:
+--   export_filter       the filters, one row: since, until, session, person
+--                       and helper, as text (NULL: not limited).
+-- and the rule every export keeps its rows by, stated here only:
+--   export_kept         a view of the rows an export's file puts in
+--                       temp.export_rows (each with first_seq, at,
+--                       session_stream, person, helper and helper_key) that
+--                       the filters keep: at at or after since and before
+--                       until, session_stream the session, person the person,
+--                       and the helper either helper (a name) or helper_key
+--                       (a key fingerprint). The export then reads its rows
+--                       from export_kept, in first_seq order.
+-- Parameters (NULL for none): :size (read only the first :size events: the
+-- export's checkpoint), :since, :until (UTC, as 2026-11-25T10:00:00.000000Z),
+-- :session (session:<id>), :person, :helper (a name or a key fingerprint).
+-- With the sqlite3 shell, read-only:
 --   .parameter init
 --   .parameter set :size NULL  (and likewise :since :until :session :person :helper)
 --   .read shared.sql
@@ -27,6 +40,8 @@ DROP TABLE IF EXISTS temp.export_events;
 DROP TABLE IF EXISTS temp.export_invitations;
 DROP TABLE IF EXISTS temp.export_accepted;
 DROP TABLE IF EXISTS temp.export_sessions;
+DROP TABLE IF EXISTS temp.export_filter;
+DROP VIEW IF EXISTS temp.export_kept;
 CREATE TEMP TABLE export_events (
     seq INTEGER PRIMARY KEY, stream TEXT, type TEXT, occurred_at TEXT, actor_kind TEXT,
     actor_id TEXT, actor_key TEXT, origin TEXT, outcome TEXT, payload TEXT, at_us INTEGER
@@ -68,3 +83,12 @@ LEFT JOIN export_events au ON au.stream = s.stream AND au.type = 'session.authen
 LEFT JOIN export_accepted acc ON acc.session = s.stream
 LEFT JOIN export_invitations cr ON cr.stream = acc.stream;
 CREATE INDEX temp.export_sessions_by_stream ON export_sessions (stream);
+CREATE TEMP TABLE export_filter (since TEXT, until TEXT, session TEXT, person TEXT, helper TEXT);
+INSERT INTO export_filter VALUES (:since, :until, :session, :person, :helper);
+CREATE TEMP VIEW export_kept AS
+SELECT r.* FROM export_rows r, export_filter f
+WHERE (f.since IS NULL OR r.at >= f.since)
+  AND (f.until IS NULL OR r.at < f.until)
+  AND (f.session IS NULL OR r.session_stream = f.session)
+  AND (f.person IS NULL OR r.person = f.person)
+  AND (f.helper IS NULL OR r.helper = f.helper OR r.helper_key = f.helper);
