@@ -2,19 +2,25 @@
 
 `ra --help` builds its command tree on every start; a package whose
 `__init__` imported every module it re-exports would load the log, the
-signing and the mail stacks for it. Such a package maps each name to the
-module that defines it and sets ``__getattr__ = lazy_names(globals(), WHERE)``.
+signing and the mail stacks for it. Such a package imports its names only
+for the type checker (``if TYPE_CHECKING:``; pyproject.toml lets the type
+checker re-export them), and sets ``__getattr__ = lazy_names(globals(),
+{module: names})``: a name is imported from its module when first asked for.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
-def lazy_names(namespace: dict[str, Any], where: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that imports `name` from ``where[name]`` once, then keeps it."""
+def lazy_names(namespace: dict[str, Any],
+               modules: Mapping[str, Sequence[str]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports `name` once from the module that lists it
+    in `modules`, then keeps it; it also sets the package's ``__all__``."""
+    where = {name: module for module, names in modules.items() for name in names}
+    namespace["__all__"] = list(where)
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)

@@ -1,9 +1,4 @@
-"""The tamper-evident event log: events, the SQLite store, Merkle tree, checkpoints.
-
-The names below are imported on first use (`__getattr__`), so importing
-one submodule loads only what that submodule needs: `ra --help` builds its
-command tree without the store, Merkle and verify modules.
-"""
+"""The tamper-evident event log: events, the SQLite store, Merkle tree, checkpoints."""
 
 from __future__ import annotations
 
@@ -11,8 +6,12 @@ from typing import TYPE_CHECKING
 
 from ra.lazy import lazy_names
 
-if TYPE_CHECKING:
-    from ra.events.checkpoint import Checkpoint, CheckpointError, KeyFileError
+if TYPE_CHECKING:  # what the names are, for the type checker
+    from ra.events.checkpoint import (
+        Checkpoint,
+        CheckpointError,
+        KeyFileError,
+    )
     from ra.events.errors import (
         AppendError,
         ConcurrencyError,
@@ -27,49 +26,21 @@ if TYPE_CHECKING:
         Outcome,
         RecordedEvent,
     )
-    from ra.events.store import EventStore
-    from ra.events.verify import Problem, VerifyReport, verify_log
+    from ra.events.store import (
+        EventStore,
+    )
+    from ra.events.verify import (
+        Problem,
+        VerifyReport,
+        verify_log,
+    )
 
-_WHERE = {
-    "Checkpoint": "ra.events.checkpoint",
-    "CheckpointError": "ra.events.checkpoint",
-    "KeyFileError": "ra.events.checkpoint",
-    "AppendError": "ra.events.errors",
-    "ConcurrencyError": "ra.events.errors",
-    "LogStateError": "ra.events.errors",
-    "StoreError": "ra.events.errors",
-    "SYSTEM": "ra.events.model",
-    "Actor": "ra.events.model",
-    "EventError": "ra.events.model",
-    "NewEvent": "ra.events.model",
-    "Outcome": "ra.events.model",
-    "RecordedEvent": "ra.events.model",
-    "EventStore": "ra.events.store",
-    "Problem": "ra.events.verify",
-    "VerifyReport": "ra.events.verify",
-    "verify_log": "ra.events.verify",
-}
-
-
-__getattr__ = lazy_names(globals(), _WHERE)
-
-
-__all__ = [
-    "SYSTEM",
-    "Actor",
-    "AppendError",
-    "Checkpoint",
-    "CheckpointError",
-    "ConcurrencyError",
-    "EventError",
-    "EventStore",
-    "KeyFileError",
-    "LogStateError",
-    "NewEvent",
-    "Outcome",
-    "Problem",
-    "RecordedEvent",
-    "StoreError",
-    "VerifyReport",
-    "verify_log",
-]
+# Each name is imported from its module on first use (`ra.lazy`): `ra --help` loads
+# none of the store, Merkle and verify modules.
+__getattr__ = lazy_names(globals(), {
+    "ra.events.checkpoint": ("Checkpoint", "CheckpointError", "KeyFileError"),
+    "ra.events.errors": ("AppendError", "ConcurrencyError", "LogStateError", "StoreError"),
+    "ra.events.model": ("SYSTEM", "Actor", "EventError", "NewEvent", "Outcome", "RecordedEvent"),
+    "ra.events.store": ("EventStore",),
+    "ra.events.verify": ("Problem", "VerifyReport", "verify_log"),
+})
