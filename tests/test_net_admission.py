@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from typing import Any
 
 import pytest
@@ -240,3 +241,41 @@ def test_a_peer_that_stops_reading_is_dropped(
             channel.abort()
 
     run(main(), timeout=15)
+
+
+def _unread_errors() -> list[asyncio.Future[Any]]:
+    """The futures that hold an error nobody has read: asyncio reports each, with
+    a traceback, when it is collected (``_log_traceback`` is how it knows)."""
+    return [f for f in gc.get_objects() if isinstance(f, asyncio.Future)
+            and f.done() and not f.cancelled() and f._log_traceback]
+
+
+def test_peers_that_close_in_the_middle_of_tls_leave_no_asyncio_complaint(
+        identity: Identity) -> None:
+    """Peers that start a TLS hello and close leave their error in the stream's
+    close waiter; collected before the stream, it made asyncio print "Future
+    exception was never retrieved" and a traceback on the person's terminal.
+    None is left unread, none is reported, and the helper still gets in."""
+    hello = bytes.fromhex("16030100c8010000c40303") + bytes(32)  # a ClientHello, cut short
+    complaints: list[dict[str, Any]] = []
+    unread: list[asyncio.Future[Any]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: complaints.append(context))
+        async with Door(identity, per_origin=64, total=256) as door:
+            for _ in range(20):
+                reader, writer = await _stranger(door.port, "127.0.0.2")
+                writer.write(hello)
+                await writer.drain()
+                writer.close()  # in the middle of the handshake
+                await asyncio.wait_for(read_all(reader), 2)  # the person closed too
+            await door.holding(0)
+            unread.extend(_unread_errors())
+            channel = await connect(door.invite(), PASSWORD, HELPER, timeout=2)
+            await channel.close()
+
+    run(main())
+    assert unread == []
+    gc.collect()  # what collecting their streams would report, now
+    assert [c.get("message") for c in complaints] == []

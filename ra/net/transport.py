@@ -462,6 +462,25 @@ class Listener:
             await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
 
 
+def _read_close_reason(writer: asyncio.StreamWriter) -> None:
+    """Take as read why the stream's connection ends, once it does.
+
+    A peer that closes in the middle of the TLS handshake leaves that error in
+    the stream's close waiter, a future only `wait_closed` reads; collected
+    before the stream, it makes asyncio print "Future exception was never
+    retrieved" and a traceback on the person's terminal. The error itself is
+    logged where the handshake fails.
+    """
+    waiter = getattr(getattr(writer, "_protocol", None), "_closed", None)
+    if isinstance(waiter, asyncio.Future):
+        waiter.add_done_callback(_read_exception)
+
+
+def _read_exception(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _drop(transport: asyncio.WriteTransport, task: asyncio.Task[None]) -> None:
     transport.abort()
     task.cancel()
@@ -529,6 +548,7 @@ async def serve(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ticket: Ticket, origin: str
     ) -> None:
         raw = writer.transport
+        _read_close_reason(writer)
         channel: Channel | None = None
         try:
             channel = await handshake(reader, writer, ticket, origin)
