@@ -413,7 +413,8 @@ def replay_cmd(
     allow is shown, flagged ANOMALY, and changes nothing. Chat is opened with
     its session's key (or told as (forgotten)); chat and names are shown inert.
     The log is verified first: if it does not verify, that is said before the
-    story (on stderr; in --json as "log") and the exit code is 1.
+    story, the screen or the video (on stderr; in --json as "log") and the
+    exit code is 1.
 
     With --screen the recorded screen plays in the browser (served on
     127.0.0.1 with a one-time token, like the live viewer); with --video it is
@@ -437,12 +438,6 @@ def replay_cmd(
         raise UsageError("--screen and --video take no --json, --instant or --speed")
     if no_browser and not screen:
         raise UsageError("--no-browser goes with --screen")
-    if screen or video is not None:
-        from ra.cli.replay_screen import run_screen, run_video
-
-        code = run_video(home, session, video) if video is not None else run_screen(
-            home, session, open_browser=not no_browser)
-        raise typer.Exit(code)
     if instant and speed is not None:
         raise UsageError("give --speed N or --instant, not both")
     if json_out and speed is not None:
@@ -454,22 +449,30 @@ def replay_cmd(
     with open_existing_store(home) as store:
         stream = _resolve_session(store, session)
         problem = log_problem(store)
-        events = [event._replace(payload=chat.payload(event))
-                  for event in store.read_stream(stream)]
-        person = invitation_names(store).get(stream.split(":", 1)[1], "")
-    story = tell(events, person=person)
+        story = None if screen or video is not None else tell(
+            [event._replace(payload=chat.payload(event)) for event in store.read_stream(stream)],
+            person=invitation_names(store).get(stream.split(":", 1)[1], ""))
+    if problem is not None and not json_out:
+        warn_altered(problem)
+    ended = TamperedError.exit_code if problem is not None else 0
+    if screen or video is not None:
+        from ra.cli.replay_screen import run_screen, run_video
+
+        session_id = stream.split(":", 1)[1]
+        code = run_video(home, session_id, video) if video is not None else run_screen(
+            home, session_id, open_browser=not no_browser)
+        raise typer.Exit(code or ended)
+    assert story is not None  # told for all but the screen and the video
     if json_out:
         emit_json({**story_json(story), "log": {"verified": problem is None, "problem": problem}})
     else:
-        if problem is not None:
-            warn_altered(problem)
         for line in _story_head(story):
             say(inert(line, STORY_LINE))
         play(story.lines, _show_line, speed=None if instant else speed or 1.0, sleep=_sleep)
         for line in _story_tail(story):
             say(inert(line, STORY_LINE))
-    if problem is not None:
-        raise typer.Exit(TamperedError.exit_code)
+    if ended:
+        raise typer.Exit(ended)
 
 
 #: The longest line the story prints (after `inert`).

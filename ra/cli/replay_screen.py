@@ -5,10 +5,10 @@
 opener file (`ra.viewer.opener`), like `ra connect`; it runs until the page
 is closed (or Ctrl-C). `run_video` writes an MP4 or WebM file
 (`ra.recording.video`). A session without a recorded screen says why in one
-line (exit 0): recording was off, or the screen was never shown. A log that
-does not verify is said first, on stderr, and the exit code is 1.
+line (exit 0): recording was off, or the screen was never shown.
 
-``ra audit replay SESSION --screen [--no-browser]`` and ``--video OUT`` call them.
+``ra audit replay SESSION --screen [--no-browser]`` and ``--video OUT`` call them,
+with the session `ra audit replay` found and after it has checked the log.
 """
 
 from __future__ import annotations
@@ -17,44 +17,29 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ra.cli.common import (
-    UsageError,
-    home_of,
-    log_problem,
-    open_existing_store,
-    say,
-    warn_altered,
-)
+from ra.cli.common import UsageError, home_of, open_existing_store, say
 from ra.cli.render import progress
 
 if TYPE_CHECKING:
     from ra.recording.store import SessionRecording
 
 
-def _recording(home: Path | None, session: str) -> tuple[SessionRecording, int]:
-    """The session's recording, and the exit code it ends with: 1 when the log does
-    not verify (said first, on stderr), else 0."""
-    from ra.recording.store import find_session, load_recording
+def _recording(home: Path | None, session_id: str) -> SessionRecording:
+    from ra.recording.store import load_recording
 
-    found = home_of(home)
     with open_existing_store(home) as store:
-        recording = load_recording(found, store, find_session(store, session))
-        problem = log_problem(store)
-    if problem is None:
-        return recording, 0
-    warn_altered(problem)
-    return recording, 1
+        return load_recording(home_of(home), store, session_id)
 
 
-def run_screen(home: Path | None, session: str, *, open_browser: bool = True) -> int:
-    """Serve the replay of `session`'s screen until the page closes; the exit code."""
-    recording, code = _recording(home, session)
+def run_screen(home: Path | None, session_id: str, *, open_browser: bool = True) -> int:
+    """Serve the replay of the session's screen until the page closes; the exit code."""
+    recording = _recording(home, session_id)
     if not recording.has_screen:
         say(f"session {recording.session_id}: no screen to replay: "
             f"{recording.no_screen_reason()}")
-        return code
+        return 0
     asyncio.run(_serve(home, recording, open_browser))
-    return code
+    return 0
 
 
 async def _serve(home: Path | None, recording: object, open_browser: bool) -> None:
@@ -91,24 +76,24 @@ async def _serve(home: Path | None, recording: object, open_browser: bool) -> No
             await server.close()
 
 
-def run_video(home: Path | None, session: str, out: Path) -> int:
-    """Write `session`'s recorded screen to `out` (.mp4 or .webm); the exit code."""
+def run_video(home: Path | None, session_id: str, out: Path) -> int:
+    """Write the session's recorded screen to `out` (.mp4 or .webm); the exit code."""
     from ra.recording.video import CODECS, export_video
 
     if out.suffix.lower() not in CODECS:
         raise UsageError(f"--video {out}: give a file ending in .mp4 or .webm")
-    recording, code = _recording(home, session)
+    recording = _recording(home, session_id)
     if not recording.has_screen:
         say(f"session {recording.session_id}: no screen to export: "
             f"{recording.no_screen_reason()}")
-        return code
+        return 0
     with progress("exporting", unit="chunks") as step:
         report = export_video(recording, out, progress=step)
     bad = f", {report.bad_chunks} bad chunk(s) shown as such" if report.bad_chunks else ""
     width, height = report.size
     say(f"wrote {out}: {report.frames} frames, {width}x{height}, "
         f"{report.chapters} chapters{bad}")
-    return code
+    return 0
 
 
 __all__ = ["run_screen", "run_video"]

@@ -17,7 +17,6 @@ session's recording is still checked.)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,11 +36,9 @@ from ra.recording.chunks import (
 )
 from ra.session_keys import SessionKeyError, SessionKeys, check_session_id
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
-
 
 class NoSuchSession(InputError):
-    """No session in the log has this id (or the start of an id given matches several)."""
+    """No session in the log has this id."""
 
 
 @dataclass(frozen=True)
@@ -91,26 +88,6 @@ class SessionRecording:
         if self.key is None:
             raise ChunkError(self.key_problem or "no key for this recording")
         return open_chunk(stored, self.key, self.session_id, entry.info)
-
-
-def find_session(store: EventStore, given: str) -> str:
-    """The session id `given` names: a whole id, or the start of exactly one (either
-    may be written ``session:<id>``, as the story's replay takes it)."""
-    given = given.removeprefix("session:")
-    if not _PREFIX.match(given):
-        raise NoSuchSession(f"{given!r} is not a session id")
-    rows = store.conn.execute(
-        "SELECT DISTINCT substr(json_extract(body, '$.stream'), 9) FROM events "
-        "WHERE json_extract(body, '$.stream') >= ? AND json_extract(body, '$.stream') < ? "
-        "LIMIT 3", (f"session:{given}", f"session:{given}\uffff")).fetchall()
-    ids = [row[0] for row in rows]
-    if given in ids:
-        return given
-    if not ids:
-        raise NoSuchSession(f"no session {given} in this log (`ra audit sessions` lists them)")
-    if len(ids) > 1:
-        raise NoSuchSession(f"{given} is the start of several sessions; give more of it")
-    return str(ids[0])
 
 
 def load_recording(home: Home, store: EventStore, session_id: str) -> SessionRecording:
@@ -181,6 +158,5 @@ __all__ = [
     "NoSuchSession",
     "SessionRecording",
     "check_recordings",
-    "find_session",
     "load_recording",
 ]
